@@ -1,0 +1,5 @@
+"""`pixelwise classical`: to be written."""
+
+from __future__ import annotations
+
+from pixelwise.cli.app import app  # noqa: F401

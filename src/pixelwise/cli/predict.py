@@ -1,0 +1,5 @@
+"""`pixelwise predict`: to be written."""
+
+from __future__ import annotations
+
+from pixelwise.cli.app import app  # noqa: F401
