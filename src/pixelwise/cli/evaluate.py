@@ -1,5 +1,92 @@
-"""`pixelwise evaluate`: to be written."""
+"""`pixelwise evaluate PRED_DIR TRUTH`: score predicted masks against the truth, per class and overall."""
 
 from __future__ import annotations
 
-from pixelwise.cli.app import app  # noqa: F401
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from pixelwise.cli.app import app
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+
+
+def truth_mask_folder(truth: Path) -> Path:
+    """A folder of masks, or a dataset folder: its ``test/masks`` (when split) or its ``masks``."""
+    for candidate in (truth / "test" / "masks", truth / "masks"):
+        if candidate.is_dir():
+            return candidate
+    return truth
+
+
+def find_classes(truth: Path, classes_file: Path | None) -> ClassSpec | None:
+    """``--classes``, else a ``classes.yaml`` beside or above the masks, else None (inferred from the masks)."""
+    if classes_file is not None:
+        return ClassSpec.load(classes_file)
+    for folder in (truth, truth.parent, truth.parent.parent):
+        if (folder / "classes.yaml").is_file():
+            return ClassSpec.load(folder / "classes.yaml")
+    return None
+
+
+def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Path) -> list[tuple[Path, Path]]:
+    """Each truth with the prediction of the same stem; a truth without a prediction is an error."""
+    by_stem = {path.stem: path for path in predictions}
+    missing = [path.name for path in truths if path.stem not in by_stem]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise PixelwiseError(
+            f"{prediction_dir}: no prediction for {len(missing)} of {len(truths)} truth masks ({shown}); "
+            "predict those images too, or evaluate against a folder holding only the masks you predicted"
+        )
+    truth_stems = {path.stem for path in truths}
+    extra = [path for path in predictions if path.stem not in truth_stems]
+    if extra:
+        print(
+            f"note: {len(extra)} predictions in {prediction_dir} have no truth mask and are not scored", file=sys.stderr
+        )
+    return [(by_stem[path.stem], path) for path in truths]
+
+
+@app.command()
+def evaluate(
+    prediction_dir: Path = typer.Argument(..., help="Folder of predicted masks (palette or index PNG), named by stem."),
+    truth: Path = typer.Argument(..., help="Folder of truth masks, or a dataset folder (its test/masks or masks)."),
+    classes_file: Path | None = typer.Option(None, "--classes", help="classes.yaml; default: the dataset's."),
+    json_file: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
+    tolerance: float = typer.Option(2.0, help="Boundary F1 tolerance in pixels."),
+) -> None:
+    """Score predictions against truth masks: IoU, Dice, accuracies, boundary F1, per class and overall."""
+    from tqdm import tqdm
+
+    from pixelwise.data.io import list_images, read_mask
+    from pixelwise.files import atomic_path
+    from pixelwise.metrics import Evaluator, format_table
+
+    for folder in (prediction_dir, truth):
+        if not folder.is_dir():
+            raise PixelwiseError(f"{folder}: not a folder; give a folder of masks (or a dataset folder for TRUTH)")
+    truth_dir = truth_mask_folder(truth)
+    pairs = pair_by_stem(list_images(prediction_dir), list_images(truth_dir), prediction_dir)
+    if not pairs:
+        raise PixelwiseError(f"{truth_dir}: no masks found; give the folder that holds the truth masks")
+    classes = find_classes(truth_dir, classes_file)
+    if classes is None:
+        # no class list anywhere: the classes are 0..max over every mask, truth and prediction alike
+        masks = [(read_mask(p), read_mask(t)) for p, t in pairs]
+        largest = max(int(max(p[p != 255].max(initial=0), t[t != 255].max(initial=0))) for p, t in masks)
+        classes = ClassSpec.default(largest + 1)
+        print(f"note: no classes.yaml found; scoring classes 0..{largest} found in the masks", file=sys.stderr)
+    evaluator = Evaluator(classes, boundary_tolerance=tolerance)
+    for prediction_path, truth_path in tqdm(pairs, desc="evaluate", unit="image", disable=None):
+        prediction = read_mask(prediction_path, classes)
+        truth_mask = read_mask(truth_path, classes)
+        evaluator.add(prediction, truth_mask, name=str(prediction_path))
+    result = evaluator.result()
+    print(format_table(result))
+    if json_file is not None:
+        with atomic_path(json_file) as tmp:
+            tmp.write_text(json.dumps(result, indent=2, allow_nan=False))
+        print(f"scores written to {json_file}")
