@@ -1,0 +1,368 @@
+"""Read images and masks in the encodings people actually have; write masks as palette PNGs.
+
+Images come back as float32 (H, W, C), C = 1 (grey) or 3 (RGB), values in [0, 1]:
+
+- uint8 (and 1-bit) images are divided by 255 (they fill their range by convention);
+- every other type (uint16, int16 e.g. CT in Hounsfield units, int32, float) is scaled per image by its
+  robust range, the 0.5th and 99.5th percentiles, and clipped to [0, 1]. A 16-bit microscope image often
+  uses a few hundred of its 65,536 levels, so dividing by 65,535 would leave it black; HU and float images
+  have no fixed range at all. The percentiles (not min/max) keep one hot pixel from squashing the rest.
+  If the two percentiles meet (an image that is almost constant), min and max are used instead; a constant
+  image becomes zeros. Non-finite floats map to 0 (NaN, -inf) or 1 (+inf). The price: intensities are not
+  comparable across images of such types, which is what per-image normalisation means.
+- alpha is dropped (RGBA, LA), palette images become RGB, CMYK/YCbCr/LAB/HSV become RGB. EXIF rotation
+  is not applied: the mask of a photo is stored in the photo's pixel grid, not the rotated view.
+
+TIFF files go through tifffile (8/16/32-bit integers, signed, float; planar or interleaved samples),
+everything else through Pillow. Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as
+TIFF to keep the precision.
+
+Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Understood encodings:
+index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels, the colours are
+ignored), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
+``ignore_index``) and binary masks stored as 0/255, which become {0, 1} with a notice: read as they are,
+255 would be the ignore label and the foreground would silently vanish from loss and metrics (the
+MMSegmentation ``reduce_zero_label`` trap). JPEG masks are refused: JPEG is lossy, so label edges come back
+as values that are no label.
+
+Every problem with a file raises :class:`~pixelwise.errors.PixelwiseError` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_path
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+TIFF_SUFFIXES: frozenset[str] = frozenset({".tif", ".tiff"})
+LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
+# files that operating systems drop into folders; never the user's data, so never an error
+_IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})
+LOW_PERCENTILE = 0.5
+HIGH_PERCENTILE = 99.5
+
+PathLike = str | os.PathLike[str]
+
+# folders already told about 0/255 masks: one notice per folder, not one per file
+_binary_noticed: set[Path] = set()
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read an image file as float32 in [0, 1], whatever its format and type (see the module docstring).
+
+    Returns (H, W, C) with C = 1 (grey) or 3 (RGB).
+    """
+    file = Path(path)
+    raw, _ = _read_raw(file)
+    pixels = _to_channels(raw, file)
+    return _to_unit_range(pixels)
+
+
+def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
+    """Read a label mask in any of the encodings of the module docstring.
+
+    Returns (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Without ``classes`` only the
+    encoding is decoded (values 0..255, no range check; colour masks need ``classes``).
+    """
+    file = Path(path)
+    if file.suffix.lower() in LOSSY_SUFFIXES:
+        raise PixelwiseError(
+            f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
+        )
+    raw, is_palette = _read_raw(file, keep_palette=True)
+    labels = _decode_mask(raw, file, classes, is_palette=is_palette)
+    if classes is not None:
+        _check_label_range(labels, file, classes)
+    return labels
+
+
+def write_mask(path: PathLike, labels: np.ndarray, classes: ClassSpec) -> None:
+    """Write (H, W) integer labels as a palette PNG coloured by ``classes`` (atomically).
+
+    The palette makes the file readable by eye and by any tool; the stored values stay the labels.
+    """
+    file = Path(path)
+    if file.suffix.lower() != ".png":
+        raise PixelwiseError(f"{file}: masks are written as PNG; give a path ending in .png")
+    array = np.asarray(labels)
+    if array.ndim != 2:
+        raise PixelwiseError(f"{file}: labels must be (H, W), got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
+        raise PixelwiseError(f"{file}: labels must be integers, got {array.dtype}")
+    _check_label_range(array, file, classes)
+
+    from PIL import Image
+
+    image = Image.fromarray(array.astype(np.uint8), mode="P")
+    image.putpalette(classes.palette().ravel().tolist())
+    with atomic_path(file) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def list_images(folder: PathLike) -> list[Path]:
+    """The image files of ``folder``, sorted by name; any other file is an error that lists it.
+
+    Hidden files (``.DS_Store``, ``._name``) and ``Thumbs.db`` / ``desktop.ini`` are skipped, sub-folders
+    are not entered.
+    """
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise PixelwiseError(f"{directory}: no such folder; give a folder of images")
+    images: list[Path] = []
+    others: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(".") or entry.name.lower() in _IGNORED_NAMES or entry.is_dir():
+            continue
+        if entry.suffix.lower() in IMAGE_SUFFIXES:
+            images.append(entry)
+        else:
+            others.append(entry.name)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise PixelwiseError(
+            f"{directory} holds files that are not images ({shown}); "
+            f"move them out (images end in {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
+    return images
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+    """(H, W) of an image or mask file from its header, without decoding the pixels."""
+    file = Path(path)
+    _check_exists(file)
+    try:
+        if file.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(file) as tiff:
+                series = tiff.series[0]
+                axes, shape = series.axes, series.shape
+            return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
+        from PIL import Image
+
+        with Image.open(file) as image:
+            width, height = image.size
+        return height, width
+    except PixelwiseError:
+        raise
+    except Exception as error:
+        raise _unreadable(file, error) from error
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def _check_exists(file: Path) -> None:
+    if not file.is_file():
+        raise PixelwiseError(f"{file}: no such file; check the path")
+    if file.suffix.lower() not in IMAGE_SUFFIXES:
+        raise PixelwiseError(
+            f"{file}: not an image file (expected one of {', '.join(sorted(IMAGE_SUFFIXES))}); convert it or remove it"
+        )
+
+
+def _unreadable(file: Path, error: BaseException) -> PixelwiseError:
+    reason = str(error).splitlines()[0] if str(error) else error.__class__.__name__
+    return PixelwiseError(f"{file}: cannot read the image ({reason}); the file is damaged or not an image")
+
+
+def _read_raw(file: Path, *, keep_palette: bool = False) -> tuple[np.ndarray, bool]:
+    """Decode a file into an array (H, W) or (H, W, C) of its stored type, and whether it is palette indices.
+
+    Palette images become RGB unless ``keep_palette`` (masks keep their indices).
+    """
+    _check_exists(file)
+    try:
+        if file.suffix.lower() in TIFF_SUFFIXES:
+            return _read_tiff(file), False
+        return _read_pillow(file, keep_palette=keep_palette)
+    except PixelwiseError:
+        raise
+    except Exception as error:
+        # Pillow and tifffile raise OSError, ValueError, SyntaxError, struct.error, zlib.error ... for damaged
+        # files; whichever it is, the user needs the file name, not the decoder's traceback
+        raise _unreadable(file, error) from error
+
+
+def _read_tiff(file: Path) -> np.ndarray:
+    import tifffile
+
+    with tifffile.TiffFile(file) as tiff:
+        series = tiff.series[0]
+        axes = series.axes
+        data = series.asarray()
+    # drop length-1 axes (a 1-page stack, a 1-sample channel axis) but never Y or X
+    keep = [index for index, axis in enumerate(axes) if axis in "YX" or data.shape[index] != 1]
+    axes = "".join(axes[index] for index in keep)
+    data = data.reshape([data.shape[index] for index in keep])
+    if axes == "YX":
+        return data
+    if len(axes) == 3 and axes.endswith("YX") and data.shape[0] <= 4:
+        # planar storage (samples or channels first): move them last like every other reader
+        return np.moveaxis(data, 0, -1)
+    if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
+        return data
+    raise PixelwiseError(
+        f"{file}: TIFF of shape {data.shape} (axes {axes}) is not a 2D grey or RGB image; "
+        "save a single plane (grey) or 3 channels (RGB)"
+    )
+
+
+def _read_pillow(file: Path, *, keep_palette: bool) -> tuple[np.ndarray, bool]:
+    from PIL import Image
+
+    with Image.open(file) as opened:
+        opened.load()  # decode now, inside the try: truncated files fail here, not later
+        image: Image.Image = opened
+        mode = image.mode
+        if mode == "P" and keep_palette:
+            return np.asarray(image), True
+        if mode in ("P", "PA"):
+            image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            image = image.convert("RGB")
+        elif mode == "1":
+            image = image.convert("L")
+        elif mode.startswith("I;16"):
+            # Pillow's 16-bit modes become uint16 arrays; make the byte order native
+            return np.asarray(image).astype(np.uint16), False
+        return np.asarray(image), False
+
+
+def _to_channels(pixels: np.ndarray, file: Path) -> np.ndarray:
+    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3): alpha dropped."""
+    if pixels.ndim == 2:
+        return pixels[:, :, None]
+    channels = pixels.shape[2]
+    if channels in (1, 2):  # grey, or grey + alpha
+        return pixels[:, :, :1]
+    if channels in (3, 4):  # RGB, or RGB + alpha
+        return pixels[:, :, :3]
+    raise PixelwiseError(f"{file}: image with {channels} channels; pixelwise reads grey or RGB images")
+
+
+def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
+    """Stored values -> float32 in [0, 1]: uint8 / 255, every other type by its robust range."""
+    if pixels.dtype == np.uint8:
+        return np.ascontiguousarray(pixels, dtype=np.float32) / np.float32(255)
+    if pixels.dtype == np.bool_:
+        return pixels.astype(np.float32)
+    values = pixels.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(pixels.shape, dtype=np.float32)
+    low, high = np.percentile(finite, [LOW_PERCENTILE, HIGH_PERCENTILE])
+    if high <= low:
+        low, high = finite.min(), finite.max()
+    if high <= low:
+        return np.zeros(pixels.shape, dtype=np.float32)
+    scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
+    return np.nan_to_num(scaled, nan=0.0).astype(np.float32)
+
+
+# --- masks ---------------------------------------------------------------------------------------------
+
+
+def _decode_mask(raw: np.ndarray, file: Path, classes: ClassSpec | None, *, is_palette: bool) -> np.ndarray:
+    if raw.ndim == 3:
+        if raw.shape[2] in (1, 2):
+            raw = raw[:, :, 0]
+        elif raw.shape[2] in (3, 4):
+            rgb = raw[:, :, :3]
+            # a grey mask saved as RGB has equal channels: its values are the labels
+            if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
+                raw = rgb[:, :, 0]
+            else:
+                return _colors_to_labels(rgb, file, classes)
+        else:
+            raise PixelwiseError(f"mask {file} has {raw.shape[2]} channels; give an index or RGB mask")
+    if raw.dtype == np.bool_:
+        return raw.astype(np.uint8)
+    integral = np.issubdtype(raw.dtype, np.integer)
+    if not integral and not (np.all(np.isfinite(raw)) and np.array_equal(raw, np.round(raw))):
+        raise PixelwiseError(
+            f"mask {file} has fractional values ({raw.dtype}); masks hold integer labels, save them as such"
+        )
+    values = np.unique(raw)
+    if values.size and (values[0] < 0 or values[-1] > 255):
+        shown = _format_values(v for v in values.tolist() if v < 0 or v > 255)
+        raise PixelwiseError(f"mask {file} has values {shown} outside 0..255; labels must fit in 0..255 (255 = ignore)")
+    labels = raw.astype(np.uint8)
+    ignore = classes.ignore_index if classes is not None else 255
+    num_classes = classes.num_classes if classes is not None else 2
+    # a grey 0/255 mask means background/foreground; in a palette PNG index 255 is deliberate (VOC: ignore)
+    binary = values.size > 0 and set(values.tolist()) <= {0, 255} and values[-1] == 255
+    if binary and not is_palette and num_classes == 2 and ignore == 255:
+        _notice_binary(file)
+        return (labels == 255).astype(np.uint8)
+    return labels
+
+
+def _notice_binary(file: Path) -> None:
+    folder = file.parent.resolve()
+    if folder in _binary_noticed:
+        return
+    _binary_noticed.add(folder)
+    warnings.warn(
+        f"mask {file} (and others in {file.parent}) stores a binary mask as 0/255; reading 255 as class 1 "
+        "(foreground), not as ignore_index. Save masks as 0/1 to silence this notice",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) -> np.ndarray:
+    """(H, W, 3) colours -> (H, W) labels through ``classes.colors``; the ignore colour (white) -> ignore."""
+    if classes is None:
+        raise PixelwiseError(
+            f"mask {file} is an RGB colour mask but no classes are given; add a classes.yaml with a colour per class"
+        )
+    if rgb.dtype != np.uint8:
+        raise PixelwiseError(f"mask {file}: colour masks must be 8-bit RGB, got {rgb.dtype}")
+    table = {_code(color): index for index, color in enumerate(classes.colors)}
+    if 0 <= classes.ignore_index <= 255:
+        table.setdefault(_code((255, 255, 255)), classes.ignore_index)
+    codes = (rgb[:, :, 0].astype(np.int32) << 16) | (rgb[:, :, 1].astype(np.int32) << 8) | rgb[:, :, 2]
+    unique, inverse = np.unique(codes, return_inverse=True)
+    unknown = [int(code) for code in unique if int(code) not in table]
+    if unknown:
+        shown = ", ".join(str(_color(code)) for code in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise PixelwiseError(
+            f"mask {file} has {len(unknown)} colour(s) that are no class: {shown}{more}; "
+            "add them to classes.yaml or fix the mask"
+        )
+    lookup = np.array([table[int(code)] for code in unique], dtype=np.uint8)
+    return lookup[inverse.reshape(codes.shape)]
+
+
+def _check_label_range(labels: np.ndarray, file: Path, classes: ClassSpec) -> None:
+    values = np.unique(labels)
+    bad = [int(v) for v in values.tolist() if not (0 <= v < classes.num_classes) and v != classes.ignore_index]
+    if bad:
+        raise PixelwiseError(
+            f"mask {file} has values {_format_values(bad)} but the classes define "
+            f"0..{classes.num_classes - 1} (ignore {classes.ignore_index}); fix the mask or add the classes"
+        )
+
+
+def _format_values(values: Iterable[int]) -> str:
+    listed = sorted(values)
+    shown = ", ".join(str(v) for v in listed[:10])
+    return "{" + shown + (f", ... ({len(listed)} values)" if len(listed) > 10 else "") + "}"
+
+
+def _code(color: tuple[int, int, int]) -> int:
+    return (color[0] << 16) | (color[1] << 8) | color[2]
+
+
+def _color(code: int) -> tuple[int, int, int]:
+    return ((code >> 16) & 255, (code >> 8) & 255, code & 255)

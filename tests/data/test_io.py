@@ -1,0 +1,354 @@
+"""read_image / read_mask / write_mask / list_images on tiny files written in every supported encoding."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from pixelwise.data import io
+from pixelwise.data.classes import ClassSpec
+from pixelwise.data.io import image_size, list_images, read_image, read_mask, write_mask
+from pixelwise.errors import PixelwiseError
+
+GREY = np.array([[0, 51, 102], [153, 204, 255]], dtype=np.uint8)
+RGB = np.stack([GREY, GREY[::-1], 255 - GREY], axis=-1)
+THREE = ClassSpec(("background", "cell", "edge"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_binary_notice() -> None:
+    # the 0/255 notice is given once per folder per process; each test starts from a clean slate
+    io._binary_noticed.clear()
+
+
+# --- images --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif"])
+def test_uint8_grey_divides_by_255(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"grey{suffix}"
+    if suffix == ".tif":
+        tifffile.imwrite(path, GREY)
+    else:
+        Image.fromarray(GREY).save(path)
+    image = read_image(path)
+    assert image.dtype == np.float32 and image.shape == (2, 3, 1)
+    np.testing.assert_allclose(image[:, :, 0], GREY / 255, atol=1e-7)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif"])
+def test_uint8_rgb_round_trips(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"rgb{suffix}"
+    if suffix == ".tif":
+        tifffile.imwrite(path, RGB)
+    else:
+        Image.fromarray(RGB).save(path)
+    np.testing.assert_allclose(read_image(path), RGB / 255, atol=1e-7)
+
+
+def test_planar_tiff_moves_channels_last(tmp_path: Path) -> None:
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, np.moveaxis(RGB, -1, 0), planarconfig="separate", photometric="rgb")
+    np.testing.assert_allclose(read_image(path), RGB / 255, atol=1e-7)
+
+
+def test_jpeg_is_read_close_to_the_original(tmp_path: Path) -> None:
+    smooth = np.tile(np.linspace(0, 255, 16, dtype=np.uint8), (16, 1))
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.stack([smooth] * 3, -1)).save(path, quality=95)
+    image = read_image(path)
+    assert image.shape == (16, 16, 3)
+    assert np.abs(image[:, :, 0] - smooth / 255).max() < 0.05
+
+
+def test_rgba_drops_alpha_and_la_drops_alpha(tmp_path: Path) -> None:
+    alpha = np.full(GREY.shape, 7, dtype=np.uint8)
+    Image.fromarray(np.dstack([RGB, alpha]), mode="RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(np.dstack([GREY, alpha]), mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_allclose(read_image(tmp_path / "rgba.png"), RGB / 255, atol=1e-7)
+    np.testing.assert_allclose(read_image(tmp_path / "la.png")[:, :, 0], GREY / 255, atol=1e-7)
+    assert read_image(tmp_path / "la.png").shape == (2, 3, 1)
+
+
+def test_palette_image_becomes_its_colours(tmp_path: Path) -> None:
+    indices = np.array([[0, 1], [2, 1]], dtype=np.uint8)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([10, 20, 30, 200, 100, 0, 255, 255, 255])
+    image.save(tmp_path / "palette.png")
+    colours = np.array([[10, 20, 30], [200, 100, 0], [255, 255, 255]])
+    np.testing.assert_allclose(read_image(tmp_path / "palette.png"), colours[indices] / 255, atol=1e-7)
+
+
+def test_uint16_uses_the_robust_range(tmp_path: Path) -> None:
+    # 1000 pixels from 100 to 1099: the 0.5/99.5 percentiles are 104.995 and 1094.005
+    values = (np.arange(1000, dtype=np.uint16) + 100).reshape(20, 50)
+    for name in ("u16.tif", "u16.png"):
+        if name.endswith(".tif"):
+            tifffile.imwrite(tmp_path / name, values)
+        else:
+            Image.fromarray(values).save(tmp_path / name)
+        image = read_image(tmp_path / name)[:, :, 0]
+        low, high = np.percentile(values.astype(np.float64), [0.5, 99.5])
+        expected = np.clip((values - low) / (high - low), 0, 1)
+        np.testing.assert_allclose(image, expected, atol=1e-6)
+        assert image.min() == 0 and image.max() == 1
+
+
+def test_one_hot_pixel_does_not_squash_a_16_bit_image(tmp_path: Path) -> None:
+    values = np.tile(np.arange(0, 200, dtype=np.uint16), (5, 1))
+    values[0, 0] = 60000  # a saturated pixel: with min/max the rest would land in [0, 0.003]
+    tifffile.imwrite(tmp_path / "hot.tif", values)
+    image = read_image(tmp_path / "hot.tif")
+    assert image[2, 100, 0] == pytest.approx(0.5, abs=0.02)
+
+
+def test_signed_hounsfield_units(tmp_path: Path) -> None:
+    # air -1000, water 0, bone +1000, equal thirds: the robust range is -1000..1000
+    hu = np.repeat(np.array([-1000, 0, 1000], dtype=np.int16), 100).reshape(30, 10)
+    tifffile.imwrite(tmp_path / "ct.tif", hu)
+    image = read_image(tmp_path / "ct.tif")[:, :, 0]
+    np.testing.assert_allclose(np.unique(image), [0.0, 0.5, 1.0], atol=1e-6)
+    assert np.all(image[hu == 0] == 0.5)
+
+
+def test_float32_tiff_with_non_finite_values(tmp_path: Path) -> None:
+    values = np.linspace(-3.0, 5.0, 400, dtype=np.float32).reshape(20, 20)
+    values[0, 0], values[0, 1], values[0, 2] = np.nan, np.inf, -np.inf
+    tifffile.imwrite(tmp_path / "float.tif", values)
+    image = read_image(tmp_path / "float.tif")[:, :, 0]
+    assert image.dtype == np.float32 and np.isfinite(image).all()
+    assert (image[0, 0], image[0, 1], image[0, 2]) == (0.0, 1.0, 0.0)
+    assert image.min() == 0 and image.max() == 1
+    assert np.all(np.diff(image.ravel()[3:]) >= 0)  # the ramp stays a ramp
+
+
+def test_constant_and_almost_constant_images(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "flat.tif", np.full((4, 4), 1234, dtype=np.uint16))
+    np.testing.assert_array_equal(read_image(tmp_path / "flat.tif"), np.zeros((4, 4, 1)))
+    # one bright pixel in 10,000: the percentiles meet, so min/max are used and the pixel stays visible
+    sparse = np.zeros((100, 100), dtype=np.uint16)
+    sparse[5, 5] = 700
+    tifffile.imwrite(tmp_path / "sparse.tif", sparse)
+    image = read_image(tmp_path / "sparse.tif")
+    assert image[5, 5, 0] == 1 and image.sum() == 1
+
+
+def test_one_bit_image(tmp_path: Path) -> None:
+    bits = np.array([[True, False], [False, True]])
+    Image.fromarray(bits).save(tmp_path / "bits.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "bits.png")[:, :, 0], bits.astype(np.float32))
+
+
+def test_image_size_reads_headers(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((5, 7), np.uint8)).save(tmp_path / "a.png")
+    tifffile.imwrite(tmp_path / "b.tif", np.zeros((3, 9, 3), np.uint8))
+    assert image_size(tmp_path / "a.png") == (5, 7)
+    assert image_size(tmp_path / "b.tif") == (3, 9)
+
+
+# --- bad image files -----------------------------------------------------------------------------------
+
+
+def test_truncated_png_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(PixelwiseError, match=r"broken\.png: cannot read the image"):
+        read_image(path)
+
+
+def test_truncated_tiff_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.tif"
+    tifffile.imwrite(path, np.zeros((64, 64), np.uint16))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(PixelwiseError, match=r"broken\.tif"):
+        read_image(path)
+
+
+def test_text_file_with_image_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "notes.png"
+    path.write_text("not a picture")
+    with pytest.raises(PixelwiseError, match=r"notes\.png: cannot read the image"):
+        read_image(path)
+
+
+def test_missing_and_non_image_files(tmp_path: Path) -> None:
+    with pytest.raises(PixelwiseError, match=r"nothing\.png: no such file"):
+        read_image(tmp_path / "nothing.png")
+    (tmp_path / "data.csv").write_text("1,2")
+    with pytest.raises(PixelwiseError, match=r"data\.csv: not an image file"):
+        read_image(tmp_path / "data.csv")
+
+
+def test_volume_tiff_is_refused(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((5, 8, 8), np.uint8))
+    with pytest.raises(PixelwiseError, match=r"stack\.tif: TIFF of shape \(5, 8, 8\)"):
+        read_image(tmp_path / "stack.tif")
+
+
+# --- masks ---------------------------------------------------------------------------------------------
+
+LABELS = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.uint8)
+
+
+@pytest.mark.parametrize("writer", ["png", "tif8", "tif16", "tif32f"])
+def test_index_masks(tmp_path: Path, writer: str) -> None:
+    if writer == "png":
+        path = tmp_path / "m.png"
+        Image.fromarray(LABELS).save(path)
+    else:
+        path = tmp_path / "m.tif"
+        dtype = {"tif8": np.uint8, "tif16": np.uint16, "tif32f": np.float32}[writer]
+        tifffile.imwrite(path, LABELS.astype(dtype))
+    mask = read_mask(path, THREE)
+    assert mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask, LABELS)
+
+
+def test_palette_mask_uses_indices_not_colours(tmp_path: Path) -> None:
+    # the palette colours are arbitrary (not THREE's); only the indices count
+    image = Image.fromarray(LABELS, mode="P")
+    image.putpalette([9, 9, 9, 1, 2, 3, 200, 0, 0])
+    image.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "p.png", THREE), LABELS)
+
+
+def test_palette_mask_keeps_255_as_ignore(tmp_path: Path) -> None:
+    voc = np.array([[0, 255], [255, 0]], dtype=np.uint8)
+    image = Image.fromarray(voc, mode="P")
+    image.putpalette(ClassSpec.default(2).palette().ravel().tolist())
+    image.save(tmp_path / "voc.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(read_mask(tmp_path / "voc.png", ClassSpec.default(2)), voc)
+
+
+def test_rgb_colour_mask_maps_through_the_classes(tmp_path: Path) -> None:
+    colours = np.array(THREE.colors, dtype=np.uint8)[LABELS]
+    colours[0, 0] = 255  # the ignore colour (white)
+    Image.fromarray(colours).save(tmp_path / "c.png")
+    expected = LABELS.copy()
+    expected[0, 0] = 255
+    np.testing.assert_array_equal(read_mask(tmp_path / "c.png", THREE), expected)
+    # the same with an alpha channel
+    Image.fromarray(np.dstack([colours, np.full(LABELS.shape, 255, np.uint8)])).save(tmp_path / "ca.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "ca.png", THREE), expected)
+
+
+def test_unknown_colours_are_listed(tmp_path: Path) -> None:
+    colours = np.array(THREE.colors, dtype=np.uint8)[LABELS]
+    colours[0, 0] = (1, 2, 3)
+    colours[1, 2] = (7, 8, 9)
+    Image.fromarray(colours).save(tmp_path / "odd.png")
+    with pytest.raises(PixelwiseError, match=r"odd\.png has 2 colour\(s\).*\(1, 2, 3\), \(7, 8, 9\); add them"):
+        read_mask(tmp_path / "odd.png", THREE)
+
+
+def test_many_unknown_colours_show_five(tmp_path: Path) -> None:
+    colours = np.zeros((1, 8, 3), np.uint8)
+    colours[0, :, 1] = np.arange(1, 9)
+    Image.fromarray(colours).save(tmp_path / "many.png")
+    with pytest.raises(PixelwiseError, match=r"has 8 colour\(s\).*\(0, 5, 0\) and 3 more"):
+        read_mask(tmp_path / "many.png", THREE)
+
+
+def test_colour_mask_without_classes(tmp_path: Path) -> None:
+    Image.fromarray(np.array(THREE.colors, dtype=np.uint8)[LABELS]).save(tmp_path / "c.png")
+    with pytest.raises(PixelwiseError, match=r"c\.png is an RGB colour mask.*classes\.yaml"):
+        read_mask(tmp_path / "c.png")
+
+
+def test_grey_mask_saved_as_rgb(tmp_path: Path) -> None:
+    Image.fromarray(np.dstack([LABELS] * 3)).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "g.png", THREE), LABELS)
+
+
+def test_binary_0_255_becomes_0_1_with_one_notice(tmp_path: Path) -> None:
+    binary = np.array([[0, 255], [255, 255]], dtype=np.uint8)
+    Image.fromarray(binary).save(tmp_path / "a.png")
+    Image.fromarray(binary[::-1]).save(tmp_path / "b.png")
+    with pytest.warns(UserWarning, match=r"a\.png .* 0/255") as record:
+        first = read_mask(tmp_path / "a.png", ClassSpec.default(2))
+        second = read_mask(tmp_path / "b.png")
+    assert len(record) == 1  # one notice for the folder, not one per file
+    np.testing.assert_array_equal(first, binary // 255)
+    np.testing.assert_array_equal(second, binary[::-1] // 255)
+
+
+def test_0_255_with_more_classes_is_background_and_ignore(tmp_path: Path) -> None:
+    mask = np.array([[0, 255]], dtype=np.uint8)
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png", THREE), mask)
+
+
+def test_values_outside_the_classes(tmp_path: Path) -> None:
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    bad = LABELS.copy()
+    bad[0, 0], bad[1, 1] = 3, 17
+    Image.fromarray(bad).save(masks / "img_007.png")
+    with pytest.raises(PixelwiseError, match=r"masks/img_007\.png has values \{3, 17\} but .* 0\.\.2"):
+        read_mask(masks / "img_007.png", THREE)
+
+
+def test_bad_masks(tmp_path: Path) -> None:
+    Image.fromarray(LABELS).save(tmp_path / "m.jpg")
+    with pytest.raises(PixelwiseError, match=r"m\.jpg is a JPEG"):
+        read_mask(tmp_path / "m.jpg", THREE)
+    tifffile.imwrite(tmp_path / "frac.tif", np.array([[0.5, 1.0]], np.float32))
+    with pytest.raises(PixelwiseError, match=r"frac\.tif has fractional values"):
+        read_mask(tmp_path / "frac.tif")
+    tifffile.imwrite(tmp_path / "big.tif", np.array([[0, 300, 1000]], np.uint16))
+    with pytest.raises(PixelwiseError, match=r"big\.tif has values \{300, 1000\} outside 0\.\.255"):
+        read_mask(tmp_path / "big.tif")
+    (tmp_path / "t.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(PixelwiseError, match=r"t\.png: cannot read"):
+        read_mask(tmp_path / "t.png")
+
+
+def test_write_mask_round_trips_as_palette_png(tmp_path: Path) -> None:
+    labels = LABELS.copy()
+    labels[0, 0] = 255
+    write_mask(tmp_path / "out" / "m.png", labels, THREE)
+    with Image.open(tmp_path / "out" / "m.png") as image:
+        assert image.mode == "P"
+        palette = np.array(image.getpalette()[:9]).reshape(3, 3)
+    np.testing.assert_array_equal(palette, np.array(THREE.colors))
+    np.testing.assert_array_equal(read_mask(tmp_path / "out" / "m.png", THREE), labels)
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["m.png"]  # no temporary left
+
+
+def test_write_mask_refuses_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(PixelwiseError, match=r"m\.jpg: masks are written as PNG"):
+        write_mask(tmp_path / "m.jpg", LABELS, THREE)
+    with pytest.raises(PixelwiseError, match=r"has values \{5\}"):
+        write_mask(tmp_path / "m.png", np.array([[5]]), THREE)
+    with pytest.raises(PixelwiseError, match=r"must be \(H, W\)"):
+        write_mask(tmp_path / "m.png", np.zeros((2, 2, 3), int), THREE)
+    assert not (tmp_path / "m.png").exists()
+
+
+# --- folders -------------------------------------------------------------------------------------------
+
+
+def test_list_images_sorted_skipping_hidden_files(tmp_path: Path) -> None:
+    for name in ("b.png", "a.tif", "c.JPG"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / ".DS_Store").write_bytes(b"")
+    (tmp_path / "Thumbs.db").write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    assert [path.name for path in list_images(tmp_path)] == ["a.tif", "b.png", "c.JPG"]
+
+
+def test_list_images_names_non_images(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(PixelwiseError, match=r"not images \(notes\.txt\); move them out"):
+        list_images(tmp_path)
+    with pytest.raises(PixelwiseError, match=r"missing: no such folder"):
+        list_images(tmp_path / "missing")
