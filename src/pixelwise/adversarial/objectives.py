@@ -1,0 +1,175 @@
+"""The losses of adversarial and semi-supervised segmentation (Hung et al., 2018), as pure functions on tensors.
+
+Notation: ``S`` the segmenter (logits (N, K, H, W)), ``P = softmax(S(X))``, ``Y1`` the one-hot ground truth,
+``D`` the discriminator (logits of "real" (N, 1, H, W)). Every pixel-wise mean is taken over the *valid*
+pixels only (not ``ignore_index``); a batch without a single valid pixel gives a zero that still carries a
+graph, so ``loss.backward()`` never fails and adds nothing.
+
+The order per iteration (see ``train.loop``): update S with D frozen (``frozen(discriminator)``), then update
+D on ``P.detach()`` and ``Y1``, so that neither update moves the other network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, *, ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label maps (N, H, W) int -> one-hot maps (N, K, H, W) float32 and the valid mask (N, H, W) bool.
+
+    Pixels equal to ``ignore_index`` are all-zero in the one-hot map and False in the mask; any other value
+    outside 0..K-1 is an error (it would be a silent wrong class otherwise).
+
+    >>> maps, valid = one_hot(torch.tensor([[[0, 2, 255]]]), 3)
+    >>> maps[0, :, 0].T.tolist(), valid.tolist()
+    ([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], [[[True, True, False]]])
+    """
+    if labels.ndim != 3:
+        raise ValueError(f"expected label maps of shape (N, H, W), got {tuple(labels.shape)}")
+    if labels.is_floating_point():
+        raise ValueError(f"expected integer labels, got {labels.dtype}")
+    labels = labels.long()
+    valid = labels != ignore_index
+    if valid.any():
+        low, high = int(labels[valid].min()), int(labels[valid].max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"labels range over {low}..{high} but there are {num_classes} classes (ignore_index {ignore_index})"
+            )
+    # ignored pixels first become class 0 so that F.one_hot accepts them, then are zeroed by the mask
+    maps = F.one_hot(torch.where(valid, labels, 0), num_classes).permute(0, 3, 1, 2).to(torch.float32)
+    return maps * valid.unsqueeze(1), valid
+
+
+def _valid_mask(logits: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """The mask (N, 1, H, W) bool matching discriminator logits (N, 1, H, W); all True when ``valid`` is None."""
+    if logits.ndim != 4 or logits.shape[1] != 1:
+        raise ValueError(f"expected discriminator logits of shape (N, 1, H, W), got {tuple(logits.shape)}")
+    if valid is None:
+        return torch.ones_like(logits, dtype=torch.bool)
+    mask = valid.unsqueeze(1) if valid.ndim == 3 else valid
+    if mask.shape != logits.shape:
+        raise ValueError(f"valid mask of shape {tuple(valid.shape)} does not match logits {tuple(logits.shape)}")
+    return mask.to(torch.bool)
+
+
+def _masked_bce(logits: torch.Tensor, target: float, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean binary cross-entropy of logits (N, 1, H, W) against a constant target, over the valid pixels."""
+    mask = _valid_mask(logits, valid)
+    losses = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
+    count = mask.sum()
+    if count == 0:
+        return logits.sum() * 0.0
+    return torch.where(mask, losses, 0.0).sum() / count
+
+
+def discriminator_loss(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    real_label: float = 1.0,
+) -> torch.Tensor:
+    """``L_D = BCE(D(Y1), real_label) + BCE(D(P.detach()), 0)``, each averaged over the valid pixels.
+
+    ``real_logits`` = D(one-hot ground truth) and ``fake_logits`` = D(detached prediction), both (N, 1, H, W);
+    ``valid`` (N, H, W) or (N, 1, H, W) bool, from ``one_hot``. ``real_label`` < 1 is one-sided label smoothing
+    (Salimans et al., 2016): it keeps D from becoming over-confident on the exact zeros and ones of ``Y1``.
+
+    >>> zero = torch.zeros(1, 1, 2, 2)
+    >>> round(discriminator_loss(zero, zero).item(), 4)  # 2 · log 2
+    1.3863
+    """
+    if not 0.0 <= real_label <= 1.0:
+        raise ValueError(f"real_label must lie in [0, 1], got {real_label}")
+    return _masked_bce(real_logits, real_label, valid) + _masked_bce(fake_logits, 0.0, valid)
+
+
+def adversarial_loss(fake_logits: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """``L_adv = BCE(D(P), 1)`` over the valid pixels: the segmenter's reward for fooling D. (N, 1, H, W) -> scalar.
+
+    Call it with D frozen (gradients flow through D into P, never into D's parameters).
+
+    >>> round(adversarial_loss(torch.zeros(1, 1, 1, 1)).item(), 4)  # log 2
+    0.6931
+    """
+    return _masked_bce(fake_logits, 1.0, valid)
+
+
+def semi_supervised_loss(
+    logits_u: torch.Tensor, d_logits_u: torch.Tensor, *, threshold: float
+) -> tuple[torch.Tensor, float]:
+    """``L_semi = CE(S(X_u), argmax P_u)`` over the pixels where ``σ(D(P_u)) > threshold``; also the share of such pixels.
+
+    ``logits_u`` (N, K, H, W) are the segmenter's logits on unlabeled images, ``d_logits_u`` (N, 1, H, W) the
+    discriminator's logits on their softmax. The pseudo-labels and the confidence mask are constants (the
+    gradient flows only through ``logits_u`` in the cross-entropy): the segmenter is taught to agree more with
+    its own trusted predictions, not to move D's confidence. Returns ``(loss, confident_fraction)``; the loss is
+    a zero with a graph when no pixel is confident.
+
+    >>> logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])      # (1, 2, 1, 2): pixel 0 says class 0, pixel 1 class 1
+    >>> loss, share = semi_supervised_loss(logits, torch.tensor([[[[5.0, -5.0]]]]), threshold=0.2)
+    >>> round(loss.item(), 4), share                               # only pixel 0 is trusted: log(1 + e^-2)
+    (0.1269, 0.5)
+    """
+    if logits_u.ndim != 4:
+        raise ValueError(f"expected segmenter logits of shape (N, K, H, W), got {tuple(logits_u.shape)}")
+    if d_logits_u.shape != (logits_u.shape[0], 1, *logits_u.shape[2:]):
+        raise ValueError(
+            f"discriminator logits of shape {tuple(d_logits_u.shape)} do not match segmenter logits "
+            f"{tuple(logits_u.shape)}; expected (N, 1, H, W)"
+        )
+    with torch.no_grad():
+        confident = torch.sigmoid(d_logits_u[:, 0]) > threshold
+        pseudo_labels = logits_u.argmax(dim=1)
+    count = int(confident.sum())
+    fraction = count / confident.numel() if confident.numel() else 0.0
+    if count == 0:
+        return logits_u.sum() * 0.0, fraction
+    losses = F.cross_entropy(logits_u, pseudo_labels, reduction="none")
+    return torch.where(confident, losses, 0.0).sum() / count, fraction
+
+
+def discriminator_accuracy(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, valid: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """For logging: the share of valid real pixels D calls real (logit > 0), and of fake pixels it calls fake.
+
+    Both near 1 means D wins outright (its gradient for S saturates); both near 0.5 means it is guessing.
+
+    >>> discriminator_accuracy(torch.tensor([[[[1.0, -1.0]]]]), torch.tensor([[[[-1.0, -2.0]]]]))
+    (0.5, 1.0)
+    """
+    real_mask = _valid_mask(real_logits, valid)
+    fake_mask = _valid_mask(fake_logits, valid)
+    with torch.no_grad():
+        real_count = int(real_mask.sum())
+        fake_count = int(fake_mask.sum())
+        real_right = int(((real_logits > 0) & real_mask).sum())
+        fake_right = int(((fake_logits <= 0) & fake_mask).sum())
+    return (
+        real_right / real_count if real_count else float("nan"),
+        fake_right / fake_count if fake_count else float("nan"),
+    )
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, ``module``'s parameters do not require gradients; their previous flags come back after.
+
+    Used around the segmenter's update: gradients still flow *through* the discriminator into the
+    prediction, but none is accumulated into the discriminator's parameters (their ``.grad`` stays as it was).
+    """
+    flags = [(parameter, parameter.requires_grad) for parameter in module.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
