@@ -1,0 +1,317 @@
+"""SegmentationFolder: a folder of images and masks, paired by file stem, as a sequence of samples.
+
+Two layouts are understood::
+
+    root/images/a.png  root/masks/a.png     (+ root/classes.yaml, + root/unlabeled/)
+    root/train/images  root/train/masks  root/val/...  root/test/...   (+ root/classes.yaml)
+
+An image and its mask share the file stem; their extensions may differ (``a.jpg`` + ``a.png``).
+
+In the first layout the split is made here, deterministically: the stems are ordered by a hash of
+``(seed, stem)``, the first ``round(n * test_fraction)`` are test, the next ``round(n * val_fraction)`` are
+val, the rest train (at least one each when the fraction is above 0 and there are three images or more).
+Ordering by hash rather than shuffling the list means that adding images to the folder moves only a few
+images between splits instead of reshuffling them all, so an earlier test image does not end up in training.
+
+Without ``classes.yaml`` the number of classes K is inferred from the masks: the largest label over all
+masks of every split (``ignore_index`` 255 left out) + 1, at least 2; two classes are named
+``background`` and ``foreground``, more ``class0``, ``class1``, ... Reading every mask once costs time on a
+large dataset, and a class absent from every mask cannot be guessed: a ``classes.yaml`` avoids both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from pixelwise.data.classes import ClassSpec
+from pixelwise.data.io import image_size, list_images, read_image, read_mask
+from pixelwise.errors import PixelwiseError
+
+SPLITS = ("train", "val", "test")
+CLASSES_FILE = "classes.yaml"
+
+# inferred number of classes per set of mask files (path, size, modification time): train and val of the
+# same folder are usually opened one after the other, and the masks should be read only once
+_inferred_classes: dict[tuple[tuple[str, int, int], ...], int] = {}
+
+
+class Sample(NamedTuple):
+    """One image with its mask.
+
+    image: (H, W, C) float32 in [0, 1]; mask: (H, W) uint8 labels in 0..K-1 or ignore_index, or None.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray | None
+    stem: str
+    image_path: Path
+
+
+class SegmentationFolder:
+    """The labelled images of one split of a dataset folder (see the module docstring for the layouts).
+
+    ``split`` is ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (every labelled pair). ``classes`` and
+    ``in_channels`` override what the folder says (a model's classes and input channels, for evaluation).
+    Images are conformed to ``in_channels``: grey repeated to 3 channels, RGB to grey by luminance.
+
+    >>> data = SegmentationFolder("data/cells", split="val")  # doctest: +SKIP
+    >>> image, mask, stem, path = data[0]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str = "train",
+        *,
+        seed: int = 0,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        classes: ClassSpec | None = None,
+        in_channels: int | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        if split not in (*SPLITS, "all"):
+            raise PixelwiseError(f"split {split!r} is not one of train, val, test, all; pick one of them")
+        if not self.root.is_dir():
+            raise PixelwiseError(f"{self.root}: no such folder; give a dataset folder with images/ and masks/")
+        self.layout = _detect_layout(self.root)
+        if self.layout == "flat":
+            _check_fractions(val_fraction, test_fraction)
+            pairs = _pairs(self.root / "images", self.root / "masks")
+            every_pair = pairs
+            if split != "all":
+                chosen = set(split_stems([stem for stem, _, _ in pairs], seed, val_fraction, test_fraction)[split])
+                pairs = [pair for pair in pairs if pair[0] in chosen]
+        else:
+            present = [name for name in SPLITS if (self.root / name / "images").is_dir()]
+            wanted = present if split == "all" else [split]
+            if split not in present and split != "all":
+                raise PixelwiseError(
+                    f"{self.root / split / 'images'}: no such folder (this dataset has {', '.join(present)}); "
+                    f"pick one of them or add {split}/images and {split}/masks"
+                )
+            by_split = {name: _pairs(self.root / name / "images", self.root / name / "masks") for name in present}
+            pairs = [pair for name in wanted for pair in by_split[name]]
+            every_pair = [pair for name in present for pair in by_split[name]]
+
+        self.stems: list[str] = [stem for stem, _, _ in pairs]
+        self.image_paths: list[Path] = [image for _, image, _ in pairs]
+        self.mask_paths: list[Path] = [mask for _, _, mask in pairs]
+        self.unlabeled_paths: list[Path] = self._unlabeled()
+        self.classes: ClassSpec = classes if classes is not None else self._classes([m for _, _, m in every_pair])
+        first_image = every_pair[0][1]
+        if in_channels is None:
+            in_channels = read_image(first_image).shape[2]
+        if in_channels not in (1, 3):
+            raise PixelwiseError(f"in_channels must be 1 (grey) or 3 (RGB), got {in_channels}")
+        self.in_channels: int = in_channels
+
+    # --- the sequence ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def __getitem__(self, index: int) -> Sample:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        image_path, mask_path = self.image_paths[index], self.mask_paths[index]
+        image = conform_channels(read_image(image_path), self.in_channels)
+        mask = read_mask(mask_path, self.classes)
+        if mask.shape != image.shape[:2]:
+            raise PixelwiseError(_size_mismatch(image_path, image.shape[:2], mask_path, mask.shape))
+        return Sample(image, mask, self.stems[index], image_path)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def __repr__(self) -> str:
+        return (
+            f"SegmentationFolder({str(self.root)!r}, split={self.split!r}: {len(self)} images, "
+            f"{self.classes.num_classes} classes, {self.in_channels} channel(s), "
+            f"{len(self.unlabeled_paths)} unlabeled)"
+        )
+
+    # --- validation ------------------------------------------------------------------------------------
+
+    def check(self, *, decode: bool = False) -> None:
+        """Fail now, not halfway through training: every mask must have its image's size.
+
+        Reads only the file headers; with ``decode`` also decodes every image and mask (damaged files,
+        labels outside the classes) and the unlabeled images.
+        """
+        mismatched = []
+        for image_path, mask_path in zip(self.image_paths, self.mask_paths, strict=True):
+            image_hw, mask_hw = image_size(image_path), image_size(mask_path)
+            if image_hw != mask_hw:
+                mismatched.append((image_path, image_hw, mask_path, mask_hw))
+        if len(mismatched) == 1:
+            raise PixelwiseError(_size_mismatch(*mismatched[0]))
+        if mismatched:
+            shown = "; ".join(
+                f"{mask} {_hw(mask_hw)} vs {image.name} {_hw(image_hw)}"
+                for image, image_hw, mask, mask_hw in mismatched[:5]
+            )
+            raise PixelwiseError(
+                f"{len(mismatched)} masks differ in size from their images ({shown}); give every mask its image's size"
+            )
+        if decode:
+            for index in range(len(self)):
+                self[index]
+            for path in self.unlabeled_paths:
+                read_image(path)
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _unlabeled(self) -> list[Path]:
+        folders = [self.root / "unlabeled"]
+        if self.layout == "splits":
+            folders.append(self.root / "train" / "unlabeled")
+        return [path for folder in folders if folder.is_dir() for path in list_images(folder)]
+
+    def _classes(self, mask_paths: list[Path]) -> ClassSpec:
+        file = self.root / CLASSES_FILE
+        if file.is_file():
+            return ClassSpec.load(file)
+        return infer_classes(mask_paths)
+
+
+def split_stems(stems: Sequence[str], seed: int, val_fraction: float, test_fraction: float) -> dict[str, list[str]]:
+    """Assign stems to train / val / test, deterministically from ``seed`` (see the module docstring).
+
+    Returns {"train": [...], "val": [...], "test": [...]}, each sorted.
+    """
+    count = len(stems)
+    test_count = round(count * test_fraction)
+    val_count = round(count * val_fraction)
+    if count >= 3:
+        # a split asked for should not come out empty on a small dataset
+        test_count = max(test_count, 1 if test_fraction > 0 else 0)
+        val_count = max(val_count, 1 if val_fraction > 0 else 0)
+    # training keeps at least one image
+    while count and test_count + val_count >= count:
+        if val_count >= test_count and val_count > 0:
+            val_count -= 1
+        else:
+            test_count -= 1
+    ordered = sorted(stems, key=lambda stem: hashlib.blake2b(f"{seed}\0{stem}".encode(), digest_size=8).digest())
+    return {
+        "test": sorted(ordered[:test_count]),
+        "val": sorted(ordered[test_count : test_count + val_count]),
+        "train": sorted(ordered[test_count + val_count :]),
+    }
+
+
+def infer_classes(mask_paths: Sequence[Path]) -> ClassSpec:
+    """Classes from the masks alone: K = largest label (255 left out) + 1, at least 2."""
+    key = tuple((str(path), (stat := path.stat()).st_size, stat.st_mtime_ns) for path in mask_paths)
+    if key not in _inferred_classes:
+        largest = 0
+        for path in mask_paths:
+            values = np.unique(read_mask(path))
+            values = values[values != 255]
+            if values.size:
+                largest = max(largest, int(values[-1]))
+        _inferred_classes[key] = max(largest + 1, 2)
+    count = _inferred_classes[key]
+    return ClassSpec.default(count, names=("background", "foreground") if count == 2 else None)
+
+
+def conform_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W, C) -> (H, W, channels): grey repeated to RGB, RGB to grey by luminance (Rec. 709)."""
+    if image.shape[2] == channels:
+        return image
+    if channels == 3:
+        return np.repeat(image, 3, axis=2)
+    from skimage.color import rgb2gray
+
+    return rgb2gray(image).astype(np.float32)[:, :, None]
+
+
+# --- layout and pairing --------------------------------------------------------------------------------
+
+
+def _detect_layout(root: Path) -> str:
+    flat = (root / "images").is_dir()
+    splits = [name for name in SPLITS if (root / name / "images").is_dir()]
+    if flat and splits:
+        raise PixelwiseError(
+            f"{root} has both images/ and {splits[0]}/images; keep one layout (images/ + masks/, "
+            "or train/ val/ test/ each with images/ + masks/)"
+        )
+    if flat:
+        return "flat"
+    if splits:
+        return "splits"
+    raise PixelwiseError(
+        f"{root}: no images/ folder (nor train/images); put the images in {root / 'images'} "
+        f"and their masks, with the same file names, in {root / 'masks'}"
+    )
+
+
+def _pairs(images_dir: Path, masks_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(stem, image, mask) for every image of ``images_dir``, sorted by stem; every mismatch an error."""
+    images = _by_stem(list_images(images_dir), images_dir)
+    if not images:
+        raise PixelwiseError(f"{images_dir} is empty; put the images there")
+    if not masks_dir.is_dir():
+        raise PixelwiseError(
+            f"{masks_dir}: no such folder; put a mask per image there (same file name), "
+            f"or move unlabelled images to {images_dir.parent / 'unlabeled'}"
+        )
+    masks = _by_stem(list_images(masks_dir), masks_dir)
+    without_mask = sorted(images.keys() - masks.keys())
+    if without_mask:
+        raise PixelwiseError(
+            f"{len(without_mask)} image(s) in {images_dir} have no mask in {masks_dir}: "
+            f"{_names(images[stem] for stem in without_mask)}; add their masks or move them to unlabeled/"
+        )
+    without_image = sorted(masks.keys() - images.keys())
+    if without_image:
+        raise PixelwiseError(
+            f"{len(without_image)} mask(s) in {masks_dir} have no image in {images_dir}: "
+            f"{_names(masks[stem] for stem in without_image)}; add their images or remove the masks"
+        )
+    return [(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def _by_stem(paths: list[Path], folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in found:
+            raise PixelwiseError(
+                f"{folder} has {found[path.stem].name} and {path.name} with the same name; "
+                "images and masks are paired by name, keep one of them"
+            )
+        found[path.stem] = path
+    return found
+
+
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise PixelwiseError(
+            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) "
+            "and leave images for training (sum below 1)"
+        )
+
+
+def _names(paths: Iterator[Path] | Sequence[Path]) -> str:
+    listed = [path.name for path in paths]
+    return ", ".join(listed[:10]) + (f" and {len(listed) - 10} more" if len(listed) > 10 else "")
+
+
+def _hw(size: tuple[int, ...]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _size_mismatch(image: Path, image_hw: tuple[int, ...], mask: Path, mask_hw: tuple[int, ...]) -> str:
+    return (
+        f"mask {mask} is {_hw(mask_hw)} (HxW) but its image {image} is {_hw(image_hw)}; give the mask the image's size"
+    )
