@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pixelwise.report import write_report
-from test_report import make_report_inputs
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None
@@ -29,6 +30,16 @@ window.addEventListener("load", () => {
   document.body.dataset.overflow = String(document.documentElement.scrollWidth > window.innerWidth);
 });
 </script>"""
+
+
+def make_report_inputs(folder: Path) -> dict[str, Any]:
+    """The hand-made results of test_report.py (pytest's importlib mode does not let test files import
+    each other by name, so the module is loaded from its path)."""
+    spec = importlib.util.spec_from_file_location("report_inputs", Path(__file__).with_name("test_report.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_report_inputs(folder)  # type: ignore[no-any-return]
 
 
 def _chromium(*arguments: str) -> subprocess.CompletedProcess[str]:

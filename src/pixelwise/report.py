@@ -43,6 +43,8 @@ SUMMARY_METRICS = (
     ("boundary_f1", "boundary F1"),
 )
 FIGURES = ("methods", "noise", "examples")
+# the training settings the report lists (results.json keeps them all)
+BUDGET_KEYS = ("model", "encoder", "encoder_weights", "epochs", "batch_size", "crop_size", "optimizer", "lr", "loss")
 
 
 def write_report(results: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -412,8 +414,9 @@ def dataset_lines(results: dict[str, Any]) -> list[str]:
             + ", ".join(level["name"] for level in results["noise"])
         )
     budget = results.get("budget") or {}
-    if budget:
-        lines.append("Training budget: " + ", ".join(f"{key} {value}" for key, value in budget.items()))
+    shown = {key: budget[key] for key in BUDGET_KEYS if key in budget} or budget
+    if shown:
+        lines.append("CNN training: " + ", ".join(f"{key} {value}" for key, value in shown.items()))
     lines.append(f"Seed: {results.get('seed')}; total time {_seconds(results.get('total_seconds'))} s")
     return lines
 

@@ -1,0 +1,136 @@
+"""compare on a tiny `shapes` export: exact scores for methods with known answers, identical noisy inputs for
+every method, oracle marking, files written; the classical and CNN paths end to end on a few images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pixelwise.compare import FORMAT, Method, build_methods, compare
+from pixelwise.data.builtin import export_builtin
+from pixelwise.data.folder import SegmentationFolder
+from pixelwise.errors import PixelwiseError
+from pixelwise.noise import NoiseLevel, apply_noise
+
+LEVELS = [NoiseLevel("gaussian", 0.1), NoiseLevel("salt_pepper", 0.2)]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 train, 2 val, 2 test scenes of 32×32."""
+    return export_builtin("shapes", tmp_path_factory.mktemp("data") / "shapes", size=32, count=8)
+
+
+class Constant(Method):
+    """Predicts one class everywhere: its scores follow from the class frequencies alone."""
+
+    def __init__(self, label: int, name: str = "constant") -> None:
+        self.name, self.family, self.description = name, "classical", f"class {label} everywhere"
+        self.label = label
+
+    def fit(self, train: Any, val: Any, out_dir: Path) -> None:
+        pass
+
+    def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        return np.full(image.shape[:2], self.label, dtype=np.uint8)
+
+
+class Recorder(Constant):
+    """Remembers every input it is given (image and truth)."""
+
+    def __init__(self, name: str, family: Any = "classical") -> None:
+        super().__init__(0, name)
+        self.family = family
+        self.seen: list[tuple[np.ndarray, np.ndarray | None]] = []
+
+    def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        self.seen.append((image.copy(), truth))
+        return super().predict(image)
+
+
+def test_scores_of_a_constant_method_are_the_class_frequencies(shapes: Path, tmp_path: Path) -> None:
+    results = compare(shapes, methods=[Constant(0)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False)
+    masks = [sample.mask for sample in SegmentationFolder(shapes, split="test")]
+    background = sum(int((mask == 0).sum()) for mask in masks) / sum(mask.size for mask in masks)
+    (method,) = results["methods"]
+    assert method["metrics"]["pixel_accuracy"] == pytest.approx(background)
+    # IoU of background = its frequency; the other classes have IoU 0 where present, None where absent
+    present = sorted({int(label) for mask in masks for label in np.unique(mask)})
+    assert method["metrics"]["miou"] == pytest.approx(background / len(present))
+    # noise does not change what a constant predicts
+    for key in ("clean", "gaussian-0.1", "salt_pepper-0.2"):
+        assert method["noise"][key]["pixel_accuracy"] == pytest.approx(background)
+    assert method["oracle"] is False and method["checkpoint"] is None
+    assert method["ms_per_image"] >= 0 and method["train_seconds"] >= 0
+
+
+def test_results_json_is_strict_json_and_what_compare_returns(shapes: Path, tmp_path: Path) -> None:
+    results = compare(shapes, methods=[Constant(1)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False)
+    stored = json.loads((tmp_path / "results.json").read_text(), parse_constant=pytest.fail)  # no NaN
+    assert stored == results
+    assert stored["format"] == FORMAT
+    assert stored["dataset"]["splits"] == {"train": 8, "val": 2, "test": 2}
+    assert stored["dataset"]["classes"]["classes"][0]["name"] == "background"
+    assert [level["key"] for level in stored["noise"]] == ["clean", "gaussian-0.1", "salt_pepper-0.2"]
+    assert stored["seed"] == 0 and stored["versions"]["numpy"] == np.__version__
+    # examples: the first test images clean, the first at the strongest level of each kind, all saved
+    assert [(entry["index"], entry["noise"]) for entry in stored["examples"]] == [
+        (0, "clean"),
+        (1, "clean"),
+        (0, "gaussian-0.1"),
+        (0, "salt_pepper-0.2"),
+    ]
+    for entry in stored["examples"]:
+        for path in (entry["image"], entry["truth"], *entry["predictions"].values()):
+            assert (tmp_path / path).is_file()
+        assert list(entry["predictions"]) == ["constant"]
+
+
+def test_every_method_sees_the_same_noisy_images_and_only_the_oracle_sees_truth(shapes: Path, tmp_path: Path) -> None:
+    first, second, oracle = Recorder("first"), Recorder("second"), Recorder("peek-oracle", family="oracle")
+    results = compare(
+        shapes, methods=[first, second, oracle], out_dir=tmp_path, noise=LEVELS, report=False, progress=False
+    )
+    assert len(first.seen) == 1 + 3 * 2  # one warm-up call, then 3 levels × 2 test images
+    for (image_a, truth_a), (image_b, _), (image_o, truth_o) in zip(first.seen, second.seen, oracle.seen, strict=True):
+        np.testing.assert_array_equal(image_a, image_b)
+        np.testing.assert_array_equal(image_a, image_o)
+        assert truth_a is None and truth_o is not None
+    test = SegmentationFolder(shapes, split="test")
+    # after the warm-up: clean images exactly, then the seeded noise of compare's seed
+    np.testing.assert_array_equal(first.seen[1][0], test[0].image)
+    np.testing.assert_array_equal(first.seen[3][0], apply_noise(test[0].image, LEVELS[0], seed=0, index=0))
+    np.testing.assert_array_equal(oracle.seen[1][1], test[0].mask)
+    assert [method["oracle"] for method in results["methods"]] == [False, False, True]
+
+
+def test_a_different_seed_gives_different_noise(shapes: Path, tmp_path: Path) -> None:
+    runs = []
+    for seed in (0, 1):
+        recorder = Recorder("r")
+        compare(shapes, methods=[recorder], out_dir=tmp_path / str(seed), noise=LEVELS[:1], seed=seed,
+                report=False, progress=False, num_examples=0)  # fmt: skip
+        runs.append(recorder.seen)
+    np.testing.assert_array_equal(runs[0][1][0], runs[1][1][0])  # clean: the same
+    assert not np.array_equal(runs[0][3][0], runs[1][3][0])  # noisy: another draw
+
+
+def test_bad_inputs_are_one_line_errors(shapes: Path, tmp_path: Path) -> None:
+    with pytest.raises(PixelwiseError, match="neither a folder nor a built-in"):
+        compare(tmp_path / "missing", methods=[Constant(0)], out_dir=tmp_path / "out", progress=False)
+    with pytest.raises(PixelwiseError, match="listed twice"):
+        build_methods([Constant(0), Constant(1)])
+    no_masks = tmp_path / "no-masks"
+    (no_masks / "images").mkdir(parents=True)
+    test_image = next((shapes / "test" / "images").iterdir())
+    (no_masks / "images" / test_image.name).write_bytes(test_image.read_bytes())
+    with pytest.raises(PixelwiseError, match="masks"):
+        compare(no_masks, methods=[Constant(0)], out_dir=tmp_path / "out", progress=False)
+    file = tmp_path / "a-file"
+    file.write_text("x")
+    with pytest.raises(PixelwiseError, match="not a folder"):
+        compare(shapes, methods=[Constant(0)], out_dir=file, progress=False)
