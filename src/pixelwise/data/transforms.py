@@ -1,0 +1,103 @@
+"""Paired image + mask transforms for training and evaluation, on torchvision.transforms.v2.
+
+The image travels as a ``tv_tensors.Image`` and the mask as a ``tv_tensors.Mask``, so every geometric
+transform moves both the same way and resamples the mask with nearest neighbour (never blending two class
+indices into a third). Pixels that a rotation, a zoom-out or the padding of a small image brings in get
+``ignore_index`` in the mask: they count in neither the loss nor the metrics.
+
+Inputs are what ``pixelwise.data.io`` gives: image (H, W, C) float32 in [0, 1], mask (H, W) uint8.
+Outputs are tensors: image (C, h, w) float32, standardised; mask (h, w) int64.
+
+>>> import numpy as np
+>>> transform = training_transform(crop_size=8, mean=(0.5,), std=(0.25,), ignore_index=255)
+>>> image, mask = transform(np.zeros((5, 6, 1), np.float32), np.ones((5, 6), np.uint8))
+>>> tuple(image.shape), tuple(mask.shape), mask.dtype
+((1, 8, 8), (8, 8), torch.int64)
+>>> sorted(mask.unique().tolist())        # the 5 x 6 image, padded to 8 x 8 with ignore_index
+[1, 255]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+
+def to_tv_tensors(image: np.ndarray, mask: np.ndarray | None) -> tuple[tv_tensors.Image, tv_tensors.Mask | None]:
+    """(H, W, C) float array and (H, W) integer array -> Image (C, H, W) and Mask (H, W)."""
+    if image.ndim != 3:
+        raise ValueError(f"expected an image (H, W, C), got shape {image.shape}")
+    image_tensor = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1))
+    if mask is None:
+        return image_tensor, None
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask {mask.shape} and image {image.shape} differ in size")
+    return image_tensor, tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(mask)))
+
+
+class PairedTransform:
+    """Applies a v2 pipeline to an image and its mask together; a missing mask becomes an all-valid one.
+
+    Called with image (H, W, C) float and mask (H, W) int or None; returns image (C, h, w) float32 and mask
+    (h, w) int64. Without a mask (unlabeled images) the returned mask is 0 where the pixel came from the
+    image and ``ignore_index`` where a transform made it up, i.e. a validity map.
+    """
+
+    def __init__(self, transforms: Sequence[v2.Transform], *, ignore_index: int) -> None:
+        self.pipeline = v2.Compose(list(transforms))
+        self.ignore_index = ignore_index
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[Tensor, Tensor]:
+        image_tensor, mask_tensor = to_tv_tensors(image, mask)
+        if mask_tensor is None:
+            mask_tensor = tv_tensors.Mask(torch.zeros(image_tensor.shape[-2:], dtype=torch.uint8))
+        out_image, out_mask = self.pipeline(image_tensor, mask_tensor)
+        return out_image.as_subclass(Tensor), out_mask.as_subclass(Tensor).long()
+
+    def __repr__(self) -> str:
+        return f"PairedTransform({self.pipeline})"
+
+
+def training_transform(
+    *,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    ignore_index: int = 255,
+    scale_range: tuple[float, float] = (0.75, 1.25),
+    rotation: float = 10.0,
+    horizontal_flip: bool = True,
+    vertical_flip: bool = False,
+    color_jitter: float = 0.2,
+) -> PairedTransform:
+    """Colour jitter, random scale and rotation, a random crop of ``crop_size`` (padded when the image is
+    smaller), flips, then standardisation.
+
+    Scale and rotation are one affine resampling (one interpolation instead of two). The crop pads with 0
+    in the image and ``ignore_index`` in the mask, so images of different sizes batch together.
+    """
+    fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}
+    steps: list[v2.Transform] = []
+    if color_jitter > 0:
+        # first, so that contrast is judged on the image and not on the padding; saturation is a no-op on
+        # grey images, so the same pipeline serves 1 and 3 channels
+        steps.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
+    if rotation > 0 or scale_range != (1.0, 1.0):
+        steps.append(v2.RandomAffine(degrees=rotation, scale=scale_range, fill=fill))
+    steps.append(v2.RandomCrop(crop_size, pad_if_needed=True, fill=fill))
+    if horizontal_flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if vertical_flip:
+        steps.append(v2.RandomVerticalFlip())
+    steps.append(v2.Normalize(mean=list(mean), std=list(std)))
+    return PairedTransform(steps, ignore_index=ignore_index)
+
+
+def evaluation_transform(*, mean: Sequence[float], std: Sequence[float], ignore_index: int = 255) -> PairedTransform:
+    """Standardisation only: evaluation sees the whole image at its own size."""
+    return PairedTransform([v2.Normalize(mean=list(mean), std=list(std))], ignore_index=ignore_index)

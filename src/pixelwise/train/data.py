@@ -1,0 +1,149 @@
+"""Torch datasets over a segmentation source: labeled crops, unlabeled crops, statistics and label hiding.
+
+A *source* is anything indexable whose items have ``.image`` (H, W, C) float32 in [0, 1] and ``.mask``
+(H, W) uint8 — a ``pixelwise.data.folder.SegmentationFolder`` or a plain list of such samples. Images
+are read lazily, one per ``__getitem__``, so a large folder costs no memory up front.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from pixelwise.data.folder import conform_channels
+from pixelwise.errors import PixelwiseError
+
+PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
+
+
+class SampleLike(Protocol):
+    image: np.ndarray
+    mask: np.ndarray | None
+
+
+class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
+    """``source[indices[i]]`` through ``transform``: image (C, h, w) float32 and mask (h, w) int64."""
+
+    def __init__(self, source: Sequence[Any], indices: Sequence[int], transform: PairTransform) -> None:
+        self.source = source
+        self.indices = list(indices)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        sample = self.source[self.indices[index]]
+        if sample.mask is None:
+            name = getattr(sample, "image_path", None) or getattr(sample, "stem", index)
+            raise PixelwiseError(f"{name}: a training image without a mask; give it one or move it to unlabeled/")
+        return self.transform(sample.image, sample.mask)
+
+
+class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
+    """Images without labels through ``transform``: image (C, h, w) and a validity map (h, w) int64.
+
+    ``items`` are image paths, (H, W, C) arrays or samples with ``.image``; their masks, if any, are never
+    read. The validity map is 0 on pixels from the image and ``ignore_index`` on padding or on corners a
+    rotation brought in. Images with another channel count than the labeled ones are conformed as the
+    data layer does for labeled folders (grey repeated, colour to luminance).
+    """
+
+    def __init__(self, items: Sequence[Any], transform: PairTransform, *, channels: int) -> None:
+        self.items = items
+        self.transform = transform
+        self.channels = channels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = conform_channels(load_image(self.items[index]), self.channels)
+        return self.transform(image, None)
+
+
+class SubsetView(Sequence[Any]):
+    """A lazy view ``source[indices[i]]``, so hiding labels never loads the images up front."""
+
+    def __init__(self, source: Sequence[Any], indices: Sequence[int]) -> None:
+        self.source = source
+        self.indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        return self.source[self.indices[index]]
+
+
+def load_image(item: Any) -> np.ndarray:
+    """(H, W, C) float32 from a path, an array or a sample with ``.image``."""
+    if isinstance(item, np.ndarray):
+        return item if item.ndim == 3 else item[..., None]
+    if isinstance(item, (str, os.PathLike)):
+        from pixelwise.data.io import read_image
+
+        return read_image(Path(item))
+    image = getattr(item, "image", None)
+    if image is None:
+        raise TypeError(f"cannot read an image from {type(item).__name__}; give a path, an array or a sample")
+    return np.asarray(image)
+
+
+def split_labeled(count: int, fraction: float, *, seed: int) -> tuple[list[int], list[int]]:
+    """Indices whose labels are kept and those whose labels are hidden; deterministic in ``seed``.
+
+    At least one image keeps its label.
+
+    >>> split_labeled(8, 0.25, seed=0) == split_labeled(8, 0.25, seed=0)
+    True
+    >>> [len(part) for part in split_labeled(8, 0.25, seed=0)]
+    [2, 6]
+    """
+    if fraction >= 1.0:
+        return list(range(count)), []
+    keep = min(count, max(1, round(fraction * count)))
+    order = np.random.default_rng(seed).permutation(count)
+    return sorted(order[:keep].tolist()), sorted(order[keep:].tolist())
+
+
+def channel_statistics(
+    source: Sequence[Any], indices: Sequence[int], *, max_images: int = 512
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std over all pixels of up to ``max_images`` images, evenly spread over
+    ``indices``; a constant channel gets std 1 so standardising never divides by zero.
+
+    Accumulates in float64 (sums of squares of millions of pixels lose digits in float32).
+    """
+    if not indices:
+        raise PixelwiseError("no training images to compute the normalisation statistics from")
+    chosen = [indices[int(i)] for i in np.linspace(0, len(indices) - 1, min(max_images, len(indices)))]
+    total = squares = None
+    pixels = 0
+    for index in dict.fromkeys(chosen):
+        image = np.asarray(source[index].image, dtype=np.float64)
+        flat = image.reshape(-1, image.shape[-1])
+        total = flat.sum(0) if total is None else total + flat.sum(0)
+        squares = (flat**2).sum(0) if squares is None else squares + (flat**2).sum(0)
+        pixels += flat.shape[0]
+    assert total is not None and squares is not None
+    mean = total / pixels
+    std = np.sqrt(np.maximum(squares / pixels - mean**2, 0.0))
+    std = np.where(std < 1e-6, 1.0, std)
+    return tuple(float(value) for value in mean), tuple(float(value) for value in std)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: numpy and ``random`` follow the worker's torch seed (itself derived
+    from the loader's generator), so augmentation in workers repeats with ``--seed``."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)

@@ -1,0 +1,238 @@
+"""The training loop: resume exactness, early stopping, the three modes, gradient isolation, run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.train import loop
+from pixelwise.train.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelwise.train.config import TrainConfig
+from pixelwise.train.loop import build_trainer, fit, learning_rate_factor
+
+from .conftest import TinyData, make_data
+
+# a small, fast configuration: the tiny U-Net at width 16 on 16² crops
+FAST = TrainConfig(epochs=1, batch_size=4, crop_size=16, lr=3e-3, patience=0, discriminator_base_channels=8)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = FAST.replace(epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5)
+    straight = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "straight", progress=False)
+
+    # the same run, interrupted (Ctrl-C) during its second epoch, then resumed
+    epochs_begun = []
+    real_train_epoch = loop._train_epoch
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        epochs_begun.append(args[3])
+        if len(epochs_begun) == 2:
+            raise KeyboardInterrupt
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tiny_train, tiny_val, out_dir=tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(loop, "_train_epoch", real_train_epoch)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    resumed = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "resumed", resume=True, progress=False)
+
+    assert [record["epoch"] for record in resumed.history] == [1, 2]
+    for name, tensor in weights(straight.last_checkpoint).items():
+        assert torch.equal(tensor, weights(resumed.last_checkpoint)[name]), name
+    discriminator_straight = load_checkpoint(straight.last_checkpoint)["discriminator"]["state_dict"]
+    discriminator_resumed = load_checkpoint(resumed.last_checkpoint)["discriminator"]["state_dict"]
+    for name, tensor in discriminator_straight.items():
+        assert torch.equal(tensor, discriminator_resumed[name]), name
+    keys = ("train_loss", "train_discriminator_loss", "val_miou")
+    assert [[r[k] for k in keys] for r in straight.history] == [[r[k] for k in keys] for r in resumed.history]
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_the_same_seed_repeats_and_another_seed_differs(tmp_path: Path, tiny_train: TinyData) -> None:
+    runs = [
+        fit(FAST.replace(seed=seed), tiny_train, out_dir=tmp_path / f"run{i}", progress=False)
+        for i, seed in enumerate((3, 3, 4))
+    ]
+    first, again, other = (weights(run.last_checkpoint) for run in runs)
+    assert all(torch.equal(first[name], again[name]) for name in first)
+    assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData
+) -> None:
+    # an improvement must exceed min_delta = 2 (mIoU is at most 1): only epoch 1 counts as best
+    config = FAST.replace(epochs=10, patience=2, min_delta=2.0)
+    result = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
+    assert result.stopped_early
+    assert [record["epoch"] for record in result.history] == [1, 2, 3]
+    assert result.best_epoch == 1
+    assert load_checkpoint(result.best_checkpoint)["epoch"] == 1
+    assert load_checkpoint(result.last_checkpoint)["epoch"] == 3
+    # resuming a run that stopped early does not train further
+    again = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert len(again.history) == 3 and again.stopped_early
+
+
+def test_a_run_folder_has_everything_and_predict_can_rebuild_the_model(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData
+) -> None:
+    result = fit(FAST, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [
+        "best.pt",
+        "config.yaml",
+        "curves.png",
+        "last.pt",
+        "metrics.jsonl",
+    ]
+    assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == FAST
+    checkpoint = load_checkpoint(result.best_checkpoint)
+    for key in (
+        "format",
+        "model",
+        "state_dict",
+        "classes",
+        "normalization",
+        "in_channels",
+        "tile_size",
+        "config",
+        "metrics",
+        "versions",
+    ):
+        assert key in checkpoint
+    assert "optimizer" not in checkpoint  # best.pt is for prediction; last.pt is for resuming
+    assert {"optimizer", "scheduler", "rng", "early_stopping", "history"} <= set(
+        load_checkpoint(result.last_checkpoint)
+    )
+    # the statistics of the training images, stored for the predictor
+    pixels = torch.cat([torch.from_numpy(sample.image).reshape(-1) for sample in tiny_train]).double()
+    assert checkpoint["normalization"]["mean"][0] == pytest.approx(pixels.mean().item(), rel=1e-6)
+    assert checkpoint["normalization"]["std"][0] == pytest.approx(pixels.std(unbiased=False).item(), rel=1e-6)
+    model = model_from_checkpoint(result.best_checkpoint)
+    assert not model.training
+    assert model(torch.zeros(1, 1, 19, 23)).shape == (1, 3, 19, 23)
+
+
+def test_refuses_a_non_empty_folder_without_resume_or_force(tmp_path: Path, tiny_train: TinyData) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(PixelwiseError, match="not empty; pass --resume"):
+        fit(FAST, tiny_train, out_dir=out, progress=False)
+    fit(FAST, tiny_train, out_dir=out, force=True, progress=False)
+    assert (out / "notes.txt").read_text() == "mine"  # --force replaces only the run's own files
+    with pytest.raises(PixelwiseError, match=r"no last\.pt to resume"):
+        fit(FAST, tiny_train, out_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+@pytest.mark.parametrize(("adversarial_weight", "semi_weight"), [(0.01, 0.0), (0.01, 0.1)], ids=["adversarial", "semi"])
+def test_adversarial_and_semi_modes_log_discriminator_metrics(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, adversarial_weight: float, semi_weight: float
+) -> None:
+    config = FAST.replace(adversarial_weight=adversarial_weight, semi_weight=semi_weight, labeled_fraction=0.5)
+    record = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False).history[0]
+    assert 0 < record["train_discriminator_loss"] < 10
+    assert 0 <= record["train_discriminator_accuracy_real"] <= 1
+    assert 0 <= record["train_discriminator_accuracy_fake"] <= 1
+    assert 0 <= record["train_semi_fraction"] <= 1
+    assert record["train_unlabeled_adversarial_loss"] > 0
+    assert ("train_semi_loss" in record) == (semi_weight > 0)
+
+
+def test_semi_supervised_term_waits_for_semi_start(tmp_path: Path, tiny_train: TinyData) -> None:
+    config = FAST.replace(epochs=2, semi_weight=0.1, labeled_fraction=0.5, semi_start=1)  # 1 iteration per epoch
+    history = fit(config, tiny_train, out_dir=tmp_path / "run", progress=False).history
+    assert "train_semi_loss" not in history[0] and "train_semi_loss" in history[1]
+
+
+def test_semi_supervised_needs_unlabeled_images(tmp_path: Path, tiny_train: TinyData) -> None:
+    with pytest.raises(PixelwiseError, match="needs unlabeled images"):
+        fit(FAST.replace(semi_weight=0.1), tiny_train, out_dir=tmp_path / "run", progress=False)
+
+
+def test_unlabeled_paths_are_read_from_disk(tmp_path: Path, tiny_train: TinyData) -> None:
+    from PIL import Image
+
+    paths = []
+    for index in range(3):
+        path = tmp_path / f"unlabeled{index}.png"
+        Image.fromarray((tiny_train[index].image[..., 0] * 255).astype("uint8")).save(path)
+        paths.append(path)
+    config = FAST.replace(semi_weight=0.1, adversarial_weight=0.01)
+    record = fit(config, tiny_train, out_dir=tmp_path / "run", unlabeled=paths, progress=False).history[0]
+    assert "train_semi_loss" in record
+
+
+def test_binary_task_needs_no_flag(tmp_path: Path) -> None:
+    train, val = make_data(8, seed=0, num_classes=2), make_data(2, seed=1, num_classes=2)
+    result = fit(FAST.replace(loss="ce+dice"), train, val, out_dir=tmp_path / "run", progress=False)
+    assert "val_foreground_iou" in result.history[0]
+    assert model_from_checkpoint(result.best_checkpoint)(torch.zeros(1, 1, 16, 16)).shape == (1, 2, 16, 16)
+
+
+def test_gradients_do_not_leak_between_segmenter_and_discriminator(tiny_train: TinyData) -> None:
+    config = FAST.replace(adversarial_weight=0.5, semi_weight=0.5, discriminator_lr=0.1, lr=0.1, channels_last=False)
+    trainer = build_trainer(config, classes=tiny_train.classes, in_channels=1, total_iterations=100)
+    assert trainer.discriminator is not None
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(2, 1, 16, 16, generator=generator)
+    masks = torch.randint(0, 3, (2, 16, 16), generator=generator)
+    unlabeled = (torch.randn(2, 1, 16, 16, generator=generator), torch.zeros(2, 16, 16, dtype=torch.long))
+    trainer.train_step(images, masks, unlabeled)  # gives D gradients and Adam state
+
+    def snapshot(module: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        parameters = [p.detach().clone() for p in module.parameters()]
+        grads = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+        return parameters, grads
+
+    def same(first: list[torch.Tensor | None], second: list[torch.Tensor | None]) -> bool:
+        return all(
+            (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+            for a, b in zip(first, second, strict=True)
+        )
+
+    d_parameters, d_grads = snapshot(trainer.discriminator)
+    s_parameters, _ = snapshot(trainer.model)
+    stats, probabilities = trainer.segmenter_step(images, masks, unlabeled)
+    assert "adversarial_loss" in stats and "semi_loss" in stats
+    after_parameters, after_grads = snapshot(trainer.discriminator)
+    assert same(d_parameters, after_parameters) and same(d_grads, after_grads)  # S's step left D alone
+    assert not same(s_parameters, snapshot(trainer.model)[0])  # ... and moved S
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())  # D unfrozen afterwards
+
+    assert probabilities is not None and not probabilities.requires_grad
+    s_parameters, s_grads = snapshot(trainer.model)
+    trainer.discriminator_step(images, masks, probabilities)
+    assert same(s_parameters, snapshot(trainer.model)[0]) and same(s_grads, snapshot(trainer.model)[1])
+    assert not same(d_parameters, snapshot(trainer.discriminator)[0])  # D's step moved D
+
+
+def test_learning_rate_schedules() -> None:
+    cosine = learning_rate_factor(TrainConfig(schedule="cosine", warmup_iterations=2), 12)
+    assert [round(cosine(step), 4) for step in (0, 1, 2, 7, 12)] == [0.1, 0.55, 1.0, 0.5, 0.0]
+    poly = learning_rate_factor(TrainConfig(schedule="poly", poly_power=2.0), 4)
+    assert [poly(step) for step in range(5)] == [1.0, 0.5625, 0.25, 0.0625, 0.0]
+    assert learning_rate_factor(TrainConfig(schedule="constant", warmup_iterations=4), 10)(4) == 1.0
+
+
+def test_labeled_fraction_hides_labels_deterministically(tmp_path: Path) -> None:
+    from pixelwise.train.data import split_labeled
+
+    labeled, hidden = split_labeled(16, 0.25, seed=5)
+    assert (labeled, hidden) == split_labeled(16, 0.25, seed=5)
+    assert len(labeled) == 4 and sorted(labeled + hidden) == list(range(16))
+    assert labeled != split_labeled(16, 0.25, seed=6)[0]
+    assert split_labeled(3, 0.01, seed=0)[0] != []  # one label is always kept
