@@ -1,0 +1,68 @@
+"""What every classical method does first: check the image, and reduce colour to luminance where needed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pixelwise.errors import PixelwiseError
+
+
+def check_image(image: np.ndarray, *, method: str) -> np.ndarray:
+    """The image as (H, W, C) float32 in [0, 1], or a PixelwiseError that says what is wrong.
+
+    image: (H, W) or (H, W, C) with C = 1 or 3, floating point in [0, 1] (what ``read_image`` returns).
+    """
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3):
+        raise PixelwiseError(
+            f"{method}: expected an image of shape (H, W) or (H, W, C) with C = 1 or 3, got {array.shape}"
+        )
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise PixelwiseError(f"{method}: the image is empty ({array.shape}); give an image with pixels")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise PixelwiseError(
+            f"{method}: expected a float image in [0, 1], got {array.dtype}; "
+            "read files with pixelwise.read_image, or divide 8-bit images by 255"
+        )
+    if not np.isfinite(array).all():
+        raise PixelwiseError(f"{method}: the image holds NaN or infinite values; replace them first")
+    # a little slack: resampling and colour conversions overshoot [0, 1] by rounding errors
+    low, high = float(array.min()), float(array.max())
+    if low < -1e-4 or high > 1 + 1e-4:
+        raise PixelwiseError(
+            f"{method}: image values span [{low:.4g}, {high:.4g}], expected [0, 1]; "
+            "read files with pixelwise.read_image, or rescale"
+        )
+    return np.clip(array, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float32 -> (H, W) float32: grey as is, RGB by the ITU-R BT.709 weights (``rgb2gray``).
+
+    >>> luminance(np.ones((1, 2, 3), np.float32)).round(4).tolist()
+    [[1.0, 1.0]]
+    """
+    if image.shape[2] == 1:
+        return image[:, :, 0]
+    from skimage.color import rgb2gray
+
+    return rgb2gray(image).astype(np.float32, copy=False)
+
+
+def positive_int(value: object, *, name: str, method: str, minimum: int = 1) -> int:
+    """``value`` as an int >= ``minimum`` (bools refused: ``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PixelwiseError(f"{method}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def non_negative_float(value: object, *, name: str, method: str) -> float:
+    """``value`` as a finite float >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise PixelwiseError(f"{method}: {name} must be a number >= 0, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number) or number < 0:
+        raise PixelwiseError(f"{method}: {name} must be a finite number >= 0, got {value!r}")
+    return number

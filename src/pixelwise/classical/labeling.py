@@ -1,0 +1,398 @@
+"""From regions to classes: a labeler fitted on training images, and the oracle upper bound.
+
+A classical method partitions an image; it does not say which part is a nucleus. Two ways to name parts:
+
+- ``FittedLabeler`` (honest): learns on training images, with their masks, which region goes to which
+  class; at prediction time it sees only the regions and the image, never a mask.
+- ``oracle_labels`` (upper bound): each region takes the majority class of the *true* mask inside it.
+  It shows how well a partition follows the objects' boundaries, not how well the method segments:
+  it uses the answer. Its results are always named "oracle".
+
+``ClassicalSegmenter`` puts a method and a labeler together; it is what ``compare`` and the command line use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from pixelwise.classical import ORDERED_METHODS, check_options, segment
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_path
+
+FORMAT = "pixelwise.classical/1"
+LabelerMode = Literal["index", "colour"]
+LABELER_MODES: tuple[str, ...] = ("index", "colour")
+# index mode counts per label value; the ordered methods have a handful (bins, clusters)
+MAX_INDEX_LABELS = 65536
+
+
+def oracle_labels(regions: np.ndarray, truth: np.ndarray, *, ignore_index: int = 255) -> np.ndarray:
+    """Each region takes the most frequent true class inside it: the oracle upper bound, never an honest result.
+
+    regions: (H, W) int labels; truth: (H, W) int classes 0..K-1 or ``ignore_index``.
+    Returns (H, W) uint8 classes. Pixels marked ``ignore_index`` do not vote; a region made only of them
+    gets ``ignore_index`` (every metric leaves those pixels out anyway). Ties go to the lower class.
+
+    >>> regions = np.array([[1, 1, 2], [1, 2, 2]])
+    >>> truth = np.array([[0, 0, 1], [1, 1, 255]])
+    >>> oracle_labels(regions, truth)
+    array([[0, 0, 1],
+           [0, 1, 1]], dtype=uint8)
+    """
+    regions, truth = np.asarray(regions), np.asarray(truth)
+    if regions.shape != truth.shape or regions.ndim != 2:
+        raise PixelwiseError(f"oracle: regions {regions.shape} and truth {truth.shape} must be the same (H, W)")
+    _, inverse = np.unique(regions, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    classes = truth.reshape(-1).astype(np.int64)
+    valid = classes != ignore_index
+    num_regions = int(inverse.max()) + 1
+    num_classes = int(classes[valid].max()) + 1 if valid.any() else 1
+    votes = np.bincount(inverse[valid] * num_classes + classes[valid], minlength=num_regions * num_classes).reshape(
+        num_regions, num_classes
+    )
+    majority = np.where(votes.sum(axis=1) > 0, votes.argmax(axis=1), ignore_index)
+    return majority[inverse].reshape(truth.shape).astype(np.uint8)
+
+
+class FittedLabeler:
+    """Learns region -> class on training images; predicts from the regions and the image alone.
+
+    Two modes:
+
+    - ``"index"``, for methods whose labels mean the same on every image (threshold bins, k-means
+      clusters ordered by brightness): label value -> the class most of the training pixels with that
+      label belong to. Otsu's bright bin becomes "nucleus" if most training pixels in it are nuclei.
+    - ``"colour"``, for methods that number regions arbitrarily (superpixels, watershed, region growing):
+      a region's mean colour -> class, by a lookup table over the colour cube cut into ``bins`` cells per
+      channel (32 for grey, 8 per channel for colour). Each cell takes the class of most training pixels
+      whose region's mean colour fell into it; a cell no training region fell into takes the class of the
+      nearest filled cell. This is a Bayes classifier on the region mean with the training class
+      frequencies as priors, and it fits in a small JSON table.
+
+    A label or cell never seen in training gets the most frequent training class.
+
+    >>> labeler = FittedLabeler(mode="index")
+    >>> regions = np.array([[0, 0, 1, 1]]); image = np.array([[0.1, 0.2, 0.8, 0.9]])
+    >>> _ = labeler.fit([(regions, image, np.array([[0, 0, 1, 1]]))], num_classes=2)
+    >>> labeler.predict(np.array([[1, 0, 0]]), np.array([[0.7, 0.1, 0.3]]))
+    array([[1, 0, 0]], dtype=uint8)
+    """
+
+    def __init__(self, *, mode: LabelerMode = "colour", bins: int | None = None) -> None:
+        if mode not in LABELER_MODES:
+            raise PixelwiseError(f"labeler mode must be one of {', '.join(LABELER_MODES)}, got {mode!r}")
+        if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 256):
+            raise PixelwiseError(f"labeler bins must be an integer in 1..256, got {bins!r}")
+        self.mode: LabelerMode = mode
+        self.bins = bins
+        self.channels: int | None = None
+        self.num_classes: int | None = None
+        self.table: np.ndarray | None = None  # (labels or cells,) uint8 classes
+        self.prior = 0
+
+    @property
+    def fitted(self) -> bool:
+        return self.table is not None
+
+    def fit(
+        self,
+        examples: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        *,
+        num_classes: int,
+        ignore_index: int = 255,
+    ) -> FittedLabeler:
+        """Learn from (regions (H, W) int, image (H, W[, C]) float in [0, 1], truth (H, W) int) training triples."""
+        if num_classes < 1 or num_classes > 255:
+            raise PixelwiseError(f"labeler: num_classes must be in 1..255, got {num_classes}")
+        counts = np.zeros((0, num_classes), np.int64)
+        seen = 0
+        for regions, image, truth in examples:
+            regions, pixels = _check_pair(regions, image)
+            truth = np.asarray(truth)
+            if truth.shape != regions.shape:
+                raise PixelwiseError(f"labeler: mask {truth.shape} and image {regions.shape} differ in size")
+            if self.channels is None:
+                self.channels = pixels.shape[2]
+                if self.bins is None:
+                    self.bins = 32 if self.channels == 1 else 8
+            elif pixels.shape[2] != self.channels:
+                raise PixelwiseError(
+                    f"labeler: training images have {self.channels} and {pixels.shape[2]} channels; use one kind"
+                )
+            keys = self._keys(regions, pixels)
+            classes = truth.reshape(-1).astype(np.int64)
+            valid = classes != ignore_index
+            if valid.any() and classes[valid].max() >= num_classes:
+                raise PixelwiseError(
+                    f"labeler: a training mask has class {classes[valid].max()} but there are {num_classes} classes"
+                )
+            size = int(keys.max()) + 1
+            if size > len(counts):
+                counts = np.concatenate([counts, np.zeros((size - len(counts), num_classes), np.int64)])
+            counts += np.bincount(
+                keys[valid] * num_classes + classes[valid], minlength=len(counts) * num_classes
+            ).reshape(len(counts), num_classes)
+            seen += int(valid.sum())
+        if seen == 0:
+            raise PixelwiseError("labeler: no labelled training pixel to learn from; give images with masks")
+        self.num_classes = num_classes
+        if self.mode == "colour":
+            # one row per cell of the colour cube, also for the cells beyond the brightest one seen
+            counts = np.concatenate([counts, np.zeros((self._num_cells() - len(counts), num_classes), np.int64)])
+        self.prior = int(counts.sum(axis=0).argmax())
+        filled = counts.sum(axis=1) > 0
+        table = np.where(filled, counts.argmax(axis=1), self.prior)
+        if self.mode == "colour":
+            table = self._fill_empty_cells(table, filled)
+        self.table = table.astype(np.uint8)
+        return self
+
+    def predict(self, regions: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """(H, W) int regions + (H, W[, C]) image -> (H, W) uint8 classes. No ground truth involved."""
+        if self.table is None:
+            raise PixelwiseError("labeler: not fitted; call fit on training images first (or load a fitted one)")
+        regions, pixels = _check_pair(regions, image)
+        if pixels.shape[2] != self.channels:
+            raise PixelwiseError(
+                f"labeler: fitted on images with {self.channels} channel(s), got {pixels.shape[2]}; "
+                "fit on images of the same kind"
+            )
+        keys = self._keys(regions, pixels)
+        known = keys < len(self.table)
+        classes = np.full(keys.shape, self.prior, np.uint8)
+        classes[known] = self.table[keys[known]]
+        return classes.reshape(regions.shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``FittedLabeler.from_dict`` gives the same labeler back."""
+        if self.table is None:
+            raise PixelwiseError("labeler: not fitted; nothing to save")
+        return {
+            "mode": self.mode,
+            "bins": self.bins,
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "prior": self.prior,
+            "table": self.table.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FittedLabeler:
+        try:
+            labeler = cls(mode=data["mode"], bins=data["bins"])
+            labeler.channels = int(data["channels"])
+            labeler.num_classes = int(data["num_classes"])
+            labeler.prior = int(data["prior"])
+            table = np.asarray(data["table"], dtype=np.int64)
+        except (KeyError, TypeError, ValueError) as error:
+            raise PixelwiseError(f"labeler: the saved labeler is damaged ({error!r}); fit it again") from None
+        if labeler.channels not in (1, 3) or table.ndim != 1 or len(table) == 0:
+            raise PixelwiseError("labeler: the saved labeler is damaged (channels or table); fit it again")
+        if table.min() < 0 or table.max() >= labeler.num_classes or not 0 <= labeler.prior < labeler.num_classes:
+            raise PixelwiseError("labeler: the saved table names classes that do not exist; fit it again")
+        if labeler.mode == "colour" and len(table) != labeler._num_cells():
+            raise PixelwiseError("labeler: the saved colour table has the wrong size; fit it again")
+        labeler.table = table.astype(np.uint8)
+        return labeler
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _keys(self, regions: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """(H*W,) int64: the label value (index mode) or the colour cell of the pixel's region mean (colour)."""
+        if self.mode == "index":
+            if regions.min() < 0 or regions.max() >= MAX_INDEX_LABELS:
+                raise PixelwiseError(
+                    f"labeler: index mode needs region labels in 0..{MAX_INDEX_LABELS - 1}, got "
+                    f"{regions.min()}..{regions.max()}; use the colour mode for this method"
+                )
+            return regions.reshape(-1).astype(np.int64)
+        _, inverse = np.unique(regions, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        sizes = np.bincount(inverse)
+        values = pixels.reshape(-1, pixels.shape[2])
+        means = np.stack(
+            [np.bincount(inverse, weights=values[:, channel]) / sizes for channel in range(values.shape[1])], axis=1
+        )
+        assert self.bins is not None
+        steps = np.clip((means * self.bins).astype(np.int64), 0, self.bins - 1)
+        cells = (steps * self.bins ** np.arange(steps.shape[1])).sum(axis=1)
+        return cells[inverse]
+
+    def _num_cells(self) -> int:
+        assert self.bins is not None and self.channels is not None
+        return int(self.bins**self.channels)
+
+    def _fill_empty_cells(self, table: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        # colour cells no training region fell into take the class of the nearest filled cell (cell centres,
+        # Euclidean): a test region a little brighter than any training region still gets a sensible class
+        assert self.bins is not None and self.channels is not None
+        steps = np.stack(np.unravel_index(np.arange(len(table)), (self.bins,) * self.channels, order="F"), axis=1)
+        centres = (steps + 0.5) / self.bins
+        sources = np.flatnonzero(filled)
+        distances = ((centres[:, None, :] - centres[None, sources, :]) ** 2).sum(axis=2)
+        return np.where(filled, table, table[sources[distances.argmin(axis=1)]])
+
+
+class ClassicalSegmenter:
+    """A classical method and a labeler: image -> (H, W) class labels. What ``compare`` and the CLI use.
+
+    ``labeler="fitted"``: ``fit`` learns region -> class on training data (``FittedLabeler``, index mode
+    for the methods in ``ORDERED_METHODS``, colour mode for the others); ``predict(image)`` never uses a
+    mask. ``labeler="oracle"``: ``predict(image, truth)`` labels each region with the majority true class;
+    its ``name`` ends in " (oracle)" so it cannot be taken for an honest result.
+
+    >>> segmenter = ClassicalSegmenter("otsu")
+    >>> train = [(np.array([[0.1, 0.2, 0.8, 0.9]]), np.array([[0, 0, 1, 1]]))]
+    >>> segmenter.fit(train).predict(np.array([[0.3, 0.7, 0.6]]))
+    array([[0, 1, 1]], dtype=uint8)
+    >>> ClassicalSegmenter("otsu", labeler="oracle").name
+    'otsu (oracle)'
+    """
+
+    def __init__(
+        self, method: str, options: Mapping[str, Any] | None = None, labeler: Literal["fitted", "oracle"] = "fitted"
+    ) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+        check_options(method, self.options)
+        if labeler not in ("fitted", "oracle"):
+            raise PixelwiseError(f"labeler must be 'fitted' or 'oracle', got {labeler!r}")
+        self.method = method
+        self.labeler_kind = labeler
+        self.labeler: FittedLabeler | None = None
+        self.classes: ClassSpec | None = None
+
+    @property
+    def oracle(self) -> bool:
+        return self.labeler_kind == "oracle"
+
+    @property
+    def name(self) -> str:
+        """``"otsu"``, or ``"otsu (oracle)"`` for the oracle upper bound."""
+        return f"{self.method} (oracle)" if self.oracle else self.method
+
+    def regions(self, image: np.ndarray) -> np.ndarray:
+        """The method's partition: (H, W[, C]) float in [0, 1] -> (H, W) int32 region labels."""
+        return segment(self.method, image, **self.options)
+
+    def fit(self, train: Iterable[Any], *, classes: ClassSpec | None = None) -> ClassicalSegmenter:
+        """Learn region -> class on ``train``; a no-op for the oracle apart from remembering the classes.
+
+        ``train``: a ``SegmentationFolder`` (its ``classes`` are used), or (image, mask) pairs with
+        image (H, W[, C]) float in [0, 1] and mask (H, W) int; samples without a mask are skipped.
+        ``classes`` overrides; without either, K = largest label + 1 (at least 2).
+        """
+        chosen = classes if classes is not None else getattr(train, "classes", None)
+        if self.oracle:
+            self.classes = chosen
+            return self
+        pairs = [(image, mask) for image, mask in _pairs(train) if mask is not None]
+        if not pairs:
+            raise PixelwiseError(f"{self.method}: no training image with a mask; give a labelled training split")
+        if chosen is None:
+            ignore = 255
+            largest = max(int(np.max(mask, initial=0, where=np.asarray(mask) != ignore)) for _, mask in pairs)
+            chosen = ClassSpec.default(max(largest + 1, 2), ignore_index=ignore)
+        mode: LabelerMode = "index" if self.method in ORDERED_METHODS else "colour"
+        self.labeler = FittedLabeler(mode=mode).fit(
+            ((self.regions(image), image, mask) for image, mask in pairs),
+            num_classes=chosen.num_classes,
+            ignore_index=chosen.ignore_index,
+        )
+        self.classes = chosen
+        return self
+
+    def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        """(H, W[, C]) float in [0, 1] -> (H, W) uint8 classes.
+
+        ``truth`` (H, W) is read only by the oracle, which needs it; the fitted labeler ignores it.
+        """
+        regions = self.regions(image)
+        if self.oracle:
+            if truth is None:
+                raise PixelwiseError(f"{self.name} needs the true mask of each image; give truth (or use --fit)")
+            ignore = self.classes.ignore_index if self.classes is not None else 255
+            return oracle_labels(regions, truth, ignore_index=ignore)
+        if self.labeler is None:
+            raise PixelwiseError(f"{self.name}: not fitted; call fit on a training split first")
+        return self.labeler.predict(regions, image)
+
+    # --- saving ----------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of a fitted segmenter (method, options, classes, labeler table)."""
+        if self.oracle or self.labeler is None or self.classes is None:
+            raise PixelwiseError(f"{self.name}: only a fitted segmenter can be saved; fit it first")
+        try:
+            json.dumps(self.options)
+        except TypeError:
+            raise PixelwiseError(
+                f"{self.name}: options {self.options} cannot be saved as JSON (arrays?); give plain values"
+            ) from None
+        return {
+            "format": FORMAT,
+            "method": self.method,
+            "options": self.options,
+            "classes": self.classes.to_dict(),
+            "labeler": self.labeler.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "fitted segmenter") -> ClassicalSegmenter:
+        if data.get("format") != FORMAT:
+            raise PixelwiseError(f"{source}: not a fitted classical segmenter (format {data.get('format')!r})")
+        segmenter = cls(str(data["method"]), dict(data.get("options") or {}))
+        segmenter.classes = ClassSpec.from_dict(data["classes"], source=source)
+        segmenter.labeler = FittedLabeler.from_dict(data["labeler"])
+        if segmenter.labeler.num_classes != segmenter.classes.num_classes:
+            raise PixelwiseError(f"{source}: the labeler and the classes disagree on the number of classes")
+        return segmenter
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``to_dict`` as JSON (atomically)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ClassicalSegmenter:
+        file = Path(path)
+        try:
+            data = json.loads(file.read_text())
+        except FileNotFoundError:
+            raise PixelwiseError(
+                f"{file}: no such file; give a fitted segmenter saved by `pixelwise classical --fit`"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise PixelwiseError(
+                f"{file}: not JSON; give a fitted segmenter saved by `pixelwise classical --fit`"
+            ) from None
+        if not isinstance(data, dict):
+            raise PixelwiseError(f"{file}: not a fitted classical segmenter")
+        return cls.from_dict(data, source=str(file))
+
+
+def _pairs(train: Iterable[Any]) -> Iterable[tuple[np.ndarray, np.ndarray | None]]:
+    for item in train:
+        if hasattr(item, "image") and hasattr(item, "mask"):
+            yield item.image, item.mask
+        else:
+            image, mask = item
+            yield image, mask
+
+
+def _check_pair(regions: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) int regions and (H, W[, C]) image -> the same as arrays, the image (H, W, C) float64."""
+    regions = np.asarray(regions)
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if regions.ndim != 2 or pixels.shape[:2] != regions.shape or not np.issubdtype(regions.dtype, np.integer):
+        raise PixelwiseError(f"labeler: regions {regions.shape} must be integers of the image's (H, W) {pixels.shape}")
+    return regions, pixels
