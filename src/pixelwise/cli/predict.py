@@ -1,5 +1,133 @@
-"""`pixelwise predict`: to be written."""
+"""`pixelwise predict CHECKPOINT INPUT... --out DIR`: label maps for images of any size with a trained model.
+
+Writes ``DIR/<stem>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
+``DIR/overlays/<stem>.png`` (the image with the classes painted over it) and
+``DIR/probabilities/<stem>.npy`` (float16 (K, H, W) class probabilities). Every file is written atomically;
+existing files are only replaced with ``--overwrite``.
+"""
 
 from __future__ import annotations
 
-from pixelwise.cli.app import app  # noqa: F401
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from pixelwise.cli.app import app
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+
+OVERLAY_OPACITY = 0.45
+
+
+def collect_images(inputs: list[Path]) -> list[Path]:
+    """Image files from files and folders (a folder's images, sorted); stems must be unique."""
+    from pixelwise.data.io import IMAGE_SUFFIXES, list_images
+
+    images: list[Path] = []
+    for entry in inputs:
+        if entry.is_dir():
+            images.extend(list_images(entry))
+        elif entry.is_file():
+            if entry.suffix.lower() not in IMAGE_SUFFIXES:
+                raise PixelwiseError(
+                    f"{entry}: not an image file; give images ({', '.join(sorted(IMAGE_SUFFIXES))}) or folders"
+                )
+            images.append(entry)
+        else:
+            raise PixelwiseError(f"{entry}: no such file or folder; give images or folders of images")
+    if not images:
+        raise PixelwiseError(f"no images in {', '.join(map(str, inputs))}; give images or folders of images")
+    seen: dict[str, Path] = {}
+    for image in images:
+        if image.stem in seen:
+            raise PixelwiseError(
+                f"{seen[image.stem]} and {image} share the name {image.stem!r}, and masks are named by stem; "
+                "rename one or predict them into different --out folders"
+            )
+        seen[image.stem] = image
+    return images
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.ndarray:
+    """(H, W, 3) uint8: the image (grey or RGB, [0, 1]) with each pixel's class colour blended over it."""
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+    colours = classes.colorize(labels).astype(np.float32) / 255
+    blended = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
+    return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
+
+
+@app.command()
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A best.pt / last.pt from 'pixelwise train', or its run folder."),
+    inputs: list[Path] = typer.Argument(..., help="Images and/or folders of images."),
+    out: Path = typer.Option(..., "--out", help="Folder for the masks (<stem>.png)."),
+    tile: int | None = typer.Option(None, "--tile", help="Tile size in pixels; default: the training tile size."),
+    overlap: float = typer.Option(0.5, help="Fraction of a tile shared with its neighbours, in [0, 1)."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Tiles per forward pass."),
+    tta: bool = typer.Option(False, "--tta", help="Average over flipped copies (4× slower, often a little better)."),
+    save_overlay: bool = typer.Option(False, "--overlay", help="Also write overlays/<stem>.png."),
+    save_probabilities: bool = typer.Option(
+        False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
+    ),
+    device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files already in --out."),
+) -> None:
+    """Predict a label mask for every image, at any size (tiled, Gaussian-blended)."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    from pixelwise.data.io import image_size, read_image, write_mask
+    from pixelwise.files import atomic_path
+    from pixelwise.inference.predictor import Predictor
+
+    if out.exists() and not out.is_dir():
+        raise PixelwiseError(f"{out}: exists and is not a folder; give a folder for --out")
+    images = collect_images(inputs)
+    targets = {image: out / f"{image.stem}.png" for image in images}
+    existing = [path for image in images for path in _outputs(out, image, save_overlay, save_probabilities)]
+    existing = [path for path in existing if path.exists()]
+    if existing and not overwrite:
+        shown = ", ".join(str(path) for path in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise PixelwiseError(
+            f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
+        )
+
+    predictor = Predictor.load(
+        checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=device
+    )
+    sizes = {image: image_size(image) for image in images}
+    total = sum(len(predictor.tile_positions(*sizes[image])[1]) for image in images)
+    with tqdm(total=total, desc="predict", unit="tile", disable=None, file=sys.stderr) as bar:
+        for image_path in images:
+            bar.set_postfix_str(image_path.name)
+            image = read_image(image_path)
+            with warnings.catch_warnings(record=True) as notices:
+                warnings.simplefilter("always")
+                if save_probabilities:
+                    probabilities = predictor.predict(image, progress=bar.update)
+                    labels = probabilities.argmax(axis=0).astype(np.uint8)
+                    with atomic_path(out / "probabilities" / f"{image_path.stem}.npy") as tmp:
+                        np.save(tmp, probabilities.astype(np.float16))
+                    del probabilities
+                else:
+                    labels = predictor.predict_labels(image, progress=bar.update)
+            # channel conversions and the like: a plain note per image, not a Python warning with a traceback line
+            for message in dict.fromkeys(str(notice.message) for notice in notices):
+                bar.write(f"note: {image_path.name}: {message}", file=sys.stderr)
+            write_mask(targets[image_path], labels, predictor.classes)
+            if save_overlay:
+                with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
+                    Image.fromarray(overlay(image, labels, predictor.classes)).save(tmp, format="PNG")
+    print(f"wrote {len(images)} masks to {out}")
+
+
+def _outputs(out: Path, image: Path, save_overlay: bool, save_probabilities: bool) -> list[Path]:
+    paths = [out / f"{image.stem}.png"]
+    if save_overlay:
+        paths.append(out / "overlays" / f"{image.stem}.png")
+    if save_probabilities:
+        paths.append(out / "probabilities" / f"{image.stem}.npy")
+    return paths

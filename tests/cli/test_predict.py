@@ -1,0 +1,106 @@
+"""`pixelwise predict`: masks by stem, overlays and probabilities, atomic and never silently overwriting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelwise.data.classes import ClassSpec
+from pixelwise.data.io import read_mask
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    from pixelwise.models.registry import create_model
+    from pixelwise.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
+    path = tmp_path / "run" / "best.pt"
+    save_checkpoint(
+        path,
+        {
+            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
+            "state_dict": model.state_dict(),
+            "classes": ClassSpec.default(3).to_dict(),
+            "normalization": {"mean": [0.5], "std": [0.25]},
+            "in_channels": 1,
+            "tile_size": 32,
+        },
+    )
+    return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    generator = np.random.default_rng(0)
+    Image.fromarray(generator.integers(0, 256, (45, 70), dtype=np.uint8)).save(folder / "grey.png")
+    Image.fromarray(generator.integers(0, 256, (30, 20, 3), dtype=np.uint8)).save(folder / "colour.png")
+    return folder
+
+
+def test_predict_writes_masks_overlays_and_probabilities(
+    cli: Any, checkpoint: Path, images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = cli("predict", checkpoint, images, "--out", out, "--overlay", "--save-probs", "--tile", "32")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 2 masks" in result.stdout
+    # the RGB image meets a grey model: one plain note naming the file, not a Python warning
+    assert "note: colour.png: the image is RGB and the model expects grey" in result.stderr
+    assert "UserWarning" not in result.stderr
+    for stem, size in (("grey", (45, 70)), ("colour", (30, 20))):
+        mask = read_mask(out / f"{stem}.png", ClassSpec.default(3))
+        assert mask.shape == size
+        assert mask.max() < 3
+        probabilities = np.load(out / "probabilities" / f"{stem}.npy")
+        assert probabilities.dtype == np.float16
+        assert probabilities.shape == (3, *size)
+        np.testing.assert_allclose(probabilities.astype(np.float32).sum(axis=0), 1.0, atol=3e-3)
+        # the mask is the argmax of the float32 probabilities; float16 storage may only flip near-ties
+        assert (probabilities.argmax(axis=0) == mask).mean() > 0.99
+        overlay = np.asarray(Image.open(out / "overlays" / f"{stem}.png")).astype(np.float32)
+        assert overlay.shape == (*size, 3)
+        image = np.asarray(Image.open(images / f"{stem}.png"), dtype=np.float32)
+        image = image[:, :, None] if image.ndim == 2 else image
+        colours = np.asarray(ClassSpec.default(3).colors, dtype=np.float32)[mask]
+        np.testing.assert_allclose(overlay, 0.55 * image + 0.45 * colours, atol=1.0)
+    # nothing half-written or temporary is left behind
+    assert not [path for path in out.rglob(".*")]
+
+
+def test_existing_outputs_are_kept_unless_overwrite(cli: Any, checkpoint: Path, images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = cli("predict", checkpoint, images / "grey.png", "--out", out)
+    assert first.returncode == 0, first.stderr
+    again = cli("predict", checkpoint, images / "grey.png", "--out", out)
+    assert again.returncode == 2
+    assert "exist already" in again.stderr and "--overwrite" in again.stderr
+    assert cli("predict", checkpoint, images / "grey.png", "--out", out, "--overwrite").returncode == 0
+
+
+def test_user_errors_are_one_line(cli: Any, images: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    result = cli("predict", broken, images, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "broken.pt" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    (images / "notes.txt").write_text("not an image")
+    result = cli("predict", broken, images / "notes.txt", "--out", tmp_path / "out")
+    assert result.returncode == 2 and "not an image file" in result.stderr
