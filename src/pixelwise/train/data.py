@@ -18,21 +18,32 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import conform_channels
 from pixelwise.errors import PixelwiseError
 
 PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
 
 
-class SampleLike(Protocol):
-    image: np.ndarray
-    mask: np.ndarray | None
+class Samples(Protocol):
+    """Indexable samples with ``.image`` and ``.mask`` (a SegmentationFolder, a list)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+class LabeledSource(Samples, Protocol):
+    """Samples plus what describes them: what ``fit`` trains on."""
+
+    classes: ClassSpec
+    in_channels: int
 
 
 class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     """``source[indices[i]]`` through ``transform``: image (C, h, w) float32 and mask (h, w) int64."""
 
-    def __init__(self, source: Sequence[Any], indices: Sequence[int], transform: PairTransform) -> None:
+    def __init__(self, source: Samples, indices: Sequence[int], transform: PairTransform) -> None:
         self.source = source
         self.indices = list(indices)
         self.transform = transform
@@ -57,7 +68,7 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     data layer does for labeled folders (grey repeated, colour to luminance).
     """
 
-    def __init__(self, items: Sequence[Any], transform: PairTransform, *, channels: int) -> None:
+    def __init__(self, items: Samples | Sequence[Any], transform: PairTransform, *, channels: int) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
@@ -73,7 +84,7 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
 class SubsetView(Sequence[Any]):
     """A lazy view ``source[indices[i]]``, so hiding labels never loads the images up front."""
 
-    def __init__(self, source: Sequence[Any], indices: Sequence[int]) -> None:
+    def __init__(self, source: Samples, indices: Sequence[int]) -> None:
         self.source = source
         self.indices = list(indices)
 
@@ -116,7 +127,7 @@ def split_labeled(count: int, fraction: float, *, seed: int) -> tuple[list[int],
 
 
 def channel_statistics(
-    source: Sequence[Any], indices: Sequence[int], *, max_images: int = 512
+    source: Samples, indices: Sequence[int], *, max_images: int = 512
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std over all pixels of up to ``max_images`` images, evenly spread over
     ``indices``; a constant channel gets std 1 so standardising never divides by zero.

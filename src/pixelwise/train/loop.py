@@ -47,6 +47,8 @@ from pixelwise.train.checkpoint import library_versions, load_checkpoint, save_c
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
     LabeledCrops,
+    LabeledSource,
+    Samples,
     SubsetView,
     UnlabeledCrops,
     channel_statistics,
@@ -281,7 +283,7 @@ class Trainer:
     # evaluation ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def validate(self, dataset: Sequence[Any], transform: PairedTransform) -> dict[str, Any]:
+    def validate(self, dataset: Samples, transform: PairedTransform) -> dict[str, Any]:
         """Metrics of ``pixelwise.metrics.Evaluator`` on whole images, plus the mean loss per image.
 
         Consecutive images of the same size go through the network together, up to ``batch_size``.
@@ -377,7 +379,7 @@ def frozen_parameters(module: nn.Module | None) -> Iterator[None]:
         yield
 
 
-def _same_size_batches(dataset: Sequence[Any], batch_size: int) -> Iterator[list[Any]]:
+def _same_size_batches(dataset: Samples, batch_size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for index in range(len(dataset)):
         sample = dataset[index]
@@ -526,7 +528,7 @@ def _restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def _normalization(config: TrainConfig, train: Sequence[Any], in_channels: int) -> dict[str, list[float]]:
+def _normalization(config: TrainConfig, train: Samples, in_channels: int) -> dict[str, list[float]]:
     """ImageNet-style statistics for a pretrained encoder, else the training images' own."""
     from pixelwise.models.pretrained import normalization_for
 
@@ -545,7 +547,7 @@ def _model_options(config: TrainConfig) -> dict[str, Any]:
 
 def _unlabeled_dataset(
     config: TrainConfig,
-    train: Sequence[Any],
+    train: LabeledSource,
     hidden: list[int],
     unlabeled: Sequence[Any] | None,
     transform: PairedTransform,
@@ -603,8 +605,8 @@ def _score(config: TrainConfig, record: dict[str, Any]) -> float:
 
 def fit(
     config: TrainConfig,
-    train: Sequence[Any],
-    val: Sequence[Any] | None = None,
+    train: LabeledSource,
+    val: Samples | None = None,
     *,
     out_dir: str | os.PathLike[str],
     unlabeled: Sequence[Any] | None = None,
@@ -628,8 +630,8 @@ def fit(
     resumed = load_checkpoint(out / LAST_FILE) if resume else None
     device = _device(config.device)
     _seed_everything(config.seed)
-    classes: ClassSpec = train.classes  # type: ignore[attr-defined]
-    in_channels = int(train.in_channels)  # type: ignore[attr-defined]
+    classes: ClassSpec = train.classes
+    in_channels = int(train.in_channels)
     if len(train) == 0:
         raise PixelwiseError("the training set is empty; give a dataset with images and masks")
     if resumed is not None:

@@ -1,0 +1,85 @@
+"""`pixelwise train` end to end on a tiny built-in dataset, resume, --config, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pixelwise.cli import main
+
+TINY = ["shapes", "--data-option", "count=8", "--data-option", "size=32", "--crop-size", "32", "--batch-size", "4"]
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["pixelwise", "train", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
+
+
+def test_train_then_resume_with_more_epochs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("epochs: 5\nlr: 0.003\nrotation: 0\n")
+    code, stdout, _ = run(
+        [*TINY, "--out", str(out), "--config", str(settings), "--epochs", "1", "-q"], monkeypatch, capsys
+    )
+    assert code == 0, stdout
+    assert "best epoch 1 (val mIoU" in stdout and str(out / "best.pt") in stdout
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert (saved["epochs"], saved["lr"], saved["rotation"], saved["crop_size"]) == (1, 0.003, 0.0, 32)
+
+    code, _, err = run([*TINY, "--out", str(out), "--epochs", "1", "-q"], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "not empty; pass --resume" in err
+
+    code, stdout, _ = run([*TINY, "--out", str(out), "--resume", "--epochs", "2", "-q"], monkeypatch, capsys)
+    assert code == 0, stdout
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert yaml.safe_load((out / "config.yaml").read_text())["lr"] == 0.003  # the run's own settings kept
+
+
+def test_adversarial_semi_supervised_from_the_same_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = [*TINY, "--out", str(out), "--epochs", "1", "-q", "--adversarial-weight", "0.01", "--semi-weight", "0.1"]
+    args += ["--labeled-fraction", "0.5", "--set", "discriminator_base_channels=8"]
+    code, stdout, _ = run(args, monkeypatch, capsys)
+    assert code == 0, stdout
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"train_discriminator_loss", "train_discriminator_accuracy_real", "train_semi_fraction"} <= set(record)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "zero"], "epochs must be a whole number, got 'zero'"),
+        (["--loss", "hinge"], "loss is 'hinge'; choose one of ce, dice, focal, ce+dice"),
+        (["--set", "colour=red"], "unknown settings ['colour']"),
+        (["--resume"], "no config.yaml to resume from"),
+    ],
+)
+def test_bad_values_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, _, err = run([*TINY, "--out", str(tmp_path / "run"), *extra], monkeypatch, capsys)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "run").exists()
