@@ -5,6 +5,12 @@ brightness: 0 is the darkest bin. Colour images are thresholded on their luminan
 weights), because a threshold is defined on one scalar per pixel. The bins are not connected
 components: a bin index means the same thing (darker or brighter) on every image, which is what lets a
 labeler learn "bin 1 is nucleus" on training images.
+
+Otsu's thresholds are searched over a histogram, and here every pixel goes to the side of its histogram
+bin: the partition the search optimised. scikit-image returns a threshold at the centre of the last dark
+bin, and ``image > threshold`` sends the upper half of that bin to the bright side, so on float images
+the brightest pixels of the dark class can land in the bright one (one pixel in 40 on three clearly
+separated groups of 40, in our tests).
 """
 
 from __future__ import annotations
@@ -37,7 +43,11 @@ def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
 
     grey = luminance(check_image(image, method="otsu"))
     bins = positive_int(bins, name="bins", method="otsu", minimum=2)
-    return (grey > threshold_otsu(grey, nbins=bins)).astype(np.int32)
+    counts, centres, pixel_bins = _histogram(grey, bins)
+    if np.count_nonzero(counts) < 2:
+        return np.zeros(grey.shape, np.int32)
+    last_dark_bin = np.searchsorted(centres, threshold_otsu(hist=(counts, centres)))
+    return (pixel_bins > last_dark_bin).astype(np.int32)
 
 
 def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.ndarray:
@@ -68,17 +78,30 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.nd
     levels, ranks = np.unique(grey, return_inverse=True)
     if len(levels) <= classes:
         return ranks.reshape(grey.shape).astype(np.int32)
-    try:
-        thresholds = threshold_multiotsu(grey, classes=classes, nbins=bins)
-    except ValueError:
-        # more distinct levels than classes, but fewer distinct histogram bins: the fix is more bins
+    counts, centres, pixel_bins = _histogram(grey, bins)
+    if np.count_nonzero(counts) < classes:
         raise PixelwiseError(
             f"multi_otsu: with {bins} histogram bins the image has fewer than {classes} distinct levels; "
             "raise bins or lower classes"
-        ) from None
-    # np.digitize with right=False puts a pixel equal to a threshold above it; skimage's own
-    # examples do the same, so the bins agree with threshold_multiotsu's documentation
-    return np.digitize(grey, thresholds).astype(np.int32)
+        )
+    last_bins = np.searchsorted(centres, threshold_multiotsu(hist=(counts, centres), classes=classes))
+    # bin index = how many classes' last bins lie below the pixel's histogram bin
+    return np.searchsorted(last_bins, pixel_bins, side="left").astype(np.int32)
+
+
+def _histogram(grey: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histogram of ``grey`` over [min, max]: (counts, bin centres, (H, W) bin index of every pixel).
+
+    Bin edges and the assignment of pixels to bins are numpy's (``np.histogram``): right-open bins, the
+    last one closed.
+    """
+    low, high = float(grey.min()), float(grey.max())
+    if high <= low:
+        high = low + 1.0  # a constant image: one bin holds everything, whatever the width
+    edges = np.linspace(low, high, bins + 1)
+    pixel_bins = np.clip(np.searchsorted(edges, grey, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(pixel_bins.ravel(), minlength=bins)
+    return counts, (edges[:-1] + edges[1:]) / 2, pixel_bins
 
 
 LOCAL_METHODS = ("gaussian", "mean", "median")
