@@ -258,7 +258,12 @@ class ClassicalSegmenter:
     """
 
     def __init__(
-        self, method: str, options: Mapping[str, Any] | None = None, labeler: Literal["fitted", "oracle"] = "fitted"
+        self,
+        method: str,
+        options: Mapping[str, Any] | None = None,
+        labeler: Literal["fitted", "oracle"] = "fitted",
+        *,
+        classes: ClassSpec | None = None,
     ) -> None:
         self.options: dict[str, Any] = dict(options or {})
         check_options(method, self.options)
@@ -267,7 +272,8 @@ class ClassicalSegmenter:
         self.method = method
         self.labeler_kind = labeler
         self.labeler: FittedLabeler | None = None
-        self.classes: ClassSpec | None = None
+        # the oracle takes ignore_index from here; fit sets it from the training data
+        self.classes: ClassSpec | None = classes
 
     @property
     def oracle(self) -> bool:
@@ -289,7 +295,7 @@ class ClassicalSegmenter:
         image (H, W[, C]) float in [0, 1] and mask (H, W) int; samples without a mask are skipped.
         ``classes`` overrides; without either, K = largest label + 1 (at least 2).
         """
-        chosen = classes if classes is not None else getattr(train, "classes", None)
+        chosen = classes if classes is not None else getattr(train, "classes", self.classes)
         if self.oracle:
             self.classes = chosen
             return self
