@@ -75,10 +75,12 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.nd
     grey = luminance(check_image(image, method="multi_otsu"))
     classes = positive_int(classes, name="classes", method="multi_otsu", minimum=2)
     bins = positive_int(bins, name="bins", method="multi_otsu", minimum=2)
-    levels, ranks = np.unique(grey, return_inverse=True)
-    if len(levels) <= classes:
-        return ranks.reshape(grey.shape).astype(np.int32)
     counts, centres, pixel_bins = _histogram(grey, bins)
+    if np.count_nonzero(counts) <= classes:
+        # only then can there be as few distinct levels as classes (sorting every pixel costs ~20 ms)
+        levels, ranks = np.unique(grey, return_inverse=True)
+        if len(levels) <= classes:
+            return ranks.reshape(grey.shape).astype(np.int32)
     if np.count_nonzero(counts) < classes:
         raise PixelwiseError(
             f"multi_otsu: with {bins} histogram bins the image has fewer than {classes} distinct levels; "
@@ -92,16 +94,15 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.nd
 def _histogram(grey: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Histogram of ``grey`` over [min, max]: (counts, bin centres, (H, W) bin index of every pixel).
 
-    Bin edges and the assignment of pixels to bins are numpy's (``np.histogram``): right-open bins, the
-    last one closed.
+    The counts are made from the pixels' bin indices, so a pixel and the bin it is counted in never
+    disagree (``np.histogram`` and ``np.searchsorted`` on its edges cost 5–10 times more on 512×512).
     """
     low, high = float(grey.min()), float(grey.max())
-    if high <= low:
-        high = low + 1.0  # a constant image: one bin holds everything, whatever the width
-    edges = np.linspace(low, high, bins + 1)
-    pixel_bins = np.clip(np.searchsorted(edges, grey, side="right") - 1, 0, bins - 1)
+    scale = bins / (high - low) if high > low else 0.0  # a constant image: everything in bin 0
+    pixel_bins = np.minimum(((grey - low) * scale).astype(np.intp), bins - 1)
     counts = np.bincount(pixel_bins.ravel(), minlength=bins)
-    return counts, (edges[:-1] + edges[1:]) / 2, pixel_bins
+    width = (high - low) / bins if high > low else 1.0
+    return counts, low + (np.arange(bins) + 0.5) * width, pixel_bins
 
 
 LOCAL_METHODS = ("gaussian", "mean", "median")
