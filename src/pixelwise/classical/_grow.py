@@ -5,11 +5,10 @@ its on-disk cache is cold) is loaded only when region growing actually runs.
 
 The queue has one first-in first-out list per dissimilarity level (the distance rounded down to a
 multiple of ``1 / LEVELS_PER_UNIT``: a sixteenth of an 8-bit grey level) and a two-level bitmap of the
-non-empty levels, so a push and a pop cost O(1). A binary heap over exact float keys ran at 110–150 ns
-per push and pop on our two-core machine, 60–90 ms CPU on a 512×512 photo (450,000 queued entries)
-before anything else; this queue takes the whole flood to about 45 ms. Finer levels (up to 65,536 per
-unit) measured the same speed within noise; the time goes to memory traffic, because entries are served
-in dissimilarity order, which jumps across the image.
+non-empty levels, so a push and a pop cost O(1). On our two-core machine a binary heap over exact
+float keys took about 95 ms CPU for the flood of a 512×512 photo (450,000 queued entries, 100 seeds);
+this queue about 45 ms. Finer levels (up to 65,536 per unit) measured the same within noise: the time
+goes to memory traffic, because entries are served in dissimilarity order, which jumps across the image.
 """
 
 from __future__ import annotations
