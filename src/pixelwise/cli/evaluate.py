@@ -13,22 +13,32 @@ from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 
 
-def truth_mask_folder(truth: Path) -> Path:
-    """A folder of masks, or a dataset folder: its ``test/masks`` (when split) or its ``masks``."""
-    for candidate in (truth / "test" / "masks", truth / "masks"):
-        if candidate.is_dir():
-            return candidate
-    return truth
+def is_dataset_folder(folder: Path) -> bool:
+    return (folder / "images").is_dir() or any(
+        (folder / split / "images").is_dir() for split in ("train", "val", "test")
+    )
 
 
-def find_classes(truth: Path, classes_file: Path | None) -> ClassSpec | None:
-    """``--classes``, else a ``classes.yaml`` beside or above the masks, else None (inferred from the masks)."""
-    if classes_file is not None:
-        return ClassSpec.load(classes_file)
-    for folder in (truth, truth.parent, truth.parent.parent):
-        if (folder / "classes.yaml").is_file():
-            return ClassSpec.load(folder / "classes.yaml")
-    return None
+def truth_masks(
+    truth: Path, *, split: str, seed: int, classes_file: Path | None
+) -> tuple[list[Path], ClassSpec | None]:
+    """The truth masks and classes: a dataset folder's ``split`` (the same split `classical` and `predict`
+    take by default), or every mask of a plain folder with ``--classes`` or a ``classes.yaml`` beside it."""
+    from pixelwise.data.folder import SegmentationFolder
+    from pixelwise.data.io import list_images
+
+    given = ClassSpec.load(classes_file) if classes_file is not None else None
+    if is_dataset_folder(truth):
+        dataset = SegmentationFolder(truth, split=split, seed=seed, classes=given)
+        return dataset.mask_paths, dataset.classes
+    # masks without their images: TRUTH/<split>/masks, TRUTH/masks, or TRUTH itself
+    masks_dir = next((d for d in (truth / split / "masks", truth / "masks") if d.is_dir()), truth)
+    if given is None:
+        for folder in (masks_dir, masks_dir.parent, masks_dir.parent.parent):
+            if (folder / "classes.yaml").is_file():
+                given = ClassSpec.load(folder / "classes.yaml")
+                break
+    return list_images(masks_dir), given
 
 
 def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Path) -> list[tuple[Path, Path]]:
@@ -53,10 +63,12 @@ def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Pa
 @app.command()
 def evaluate(
     prediction_dir: Path = typer.Argument(..., help="Folder of predicted masks (palette or index PNG), named by stem."),
-    truth: Path = typer.Argument(..., help="Folder of truth masks, or a dataset folder (its test/masks or masks)."),
+    truth: Path = typer.Argument(..., help="Folder of truth masks, or a dataset folder (scored on its --split)."),
     classes_file: Path | None = typer.Option(None, "--classes", help="classes.yaml; default: the dataset's."),
     json_file: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
     tolerance: float = typer.Option(2.0, help="Boundary F1 tolerance in pixels."),
+    split: str = typer.Option("test", help="Split of a dataset TRUTH: train, val, test or all."),
+    seed: int = typer.Option(0, help="Split seed of a dataset TRUTH without train/val/test folders."),
 ) -> None:
     """Score predictions against truth masks: IoU, Dice, accuracies, boundary F1, per class and overall."""
     from tqdm import tqdm
@@ -68,11 +80,10 @@ def evaluate(
     for folder in (prediction_dir, truth):
         if not folder.is_dir():
             raise PixelwiseError(f"{folder}: not a folder; give a folder of masks (or a dataset folder for TRUTH)")
-    truth_dir = truth_mask_folder(truth)
-    pairs = pair_by_stem(list_images(prediction_dir), list_images(truth_dir), prediction_dir)
-    if not pairs:
-        raise PixelwiseError(f"{truth_dir}: no masks found; give the folder that holds the truth masks")
-    classes = find_classes(truth_dir, classes_file)
+    truth_paths, classes = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
+    if not truth_paths:
+        raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
+    pairs = pair_by_stem(list_images(prediction_dir), truth_paths, prediction_dir)
     if classes is None:
         # no class list anywhere: the classes are 0..max over every mask, truth and prediction alike
         masks = [(read_mask(p), read_mask(t)) for p, t in pairs]
