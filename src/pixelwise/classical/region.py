@@ -53,11 +53,11 @@ def region_grow(
     seed_spacing : automatic seeds only: the smallest distance between two seeds, in pixels
     smoothing : automatic seeds only: sigma of the Gaussian applied before looking for extrema, in pixels
 
-    Automatic seeds are the local maxima and minima of the luminance after Gaussian smoothing: pixels
-    that are the largest (smallest) within ``seed_spacing`` pixels, one seed per plateau: one seed at the heart of each
-    bright blob and each dark basin, where homogeneous regions are most typical and far from edges.
-    Smoothing keeps noise from making an extremum of every other pixel. A constant image is one plateau,
-    so it gets one seed.
+    Automatic seeds are the local maxima and minima of the luminance after Gaussian smoothing (pixels
+    that are the largest or smallest within ``seed_spacing`` pixels), one seed per plateau. That puts a
+    seed at the heart of each bright blob and each dark basin, where homogeneous regions are most typical
+    and farthest from edges. Smoothing keeps noise from making an extremum of every other pixel. A
+    constant image is one plateau, so it gets one seed.
 
     Returns
     -------
