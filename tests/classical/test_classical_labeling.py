@@ -106,7 +106,7 @@ def test_colour_labeler_uses_region_means_and_fills_unseen_colours_from_the_near
     image = np.array([[0.1, 0.2, 0.55, 0.65]])
     truth = np.array([[0, 0, 1, 1]])
     labeler = FittedLabeler(mode="colour").fit([(regions, image, truth)], num_classes=2)
-    assert labeler.bins == 32 and len(labeler.to_dict()["table"]) == 32
+    assert labeler.bins == 64 and len(labeler.to_dict()["table"]) == 64
     # region means 0.05 and 0.95: never seen, nearest seen cells are 0.15 (class 0) and 0.6 (class 1)
     test_regions = np.array([[4, 4, 9, 9]])
     test_image = np.array([[0.0, 0.1, 0.9, 1.0]])
@@ -117,7 +117,7 @@ def test_labeler_json_round_trip_predicts_the_same() -> None:
     image, truth = blobs(1, channels=3)
     regions = segment("slic", image, segments=30)
     labeler = FittedLabeler().fit([(regions, image, truth)], num_classes=2)
-    assert labeler.bins == 8 and len(labeler.to_dict()["table"]) == 512
+    assert labeler.bins == 16 and len(labeler.to_dict()["table"]) == 16**3
     again = FittedLabeler.from_dict(json.loads(json.dumps(labeler.to_dict())))
     test_image, _ = blobs(2, channels=3)
     test_regions = segment("slic", test_image, segments=30)

@@ -72,10 +72,14 @@ class FittedLabeler:
       label belong to. Otsu's bright bin becomes "nucleus" if most training pixels in it are nuclei.
     - ``"colour"``, for methods that number regions arbitrarily (superpixels, watershed, region growing):
       a region's mean colour -> class, by a lookup table over the colour cube cut into ``bins`` cells per
-      channel (32 for grey, 8 per channel for colour). Each cell takes the class of most training pixels
-      whose region's mean colour fell into it; a cell no training region fell into takes the class of the
-      nearest filled cell. This is a Bayes classifier on the region mean with the training class
-      frequencies as priors, and it fits in a small JSON table.
+      channel (64 for grey, 16 per channel for colour). Training pixels are counted per class in the cell
+      of their region's mean colour, the counts are smoothed with a Gaussian of ``smoothing`` (in value
+      units) over the cube, and each cell takes the class with the most; cells beyond the smoothing's reach
+      take the class of the nearest cell with counts. This is a Bayes classifier on the region mean (a
+      kernel density estimate per class, the training class frequencies as priors) in a small JSON table.
+      Without the smoothing, a test region whose mean fell into a cell that only a few small training
+      regions had visited took their class: on the nuclei tiles, a whole background region of
+      ``canny_regions`` became "nucleus" that way (pixel accuracy 0.53 instead of 0.9).
 
     A label or cell never seen in training gets the most frequent training class.
 
@@ -86,13 +90,16 @@ class FittedLabeler:
     array([[1, 0, 0]], dtype=uint8)
     """
 
-    def __init__(self, *, mode: LabelerMode = "colour", bins: int | None = None) -> None:
+    def __init__(self, *, mode: LabelerMode = "colour", bins: int | None = None, smoothing: float = 0.02) -> None:
         if mode not in LABELER_MODES:
             raise PixelwiseError(f"labeler mode must be one of {', '.join(LABELER_MODES)}, got {mode!r}")
         if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 256):
             raise PixelwiseError(f"labeler bins must be an integer in 1..256, got {bins!r}")
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing <= 1:
+            raise PixelwiseError(f"labeler smoothing must be a number in [0, 1], got {smoothing!r}")
         self.mode: LabelerMode = mode
         self.bins = bins
+        self.smoothing = float(smoothing)
         self.channels: int | None = None
         self.num_classes: int | None = None
         self.table: np.ndarray | None = None  # (labels or cells,) uint8 classes
@@ -122,7 +129,7 @@ class FittedLabeler:
             if self.channels is None:
                 self.channels = pixels.shape[2]
                 if self.bins is None:
-                    self.bins = 32 if self.channels == 1 else 8
+                    self.bins = 64 if self.channels == 1 else 16
             elif pixels.shape[2] != self.channels:
                 raise PixelwiseError(
                     f"labeler: training images have {self.channels} and {pixels.shape[2]} channels; use one kind"
@@ -144,10 +151,11 @@ class FittedLabeler:
         if seen == 0:
             raise PixelwiseError("labeler: no labelled training pixel to learn from; give images with masks")
         self.num_classes = num_classes
+        self.prior = int(counts.sum(axis=0).argmax())
         if self.mode == "colour":
             # one row per cell of the colour cube, also for the cells beyond the brightest one seen
             counts = np.concatenate([counts, np.zeros((self._num_cells() - len(counts), num_classes), np.int64)])
-        self.prior = int(counts.sum(axis=0).argmax())
+            counts = self._smooth(counts)
         filled = counts.sum(axis=1) > 0
         table = np.where(filled, counts.argmax(axis=1), self.prior)
         if self.mode == "colour":
@@ -178,6 +186,7 @@ class FittedLabeler:
         return {
             "mode": self.mode,
             "bins": self.bins,
+            "smoothing": self.smoothing,
             "channels": self.channels,
             "num_classes": self.num_classes,
             "prior": self.prior,
@@ -187,7 +196,7 @@ class FittedLabeler:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FittedLabeler:
         try:
-            labeler = cls(mode=data["mode"], bins=data["bins"])
+            labeler = cls(mode=data["mode"], bins=data["bins"], smoothing=data.get("smoothing", 0.02))
             labeler.channels = int(data["channels"])
             labeler.num_classes = int(data["num_classes"])
             labeler.prior = int(data["prior"])
@@ -229,6 +238,22 @@ class FittedLabeler:
     def _num_cells(self) -> int:
         assert self.bins is not None and self.channels is not None
         return int(self.bins**self.channels)
+
+    def _smooth(self, counts: np.ndarray) -> np.ndarray:
+        """(cells, K) counts -> the same convolved with a Gaussian of ``smoothing`` over the colour cube."""
+        assert self.bins is not None and self.channels is not None
+        sigma = self.smoothing * self.bins  # in cells
+        if sigma == 0:
+            return counts
+        from scipy import ndimage
+
+        # the cell index puts channel 0 fastest, a C-order reshape reverses the channel axes: the Gaussian is
+        # isotropic, so the order does not matter; outside the cube there is no mass ("constant" 0)
+        grid = counts.astype(np.float64).reshape((self.bins,) * self.channels + (counts.shape[1],))
+        smoothed = ndimage.gaussian_filter(grid, (sigma,) * self.channels + (0,), mode="constant")
+        # mass that only the kernel's far tail reaches is numerical noise, not evidence
+        smoothed[smoothed < 1e-9 * smoothed.max()] = 0
+        return smoothed.reshape(counts.shape)
 
     def _fill_empty_cells(self, table: np.ndarray, filled: np.ndarray) -> np.ndarray:
         # colour cells no training region fell into take the class of the nearest filled cell (cell centres,
