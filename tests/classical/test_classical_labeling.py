@@ -113,6 +113,22 @@ def test_colour_labeler_uses_region_means_and_fills_unseen_colours_from_the_near
     assert labeler.predict(test_regions, test_image).tolist() == [[0, 0, 1, 1]]
 
 
+def test_colour_smoothing_lets_large_regions_outvote_a_few_small_ones_nearby() -> None:
+    # training: a 1000-pixel background region of mean 0.12 and a 10-pixel nucleus region of mean 0.15
+    regions = np.array([[1] * 1000 + [2] * 10])
+    image = np.array([[0.12] * 1000 + [0.15] * 10])
+    truth = np.array([[0] * 1000 + [1] * 10])
+    test_regions, test_image = np.array([[5, 5]]), np.array([[0.15, 0.15]])
+    smoothed = FittedLabeler(mode="colour").fit([(regions, image, truth)], num_classes=2)
+    assert smoothed.predict(test_regions, test_image).tolist() == [[0, 0]]
+    raw = FittedLabeler(mode="colour", smoothing=0).fit([(regions, image, truth)], num_classes=2)
+    assert raw.predict(test_regions, test_image).tolist() == [[1, 1]]
+    # far from the background, the small region's evidence stands
+    image = np.array([[0.12] * 1000 + [0.5] * 10])
+    far = FittedLabeler(mode="colour").fit([(regions, image, truth)], num_classes=2)
+    assert far.predict(np.array([[3, 4]]), np.array([[0.5, 0.12]])).tolist() == [[1, 0]]
+
+
 def test_labeler_json_round_trip_predicts_the_same() -> None:
     image, truth = blobs(1, channels=3)
     regions = segment("slic", image, segments=30)
