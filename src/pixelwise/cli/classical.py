@@ -56,13 +56,15 @@ def parse_setting(pair: str) -> tuple[str, Any]:
 
 @app.command()
 def classical(
-    method: str = typer.Argument(..., help=f"One of: {METHOD_NAMES}."),
+    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {METHOD_NAMES}."),
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",
         help="An image, a folder of images, a dataset folder (its --split, default test) or a built-in dataset name.",
     ),
-    out_dir: Path = typer.Argument(..., help="Where the masks go, one file per image, named by its stem."),
+    out_dir: Path = typer.Argument(
+        ..., metavar="OUT_DIR", help="Where the masks go, one file per image, named by its stem."
+    ),
     fit: str | None = typer.Option(
         None,
         "--fit",
@@ -77,7 +79,11 @@ def classical(
     split: str = typer.Option("test", help="Split of a dataset INPUT: train, val, test or all."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Segment images with a classical method (thresholds, edges, region growing, clustering)."""
+    """Segment images with a classical method (thresholds, edges, region growing, clustering).
+
+    Without --fit or --oracle the regions themselves are written (int32 TIFF): a partition, not classes.
+    A wrong --set key lists the method's options.
+    """
     from tqdm import tqdm
 
     from pixelwise.classical import ClassicalSegmenter, check_options
