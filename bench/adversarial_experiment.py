@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# the paper's rows: L_adv on labeled images only; the unlabeled images (with λ_adv,u = 0.001) come in with L_semi
 METHODS: dict[str, dict[str, float]] = {
     "supervised": {"adversarial_weight": 0.0, "semi_weight": 0.0},
-    "adversarial": {"adversarial_weight": 0.01, "semi_weight": 0.0},
+    "adversarial": {"adversarial_weight": 0.01, "semi_weight": 0.0, "adversarial_weight_unlabeled": 0.0},
     "adversarial+semi": {"adversarial_weight": 0.01, "semi_weight": 0.1},
     # the published negative control (semi-supervised without the adversarial term); not run by default
     "semi": {"adversarial_weight": 0.0, "semi_weight": 0.1},
