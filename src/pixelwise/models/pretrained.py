@@ -178,6 +178,29 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return dict(loaded)
 
 
+def resolve_weights(encoder_name: str, weights: str | os.PathLike[str]) -> Path:
+    """The local file behind ``encoder_weights``, or a PixelwiseError if only a download could provide it.
+
+    Cheap (no tensors read), so ``create_model`` calls it before building anything.
+    """
+    if weights == "imagenet":
+        if encoder_name != LITE0_ENCODER:
+            raise PixelwiseError(
+                f"encoder_weights='imagenet' for encoder {encoder_name!r} would need a download; "
+                f"offline choices: {OFFLINE_CHOICES}"
+            )
+        return efficientnet_lite0_weights_path()
+    if isinstance(weights, str) and not _looks_like_path(weights):
+        # smp / timm names such as "ssl", "advprop", "noisy-student": hub downloads
+        raise PixelwiseError(
+            f"encoder_weights={weights!r} would need a download or is not a file; offline choices: {OFFLINE_CHOICES}"
+        )
+    path = Path(weights)
+    if not path.is_file():
+        raise PixelwiseError(f"encoder weights {path}: no such file; {OFFLINE_CHOICES}")
+    return path
+
+
 def load_encoder_weights(
     encoder: nn.Module,
     *,
@@ -192,19 +215,7 @@ def load_encoder_weights(
     accepted) or, for Lite0, the ``efficientnet_pytorch`` layout. A first convolution trained on RGB is
     adapted to ``in_channels`` (see ``adapt_first_convolution``).
     """
-    if weights == "imagenet":
-        if encoder_name != LITE0_ENCODER:
-            raise PixelwiseError(
-                f"encoder_weights='imagenet' for encoder {encoder_name!r} would need a download; "
-                f"offline choices: {OFFLINE_CHOICES}"
-            )
-        path = efficientnet_lite0_weights_path()
-    elif isinstance(weights, str) and not _looks_like_path(weights):
-        raise PixelwiseError(
-            f"encoder_weights={weights!r} would need a download or is not a file; offline choices: {OFFLINE_CHOICES}"
-        )
-    else:
-        path = Path(weights)
+    path = resolve_weights(encoder_name, weights)
     source = read_state_dict(path)
     own = encoder.state_dict()
     # a whole model's state dict (smp's, or pixelwise's wrapper's) holds the encoder under a prefix

@@ -26,9 +26,9 @@ from pixelwise.inference.tiling import pad_amounts
 from pixelwise.models.pretrained import (
     LITE0_ENCODER,
     LITE0_SMP_ENCODER,
-    OFFLINE_CHOICES,
     load_encoder_weights,
     normalization_for,
+    resolve_weights,
 )
 
 DEFAULT_ENCODER = LITE0_ENCODER
@@ -243,7 +243,7 @@ def create_model(
         chosen_encoder = DEFAULT_ENCODER if encoder is None else encoder
         _check_encoder(chosen_encoder)
     if encoder_weights is not None and chosen_encoder is not None:
-        _check_weights_offline(chosen_encoder, encoder_weights)
+        resolve_weights(chosen_encoder, encoder_weights)  # fail before building anything
 
     try:
         network, stride = architecture.build(
@@ -294,13 +294,4 @@ def _check_encoder(encoder: str) -> None:
     if encoder not in names:
         raise PixelwiseError(
             f"unknown encoder {encoder!r}; choose one of: {', '.join(names)} (or tu-<timm model name>)"
-        )
-
-
-def _check_weights_offline(encoder: str, weights: str | os.PathLike[str]) -> None:
-    """Refuse early, before building anything, weights that only a download could provide."""
-    if weights == "imagenet" and encoder != LITE0_ENCODER:
-        raise PixelwiseError(
-            f"encoder_weights='imagenet' for encoder {encoder!r} would need a download; "
-            f"offline choices: {OFFLINE_CHOICES}"
         )
