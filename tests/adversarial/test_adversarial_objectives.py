@@ -16,6 +16,7 @@ from pixelwise.adversarial.objectives import (
     frozen,
     one_hot,
     semi_supervised_loss,
+    smooth_one_hot,
 )
 
 LN3 = math.log(3.0)
@@ -171,3 +172,29 @@ def test_frozen_restores_each_parameters_flag() -> None:
     with pytest.raises(RuntimeError), frozen(module):
         raise RuntimeError("boom")
     assert module.weight.requires_grad
+
+
+def test_smooth_one_hot_keeps_the_class_and_sums_to_one() -> None:
+    maps, valid = one_hot(torch.tensor([[[0, 2, 255], [1, 1, 0]]]), 3)
+    generator = torch.Generator().manual_seed(0)
+    soft = smooth_one_hot(maps, valid, amount=0.3, generator=generator)
+    true_mass = (soft * maps).sum(dim=1)[valid]
+    assert ((true_mass >= 0.7) & (true_mass <= 1.0)).all() and (true_mass < 1.0).any()
+    torch.testing.assert_close(soft.sum(dim=1)[valid], torch.ones(int(valid.sum())))
+    # the other two classes share the rest equally; the ignored pixel stays all-zero
+    others = (soft * (1 - maps)).permute(0, 2, 3, 1)[valid]  # (valid pixels, K): the true class's entry is 0
+    torch.testing.assert_close(others.sum(dim=1), 1 - true_mass)
+    torch.testing.assert_close(others.max(dim=1).values, (1 - true_mass) / 2)
+    assert soft[0, :, 0, 2].abs().sum() == 0
+    assert torch.equal(smooth_one_hot(maps, valid, amount=0.0), maps)
+    with pytest.raises(ValueError, match="amount"):
+        smooth_one_hot(maps, valid, amount=1.5)
+
+
+def test_smooth_one_hot_by_hand() -> None:
+    # e = amount · u with u from the generator: true class 1 - e, each of the K - 1 = 3 others e / 3
+    maps, valid = one_hot(torch.tensor([[[3]]]), 4)
+    u = torch.rand((1, 1, 1, 1), generator=torch.Generator().manual_seed(5)).item()
+    soft = smooth_one_hot(maps, valid, amount=0.6, generator=torch.Generator().manual_seed(5))
+    e = 0.6 * u
+    torch.testing.assert_close(soft[0, :, 0, 0], torch.tensor([e / 3, e / 3, e / 3, 1 - e]))

@@ -8,6 +8,7 @@ from pixelwise.adversarial.objectives import (
     frozen,
     one_hot,
     semi_supervised_loss,
+    smooth_one_hot,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "frozen",
     "one_hot",
     "semi_supervised_loss",
+    "smooth_one_hot",
 ]

@@ -46,6 +46,32 @@ def one_hot(labels: torch.Tensor, num_classes: int, *, ignore_index: int = 255) 
     return maps * valid.unsqueeze(1), valid
 
 
+def smooth_one_hot(
+    maps: torch.Tensor, valid: torch.Tensor, *, amount: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Real maps softened at random per pixel, so that D cannot win by spotting exact zeros and ones.
+
+    ``maps`` (N, K, H, W) one-hot and ``valid`` (N, H, W) from ``one_hot``. At each valid pixel the true class
+    keeps ``1 - e`` and the other K - 1 classes share ``e`` equally, with ``e ~ U(0, amount)`` drawn per pixel;
+    ignored pixels stay all-zero. ``amount = 0`` returns the maps unchanged. Columns still sum to one.
+
+    >>> maps, valid = one_hot(torch.tensor([[[1]]]), 3)
+    >>> smooth_one_hot(maps, valid, amount=0.0)[0, :, 0, 0].tolist()
+    [0.0, 1.0, 0.0]
+    """
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"amount must lie in [0, 1], got {amount}")
+    if amount == 0.0:
+        return maps
+    num_classes = maps.shape[1]
+    shape = (maps.shape[0], 1, *maps.shape[2:])
+    spread = torch.rand(shape, generator=generator, device=maps.device, dtype=maps.dtype) * amount
+    # one class alone has nowhere to move mass to: it stays one-hot
+    others = spread / (num_classes - 1) if num_classes > 1 else torch.zeros_like(spread)
+    softened = maps * (1.0 - spread) + (1.0 - maps) * others
+    return softened * valid.unsqueeze(1).to(maps.dtype) if num_classes > 1 else maps
+
+
 def _valid_mask(logits: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     """The mask (N, 1, H, W) bool matching discriminator logits (N, 1, H, W); all True when ``valid`` is None."""
     if logits.ndim != 4 or logits.shape[1] != 1:
