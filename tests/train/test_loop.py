@@ -236,3 +236,8 @@ def test_labeled_fraction_hides_labels_deterministically(tmp_path: Path) -> None
     assert len(labeled) == 4 and sorted(labeled + hidden) == list(range(16))
     assert labeled != split_labeled(16, 0.25, seed=6)[0]
     assert split_labeled(3, 0.01, seed=0)[0] != []  # one label is always kept
+
+
+def test_iterations_per_epoch_cycles_a_small_training_set(tmp_path: Path, tiny_train: TinyData) -> None:
+    history = fit(FAST.replace(iterations_per_epoch=3), tiny_train, out_dir=tmp_path / "run", progress=False).history
+    assert history[0]["iteration"] == 3  # 8 images in batches of 4: two batches a pass, three asked for

@@ -77,6 +77,9 @@ def train(
     encoder: str | None = typer.Option(None, help="Encoder of encoder-based models, e.g. efficientnet-lite0."),
     encoder_weights: str | None = typer.Option(None, help="'imagenet' (efficientnet-lite0, offline) or a .pth path."),
     epochs: str | None = typer.Option(None, metavar="N"),
+    iterations_per_epoch: str | None = typer.Option(
+        None, metavar="N", help="Batches per epoch; default one pass over the labeled images."
+    ),
     lr: str | None = typer.Option(None, metavar="F", help="Learning rate of the segmenter."),
     batch_size: str | None = typer.Option(None, metavar="N"),
     crop_size: str | None = typer.Option(None, metavar="N", help="Side of the training crops (validation: whole)."),
@@ -122,6 +125,7 @@ def train(
         "encoder": encoder,
         "encoder_weights": encoder_weights,
         "epochs": epochs,
+        "iterations_per_epoch": iterations_per_epoch,
         "lr": lr,
         "batch_size": batch_size,
         "crop_size": crop_size,

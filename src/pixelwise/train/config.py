@@ -42,6 +42,7 @@ class TrainConfig:
     encoder_weights: str | None = None  # "imagenet" (offline, efficientnet-lite0) or a .pth path
     # schedule of the run
     epochs: int = 30
+    iterations_per_epoch: int = 0  # 0: one pass over the labeled images; N: N batches, cycling (small sets)
     batch_size: int = 8
     crop_size: int = 128  # training crops; validation always sees whole images
     tile_size: int = 256  # the tile the predictor uses by default, stored in the checkpoint
@@ -105,7 +106,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "crop_size", "tile_size", "discriminator_base_channels"):
             if getattr(self, name) < 1:
                 yield f"{name} must be at least 1, got {getattr(self, name)}"
-        for name in ("warmup_iterations", "patience", "num_workers", "semi_start", "seed"):
+        for name in ("iterations_per_epoch", "warmup_iterations", "patience", "num_workers", "semi_start", "seed"):
             if getattr(self, name) < 0:
                 yield f"{name} must be 0 or more, got {getattr(self, name)}"
         positive: tuple[str, ...] = ("lr", "discriminator_lr", "poly_power")

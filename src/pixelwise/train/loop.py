@@ -22,6 +22,7 @@ per-process numbers are averaged.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -641,7 +642,7 @@ def fit(
     normalization = resumed["normalization"] if resumed else _normalization(config, train, in_channels)
     mean, std = normalization["mean"], normalization["std"]
 
-    iterations_per_epoch = max(len(labeled) // config.batch_size, 1)
+    iterations_per_epoch = config.iterations_per_epoch or max(len(labeled) // config.batch_size, 1)
     trainer = build_trainer(
         config,
         classes=classes,
@@ -781,7 +782,8 @@ def _train_epoch(
     iterations: int,
     progress: bool,
 ) -> dict[str, float]:
-    """One pass over the labeled data; unlabeled batches are drawn alongside, restarting when used up."""
+    """``iterations`` labeled batches (one pass unless ``iterations_per_epoch`` asks for more), each with an
+    unlabeled batch when there are unlabeled images; both loaders restart when used up."""
     from tqdm import tqdm
 
     config = trainer.config
@@ -809,7 +811,7 @@ def _train_epoch(
         unit="it",
     )
     with bar:
-        for images, masks in loader:
+        for images, masks in itertools.islice(_forever(loader), iterations):
             extra = next(unlabeled_batches) if unlabeled_batches is not None else None
             stats = trainer.train_step(images, masks, extra)
             for key, value in stats.items():
