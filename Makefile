@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint setup fashion-mnist
+.PHONY: demo test lint setup system-packages
 
-demo: setup fashion-mnist
+demo: setup system-packages
 	$(BIN)/pixelwise demo
 
-test: setup fashion-mnist lint
+test: NEED_BROWSER = 1
+test: setup system-packages lint
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -27,14 +28,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Fashion-MNIST comes from Debian's package; elsewhere point PIXELWISE_FASHION_MNIST at the four .gz files.
-fashion-mnist:
-	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ] || [ -n "$$PIXELWISE_FASHION_MNIST" ]; then :; \
+# Debian packages: Fashion-MNIST's files for the `fashion` dataset (demo and tests) and Chromium to render
+# the report in a real browser (tests). Elsewhere: PIXELWISE_FASHION_MNIST=DIR with the four idx .gz files;
+# without Chromium the browser test is skipped with its reason.
+system-packages:
+	@missing=""; \
+	[ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ] || [ -n "$$PIXELWISE_FASHION_MNIST" ] || missing="dataset-fashion-mnist"; \
+	[ "$(NEED_BROWSER)" != 1 ] || command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  echo "installing Debian's dataset-fashion-mnist (31 MB)"; \
-	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-	   (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) || \
-	  echo "note: could not install dataset-fashion-mnist; the 'fashion' dataset will be unavailable"; \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y -qq $$missing >/dev/null)) || \
+	  echo "note: could not install$$missing; the fashion dataset / browser test will be unavailable"; \
 	else \
-	  echo "note: Fashion-MNIST not found; run 'sudo apt-get install dataset-fashion-mnist' or set PIXELWISE_FASHION_MNIST=DIR (the four idx .gz files)"; \
+	  echo "note: missing$$missing; install with 'sudo apt-get install$$missing' (or set PIXELWISE_FASHION_MNIST=DIR)"; \
 	fi
