@@ -28,7 +28,9 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 def test_resume_gives_the_same_weights_as_a_straight_run(
     tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = FAST.replace(epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5)
+    config = FAST.replace(
+        epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5, discriminator_real_smoothing=0.1
+    )
     straight = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "straight", progress=False)
 
     # the same run, interrupted (Ctrl-C) during its second epoch, then resumed
@@ -184,7 +186,9 @@ def test_binary_task_needs_no_flag(tmp_path: Path) -> None:
 
 
 def test_gradients_do_not_leak_between_segmenter_and_discriminator(tiny_train: TinyData) -> None:
-    config = FAST.replace(adversarial_weight=0.5, semi_weight=0.5, discriminator_lr=0.1, lr=0.1, channels_last=False)
+    config = FAST.replace(
+        adversarial_weight=0.5, semi_weight=0.5, discriminator_lr=0.1, lr=0.1, discriminator_real_smoothing=0.2
+    )
     trainer = build_trainer(config, classes=tiny_train.classes, in_channels=1, total_iterations=100)
     assert trainer.discriminator is not None
     generator = torch.Generator().manual_seed(0)

@@ -86,6 +86,7 @@ class TrainConfig:
     discriminator_betas: tuple[float, float] = (0.9, 0.99)
     discriminator_image: bool = False  # condition D on the image too (Luc et al. 2016)
     discriminator_real_label: float = 1.0  # < 1: one-sided label smoothing of D's "real" target
+    discriminator_real_smoothing: float = 0.0  # real maps: the true class gives e ~ U(0, this) to the others
     discriminator_base_channels: int = 64  # width of D's first layer (64 in the paper); less is faster
 
     def __post_init__(self) -> None:
@@ -121,6 +122,8 @@ class TrainConfig:
             yield f"labeled_fraction must be in (0, 1], got {self.labeled_fraction}"
         if not 0 <= self.semi_threshold < 1:
             yield f"semi_threshold must be in [0, 1), got {self.semi_threshold}"
+        if not 0 <= self.discriminator_real_smoothing <= 1:
+            yield f"discriminator_real_smoothing must be in [0, 1], got {self.discriminator_real_smoothing}"
         if not 0 < self.discriminator_real_label <= 1:
             yield f"discriminator_real_label must be in (0, 1], got {self.discriminator_real_label}"
         low, high = self.scale_range

@@ -222,13 +222,21 @@ class Trainer:
 
     def discriminator_step(self, images: Tensor, masks: Tensor, probabilities: Tensor) -> dict[str, float]:
         """Update D once on the one-hot truth (real) and S's detached prediction (fake); S is not touched."""
-        from pixelwise.adversarial.objectives import discriminator_accuracy, discriminator_loss, one_hot
+        from pixelwise.adversarial.objectives import (
+            discriminator_accuracy,
+            discriminator_loss,
+            one_hot,
+            smooth_one_hot,
+        )
 
         assert self.discriminator is not None and self.discriminator_optimizer is not None
         self.discriminator.train()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         images, masks = self._to_device(images), masks.to(self.device)
         real, valid = one_hot(masks, self.classes.num_classes, ignore_index=self.classes.ignore_index)
+        if self.config.discriminator_real_smoothing > 0:
+            # D must not win by spotting exact zeros and ones; the draw uses the global RNG, saved in last.pt
+            real = smooth_one_hot(real, valid, amount=self.config.discriminator_real_smoothing)
         condition = self._image_condition(images)
         with self._autocast():
             real_logits = self.discriminator(real, *condition).float()
