@@ -53,7 +53,9 @@ class ClassSpec:
         if len(self.names) < 1:
             raise PixelwiseError("a class list needs at least one class")
         if len(self.colors) != len(self.names):
-            raise PixelwiseError(f"{len(self.names)} class names but {len(self.colors)} colours; give one colour per class")
+            raise PixelwiseError(
+                f"{len(self.names)} class names but {len(self.colors)} colours; give one colour per class"
+            )
         if len(set(self.names)) != len(self.names):
             raise PixelwiseError(f"class names repeat: {list(self.names)}; give each class its own name")
         if 0 <= self.ignore_index < len(self.names):
@@ -127,7 +129,9 @@ class ClassSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "classes": [{"name": name, "color": list(color)} for name, color in zip(self.names, self.colors, strict=True)],
+            "classes": [
+                {"name": name, "color": list(color)} for name, color in zip(self.names, self.colors, strict=True)
+            ],
             "ignore_index": self.ignore_index,
         }
 
@@ -153,6 +157,10 @@ class ClassSpec:
 def _color(value: Any, source: str) -> Color:
     if isinstance(value, str) and value.startswith("#") and len(value) == 7:
         return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+    ):
         return (int(value[0]), int(value[1]), int(value[2]))
     raise PixelwiseError(f"{source}: colour {value!r} is not [r, g, b] with 0..255 or '#rrggbb'; fix it")
