@@ -60,6 +60,7 @@ def test_a_failed_save_leaves_the_previous_file_and_no_partial_one(
     assert not (tmp_path / "new.pt").exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_damaged_and_foreign_files_are_user_errors_naming_the_file(tmp_path: Path) -> None:
     good = save_checkpoint(tmp_path / "good.pt", payload())
     truncated = tmp_path / "truncated.pt"

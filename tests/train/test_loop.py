@@ -165,7 +165,8 @@ def test_semi_supervised_needs_unlabeled_images(tmp_path: Path, tiny_train: Tiny
         fit(FAST.replace(semi_weight=0.1), tiny_train, out_dir=tmp_path / "run", progress=False)
 
 
-def test_unlabeled_paths_are_read_from_disk(tmp_path: Path, tiny_train: TinyData) -> None:
+@pytest.mark.parametrize("where", ["argument", "folder"])
+def test_unlabeled_images_are_read_from_disk(tmp_path: Path, tiny_train: TinyData, where: str) -> None:
     from PIL import Image
 
     paths = []
@@ -173,8 +174,11 @@ def test_unlabeled_paths_are_read_from_disk(tmp_path: Path, tiny_train: TinyData
         path = tmp_path / f"unlabeled{index}.png"
         Image.fromarray((tiny_train[index].image[..., 0] * 255).astype("uint8")).save(path)
         paths.append(path)
+    if where == "folder":
+        tiny_train.unlabeled_paths = paths  # what SegmentationFolder finds in DATA/unlabeled/
     config = FAST.replace(semi_weight=0.1, adversarial_weight=0.01)
-    record = fit(config, tiny_train, out_dir=tmp_path / "run", unlabeled=paths, progress=False).history[0]
+    given = paths if where == "argument" else None
+    record = fit(config, tiny_train, out_dir=tmp_path / "run", unlabeled=given, progress=False).history[0]
     assert "train_semi_loss" in record
 
 
