@@ -83,3 +83,18 @@ def test_bad_values_are_one_line(
     assert err.count("\n") == 1
     assert message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_dataset_without_val_trains_on_the_training_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from pixelwise.data.builtin import export_builtin
+
+    data = export_builtin("shapes", tmp_path / "data", count=8, size=32)
+    shutil.rmtree(data / "val")
+    args = [str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop-size", "32", "--batch-size", "4", "-q"]
+    code, stdout, err = run(args, monkeypatch, capsys)
+    assert code == 0, err
+    assert "has no validation images" in err and "best epoch 1 (train loss" in stdout

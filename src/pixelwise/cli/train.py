@@ -153,12 +153,11 @@ def train(
     root = dataset_root(data, **_parse_pairs(data_options, "--data-option"))
     train_data = SegmentationFolder(root, "train")
     train_data.check()
-    val_data: SegmentationFolder | None
-    try:
+    # a flat folder always yields a val split; a train/ val/ test/ folder may lack val/, which is allowed
+    val_data: SegmentationFolder | None = None
+    if train_data.layout == "flat" or (root / "val" / "images").is_dir():
         val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
         val_data.check()
-    except PixelwiseError:
-        val_data = None
     if val_data is None or len(val_data) == 0:
         typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
         val_data = None
