@@ -134,3 +134,61 @@ def test_bad_inputs_are_one_line_errors(shapes: Path, tmp_path: Path) -> None:
     file.write_text("x")
     with pytest.raises(PixelwiseError, match="not a folder"):
         compare(shapes, methods=[Constant(0)], out_dir=file, progress=False)
+
+
+def test_compare_command_with_classical_methods_and_oracle(shapes: Path, tmp_path: Path, cli: Any) -> None:
+    out = tmp_path / "report"
+    result = cli("compare", shapes, "--out", out, "--methods", "otsu,multi_otsu", "--oracle", "--sigmas", "0,0.1",
+                 "--salt-pepper", "", "--examples", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"report: {(out / 'report.html').resolve()}" in result.stdout
+    for name in ("report.html", "report.md", "results.json", "figures/methods.png", "figures/noise.png",
+                 "figures/examples.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    families = {method["name"]: (method["family"], method["oracle"]) for method in results["methods"]}
+    assert families == {
+        "otsu": ("classical", False),
+        "multi_otsu": ("classical", False),
+        "otsu-oracle": ("oracle", True),
+        "multi_otsu-oracle": ("oracle", True),
+    }
+    # the oracle labels regions with the truth: it can only do better than the fitted labeler on pixels
+    for name in ("otsu", "multi_otsu"):
+        honest = next(m for m in results["methods"] if m["name"] == name)["metrics"]["pixel_accuracy"]
+        oracle = next(m for m in results["methods"] if m["name"] == f"{name}-oracle")["metrics"]["pixel_accuracy"]
+        assert oracle >= honest
+    assert "ORACLE" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_compare_command_refuses_bad_input_in_one_line(shapes: Path, tmp_path: Path, cli: Any) -> None:
+    result = cli("compare", shapes, "--out", tmp_path / "r", "--methods", "otsu,magic")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown method 'magic'" in result.stderr
+    result = cli("compare", shapes, "--out", tmp_path / "r", "--methods", "otsu", "--sigmas", "0,abc")
+    assert result.returncode == 2 and "--sigmas" in result.stderr
+    result = cli("compare", shapes, "--out", tmp_path / "r", "--methods", "cnn", "--set", "epochs=zero")
+    assert result.returncode == 2 and "epochs" in result.stderr
+
+
+@pytest.mark.slow
+def test_networks_are_trained_kept_and_reusable(shapes: Path, tmp_path: Path) -> None:
+    from pixelwise.inference.predictor import Predictor
+    from pixelwise.report import read_example
+
+    budget = {"epochs": 1, "batch_size": 4, "crop_size": 32, "tile_size": 32}
+    results = compare(shapes, methods=["cnn", "adversarial"], out_dir=tmp_path, train_options=budget,
+                      noise=LEVELS[:1], num_examples=1, progress=False)  # fmt: skip
+    cnn, adversarial = results["methods"]
+    assert (cnn["family"], adversarial["family"]) == ("cnn", "adversarial")
+    assert cnn["checkpoint"] == "models/cnn/best.pt" and adversarial["checkpoint"] == "models/adversarial/best.pt"
+    assert results["budget"]["epochs"] == 1 and "adversarial_weight" not in results["budget"]
+    assert "0.01 × adversarial" in adversarial["description"]
+    # the kept checkpoint predicts exactly what the report shows: it can be reused with `predict`
+    predictor = Predictor.load(tmp_path / cnn["checkpoint"])
+    image = SegmentationFolder(shapes, split="test")[0].image
+    (example,) = [entry for entry in results["examples"] if entry["noise"] == "clean"]
+    np.testing.assert_array_equal(
+        predictor.predict_labels(image), read_example(tmp_path / example["predictions"]["cnn"])
+    )
+    assert (tmp_path / "report.html").is_file()

@@ -33,6 +33,7 @@ Oracle methods label a classical partition with the *test* truth: ``oracle`` is 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -43,6 +44,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -84,6 +86,10 @@ class Method:
     def oracle(self) -> bool:
         return self.family == "oracle"
 
+    def running(self) -> contextlib.AbstractContextManager[Any]:
+        """A context around this method's fit and predictions (thread limits, devices...); none by default."""
+        return contextlib.nullcontext()
+
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
         raise NotImplementedError
 
@@ -95,22 +101,37 @@ class ClassicalMethod(Method):
     """A classical partition (``pixelwise.classical.METHODS``) named by the fitted labeler, or by the oracle."""
 
     def __init__(self, method: str, *, options: dict[str, Any] | None = None, oracle: bool = False) -> None:
+        from pixelwise.classical import ClassicalSegmenter
+
         self.method = method
         self.options = dict(options or {})
         self.name = f"{method}{ORACLE_SUFFIX}" if oracle else method
         self.family = "oracle" if oracle else "classical"
         labeler = "the test truth (oracle upper bound)" if oracle else "a labeler fitted on the training split"
         self.description = f"{method} regions, classes from {labeler}"
-        self._segmenter: Any = None
+        # built here, not in fit, so that an unknown option fails before any network trains
+        self._segmenter = ClassicalSegmenter(method, self.options, labeler="oracle" if oracle else "fitted")
+        self._fitted = False
+
+    def running(self) -> contextlib.AbstractContextManager[Any]:
+        """OpenMP and BLAS limited to one thread while this method fits and predicts.
+
+        One small image at a time gains nothing from threads: scikit-learn's k-means took 330–830 ms per
+        64×64 image with two (busy) cores' threads spinning, 11–31 ms with one. The limit is set once around
+        the whole run, because setting it costs about 8 ms, more than a threshold takes.
+        """
+        # the limit reaches only runtimes already loaded: load scikit-learn's OpenMP (k-means uses it) first
+        import sklearn.cluster  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1)
 
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
-        from pixelwise.classical import ClassicalSegmenter
-
-        labeler = "oracle" if self.oracle else "fitted"
-        self._segmenter = ClassicalSegmenter(self.method, self.options, labeler=labeler).fit(train)
+        self._segmenter.fit(train)
+        self._fitted = True
 
     def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
-        if self._segmenter is None:
+        if not self._fitted:
             raise RuntimeError(f"{self.name}: call fit before predict")
         if self.oracle:
             return np.asarray(self._segmenter.predict(image, truth=truth))
@@ -126,21 +147,20 @@ class NetworkMethod(Method):
         self.config = config
         self.description = description
         self.semi = semi
+        self.progress = True
         self._predictor: Any = None
 
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
         from pixelwise.inference.predictor import Predictor
         from pixelwise.train.loop import fit
 
-        unlabeled = None
-        if self.semi:
-            if not train.unlabeled_paths:
-                raise PixelwiseError(
-                    f"{train.root}: method 'semi' needs unlabeled images (an unlabeled/ folder); "
-                    "add them or leave 'semi' out of --methods"
-                )
-            unlabeled = train.unlabeled_paths
-        run = fit(self.config, train, val, out_dir=out_dir, unlabeled=unlabeled)
+        if self.semi and not train.unlabeled_paths and self.config.labeled_fraction >= 1:
+            raise PixelwiseError(
+                f"{train.root}: method 'semi' needs unlabeled images; put them in {train.root / 'unlabeled'} "
+                "or hide labels with --set labeled_fraction=0.25 (every CNN then trains on those labels only)"
+            )
+        # the loop adds the dataset's unlabeled/ images itself; force: a rerun into the same report replaces it
+        run = fit(self.config, train, val, out_dir=out_dir, force=True, progress=self.progress)
         self.checkpoint = Path(run.best_checkpoint)
         self._predictor = Predictor.load(self.checkpoint)
 
@@ -271,7 +291,6 @@ def compare(
     test_limit: score only the first N test images (None: all).
     Returns the content of ``results.json`` (schema in the module docstring).
     """
-    from tqdm.auto import tqdm
 
     from pixelwise.data.builtin import dataset_root, list_builtin
     from pixelwise.data.folder import SegmentationFolder
@@ -311,35 +330,21 @@ def compare(
     records = []
     for method in chosen:
         say(f"{method.name}: fitting ({method.description})")
-        fit_started = time.perf_counter()
-        method.fit(train, val if len(val) else None, out / "models" / _file_name(method.name))
-        train_seconds = time.perf_counter() - fit_started
-        # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
-        warm = test[0]
-        method.predict(warm.image, _truth(warm) if method.oracle else None)
-        timings: list[float] = []
-        per_level: dict[str, dict[str, Any]] = {}
-        clean_metrics: dict[str, Any] = {}
-        bar = tqdm(total=len(levels) * test.limit, desc=f"{method.name:>16}", unit="img", disable=not progress)
-        for level_index, level in enumerate(levels):
-            evaluator = Evaluator(classes, boundary_tolerance=boundary_tolerance)
-            for index in range(test.limit):
-                sample = test[index]
-                truth = _truth(sample)
-                image = apply_noise(sample.image, level, seed=seed, index=index)
-                predict_started = time.perf_counter()
-                labels = method.predict(image, truth if method.oracle else None)
-                if level_index == 0:
-                    timings.append(time.perf_counter() - predict_started)
-                evaluator.add(labels, truth, name=f"{method.name} on {sample.stem}")
-                if (level.key, index) in example_plan:
-                    _save_example_prediction(examples, level.key, index, method.name, labels, classes, out)
-                bar.update(1)
-            scores = evaluator.result()
-            per_level[level.key] = {key: scores[key] for key in LEVEL_METRICS}
-            if level_index == 0:
-                clean_metrics = scores
-        bar.close()
+        if isinstance(method, NetworkMethod):
+            method.progress = progress
+        with method.running():
+            fit_started = time.perf_counter()
+            method.fit(train, val if len(val) else None, out / "models" / _file_name(method.name))
+            train_seconds = time.perf_counter() - fit_started
+            clean_metrics, per_level, timings = _score(
+                method,
+                test,
+                levels,
+                evaluator=lambda: Evaluator(classes, boundary_tolerance=boundary_tolerance),
+                seed=seed,
+                save_example=partial(_save_example_prediction, examples, example_plan, method.name, classes, out),
+                progress=progress,
+            )
         records.append(
             {
                 "name": method.name,
@@ -385,6 +390,47 @@ def compare(
 
         write_report(results, out)
     return results
+
+
+def _score(
+    method: Method,
+    test: _TestSet,
+    levels: Sequence[NoiseLevel],
+    *,
+    evaluator: Callable[[], Any],
+    seed: int,
+    save_example: Callable[[str, int, np.ndarray], None],
+    progress: bool,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[float]]:
+    """Predict every test image at every noise level: (clean Evaluator result, summary per level, clean
+    prediction times in seconds)."""
+    from tqdm.auto import tqdm
+
+    # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
+    warm = test[0]
+    method.predict(warm.image, _truth(warm) if method.oracle else None)
+    timings: list[float] = []
+    per_level: dict[str, dict[str, Any]] = {}
+    clean: dict[str, Any] = {}
+    with tqdm(total=len(levels) * len(test), desc=f"{method.name:>16}", unit="img", disable=not progress) as bar:
+        for level_index, level in enumerate(levels):
+            scores = evaluator()
+            for index in range(len(test)):
+                sample = test[index]
+                truth = _truth(sample)
+                image = apply_noise(sample.image, level, seed=seed, index=index)
+                started = time.perf_counter()
+                labels = method.predict(image, truth if method.oracle else None)
+                if level_index == 0:
+                    timings.append(time.perf_counter() - started)
+                scores.add(labels, truth, name=f"{method.name} on {sample.stem}")
+                save_example(level.key, index, labels)
+                bar.update(1)
+            result = scores.result()
+            per_level[level.key] = {key: result[key] for key in LEVEL_METRICS}
+            if level_index == 0:
+                clean = result
+    return clean, per_level, timings
 
 
 def _levels(noise: Sequence[NoiseLevel] | None) -> list[NoiseLevel]:
@@ -462,10 +508,20 @@ def _save_example_inputs(
 
 
 def _save_example_prediction(
-    examples: list[dict[str, Any]], key: str, index: int, method: str, labels: np.ndarray, classes: ClassSpec, out: Path
+    examples: list[dict[str, Any]],
+    plan: set[tuple[str, int]],
+    method: str,
+    classes: ClassSpec,
+    out: Path,
+    key: str,
+    index: int,
+    labels: np.ndarray,
 ) -> None:
+    """Save ``labels`` as a palette PNG when (level ``key``, image ``index``) is one of the examples."""
     from pixelwise.data.io import write_mask
 
+    if (key, index) not in plan:
+        return
     for entry in examples:
         if entry["noise"] == key and entry["index"] == index:
             path = entry["image"].removesuffix("-image.png") + f"-{_file_name(method)}.png"
