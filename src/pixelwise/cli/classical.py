@@ -19,39 +19,13 @@ from typing import Any
 
 import typer
 
-from pixelwise.cli.app import app
+from pixelwise.cli.app import app, parse_key_values
 from pixelwise.errors import PixelwiseError
 
 METHOD_NAMES = (
     "otsu, multi_otsu, local_threshold, sobel_watershed, canny_regions, region_grow, kmeans, slic, felzenszwalb"
 )
 SPLITS = ("train", "val", "test")
-
-
-def parse_setting(pair: str) -> tuple[str, Any]:
-    """``"key=value"`` -> (key, value) with value an int, a float, a bool (true/false), None (none) or a str.
-
-    >>> parse_setting("classes=4"), parse_setting("tolerance=0.1"), parse_setting("method=mean")
-    (('classes', 4), ('tolerance', 0.1), ('method', 'mean'))
-    >>> parse_setting("marker-spacing=5"), parse_setting("tolerance=none")
-    (('marker_spacing', 5), ('tolerance', None))
-    """
-    key, separator, text = pair.partition("=")
-    key = key.strip().replace("-", "_")
-    if not separator or not key:
-        raise PixelwiseError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set classes=4")
-    text = text.strip()
-    for kind in (int, float):
-        try:
-            return key, kind(text)
-        except ValueError:
-            pass
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return key, lowered == "true"
-    if lowered in ("none", "null"):
-        return key, None
-    return key, text
 
 
 @app.command()
@@ -88,7 +62,7 @@ def classical(
 
     from pixelwise.classical import ClassicalSegmenter, check_options
 
-    options = dict(parse_setting(pair) for pair in settings)
+    options = parse_key_values(settings, "--set")
     check_options(method, options)
     if fit is not None and oracle:
         raise PixelwiseError("--fit and --oracle exclude each other: --fit is the honest labeler, --oracle the bound")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from pixelwise.cli.app import app
+from pixelwise.cli.app import app, parse_key_values
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 
@@ -63,23 +63,30 @@ def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Pa
 @app.command()
 def evaluate(
     prediction_dir: Path = typer.Argument(..., help="Folder of predicted masks (palette or index PNG), named by stem."),
-    truth: Path = typer.Argument(..., help="Folder of truth masks, or a dataset folder (scored on its --split)."),
+    truth: Path = typer.Argument(
+        ..., help="Folder of truth masks, a dataset folder or a built-in name (datasets: scored on their --split)."
+    ),
     classes_file: Path | None = typer.Option(None, "--classes", help="classes.yaml; default: the dataset's."),
     json_file: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
     tolerance: float = typer.Option(2.0, help="Boundary F1 tolerance in pixels."),
     split: str = typer.Option("test", help="Split of a dataset TRUTH: train, val, test or all."),
     seed: int = typer.Option(0, help="Split seed of a dataset TRUTH without train/val/test folders."),
+    data_option: list[str] = typer.Option(
+        [], "--data-option", metavar="KEY=VALUE", help="Option of a built-in TRUTH dataset, e.g. count=500."
+    ),
 ) -> None:
     """Score predictions against truth masks: IoU, Dice, accuracies, boundary F1, per class and overall."""
     from tqdm import tqdm
 
+    from pixelwise.data.builtin import dataset_root
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.files import atomic_path
     from pixelwise.metrics import Evaluator, format_table
 
-    for folder in (prediction_dir, truth):
-        if not folder.is_dir():
-            raise PixelwiseError(f"{folder}: not a folder; give a folder of masks (or a dataset folder for TRUTH)")
+    if not prediction_dir.is_dir():
+        raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
+    # TRUTH may name a built-in dataset, like DATA everywhere else
+    truth = dataset_root(truth, **parse_key_values(data_option, "--data-option"))
     truth_paths, classes = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
     if not truth_paths:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from pixelwise.cli.app import app
+from pixelwise.cli.app import app, parse_key_values
 from pixelwise.errors import PixelwiseError
 
 
@@ -25,22 +25,6 @@ class _TqdmHandler(logging.Handler):
         from tqdm import tqdm
 
         tqdm.write(self.format(record), file=sys.stderr)
-
-
-def _parse_pairs(pairs: list[str], flag: str) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; values read as YAML scalars (numbers, true/false)."""
-    import yaml
-
-    parsed: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key.strip():
-            raise PixelwiseError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} rotation=0")
-        try:
-            parsed[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed[key.strip().replace("-", "_")] = value
-    return parsed
 
 
 def resolve_config(
@@ -63,7 +47,7 @@ def resolve_config(
         from_file = TrainConfig.from_yaml(config_file).to_dict()  # checks the file, errors name it
         # only the settings the file names override the base (which may be a resumed run's config)
         values.update({key: from_file[key] for key in yaml.safe_load(config_file.read_text()) or {}})
-    values.update(_parse_pairs(settings, "--set"))
+    values.update(parse_key_values(settings, "--set"))
     values.update({key: value for key, value in flags.items() if value is not None})
     return TrainConfig.from_dict(values, source="command line")
 
@@ -150,7 +134,7 @@ def train(
         raise PixelwiseError("--resume and --force contradict each other; give one of them")
     config = resolve_config(out=out, config_file=config_file, flags=flags, settings=settings, resume=resume)
 
-    root = dataset_root(data, **_parse_pairs(data_options, "--data-option"))
+    root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
     train_data = SegmentationFolder(root, "train")
     train_data.check()
     # a flat folder always yields a val split; a train/ val/ test/ folder may lack val/, which is allowed
