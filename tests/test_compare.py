@@ -139,7 +139,7 @@ def test_bad_inputs_are_one_line_errors(shapes: Path, tmp_path: Path) -> None:
 def test_compare_command_with_classical_methods_and_oracle(shapes: Path, tmp_path: Path, cli: Any) -> None:
     out = tmp_path / "report"
     result = cli("compare", shapes, "--out", out, "--methods", "otsu,multi_otsu", "--oracle", "--sigmas", "0,0.1",
-                 "--salt-pepper", "", "--examples", "1")  # fmt: skip
+                 "--salt-pepper", "", "--examples", "1", "--classical-fit-images", "3")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"report: {(out / 'report.html').resolve()}" in result.stdout
     for name in ("report.html", "report.md", "results.json", "figures/methods.png", "figures/noise.png",
@@ -158,7 +158,9 @@ def test_compare_command_with_classical_methods_and_oracle(shapes: Path, tmp_pat
         honest = next(m for m in results["methods"] if m["name"] == name)["metrics"]["pixel_accuracy"]
         oracle = next(m for m in results["methods"] if m["name"] == f"{name}-oracle")["metrics"]["pixel_accuracy"]
         assert oracle >= honest
-    assert "ORACLE" in (out / "report.html").read_text(encoding="utf-8")
+    assert [method["train_images"] for method in results["methods"]] == [3, 3, 0, 0]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "ORACLE" in page and "Classical labelers fitted on 3 of the 8 training images" in page
 
 
 def test_compare_command_refuses_bad_input_in_one_line(shapes: Path, tmp_path: Path, cli: Any) -> None:

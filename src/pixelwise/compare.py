@@ -23,6 +23,7 @@ writes ``results.json`` and, through ``pixelwise.report``, the report.
                         ms_per_image   median prediction time per clean test image (predict only),
                         ms_per_image_mean,
                         train_seconds  time of fit (labeler fitting or network training),
+                        train_images   training images fit used (0 for an oracle),
                         checkpoint     path of the trained model relative to the report folder, or null}]
     examples          [{stem, index, noise (level key), noise_name, image, truth,
                         predictions {method name: PNG path}}]; paths relative to the report folder
@@ -81,6 +82,7 @@ class Method:
     family: Family
     description: str
     checkpoint: Path | None = None
+    train_images: int | None = None  # how many training images fit used (set by fit)
 
     @property
     def oracle(self) -> bool:
@@ -100,10 +102,13 @@ class Method:
 class ClassicalMethod(Method):
     """A classical partition (``pixelwise.classical.METHODS``) named by the fitted labeler, or by the oracle."""
 
-    def __init__(self, method: str, *, options: dict[str, Any] | None = None, oracle: bool = False) -> None:
+    def __init__(
+        self, method: str, *, options: dict[str, Any] | None = None, oracle: bool = False, fit_images: int | None = None
+    ) -> None:
         from pixelwise.classical import ClassicalSegmenter
 
         self.method = method
+        self.fit_images = fit_images
         self.options = dict(options or {})
         self.name = f"{method}{ORACLE_SUFFIX}" if oracle else method
         self.family = "oracle" if oracle else "classical"
@@ -127,7 +132,21 @@ class ClassicalMethod(Method):
         return threadpool_limits(limits=1)
 
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
-        self._segmenter.fit(train)
+        """Fit the labeler on the training split, or on ``fit_images`` of its images spread evenly over it.
+
+        A labeler learns a handful of numbers per class (a colour or a bin per class), which a few hundred
+        images pin down as well as thousands; the rest would only cost time.
+        """
+        if self.oracle:
+            self._segmenter.fit(train)  # remembers the classes; the oracle learns nothing
+            self.train_images = 0
+        elif self.fit_images is None or self.fit_images >= len(train):
+            self._segmenter.fit(train)
+            self.train_images = len(train)
+        else:
+            chosen = np.linspace(0, len(train) - 1, self.fit_images).round().astype(int)
+            self._segmenter.fit((train[int(index)] for index in chosen), classes=train.classes)
+            self.train_images = len(chosen)
         self._fitted = True
 
     def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
@@ -162,6 +181,7 @@ class NetworkMethod(Method):
         # the loop adds the dataset's unlabeled/ images itself; force: a rerun into the same report replaces it
         run = fit(self.config, train, val, out_dir=out_dir, force=True, progress=self.progress)
         self.checkpoint = Path(run.best_checkpoint)
+        self.train_images = len(train)
         self._predictor = Predictor.load(self.checkpoint)
 
     def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
@@ -193,12 +213,14 @@ def build_methods(
     *,
     train_options: dict[str, Any] | None = None,
     classical_options: dict[str, dict[str, Any]] | None = None,
+    classical_fit_images: int | None = None,
 ) -> list[Method]:
     """Methods from their names: a classical name, ``<classical>-oracle``, ``cnn``, ``adversarial`` or ``semi``.
 
     ``Method`` instances (your own methods) pass through unchanged. ``train_options`` override
     ``TrainConfig`` fields for every network (epochs, model, encoder...); ``adversarial`` uses the config's
-    adversarial weight, or the published 0.01 where it is 0.
+    adversarial weight, or the published 0.01 where it is 0. ``classical_options``: per classical method,
+    its options; ``classical_fit_images``: fit the labelers on that many training images (None: all).
     """
     wanted = [name for name in names if isinstance(name, str)]
     known = classical_names() if wanted else []
@@ -215,7 +237,8 @@ def build_methods(
         else:
             base = name.removesuffix(ORACLE_SUFFIX)
             options = (classical_options or {}).get(base, {})
-            methods.append(ClassicalMethod(base, options=options, oracle=name.endswith(ORACLE_SUFFIX)))
+            oracle = name.endswith(ORACLE_SUFFIX)
+            methods.append(ClassicalMethod(base, options=options, oracle=oracle, fit_images=classical_fit_images))
     seen = [method.name for method in methods]
     repeated = sorted({name for name in seen if seen.count(name) > 1})
     if repeated:
@@ -274,6 +297,7 @@ def compare(
     noise: Sequence[NoiseLevel] | None = None,
     train_options: dict[str, Any] | None = None,
     classical_options: dict[str, dict[str, Any]] | None = None,
+    classical_fit_images: int | None = None,
     dataset_options: dict[str, Any] | None = None,
     seed: int = 0,
     test_limit: int | None = None,
@@ -305,6 +329,7 @@ def compare(
         list(methods) if methods is not None else default_method_names(),
         train_options={"seed": seed, **(train_options or {})},
         classical_options=classical_options,
+        classical_fit_images=classical_fit_images,
     )
     levels = _levels(noise)
 
@@ -356,6 +381,7 @@ def compare(
                 "ms_per_image": 1000 * statistics.median(timings),
                 "ms_per_image_mean": 1000 * statistics.fmean(timings),
                 "train_seconds": train_seconds,
+                "train_images": method.train_images,
                 "checkpoint": _relative(method.checkpoint, out) if method.checkpoint else None,
             }
         )

@@ -413,6 +413,9 @@ def dataset_lines(results: dict[str, Any]) -> list[str]:
             "Noise levels (seeded: every method sees the same noisy images): "
             + ", ".join(level["name"] for level in results["noise"])
         )
+    fitted = [m["train_images"] for m in results["methods"] if m["family"] == "classical" and m.get("train_images")]
+    if fitted and min(fitted) < splits.get("train", 0):
+        lines.append(f"Classical labelers fitted on {min(fitted)} of the {splits['train']} training images")
     budget = results.get("budget") or {}
     shown = {key: budget[key] for key in BUDGET_KEYS if key in budget} or budget
     if shown:

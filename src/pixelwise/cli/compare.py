@@ -61,6 +61,7 @@ def run_compare(
     seed: int,
     test_limit: int | None,
     examples: int,
+    classical_fit_images: int | None = None,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
     from pixelwise.compare import ORACLE_SUFFIX, classical_names, compare, default_method_names
@@ -83,6 +84,7 @@ def run_compare(
         seed=seed,
         test_limit=test_limit,
         num_examples=examples,
+        classical_fit_images=classical_fit_images,
         log=lambda message: typer.echo(message, err=True),
     )
     _print_table(results)
@@ -139,6 +141,9 @@ def compare_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the noise, the split and the training."),
     test_limit: int | None = typer.Option(None, "--test-limit", help="Score only the first N test images."),
     examples: int = typer.Option(3, "--examples", help="Test images shown in the qualitative grid."),
+    classical_fit_images: int | None = typer.Option(
+        None, "--classical-fit-images", help="Fit the classical labelers on N training images spread over the split."
+    ),
 ) -> None:
     """Run classical, CNN and adversarial segmentation on the same test split, clean and with noise."""
     train_options = _train_options(config, train_set, epochs=epochs, model=model)
@@ -154,6 +159,7 @@ def compare_command(
         seed=seed,
         test_limit=test_limit,
         examples=examples,
+        classical_fit_images=classical_fit_images,
     )
 
 
