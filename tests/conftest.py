@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,18 @@ def run_cli(*args: str | Path) -> CliResult:
     finally:
         sys.argv = saved
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread per test process: on two cores shared with other jobs, more threads oversubscribe
+    and a small forward pass can stall ten times over; on a quiet machine the tiny tensors lose little."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

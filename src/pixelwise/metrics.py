@@ -260,15 +260,21 @@ def boundary_f1(
 
 
 def json_ready(value: Any) -> Any:
-    """NaN becomes None (JSON has no NaN); numpy scalars become Python numbers."""
+    """NaN and infinities become None (JSON has none); numpy scalars and arrays become Python values.
+
+    >>> json_ready({"iou": np.float64("nan"), "counts": np.array([1, 2]), 3: np.int64(4)})
+    {'iou': None, 'counts': [1, 2], '3': 4}
+    """
     if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
+        return {str(key): json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_ready(item) for item in value]
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

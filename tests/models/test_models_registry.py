@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,6 @@ import torch
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.registry import MODELS, SegmentationNetwork, create_model, list_models, model_options
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # on two cores shared with other jobs, one thread per process avoids oversubscription stalls
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # the smallest encoder that each architecture accepts keeps the test fast; unet-small has none
 SMALL_ENCODER = {name: ("efficientnet-lite0" if MODELS[name].uses_encoder else None) for name in MODELS}

@@ -44,6 +44,7 @@ from pixelwise.data.transforms import PairedTransform, evaluation_transform, tra
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 from pixelwise.losses import LossFunction, make_loss
+from pixelwise.metrics import json_ready
 from pixelwise.train.checkpoint import library_versions, load_checkpoint, save_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
@@ -761,7 +762,7 @@ def fit(
             bad_epochs += 1
         stopped_early = config.patience > 0 and bad_epochs >= config.patience
         if main:
-            checkpoint_metrics = _json_ready(val_metrics or {"train_loss": record.get("train_loss")})
+            checkpoint_metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
             save_checkpoint(out / LAST_FILE, payload(epoch + 1, checkpoint_metrics, for_resume=True))
             if improved:
                 save_checkpoint(out / BEST_FILE, payload(epoch + 1, checkpoint_metrics, for_resume=False))
@@ -867,25 +868,10 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _json_ready(value: Any) -> Any:
-    """NaN and infinities become None (JSON has no NaN); numpy scalars and arrays become Python values."""
-    if isinstance(value, dict):
-        return {str(key): _json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _json_ready(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     """``metrics.jsonl``: one JSON object per epoch, rewritten whole so it always matches ``last.pt``."""
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(_json_ready(record)) + "\n" for record in history))
+        tmp.write_text("".join(json.dumps(json_ready(record)) + "\n" for record in history))
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
