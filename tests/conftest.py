@@ -53,3 +53,41 @@ def one_torch_thread() -> Iterator[None]:
 def cli() -> Callable[..., CliResult]:
     """``cli("evaluate", pred_dir, truth_dir)`` -> CliResult(returncode, stdout, stderr)."""
     return run_cli
+
+
+def write_unseen_dataset(root: Path) -> None:
+    """A dataset folder as a user brings it: grey 8-bit PNG and 16-bit TIFF images, index masks, classes.yaml.
+
+    Bright blobs on a dark background, 3 classes (background, cell, nucleus), 12 images of 40x48.
+    """
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    rng = np.random.default_rng(11)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    (root / "classes.yaml").write_text(
+        "classes:\n  - background\n  - {name: cell, color: [0, 200, 0]}\n  - {name: nucleus, color: [200, 0, 0]}\n"
+    )
+    rows, cols = np.mgrid[:40, :48]
+    for index in range(12):
+        mask = np.zeros((40, 48), np.uint8)
+        centre_row, centre_col = rng.integers(12, 28), rng.integers(12, 36)
+        distance = np.hypot(rows - centre_row, cols - centre_col)
+        mask[distance < 10] = 1
+        mask[distance < 4] = 2
+        levels = np.array([0.1, 0.5, 0.9])[mask] + rng.normal(0, 0.04, mask.shape)
+        if index % 2:
+            # a 16-bit microscope-style TIFF using a small part of its range
+            tifffile.imwrite(root / "images" / f"cell_{index:02d}.tif", (800 + 2000 * levels).astype(np.uint16))
+        else:
+            Image.fromarray((255 * levels.clip(0, 1)).astype(np.uint8)).save(root / "images" / f"cell_{index:02d}.png")
+        Image.fromarray(mask).save(root / "masks" / f"cell_{index:02d}.png")
+
+
+@pytest.fixture
+def unseen_dataset(tmp_path: Path) -> Path:
+    """The folder of :func:`write_unseen_dataset`, at ``tmp_path / "unseen"``."""
+    write_unseen_dataset(tmp_path / "unseen")
+    return tmp_path / "unseen"
