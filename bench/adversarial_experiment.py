@@ -5,8 +5,9 @@ the same segmenter with ``pixelwise.train.loop.fit`` three ways and score its be
 mIoU) on the test split:
 
 - ``supervised``: cross-entropy only;
-- ``adversarial``: + λ_adv · BCE(D(P), 1) (and λ_adv,u on unlabeled images);
-- ``adversarial+semi``: + λ_semi · CE against argmax P_u where σ(D(P_u)) > T_semi (needs unlabeled images:
+- ``adversarial``: + λ_adv · BCE(D(P), 1) on the labeled images (the paper's ``L_adv`` row);
+- ``adversarial+semi``: + λ_semi · CE against argmax P_u where σ(D(P_u)) > T_semi, + λ_adv,u · BCE(D(P_u), 1)
+  (needs unlabeled images:
   only at 1/8, where the other 7/8 of the training images keep their pictures and lose their masks).
 
 Every run of a regime makes the same number of segmenter iterations (Hung et al. train a fixed 20,000): at 1/8
@@ -16,10 +17,15 @@ methods of one seed share that labeled subset, so their differences are paired.
 
 Each finished run writes ``results/<run>.json`` at once; a restart skips them and resumes a run cut off
 mid-way from its ``last.pt``. The table (mean ± sample std over seeds) goes to stdout and ``table.md``.
+The defaults (800 scenes, 200 iterations, 32² crops) fit the 30 runs into about 45 minutes on two cores
+shared with other jobs; results and their reading are in docs/results.md.
 
     .venv/bin/python bench/adversarial_experiment.py --out /tmp/adversarial-experiment
     .venv/bin/python bench/adversarial_experiment.py --out /tmp/probe --datasets shapes --seeds 0 \\
         --methods supervised --fractions 0.125     # one run, to time it
+    # other settings as a named variant beside the main runs (own files, own column, paired differences)
+    .venv/bin/python bench/adversarial_experiment.py --out /tmp/adversarial-experiment --methods adversarial+semi \\
+        --fractions 0.125 --variant smooth0.5 --set discriminator_real_smoothing=0.5
 """
 
 from __future__ import annotations
@@ -56,10 +62,16 @@ class Run:
     fraction: float
     method: str
     seed: int
+    variant: str = ""  # a label for runs with other settings (--variant), kept apart in files and table
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} [{self.variant}]" if self.variant else self.method
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}-{_fraction_label(self.fraction).replace('/', 'of')}-{self.method}-seed{self.seed}"
+        method = f"{self.method}.{self.variant}" if self.variant else self.method
+        return f"{self.dataset}-{_fraction_label(self.fraction).replace('/', 'of')}-{method}-seed{self.seed}"
 
 
 def _fraction_label(fraction: float) -> str:
@@ -89,7 +101,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-images", type=int, default=200, help="test images scored")
     # one thread: on a shared 2-core machine two threads per process ran 5-10x slower (spinning on contention)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
+    parser.add_argument(
+        "--variant", default="", help="name for runs with non-default settings: own files, own table column"
+    )
+    parser.add_argument("--table-only", action="store_true", help="only print the table of all finished runs")
     return parser.parse_args(argv)
 
 
@@ -169,7 +184,7 @@ def _run_one(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         "run": run.name,
         "dataset": run.dataset,
         "fraction": run.fraction,
-        "method": run.method,
+        "method": run.label,
         "seed": run.seed,
         "labeled_images": len(labeled),
         "train_images": len(train),
@@ -182,6 +197,12 @@ def _run_one(args: argparse.Namespace, run: Run) -> dict[str, Any]:
         "config": config.to_dict(),
         "resumed": resume,
     }
+
+
+def _columns(results: list[dict[str, Any]]) -> list[str]:
+    """The method labels present: the paper's rows in its order, then the variants."""
+    present = {record["method"] for record in results}
+    return [name for name in METHODS if name in present] + sorted(present - set(METHODS))
 
 
 def _table(results: list[dict[str, Any]], methods: list[str]) -> str:
@@ -244,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.out / "results"
     # seed-major order: a cut-off experiment still has whole tables for its first seeds
     runs = [
-        Run(dataset, float(fraction), method, int(seed))
+        Run(dataset, float(fraction), method, int(seed), args.variant)
         for seed in args.seeds.split(",")
         for dataset in args.datasets.split(",")
         for fraction in args.fractions.split(",")
@@ -272,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"trusted {record['late_training']['semi_fraction']:.2f}",
                 flush=True,
             )
-    wanted = {run.name for run in runs}
-    results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json")) if path.stem in wanted]
-    table = _table(results, methods) + "\n\nPaired differences (same seed, same labeled images):\n\n"
-    table += _paired(results, methods) + "\n"
+    # the table covers every finished run in --out: the main runs and any variants next to them
+    results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
+    columns = _columns(results)
+    table = _table(results, columns) + "\n\nPaired differences (same seed, same labeled images):\n\n"
+    table += _paired(results, columns) + "\n"
     print(table)
     with atomic_path(args.out / "table.md") as tmp:
         tmp.write_text(table)
