@@ -112,14 +112,14 @@ def make_report_inputs(folder: Path) -> dict[str, Any]:
 def test_write_report_writes_every_file_and_the_html_is_self_contained(tmp_path: Path) -> None:
     results = make_report_inputs(tmp_path)
     written = write_report(results, tmp_path)
-    assert set(written) == {"methods", "noise", "examples", "markdown", "html"}
-    for name in ("methods", "noise", "examples"):
-        assert written[name] == tmp_path / "figures" / f"{name}.png"
+    assert set(written) == {"methods", "noise", "examples", "examples_oracle", "markdown", "html"}
+    for name in ("methods", "noise", "examples", "examples_oracle"):
+        assert written[name] == tmp_path / "figures" / f"{name.replace('_', '-')}.png"
         with Image.open(written[name]) as picture:
             assert picture.format == "PNG" and picture.width > 300
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     sources = re.findall(r'<img src="([^"]+)"', page)
-    assert len(sources) == 3
+    assert len(sources) == 4
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))) as picture:
@@ -162,6 +162,8 @@ def test_best_values_are_bold_in_html(tmp_path: Path) -> None:
     assert '<td class="num best">0.812</td>' in honest  # highest mIoU
     assert '<td class="num best">0.80</td>' in honest  # lowest ms / image
     assert '<td class="num best">12.3</td>' not in honest
+    oracle_row = page.split("<h3>Oracle upper bounds")[1].split("</tr>")[1]
+    assert oracle_row.endswith('<td class="num">–</td>')  # an oracle trains nothing: no training time
 
 
 def test_noise_curves_start_clean_and_follow_one_kind(tmp_path: Path) -> None:
@@ -174,24 +176,27 @@ def test_noise_curves_start_clean_and_follow_one_kind(tmp_path: Path) -> None:
 def test_summary_is_computed_from_the_numbers(tmp_path: Path) -> None:
     results = make_report_inputs(tmp_path)
     text = " ".join(summary_sentences(results))
-    assert "**cnn** (CNN) with mIoU 0.812" in text
-    assert "Best classical method: otsu, mIoU 0.400." in text
-    assert "σ = 0.2, mIoU goes cnn 0.81 → 0.60; otsu 0.40 → 0.10" in text
-    assert "otsu-oracle, reaches 0.950" in text
+    assert "Best on the clean test split: **cnn** (CNN), mIoU 0.812, pixel accuracy 0.900." in text
+    assert "Best of the other families: otsu (classical) 0.400." in text
+    assert "σ = 0.2, mIoU goes cnn 0.81 → 0.60; otsu 0.40 → 0.10." in text
+    # otsu's partition: 0.95 with the test truth, 0.40 with the fitted labeler
+    assert "reach mIoU 0.95, against 0.40 with the labelers fitted" in text
     results["methods"][2]["metrics"]["miou"] = 0.3  # the CNN falls behind Otsu: the summary follows
-    assert "**otsu** (classical" in " ".join(summary_sentences(results))
+    text = " ".join(summary_sentences(results))
+    assert "**otsu** (classical)" in text and "Best of the other families: cnn (CNN) 0.300." in text
 
 
 def test_example_grid_shows_truth_in_the_dataset_colours_with_a_legend(tmp_path: Path) -> None:
     results = make_report_inputs(tmp_path)
     figure = plot_examples(results, tmp_path)
     axes = figure.axes
-    assert len(axes) == 2 + 4  # image, truth, four methods
+    assert len(axes) == 2 + 3  # image, truth, the three honest methods
     truth_shown = np.asarray(axes[1].images[0].get_array())
     truth = np.zeros((16, 16), dtype=np.uint8)
     truth[4:12, 4:12] = 2
     np.testing.assert_array_equal(truth_shown, CLASSES.colorize(truth))
     assert [text.get_text() for text in figure.legends[0].get_texts()] == list(CLASSES.names)
-    titles = [axis.get_title() for axis in axes]
-    assert "otsu-oracle" in " ".join(titles) and titles[-1].startswith("otsu-oracle")
+    assert [axis.get_title() for axis in axes] == ["image", "truth", "cnn", "otsu", "kmeans"]
     assert "n/a" in [text.get_text() for text in axes[4].texts]  # kmeans saved no example
+    oracle = plot_examples(results, tmp_path, oracle=True)
+    assert [axis.get_title() for axis in oracle.axes] == ["image", "truth", "otsu-oracle"]

@@ -42,7 +42,7 @@ SUMMARY_METRICS = (
     ("pixel_accuracy", "pixel accuracy"),
     ("boundary_f1", "boundary F1"),
 )
-FIGURES = ("methods", "noise", "examples")
+FIGURES = ("methods", "noise", "examples", "examples_oracle")
 # the training settings the report lists (results.json keeps them all)
 BUDGET_KEYS = ("model", "encoder", "encoder_weights", "epochs", "batch_size", "crop_size", "optimizer", "lr", "loss")
 
@@ -59,8 +59,11 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike[str]) -> di
         written["methods"] = _save_figure(plot_methods(results), out / "figures" / "methods.png")
     if len(results.get("noise", [])) > 1 and results["methods"]:
         written["noise"] = _save_figure(plot_noise(results), out / "figures" / "noise.png")
-    if results.get("examples") and results["methods"]:
+    if results.get("examples") and honest_methods(results):
         written["examples"] = _save_figure(plot_examples(results, out), out / "figures" / "examples.png")
+    if results.get("examples") and oracle_methods(results):
+        figure = plot_examples(results, out, oracle=True)
+        written["examples_oracle"] = _save_figure(figure, out / "figures" / "examples-oracle.png")
     figure_links = {name: path.relative_to(out).as_posix() for name, path in written.items()}
     figure_data = {name: path.read_bytes() for name, path in written.items()}
     with atomic_path(out / "report.md") as tmp:
@@ -207,38 +210,48 @@ def noise_curves(results: dict[str, Any], kind: str, metric: str = "miou") -> di
 
 
 def plot_noise(results: dict[str, Any]) -> Any:
-    """mIoU against noise: one panel per noise kind in the sweep, one line per method."""
+    """mIoU against noise: a column per noise kind in the sweep, a line per method.
+
+    With oracle results a second row shows them on their own (each dotted in the colour of its classical
+    method): the honest classical scores are often too low to fall further, while the oracle rows show the
+    partition itself breaking up under noise.
+    """
     from matplotlib.figure import Figure
 
     kinds = [
         kind
         for kind in ("gaussian", "salt_pepper")
-        if any(lv["kind"] == kind and lv["amount"] > 0 for lv in results["noise"])
+        if any(level["kind"] == kind and level["amount"] > 0 for level in results["noise"])
     ]
-    methods = honest_methods(results) + oracle_methods(results)
-    styles = _method_styles(methods)
-    figure = Figure(figsize=(12.5, 4.4), dpi=110, layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, max(1, len(kinds)), sharey=True))
+    rows = [("methods", honest_methods(results))]
+    if oracle_methods(results):
+        rows.append(("oracle bounds", oracle_methods(results)))
+    styles = _method_styles(honest_methods(results) + oracle_methods(results))
+    figure = Figure(figsize=(12.5, 1.0 + 3.6 * len(rows)), dpi=110, layout="constrained")
+    axes = np.asarray(figure.subplots(len(rows), max(1, len(kinds)), sharey=True, squeeze=False))
     titles = {
         "gaussian": ("Gaussian noise", "σ (fraction of the intensity range)"),
         "salt_pepper": ("salt-and-pepper noise", "fraction of pixels replaced"),
     }
-    for axis, kind in zip(axes, kinds, strict=False):
-        curves = noise_curves(results, kind)
-        for method in methods:
-            points = curves[method["name"]]
-            if points:
-                amounts, scores = zip(*points, strict=True)
-                axis.plot(amounts, scores, label=display_name(method), **styles[method["name"]])
-        axis.set_title(titles[kind][0], fontsize=10)
-        axis.set_xlabel(titles[kind][1], fontsize=9)
-        axis.set_ylim(0, 1)
-        axis.grid(alpha=0.3)
-        for side in ("top", "right"):
-            axis.spines[side].set_visible(False)
-    axes[0].set_ylabel("mIoU on the test split", fontsize=9)
-    handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside right center", fontsize=8, frameon=False)
+    for row, (row_title, methods) in enumerate(rows):
+        for column, kind in enumerate(kinds):
+            axis = axes[row, column]
+            curves = noise_curves(results, kind)
+            for method in methods:
+                points = curves[method["name"]]
+                if points:
+                    amounts, scores = zip(*points, strict=True)
+                    axis.plot(amounts, scores, label=display_name(method), **styles[method["name"]])
+            ticks = sorted({0.0, *(level["amount"] for level in results["noise"] if level["kind"] == kind)})
+            axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks], fontsize=8)
+            axis.set_title(f"{titles[kind][0]}: {row_title}", fontsize=10)
+            axis.set_xlabel(titles[kind][1], fontsize=9)
+            axis.set_ylim(0, 1)
+            axis.grid(alpha=0.3)
+            for side in ("top", "right"):
+                axis.spines[side].set_visible(False)
+        axes[row, 0].set_ylabel("mIoU on the test split", fontsize=9)
+        axes[row, -1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)
     return figure
 
 
@@ -254,17 +267,21 @@ def read_example(path: Path) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
-def plot_examples(results: dict[str, Any], out_dir: Path) -> Any:
-    """The qualitative grid: a row per example (clean, then noisy), image | truth | each method."""
+def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = False) -> Any:
+    """The qualitative grid: a row per example (clean, then noisy), image | truth | each method.
+
+    ``oracle=False`` shows the honest methods, ``oracle=True`` the oracle bounds: a grid of their own, so that
+    neither gets too small to read and no reader takes one for the other.
+    """
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     classes = ClassSpec.from_dict(results["dataset"]["classes"])
-    methods = honest_methods(results) + oracle_methods(results)
+    methods = oracle_methods(results) if oracle else honest_methods(results)
     examples = results["examples"]
     columns = 2 + len(methods)
-    tile = 1.3
-    figure = Figure(figsize=(tile * columns + 1.2, tile * len(examples) + 1.4), dpi=100, layout="constrained")
+    tile = 1.25
+    figure = Figure(figsize=(tile * columns + 0.6, tile * len(examples) + 1.0), dpi=100, layout="constrained")
     axes = np.asarray(figure.subplots(len(examples), columns, squeeze=False))
     titles = ["image", "truth", *(display_name(method) for method in methods)]
     for row, example in enumerate(examples):
@@ -285,14 +302,15 @@ def plot_examples(results: dict[str, Any], out_dir: Path) -> Any:
             else:
                 axis.imshow(panel, interpolation="nearest")
             if row == 0:
-                axis.set_title("\n".join(textwrap.wrap(titles[column], 14)), fontsize=8)
-        noise_name = example.get("noise_name", "clean")
-        axes[row, 0].set_ylabel(f"{example['stem']}\n{noise_name}", fontsize=8)
+                # wrap at hyphens and spaces only: a name cut mid-word reads as two names
+                title = textwrap.wrap(titles[column], 16, break_long_words=False)
+                axis.set_title("\n".join(title), fontsize=8)
+        axes[row, 0].set_ylabel(f"{example['stem']}\n{example.get('noise_name', 'clean')}", fontsize=8)
     handles = [
         Patch(facecolor="#{:02x}{:02x}{:02x}".format(*color), edgecolor="#888888", label=name)
         for name, color in zip(classes.names, classes.colors, strict=True)
     ]
-    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 8), fontsize=8, frameon=False)
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 11), fontsize=9, frameon=False)
     return figure
 
 
@@ -329,7 +347,7 @@ def score_rows(methods: Sequence[dict[str, Any]]) -> list[list[str]]:
             FAMILY_LABELS.get(method["family"], method["family"]),
             *(_cell(method["metrics"].get(key)) for key, _ in SUMMARY_METRICS),
             _milliseconds(method.get("ms_per_image")),
-            _seconds(method.get("train_seconds")),
+            "–" if method.get("oracle") else _seconds(method.get("train_seconds")),  # nothing is trained
         ]
         for method in methods
     ]
@@ -362,39 +380,55 @@ def summary_sentences(results: dict[str, Any]) -> list[str]:
     honest = [method for method in honest_methods(results) if method["metrics"].get("miou") is not None]
     if not honest:
         return ["No method produced a score."]
-    sentences = []
     best = honest[0]
-    sentences.append(
-        f"Best on the clean test split: **{best['name']}** ({FAMILY_LABELS.get(best['family'], best['family'])}) "
-        f"with mIoU {_cell(best['metrics']['miou'])} and pixel accuracy {_cell(best['metrics']['pixel_accuracy'])}."
-    )
-    for family in ("classical", "cnn", "adversarial"):
-        members = [method for method in honest if method["family"] == family]
-        if members and members[0] is not best:
-            top = members[0]
-            sentences.append(
-                f"Best {FAMILY_LABELS[family].split(' (')[0]} method: {top['name']}, mIoU {_cell(top['metrics']['miou'])}."
-            )
+    sentences = [
+        f"Best on the clean test split: **{best['name']}** ({_family(best)}), mIoU {_cell(best['metrics']['miou'])}, "
+        f"pixel accuracy {_cell(best['metrics']['pixel_accuracy'])}."
+    ]
+    # the best of every family, in the order the families appear in the ranking
+    leaders = [
+        next(m for m in honest if m["family"] == family) for family in dict.fromkeys(m["family"] for m in honest)
+    ]
+    others = [method for method in leaders if method is not best]
+    if others:
+        listed = "; ".join(f"{m['name']} ({_family(m)}) {_cell(m['metrics']['miou'])}" for m in others)
+        sentences.append(f"Best of the other families: {listed}.")
     gaussian = [level for level in results.get("noise", []) if level["kind"] == "gaussian" and level["amount"] > 0]
     if gaussian:
         worst = max(gaussian, key=lambda level: level["amount"])
         changes = []
-        for method in honest[:4]:
+        for method in leaders:
             clean = _number(method["metrics"].get("miou"))
             noisy = _number(method["noise"].get(worst["key"], {}).get("miou"))
             if not (math.isnan(clean) or math.isnan(noisy)):
                 changes.append(f"{method['name']} {clean:.2f} → {noisy:.2f}")
         if changes:
             sentences.append(f"With Gaussian noise of σ = {worst['amount']:g}, mIoU goes " + "; ".join(changes) + ".")
-    oracles = oracle_methods(results)
-    if oracles and oracles[0]["metrics"].get("miou") is not None:
-        top = oracles[0]
+    # oracle against fitted labels of the same partitions: the gap is what naming the regions costs
+    pairs = []
+    for oracle in oracle_methods(results):
+        base = str(oracle["name"]).removesuffix("-oracle")
+        fitted = next((m for m in honest if m["name"] == base), None)
+        if fitted is not None and oracle["metrics"].get("miou") is not None:
+            pairs.append((_number(oracle["metrics"]["miou"]), _number(fitted["metrics"]["miou"])))
+    if pairs:
+        oracle_scores, fitted_scores = [p[0] for p in pairs], [p[1] for p in pairs]
         sentences.append(
-            f"The best oracle bound, {display_name(top)}, reaches {_cell(top['metrics']['miou'])}: it labels each "
-            "region with the test truth, so it measures how well the partition follows object boundaries, not "
-            "what the method could do on new images."
+            f"Labelled with the test truth (oracle, not a result), the same classical partitions reach mIoU "
+            f"{_span(oracle_scores)}, against {_span(fitted_scores)} with the labelers fitted on the training "
+            "split: the difference is what naming the regions costs, the oracle value how well the regions "
+            "follow the objects."
         )
     return sentences
+
+
+def _family(method: dict[str, Any]) -> str:
+    return FAMILY_LABELS.get(method["family"], method["family"]).split(" (")[0]
+
+
+def _span(values: Sequence[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
 
 
 def dataset_lines(results: dict[str, Any]) -> list[str]:
@@ -417,7 +451,7 @@ def dataset_lines(results: dict[str, Any]) -> list[str]:
     if fitted and min(fitted) < splits.get("train", 0):
         lines.append(f"Classical labelers fitted on {min(fitted)} of the {splits['train']} training images")
     budget = results.get("budget") or {}
-    shown = {key: budget[key] for key in BUDGET_KEYS if key in budget} or budget
+    shown = {key: budget[key] for key in BUDGET_KEYS if budget.get(key) is not None} or budget
     if shown:
         lines.append("CNN training: " + ", ".join(f"{key} {value}" for key, value in shown.items()))
     lines.append(f"Seed: {results.get('seed')}; total time {_seconds(results.get('total_seconds'))} s")
@@ -483,8 +517,11 @@ def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
             parts += [f"![mIoU against noise]({figures['noise']})", ""]
     if "examples" in figures:
         parts += ["## Examples", "", f"![image, truth and each method's prediction]({figures['examples']})", ""]
+    if "examples_oracle" in figures:
+        parts += ["### Oracle bounds on the same images (labelled with the test truth)", ""]
+        parts += [f"![image, truth and each oracle bound]({figures['examples_oracle']})", ""]
     parts += ["## IoU per class (clean)", ""]
-    header, rows = per_class_rows(results, honest + oracles)
+    header, rows = per_class_rows(results, honest)
     parts += [_markdown_table(header, rows, numeric_from=1), ""]
     parts += ["## How this was measured", ""] + [f"- {note}" for note in _notes(results)] + [""]
     checkpoints = _checkpoint_lines(results)
@@ -542,8 +579,9 @@ def _html_table(
         finite = [value for value in values if not math.isnan(value)]
         if finite:
             best[column] = min(finite) if "ms" in header[column] else max(finite)
+    # <wbr> after underscores lets long method names wrap in narrow columns instead of widening the table
     head = "".join(
-        f'<th class="{"num" if index >= numeric_from else ""}">{html.escape(cell)}</th>'
+        f'<th class="{"num" if index >= numeric_from else ""}">{html.escape(cell).replace("_", "_<wbr>")}</th>'
         for index, cell in enumerate(header)
     )
     body = []
@@ -630,8 +668,9 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
                 _html_figure(
                     figures["noise"],
                     "mIoU against noise level, one line per method",
-                    "mIoU on the test images with added noise (clean at 0); thick lines are CNNs (dashed: adversarial), "
-                    "dotted lines the oracle bound of the classical method of the same colour.",
+                    "mIoU on the test images with added noise (clean at 0); thick lines are CNNs (dashed: "
+                    "adversarial). Oracle bounds, if any, have their own row, each dotted in the colour of its "
+                    "classical method: they show the partition itself breaking up under noise.",
                 )
             )
         parts.append(
@@ -652,7 +691,17 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
                 "in the dataset's class colours.",
             ),
         ]
-    header, rows = per_class_rows(results, honest + oracles)
+    if "examples_oracle" in figures:
+        parts += [
+            "<h3>Oracle bounds on the same images <span class='badge'>ORACLE</span></h3>",
+            _html_figure(
+                figures["examples_oracle"],
+                "grid of the same test images with each oracle bound",
+                "The classical partitions with each region labelled by the test truth: how well the regions "
+                "follow the objects, not a prediction any method could make.",
+            ),
+        ]
+    header, rows = per_class_rows(results, honest)
     parts += ["<h2>IoU per class (clean)</h2>", _html_table(header, rows, numeric_from=1)]
     parts += [
         "<h2>How this was measured</h2>",

@@ -10,15 +10,20 @@ import typer
 from pixelwise.cli.app import app
 from pixelwise.errors import PixelwiseError
 
-# The demo: the `fashion` scenes (Fashion-MNIST items on a dark canvas, 11 classes). Every item is bright on
-# black, so thresholds and clustering find *where* the objects are but cannot tell a shirt from a sneaker;
-# a small U-Net learns the shapes. The budget keeps the whole run near ten minutes on two cores.
+# The demo: the `fashion` scenes (1-4 Fashion-MNIST items on a black canvas, 11 classes). Every item is bright
+# on black, so thresholds, edges and clustering find *where* the objects are (their oracle bounds are high) but
+# cannot tell a shirt from a sneaker (their honest mIoU stays low), while a small U-Net learns the shapes.
+# Budget, measured on two shared cores (one thread, CPU seconds): CNN 2 epochs of 4,000 scenes 140 s,
+# adversarial 390 s (the discriminator costs 1.7x the segmenter), classical methods and oracles on 150 test
+# images at 6 noise levels about 130 s; 48 px canvases instead of 64 take 0.56x the time and, being denser,
+# train no worse (val mIoU 0.30 vs 0.27 after 6,000-8,000 scenes).
 DEMO_DATASET = "fashion"
-DEMO_DATASET_OPTIONS: dict[str, Any] = {}
-DEMO_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 3}
-DEMO_TEST_LIMIT: int | None = None
-DEMO_SIGMAS = "0,0.05,0.1,0.2,0.3"
-DEMO_SALT_PEPPER = "0.02,0.05,0.1"
+DEMO_DATASET_OPTIONS: dict[str, Any] = {"size": 48, "count": 4000}
+DEMO_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 2, "lr": 0.004, "crop_size": 48, "tile_size": 48}
+DEMO_TEST_LIMIT = 150
+DEMO_CLASSICAL_FIT_IMAGES = 300
+DEMO_SIGMAS = "0,0.05,0.1,0.2"
+DEMO_SALT_PEPPER = "0.05,0.2"
 
 
 def _numbers(text: str, flag: str) -> list[float]:
@@ -197,4 +202,5 @@ def demo_command(
         seed=0,
         test_limit=DEMO_TEST_LIMIT,
         examples=3,
+        classical_fit_images=DEMO_CLASSICAL_FIT_IMAGES,
     )
