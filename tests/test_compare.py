@@ -194,3 +194,38 @@ def test_networks_are_trained_kept_and_reusable(shapes: Path, tmp_path: Path) ->
         predictor.predict_labels(image), read_example(tmp_path / example["predictions"]["cnn"])
     )
     assert (tmp_path / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_demo_falls_back_to_shapes_without_fashion_mnist(
+    tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pixelwise.cli.compare as command
+    import pixelwise.data.builtin as builtin
+    from pixelwise.classical import list_methods
+
+    def missing(source: Any = None) -> Path:
+        raise PixelwiseError("Fashion-MNIST files not found in /nowhere")
+
+    monkeypatch.setattr(builtin, "fashion_source", missing)
+    monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
+    # the demo's wiring with a budget of seconds
+    monkeypatch.setattr(command, "FALLBACK_DATASET_OPTIONS", {"size": 32, "count": 4})
+    monkeypatch.setattr(
+        command, "FALLBACK_TRAIN_OPTIONS", {"epochs": 1, "batch_size": 2, "crop_size": 32, "tile_size": 32}
+    )
+    monkeypatch.setattr(command, "DEMO_TEST_LIMIT", 1)
+    result = cli("demo", "--out", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    assert "note: running the demo on the built-in 'shapes' scenes instead" in result.stderr
+    assert result.stdout.rstrip().splitlines()[-2] == f"report: {(tmp_path / 'demo' / 'report.html').resolve()}"
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    classical = list_methods()
+    # every classical method, the two networks, then the oracle bound of every classical method
+    assert [method["name"] for method in results["methods"]] == [
+        *classical,
+        "cnn",
+        "adversarial",
+        *(f"{name}-oracle" for name in classical),
+    ]
+    assert all(method["family"] == "oracle" for method in results["methods"] if method["name"].endswith("-oracle"))
