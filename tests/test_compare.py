@@ -229,3 +229,17 @@ def test_demo_falls_back_to_shapes_without_fashion_mnist(
         *(f"{name}-oracle" for name in classical),
     ]
     assert all(method["family"] == "oracle" for method in results["methods"] if method["name"].endswith("-oracle"))
+
+
+def test_a_dataset_without_val_is_compared(shapes: Path, tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "no-val"
+    for split in ("train", "test"):
+        shutil.copytree(shapes / split, data / split)
+    shutil.copy(shapes / "classes.yaml", data / "classes.yaml")
+    results = compare(data, methods=[Constant(0)], out_dir=tmp_path / "out", noise=[], report=False, progress=False)
+    assert results["dataset"]["splits"] == {"train": 8, "val": 0, "test": 2}
+    assert [level["key"] for level in results["noise"]] == ["clean"]
+    with pytest.raises(PixelwiseError, match="test limit 0"):
+        compare(data, methods=[Constant(0)], out_dir=tmp_path / "out", test_limit=0, progress=False)

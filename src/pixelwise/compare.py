@@ -315,7 +315,6 @@ def compare(
     test_limit: score only the first N test images (None: all).
     Returns the content of ``results.json`` (schema in the module docstring).
     """
-
     from pixelwise.data.builtin import dataset_root, list_builtin
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.metrics import Evaluator, json_ready
@@ -332,10 +331,14 @@ def compare(
         classical_fit_images=classical_fit_images,
     )
     levels = _levels(noise)
+    if test_limit is not None and test_limit < 1:
+        raise PixelwiseError(f"test limit {test_limit}: give at least 1 (or no limit)")
 
     root = dataset_root(str(data), **(dataset_options or {}))
     train = SegmentationFolder(root, split="train", seed=seed)
-    val = SegmentationFolder(root, split="val", seed=seed)
+    # a train/ test/ layout may have no val/: the networks then keep the checkpoint of the lowest training loss
+    has_val = not (root / "train" / "images").is_dir() or (root / "val" / "images").is_dir()
+    val = SegmentationFolder(root, split="val", seed=seed) if has_val else None
     test_folder = SegmentationFolder(root, split="test", seed=seed)
     _check_test_split(test_folder, root)
     if len(train) == 0:
@@ -346,7 +349,7 @@ def compare(
     builtin = list_builtin()
     name = str(data) if str(data) in builtin else Path(root).name
     say(
-        f"dataset {name}: {len(train)} train, {len(val)} val, {test.limit} test images, "
+        f"dataset {name}: {len(train)} train, {len(val or [])} val, {test.limit} test images, "
         f"{classes.num_classes} classes; {len(chosen)} methods × {len(levels)} noise levels"
     )
 
@@ -359,7 +362,7 @@ def compare(
             method.progress = progress
         with method.running():
             fit_started = time.perf_counter()
-            method.fit(train, val if len(val) else None, out / "models" / _file_name(method.name))
+            method.fit(train, val if val else None, out / "models" / _file_name(method.name))
             train_seconds = time.perf_counter() - fit_started
             clean_metrics, per_level, timings = _score(
                 method,
@@ -397,7 +400,7 @@ def compare(
             "root": str(root),
             "classes": classes.to_dict(),
             "in_channels": test_folder.in_channels,
-            "splits": {"train": len(train), "val": len(val), "test": len(test_folder)},
+            "splits": {"train": len(train), "val": len(val or []), "test": len(test_folder)},
             "test_limit": test.limit,
         },
         "seed": seed,
