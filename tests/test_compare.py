@@ -185,6 +185,7 @@ def test_networks_are_trained_kept_and_reusable(shapes: Path, tmp_path: Path) ->
     assert (cnn["family"], adversarial["family"]) == ("cnn", "adversarial")
     assert cnn["checkpoint"] == "models/cnn/best.pt" and adversarial["checkpoint"] == "models/adversarial/best.pt"
     assert results["budget"]["epochs"] == 1 and "adversarial_weight" not in results["budget"]
+    assert results["torch_threads"] >= 1
     assert "0.01 × adversarial" in adversarial["description"]
     # the kept checkpoint predicts exactly what the report shows: it can be reused with `predict`
     predictor = Predictor.load(tmp_path / cnn["checkpoint"])
@@ -215,7 +216,10 @@ def test_demo_falls_back_to_shapes_without_fashion_mnist(
         command, "FALLBACK_TRAIN_OPTIONS", {"epochs": 1, "batch_size": 2, "crop_size": 32, "tile_size": 32}
     )
     monkeypatch.setattr(command, "DEMO_TEST_LIMIT", 1)
-    result = cli("demo", "--out", tmp_path / "demo")
+    import torch
+
+    # the demo's own default (one thread) would change torch's setting for the rest of the test session
+    result = cli("demo", "--out", tmp_path / "demo", "--threads", str(torch.get_num_threads()))
     assert result.returncode == 0, result.stderr
     assert "note: running the demo on the built-in 'shapes' scenes instead" in result.stderr
     assert result.stdout.rstrip().splitlines()[-2] == f"report: {(tmp_path / 'demo' / 'report.html').resolve()}"

@@ -16,6 +16,7 @@ writes ``results.json`` and, through ``pixelwise.report``, the report.
     noise             [{key, name, kind: "gaussian" | "salt_pepper", amount}], "clean" first
     budget            the training options every CNN shared ({} without CNNs)
     versions          {pixelwise, python, numpy, scikit-image, torch, ...}
+    torch_threads     torch's intra-op threads during the run (null without networks; classical methods: 1)
     total_seconds     wall time of the whole comparison
     methods           [{name, family, oracle (bool), description,
                         metrics        Evaluator.result() on the clean test split (per_class, confusion_matrix...),
@@ -407,6 +408,7 @@ def compare(
         "noise": [{"key": lv.key, "name": lv.name, "kind": lv.kind, "amount": lv.amount} for lv in levels],
         "budget": _budget(networks[0].config) if networks else {},
         "versions": versions(torch=bool(networks)),
+        "torch_threads": _torch_threads() if networks else None,
         "total_seconds": time.perf_counter() - started,
         "methods": records,
         "examples": examples,
@@ -585,6 +587,12 @@ def versions(*, torch: bool) -> dict[str, str]:
     for name in names:
         found[name] = _version(name)
     return found
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def _version(distribution: str) -> str:

@@ -476,7 +476,12 @@ def _notes(results: dict[str, Any]) -> list[str]:
         if method["metrics"].get("boundary_tolerance") is not None:
             tolerance = f"{method['metrics']['boundary_tolerance']:g}"
             break
-    return [note.replace("{tolerance}", tolerance) for note in MEASURING_NOTES]
+    notes = [note.replace("{tolerance}", tolerance) for note in MEASURING_NOTES]
+    if results.get("torch_threads"):
+        notes.append(
+            f"Threads: the networks ran with {results['torch_threads']} torch thread(s), classical methods with one."
+        )
+    return notes
 
 
 def _checkpoint_lines(results: dict[str, Any]) -> list[str]:

@@ -27,6 +27,10 @@ DEMO_CLASSICAL_FIT_IMAGES = 300
 FALLBACK_DATASET = "shapes"
 FALLBACK_DATASET_OPTIONS: dict[str, Any] = {"size": 64, "count": 2000}
 FALLBACK_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 2, "lr": 0.004, "crop_size": 64, "tile_size": 64}
+# One torch thread: on two cores with anything else running, two OpenMP threads made a training step 4-12x
+# slower than one (their barriers wait for a core that is busy); alone on the machine one thread costs little
+# at these image sizes. `--threads 2` for an idle machine.
+DEMO_THREADS = 1
 DEMO_SIGMAS = "0,0.05,0.1,0.2"
 DEMO_SALT_PEPPER = "0.05,0.2"
 
@@ -154,8 +158,10 @@ def compare_command(
     classical_fit_images: int | None = typer.Option(
         None, "--classical-fit-images", help="Fit the classical labelers on N training images spread over the split."
     ),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)."),
 ) -> None:
     """Run classical, CNN and adversarial segmentation on the same test split, clean and with noise."""
+    _set_threads(threads)
     train_options = _train_options(config, train_set, epochs=epochs, model=model)
     run_compare(
         data,
@@ -173,6 +179,16 @@ def compare_command(
     )
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise PixelwiseError(f"--threads {threads}: give 1 or more")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _train_options(config: Path | None, settings: list[str], **flags: Any) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if config is not None:
@@ -188,10 +204,14 @@ def _train_options(config: Path | None, settings: list[str], **flags: Any) -> di
 def demo_command(
     out: Path = typer.Option(Path("demo-report"), "--out", "-o", help="Report folder."),
     oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="Include the oracle bounds (marked 'oracle')."),
+    threads: int = typer.Option(
+        DEMO_THREADS, "--threads", help="torch threads; 1 stays fast when other work shares two cores."
+    ),
 ) -> None:
     """Compare classical, CNN and adversarial segmentation on the built-in fashion scenes (about 10 minutes)."""
     from pixelwise.data.builtin import fashion_source
 
+    _set_threads(threads)
     dataset, dataset_options, train_options = DEMO_DATASET, DEMO_DATASET_OPTIONS, DEMO_TRAIN_OPTIONS
     try:
         fashion_source()
