@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from pixelwise.cli.app import app
+from pixelwise.cli.app import app, parse_key_values
 from pixelwise.errors import PixelwiseError
 
 # The demo: the `fashion` scenes (1-4 Fashion-MNIST items on a black canvas, 11 classes). Every item is bright
@@ -42,26 +42,6 @@ def _numbers(text: str, flag: str) -> list[float]:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise PixelwiseError(f"{flag} {text!r}: expected numbers separated by commas, e.g. 0,0.05,0.1") from None
-
-
-def _pairs(items: list[str], flag: str) -> dict[str, Any]:
-    """``key=value`` flags -> dict; values that read as numbers become numbers."""
-    found: dict[str, Any] = {}
-    for item in items:
-        key, separator, value = item.partition("=")
-        if not separator or not key:
-            raise PixelwiseError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} epochs=5")
-        found[key.strip()] = _scalar(value.strip())
-    return found
-
-
-def _scalar(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def run_compare(
@@ -150,7 +130,10 @@ def compare_command(
     config: Path | None = typer.Option(None, "--config", help="A TrainConfig YAML file for the CNN methods."),
     train_set: list[str] = typer.Option([], "--set", help="Any training setting as KEY=VALUE (repeatable)."),
     dataset_option: list[str] = typer.Option(
-        [], "--dataset-option", help="Option of a built-in dataset as KEY=VALUE (repeatable), e.g. count=500."
+        [],
+        "--data-option",
+        metavar="KEY=VALUE",
+        help="Option of a built-in dataset as KEY=VALUE (repeatable), e.g. count=500.",
     ),
     sigmas: str = typer.Option("0,0.05,0.1,0.2", "--sigmas", help="Gaussian noise σ levels (fraction of [0, 1])."),
     salt_pepper: str = typer.Option("0.05,0.2", "--salt-pepper", help="Salt-and-pepper fractions ('' for none)."),
@@ -171,7 +154,7 @@ def compare_command(
         methods=[name.strip() for name in methods.split(",") if name.strip()] or None,
         oracle=oracle,
         train_options=train_options,
-        dataset_options=_pairs(dataset_option, "--dataset-option"),
+        dataset_options=parse_key_values(dataset_option, "--data-option"),
         sigmas=sigmas,
         salt_pepper=salt_pepper,
         seed=seed,
@@ -197,7 +180,7 @@ def _train_options(config: Path | None, settings: list[str], **flags: Any) -> di
         from pixelwise.train.config import TrainConfig
 
         options.update(TrainConfig.from_yaml(config).to_dict())
-    options.update(_pairs(settings, "--set"))
+    options.update(parse_key_values(settings, "--set"))
     options.update({key: value for key, value in flags.items() if value is not None})
     return options
 
