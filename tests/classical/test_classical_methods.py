@@ -215,3 +215,12 @@ def test_methods_refuse_images_outside_the_contract(method) -> None:  # type: ig
         method(np.zeros((4, 4), np.uint8))
     with pytest.raises(PixelwiseError, match="C = 1 or 3"):
         method(np.zeros((4, 4, 4), np.float32))
+
+
+def test_slic_on_grey_follows_an_edge_off_the_grid() -> None:
+    # four superpixels of a 12x12 image would split at column 6; the edge is at column 5
+    image = np.zeros((12, 12))
+    image[:, 5:] = 1.0
+    labels = slic(image, segments=4)
+    assert (labels[:, 4] != labels[:, 5]).all()
+    assert all(len(np.unique(labels[row, 5:])) == 1 for row in range(12))
