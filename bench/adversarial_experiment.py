@@ -7,8 +7,7 @@ mIoU) on the test split:
 - ``supervised``: cross-entropy only;
 - ``adversarial``: + λ_adv · BCE(D(P), 1) on the labeled images (the paper's ``L_adv`` row);
 - ``adversarial+semi``: + λ_semi · CE against argmax P_u where σ(D(P_u)) > T_semi, + λ_adv,u · BCE(D(P_u), 1)
-  (needs unlabeled images:
-  only at 1/8, where the other 7/8 of the training images keep their pictures and lose their masks).
+  on unlabeled images: only at 1/8, where the other 7/8 of the training images lose their masks.
 
 Every run of a regime makes the same number of segmenter iterations (Hung et al. train a fixed 20,000): at 1/8
 of the labels the loop's "epoch" is 8× shorter, so the epoch count is scaled to keep the iterations equal.
