@@ -79,6 +79,7 @@ def evaluate(
     from tqdm import tqdm
 
     from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.files import atomic_path
     from pixelwise.metrics import Evaluator, format_table
@@ -93,10 +94,11 @@ def evaluate(
     pairs = pair_by_stem(list_images(prediction_dir), truth_paths, prediction_dir)
     if classes is None:
         # no class list anywhere: the classes are 0..max over every mask, truth and prediction alike
-        masks = [(read_mask(p), read_mask(t)) for p, t in pairs]
-        largest = max(int(max(p[p != 255].max(initial=0), t[t != 255].max(initial=0))) for p, t in masks)
-        classes = ClassSpec.default(largest + 1)
-        print(f"note: no classes.yaml found; scoring classes 0..{largest} found in the masks", file=sys.stderr)
+        classes = infer_classes([path for pair in pairs for path in pair])
+        print(
+            f"note: no classes.yaml found; scoring classes 0..{classes.num_classes - 1} found in the masks",
+            file=sys.stderr,
+        )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
     for prediction_path, truth_path in tqdm(pairs, desc="evaluate", unit="image", disable=None):
         prediction = read_mask(prediction_path, classes)
