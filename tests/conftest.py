@@ -49,6 +49,20 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def strict_numpy_scalars() -> Iterator[None]:
+    """The whole suite under NumPy 2.5's rule for Python integers (see ``strict_numpy.py``), which the
+    NumPy we can install does not yet apply everywhere."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("strict_numpy", Path(__file__).with_name("strict_numpy.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with module.strict_python_scalars():
+        yield
+
+
 @pytest.fixture
 def cli() -> Callable[..., CliResult]:
     """``cli("evaluate", pred_dir, truth_dir)`` -> CliResult(returncode, stdout, stderr)."""

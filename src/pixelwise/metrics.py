@@ -139,7 +139,8 @@ class BoundaryF1:
         valid = truth != self.ignore_index
         # where the truth is unknown, so is its boundary: pixels touching an ignored pixel score nowhere
         scored = ndimage.binary_erosion(valid, ndimage.generate_binary_structure(2, 1), border_value=1)
-        truth_labels = np.where(valid, truth, -1)
+        # -1 marks "no class"; it needs a signed type (a uint8 mask cannot hold it: NumPy 2.5 refuses, 2.4 wrapped it to 255)
+        truth_labels = np.where(valid, truth.astype(np.int64, copy=False), -1)
         predicted = _class_boundaries(prediction, self.num_classes) & scored
         true = _class_boundaries(truth_labels, self.num_classes) & scored
         for index in range(self.num_classes):
