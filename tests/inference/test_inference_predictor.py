@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from pixelwise.data.channels import LUMINANCE
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.predictor import LUMINANCE, Predictor
+from pixelwise.inference.predictor import Predictor
 from pixelwise.models.registry import create_model
 
 

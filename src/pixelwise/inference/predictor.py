@@ -20,12 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.tiling import gaussian_importance_map, tile_starts
 
-# Rec. 709 luma, the weights of skimage.color.rgb2gray: how an RGB image becomes one grey channel
-LUMINANCE = (0.2125, 0.7154, 0.0721)
 # the softmax runs over row bands of about this many values, so it needs no second full-size canvas
 _SOFTMAX_BLOCK = 1 << 22
 
@@ -278,11 +277,10 @@ class Predictor:
                 f"the image is grey and the model expects {self.in_channels} channels: repeating the grey channel",
                 stacklevel=3,
             )
-            return pixels, lambda tile: np.repeat(to_float(tile), self.in_channels, axis=2)
+            return pixels, lambda tile: conform_channels(to_float(tile), self.in_channels)
         if channels == 3 and self.in_channels == 1:
             warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=3)
-            luminance = np.asarray(LUMINANCE, dtype=np.float32)
-            return pixels, lambda tile: (to_float(tile) @ luminance)[:, :, None]
+            return pixels, lambda tile: conform_channels(to_float(tile), 1)
         raise PixelwiseError(
             f"the image has {channels} channels but the model was trained on {self.in_channels}; "
             "give images like the training images"
