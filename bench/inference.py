@@ -23,7 +23,8 @@ import torch
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.inference.predictor import Backend, Predictor
-from pixelwise.models.registry import SegmentationNetwork, create_model
+from pixelwise.models.network import SegmentationNetwork
+from pixelwise.models.registry import create_model
 
 NUM_CLASSES = 3
 

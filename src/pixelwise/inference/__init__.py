@@ -15,7 +15,6 @@ _EXPORTS: dict[str, str] = {
     "tile_starts": "pixelwise.inference.tiling",
     "tile_grid": "pixelwise.inference.tiling",
     "gaussian_importance_map": "pixelwise.inference.tiling",
-    "pad_amounts": "pixelwise.inference.tiling",
 }
 
 __all__ = list(_EXPORTS)
