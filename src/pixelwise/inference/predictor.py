@@ -133,7 +133,7 @@ class Predictor:
         The model, classes, normalisation and input channels come from the file; ``tile_size`` defaults
         to the one it was trained with. A missing, corrupt or foreign file is a PixelwiseError naming it.
         """
-        from pixelwise.train.checkpoint import classes_from_checkpoint, load_checkpoint, model_from_checkpoint
+        from pixelwise.checkpoint import classes_from_checkpoint, load_checkpoint, model_from_checkpoint
 
         loaded = load_checkpoint(checkpoint, map_location="cpu")
         source = loaded.get("path", str(checkpoint))
