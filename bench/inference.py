@@ -22,8 +22,12 @@ import numpy as np
 import torch
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.inference.predictor import Backend, Predictor
-from pixelwise.models.registry import SegmentationNetwork, create_model
+from pixelwise.inference.backends import Backend, TorchBackend
+from pixelwise.inference.predictor import Predictor
+from pixelwise.inference.spec import InferenceSpec
+from pixelwise.inference.tiling import tile_grid
+from pixelwise.models.network import SegmentationNetwork
+from pixelwise.models.registry import create_model
 
 NUM_CLASSES = 3
 
@@ -32,14 +36,19 @@ def small_predictor(width: int, *, tile_size: int = 256, batch_size: int = 4) ->
     """The project's small U-Net (random weights: speed and memory do not depend on training)."""
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=NUM_CLASSES, in_channels=3, width=width)
-    return Predictor(
-        model,
-        classes=ClassSpec.default(NUM_CLASSES),
-        mean=[0.5] * 3,
-        std=[0.25] * 3,
+    return Predictor(TorchBackend(model), spec("unet-small", model.stride, tile_size), batch_size=batch_size)
+
+
+def spec(model: str, stride: int, tile_size: int = 256) -> InferenceSpec:
+    classes = ClassSpec.default(NUM_CLASSES)
+    return InferenceSpec(
+        model=model,
+        classes=classes,
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
         in_channels=3,
         tile_size=tile_size,
-        batch_size=batch_size,
+        stride=stride,
     )
 
 
@@ -70,7 +79,8 @@ def tiling_overhead(size: int, repeats: int) -> dict[str, float]:
     timed = TimedBackend(predictor.backend)
     predictor.backend = timed
     image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
-    (tile_height, tile_width), positions = predictor.tile_positions(size, size)
+    tile_height = tile_width = min(predictor.tile_size, size)
+    positions = tile_grid(size, size, predictor.tile_size, predictor.overlap)
     batches = []
     for first in range(0, len(positions), predictor.batch_size):
         chunk = positions[first : first + predictor.batch_size]
@@ -116,8 +126,7 @@ def pointwise_predictor() -> Predictor:
         stride=1,
         spec={"name": "pointwise", "num_classes": NUM_CLASSES, "in_channels": 3},
     )
-    classes = ClassSpec.default(NUM_CLASSES)
-    return Predictor(network, classes=classes, mean=[0.5] * 3, std=[0.25] * 3, in_channels=3, batch_size=4)
+    return Predictor(TorchBackend(network), spec("pointwise", network.stride), batch_size=4)
 
 
 def peak_memory_child(size: int, pointwise: bool) -> None:
@@ -208,8 +217,9 @@ def main() -> None:
 
     huge = 2048 if quick else 10_000
     biggest = peak_memory(huge, pointwise=True)
+    tiles = len(tile_grid(huge, huge, pointwise_predictor().tile_size, pointwise_predictor().overlap))
     print(
-        f"    {huge}² with a 1×1-convolution network ({len(pointwise_predictor().tile_positions(huge, huge)[1])} "
+        f"    {huge}² with a 1×1-convolution network ({tiles} "
         f"tiles, {biggest['seconds']:.0f} s): growth {biggest['growth'] * mib:.0f} MiB for a canvas of "
         f"{biggest['canvas'] * mib:.0f} MiB"
     )

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "TrainConfig": "pixelwise.train.config",
     "fit": "pixelwise.train.loop",
     "Predictor": "pixelwise.inference.predictor",
+    "InferenceSpec": "pixelwise.inference.spec",
     "compare": "pixelwise.compare",
 }
 _SUBMODULES = {"classical", "data", "models", "adversarial", "train", "inference", "metrics", "losses", "report"}

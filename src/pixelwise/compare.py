@@ -40,14 +40,12 @@ import datetime
 import json
 import math
 import os
-import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,6 +54,7 @@ import numpy as np
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
+from pixelwise.versions import library_versions
 
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
@@ -407,7 +406,7 @@ def compare(
         "seed": seed,
         "noise": [{"key": lv.key, "name": lv.name, "kind": lv.kind, "amount": lv.amount} for lv in levels],
         "budget": _budget(networks[0].config) if networks else {},
-        "versions": versions(torch=bool(networks)),
+        "versions": library_versions(torch=bool(networks)),
         "torch_threads": _torch_threads() if networks else None,
         "total_seconds": time.perf_counter() - started,
         "methods": records,
@@ -578,28 +577,10 @@ def _budget(config: Any) -> dict[str, Any]:
     return {key: value for key, value in config.to_dict().items() if key not in per_method}
 
 
-def versions(*, torch: bool) -> dict[str, str]:
-    """Versions of Python and the libraries that shape the numbers (read from metadata: nothing imported)."""
-    found = {"pixelwise": _version("pixelwise"), "python": platform.python_version()}
-    names: Iterable[str] = ("numpy", "scikit-image", "scikit-learn", "scipy")
-    if torch:
-        names = (*names, "torch", "torchvision", "segmentation-models-pytorch", "timm")
-    for name in names:
-        found[name] = _version(name)
-    return found
-
-
 def _torch_threads() -> int:
     import torch
 
     return int(torch.get_num_threads())
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _format(value: Any) -> str:

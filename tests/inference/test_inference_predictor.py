@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from pixelwise.data.channels import LUMINANCE
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.predictor import LUMINANCE, Predictor
+from pixelwise.inference.backends import TorchBackend
+from pixelwise.inference.predictor import Predictor
+from pixelwise.inference.spec import InferenceSpec
 from pixelwise.models.registry import create_model
 
 
@@ -30,11 +34,16 @@ class PointwiseBackend:
         return batch[:, :1] * factors
 
 
-def pointwise_predictor(**options: object) -> tuple[Predictor, PointwiseBackend]:
+def spec(classes: ClassSpec, mean: list[float], std: list[float], **fields: Any) -> InferenceSpec:
+    return InferenceSpec(model="test", classes=classes, mean=tuple(mean), std=tuple(std), **fields)
+
+
+def pointwise_predictor(**options: Any) -> tuple[Predictor, PointwiseBackend]:
     backend = PointwiseBackend(3)
-    settings: dict[str, object] = {"mean": [0.25], "std": [0.5], "in_channels": 1, "tile_size": 32, "batch_size": 4}
-    settings.update(options)
-    return Predictor(backend, classes=ClassSpec.default(3), **settings), backend  # type: ignore[arg-type]
+    fields = {"mean": [0.25], "std": [0.5], "in_channels": 1}
+    fields.update({key: options.pop(key) for key in list(options) if key in fields})
+    settings = {"tile_size": 32, "batch_size": 4, **options}
+    return Predictor(backend, spec(ClassSpec.default(3), **fields), **settings), backend
 
 
 def test_tiles_land_where_they_belong_and_blend_exactly() -> None:
@@ -76,7 +85,7 @@ def test_a_single_tile_is_exactly_the_whole_image_forward_pass() -> None:
     model = create_model("unet-small", num_classes=2, in_channels=3, width=4, depth=2).eval()
     image = np.random.default_rng(2).random((24, 36, 3), dtype=np.float32)
     mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
-    predictor = Predictor(model, classes=ClassSpec.default(2), mean=mean, std=std, in_channels=3, tile_size=64)
+    predictor = Predictor(TorchBackend(model), spec(ClassSpec.default(2), mean, std, in_channels=3, tile_size=64))
     standardised = (image - np.float32(mean)) / np.float32(std)
     with torch.inference_mode():
         expected = model(torch.from_numpy(standardised.transpose(2, 0, 1).copy())[None])[0].numpy()
@@ -87,9 +96,9 @@ def test_flip_tta_makes_the_prediction_flip_equivariant() -> None:
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=2, in_channels=1, width=4, depth=2)
     image = np.random.default_rng(3).random((32, 48), dtype=np.float32)
-    options = {"classes": ClassSpec.default(2), "mean": [0.5], "std": [0.3], "in_channels": 1, "tile_size": 64}
-    plain = Predictor(model, **options)  # type: ignore[arg-type]
-    averaged = Predictor(model, tta=True, **options)  # type: ignore[arg-type]
+    description = spec(ClassSpec.default(2), [0.5], [0.3], in_channels=1, tile_size=64)
+    plain = Predictor(TorchBackend(model), description)
+    averaged = Predictor(TorchBackend(model), description, tta=True)
     flipped = np.ascontiguousarray(image[:, ::-1])
     # without TTA a random network is not symmetric: the test below can fail
     assert not np.allclose(plain.predict_logits(flipped), plain.predict_logits(image)[:, :, ::-1], atol=1e-4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixelwise.inference.tiling import gaussian_importance_map, pad_amounts, tile_grid, tile_starts
+from pixelwise.inference.tiling import gaussian_importance_map, tile_grid, tile_starts
 
 
 @pytest.mark.parametrize("length", [256, 257, 300, 511, 512, 513, 1000, 2048])
@@ -75,12 +75,3 @@ def test_blending_a_constant_gives_the_constant_everywhere() -> None:
         norm[top : top + tile, left : left + tile] += weights
     assert norm.min() > 0
     np.testing.assert_allclose(total / norm, 2.5, rtol=1e-6)
-
-
-def test_padding_amounts() -> None:
-    assert pad_amounts(97, multiple=32) == (15, 16)
-    assert pad_amounts(96, multiple=32) == (0, 0)
-    assert pad_amounts(1, multiple=32) == (15, 16)
-    assert pad_amounts(50, minimum=64) == (7, 7)
-    assert pad_amounts(50, minimum=64, multiple=32) == (7, 7)
-    assert pad_amounts(70, minimum=64, multiple=32) == (13, 13)

@@ -1,4 +1,5 @@
-"""The two networks written here: FCN-8s starts from bilinear upsampling; the small U-Net is as small as claimed."""
+"""The networks written here: FCN-8s starts from bilinear upsampling; the small U-Net is as small as claimed;
+the any-size wrapper pads and crops without moving a pixel."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelwise.models.fcn import FCN, bilinear_kernel
+from pixelwise.models.network import SegmentationNetwork, pad_amounts
 from pixelwise.models.unet import SmallUNet
 
 
@@ -50,3 +52,23 @@ def test_small_unet_size_and_stride() -> None:
     # depth 4 pools four times: sizes must divide by 16 without the create_model wrapper
     with pytest.raises(RuntimeError):
         model(torch.rand(1, 3, 40, 40))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (13, 16), (45, 59), (64, 64)])
+def test_padding_is_cropped_back_to_the_same_pixels(size: tuple[int, int]) -> None:
+    """Around a per-pixel network, pad + crop must be invisible: a misplaced crop would shift the output."""
+    torch.manual_seed(0)
+    pointwise = torch.nn.Conv2d(1, 2, 1)
+    model = SegmentationNetwork(pointwise, stride=32, spec={"name": "pointwise", "num_classes": 2, "in_channels": 1})
+    images = torch.rand(2, 1, *size)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(images), pointwise(images), rtol=0, atol=0)
+
+
+def test_padding_amounts() -> None:
+    assert pad_amounts(97, multiple=32) == (15, 16)
+    assert pad_amounts(96, multiple=32) == (0, 0)
+    assert pad_amounts(1, multiple=32) == (15, 16)
+    assert pad_amounts(50, minimum=64) == (7, 7)
+    assert pad_amounts(50, minimum=64, multiple=32) == (7, 7)
+    assert pad_amounts(70, minimum=64, multiple=32) == (13, 13)

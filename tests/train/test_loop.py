@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
+from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelwise.errors import PixelwiseError
 from pixelwise.train import loop
-from pixelwise.train.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.loop import build_trainer, fit, learning_rate_factor
 
@@ -110,6 +110,7 @@ def test_a_run_folder_has_everything_and_predict_can_rebuild_the_model(
         "normalization",
         "in_channels",
         "tile_size",
+        "stride",
         "config",
         "metrics",
         "versions",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pixelwise.data.channels import conform_channels
 from pixelwise.errors import PixelwiseError
 
 
@@ -44,11 +45,7 @@ def luminance(image: np.ndarray) -> np.ndarray:
     >>> luminance(np.ones((1, 2, 3), np.float32)).round(4).tolist()
     [[1.0, 1.0]]
     """
-    if image.shape[2] == 1:
-        return image[:, :, 0]
-    from skimage.color import rgb2gray
-
-    return rgb2gray(image).astype(np.float32, copy=False)
+    return conform_channels(image, 1)[:, :, 0]
 
 
 def positive_int(value: object, *, name: str, method: str, minimum: int = 1) -> int:

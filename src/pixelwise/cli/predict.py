@@ -82,6 +82,7 @@ def predict(
     from pixelwise.data.io import image_size, read_image, write_mask
     from pixelwise.files import atomic_path
     from pixelwise.inference.predictor import Predictor
+    from pixelwise.inference.tiling import tile_grid
 
     if out.exists() and not out.is_dir():
         raise PixelwiseError(f"{out}: exists and is not a folder; give a folder for --out")
@@ -99,7 +100,7 @@ def predict(
         checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=device
     )
     sizes = {image: image_size(image) for image in images}
-    total = sum(len(predictor.tile_positions(*sizes[image])[1]) for image in images)
+    total = sum(len(tile_grid(*sizes[image], predictor.tile_size, predictor.overlap)) for image in images)
     with tqdm(total=total, desc="predict", unit="tile", disable=None, file=sys.stderr) as bar:
         for image_path in images:
             bar.set_postfix_str(image_path.name)

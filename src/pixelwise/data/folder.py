@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.io import image_size, list_images, read_image, read_mask
 from pixelwise.errors import PixelwiseError
@@ -222,17 +223,6 @@ def infer_classes(mask_paths: Sequence[Path]) -> ClassSpec:
         _inferred_classes[key] = max(largest + 1, 2)
     count = _inferred_classes[key]
     return ClassSpec.default(count, names=("background", "foreground") if count == 2 else None)
-
-
-def conform_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """(H, W, C) -> (H, W, channels): grey repeated to RGB, RGB to grey by luminance (Rec. 709)."""
-    if image.shape[2] == channels:
-        return image
-    if channels == 3:
-        return np.repeat(image, 3, axis=2)
-    from skimage.color import rgb2gray
-
-    return rgb2gray(image).astype(np.float32)[:, :, None]
 
 
 # --- layout and pairing --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Inference on images of any size: tiling maths (pure numpy) and the tiled, Gaussian-blended Predictor.
+"""Inference on images of any size: tiling maths, the tiled, Gaussian-blended Predictor (numpy), the
+backends that run the network and the InferenceSpec that describes it.
 
-Names are resolved lazily so that the tiling maths can be imported without torch.
+Nothing here imports torch or training code until a TorchBackend is built or a checkpoint is read.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "Predictor": "pixelwise.inference.predictor",
-    "Backend": "pixelwise.inference.predictor",
-    "TorchBackend": "pixelwise.inference.predictor",
+    "InferenceSpec": "pixelwise.inference.spec",
+    "Backend": "pixelwise.inference.backends",
+    "TorchBackend": "pixelwise.inference.backends",
+    "load_backend": "pixelwise.inference.backends",
     "tile_starts": "pixelwise.inference.tiling",
     "tile_grid": "pixelwise.inference.tiling",
     "gaussian_importance_map": "pixelwise.inference.tiling",
-    "pad_amounts": "pixelwise.inference.tiling",
 }
 
 __all__ = list(_EXPORTS)

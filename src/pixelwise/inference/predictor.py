@@ -5,114 +5,79 @@ H × W float32 weight sum): the image is never passed whole through the network,
 photo costs what its output costs. Logits (not probabilities) are blended, as nnU-Net does: averaging
 scores before the softmax keeps confident tiles confident where a tile edge cuts an object.
 
-The network sits behind a ``Backend``: a callable from a (N, C, h, w) float32 numpy batch to
-(N, K, h, w) float32 logits. ``TorchBackend`` is the PyTorch one; an ONNX Runtime session fits the same seam.
+The tiler is numpy only: the network sits behind a ``Backend`` (``inference.backends``), a callable from a
+(N, C, h, w) float32 numpy batch to (N, K, h, w) float32 logits, described by an ``InferenceSpec``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
-from pixelwise.data.classes import ClassSpec
+from pixelwise.data.channels import conform_channels
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.tiling import gaussian_importance_map, tile_starts
+from pixelwise.inference.backends import Backend, load_backend
+from pixelwise.inference.spec import InferenceSpec
+from pixelwise.inference.tiling import gaussian_importance_map, tile_grid
 
-# Rec. 709 luma, the weights of skimage.color.rgb2gray: how an RGB image becomes one grey channel
-LUMINANCE = (0.2125, 0.7154, 0.0721)
+if TYPE_CHECKING:
+    import torch
+
+    from pixelwise.data.classes import ClassSpec
+
 # the softmax runs over row bands of about this many values, so it needs no second full-size canvas
 _SOFTMAX_BLOCK = 1 << 22
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Runs the network: (N, C, h, w) float32 numpy batch -> (N, K, h, w) float32 numpy logits."""
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-class TorchBackend:
-    """A PyTorch module as a backend: eval mode, ``torch.inference_mode``, channels-last on the CPU.
-
-    channels_last lets oneDNN pick its fastest convolution kernels (about 1.3× on this kind of CPU).
-    The module is moved to ``device`` and switched to eval mode in place.
-    """
-
-    def __init__(self, model: nn.Module, *, device: str | torch.device = "cpu", channels_last: bool = True) -> None:
-        self.device = torch.device(device)
-        self.channels_last = channels_last
-        self.model = model.eval().to(self.device)
-        if channels_last:
-            self.model.to(memory_format=torch.channels_last)
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
-        if self.channels_last:
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            logits = self.model(tensor)
-        if not isinstance(logits, torch.Tensor):
-            raise TypeError(f"the model returned {type(logits).__name__}, expected a logits tensor")
-        result: np.ndarray = logits.float().contiguous().cpu().numpy()
-        return result
 
 
 class Predictor:
     """Any-size image -> per-class probabilities, by tiles blended with a Gaussian importance map.
 
-    ``model`` is a PyTorch module (wrapped in ``TorchBackend`` on ``device``) or any ``Backend``.
-    ``mean`` / ``std``: per-channel standardisation of [0, 1] inputs, as in training. ``tile_size``: tiles are
-    at most this size (smaller images use one tile of their own size; a multiple of the model's stride
-    avoids padding inside the model). ``overlap`` in [0, 1): fraction shared by neighbouring tiles.
-    ``tta``: also predict the horizontally, vertically and doubly flipped tiles and average the logits (4×
-    the time; exactly flip-equivariant).
+    ``backend`` runs the network (``TorchBackend(model)``, or any callable from a numpy batch to numpy
+    logits); ``spec`` says what it expects and returns: classes, per-channel standardisation of [0, 1]
+    inputs, input channels, the training tile size. ``tile_size``: tiles are at most this size (default:
+    the spec's; smaller images use one tile of their own size; a multiple of ``spec.stride`` avoids padding
+    inside the model). ``overlap`` in [0, 1): fraction shared by neighbouring tiles. ``tta``: also predict
+    the horizontally, vertically and doubly flipped tiles and average the logits (4× the time; exactly
+    flip-equivariant).
 
-    >>> from pixelwise.models import create_model
-    >>> model = create_model("unet-small", num_classes=2, in_channels=1, width=4, depth=2)
-    >>> predictor = Predictor(model, classes=ClassSpec.default(2), mean=[0.5], std=[0.25], in_channels=1,
-    ...                       tile_size=32)
-    >>> predictor.predict(np.zeros((50, 70), dtype=np.float32)).shape
-    (2, 50, 70)
+    >>> from pixelwise.data.classes import ClassSpec
+    >>> def bright(batch):  # a network in numpy: class 1 where the standardised pixel is positive
+    ...     return np.concatenate([-batch, batch], axis=1)
+    >>> spec = InferenceSpec(model="bright", classes=ClassSpec.default(2), mean=(0.5,), std=(0.25,), in_channels=1)
+    >>> Predictor(bright, spec).predict_labels(np.array([[0.1, 0.4, 0.6, 0.9]])).tolist()
+    [[0, 0, 1, 1]]
     """
 
     def __init__(
         self,
-        model: nn.Module | Backend,
+        backend: Backend,
+        spec: InferenceSpec,
         *,
-        classes: ClassSpec,
-        mean: Sequence[float],
-        std: Sequence[float],
-        in_channels: int,
-        tile_size: int = 256,
+        tile_size: int | None = None,
         overlap: float = 0.5,
         batch_size: int = 4,
         tta: bool = False,
-        device: str | torch.device = "cpu",
     ) -> None:
+        tile_size = spec.tile_size if tile_size is None else tile_size
         if isinstance(tile_size, bool) or not isinstance(tile_size, int) or tile_size < 1:
             raise PixelwiseError(f"tile size must be a positive integer, got {tile_size!r}; e.g. --tile 256")
         if not 0.0 <= float(overlap) < 1.0:
             raise PixelwiseError(f"overlap must be at least 0 and below 1, got {overlap!r}; e.g. --overlap 0.5")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PixelwiseError(f"batch size must be a positive integer, got {batch_size!r}; e.g. --batch-size 4")
-        if len(mean) != in_channels or len(std) != in_channels:
-            raise PixelwiseError(
-                f"normalisation has {len(mean)} means and {len(std)} stds for {in_channels} input channels; "
-                "give one of each per channel"
-            )
-        if not all(float(value) > 0 for value in std):
-            raise PixelwiseError(f"normalisation std {list(std)} must be positive; fix the checkpoint or the values")
-        self.backend: Backend = TorchBackend(model, device=device) if isinstance(model, nn.Module) else model
-        self.classes = classes
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
-        self.in_channels = in_channels
+        # a torch module takes tensors, not numpy batches: say how to wrap it (importing nothing)
+        torch_module = sys.modules.get("torch")
+        if torch_module is not None and isinstance(backend, torch_module.nn.Module):
+            raise PixelwiseError("the backend is a torch module; wrap it: Predictor(TorchBackend(model), spec)")
+        self.backend = backend
+        self.spec = spec
+        self.mean = np.asarray(spec.mean, dtype=np.float32)
+        self.std = np.asarray(spec.std, dtype=np.float32)
         self.tile_size = tile_size
         self.overlap = float(overlap)
         self.batch_size = batch_size
@@ -121,7 +86,7 @@ class Predictor:
     @classmethod
     def load(
         cls,
-        checkpoint: str | os.PathLike[str],
+        path: str | os.PathLike[str],
         *,
         tile_size: int | None = None,
         overlap: float = 0.5,
@@ -129,54 +94,26 @@ class Predictor:
         tta: bool = False,
         device: str | torch.device = "cpu",
     ) -> Predictor:
-        """A predictor from a checkpoint of ``pixelwise train`` (a ``.pt`` file or a run folder).
+        """A predictor for a trained model file: a checkpoint of ``pixelwise train`` (``.pt`` or its run folder).
 
-        The model, classes, normalisation and input channels come from the file; ``tile_size`` defaults
-        to the one it was trained with. A missing, corrupt or foreign file is a PixelwiseError naming it.
+        The network, classes, normalisation and input channels come from the file (``load_backend``);
+        ``tile_size`` defaults to the one it was trained with. A missing, corrupt or foreign file is a
+        PixelwiseError naming it.
         """
-        from pixelwise.train.checkpoint import classes_from_checkpoint, load_checkpoint, model_from_checkpoint
+        backend, spec = load_backend(path, device=device)
+        return cls(backend, spec, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta)
 
-        loaded = load_checkpoint(checkpoint, map_location="cpu")
-        source = loaded.get("path", str(checkpoint))
-        try:
-            classes = classes_from_checkpoint(loaded)
-            model = model_from_checkpoint(loaded)
-            normalization = loaded["normalization"]
-            mean = [float(value) for value in normalization["mean"]]
-            std = [float(value) for value in normalization["std"]]
-            in_channels = int(loaded["in_channels"])
-            trained_tile = int(loaded.get("tile_size") or 256)
-        except PixelwiseError as error:
-            message = str(error)
-            raise PixelwiseError(message if message.startswith(source) else f"{source}: {message}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise PixelwiseError(
-                f"{source}: malformed checkpoint ({error.__class__.__name__}: {error}); "
-                "give a best.pt or last.pt written by 'pixelwise train'"
-            ) from None
-        return cls(
-            model,
-            classes=classes,
-            mean=mean,
-            std=std,
-            in_channels=in_channels,
-            tile_size=tile_size or trained_tile,
-            overlap=overlap,
-            batch_size=batch_size,
-            tta=tta,
-            device=device,
-        )
+    @property
+    def classes(self) -> ClassSpec:
+        return self.spec.classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.spec.in_channels
 
     @property
     def num_classes(self) -> int:
         return self.classes.num_classes
-
-    def tile_positions(self, height: int, width: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
-        """(tile height, tile width) and the (top, left) of every tile for a ``height`` × ``width`` image."""
-        tile_height, tile_width = min(self.tile_size, height), min(self.tile_size, width)
-        rows = tile_starts(height, tile_height, self.overlap)
-        columns = tile_starts(width, tile_width, self.overlap)
-        return (tile_height, tile_width), [(top, left) for top in rows for left in columns]
 
     def predict(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
         """Class probabilities (K, H, W) float32 for an (H, W) or (H, W, C) image in [0, 1] (or uint8).
@@ -205,7 +142,8 @@ class Predictor:
         """(K, H, W) sum of Gaussian-weighted tile logits and the (H, W) sum of the weights."""
         pixels, convert = self._check_image(image)
         height, width = pixels.shape[:2]
-        (tile_height, tile_width), positions = self.tile_positions(height, width)
+        tile_height, tile_width = min(self.tile_size, height), min(self.tile_size, width)
+        positions = tile_grid(height, width, self.tile_size, self.overlap)
         importance = gaussian_importance_map(tile_height, tile_width)
         summed = np.zeros((self.num_classes, height, width), dtype=np.float32)
         weight = np.zeros((height, width), dtype=np.float32)
@@ -278,11 +216,10 @@ class Predictor:
                 f"the image is grey and the model expects {self.in_channels} channels: repeating the grey channel",
                 stacklevel=3,
             )
-            return pixels, lambda tile: np.repeat(to_float(tile), self.in_channels, axis=2)
+            return pixels, lambda tile: conform_channels(to_float(tile), self.in_channels)
         if channels == 3 and self.in_channels == 1:
             warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=3)
-            luminance = np.asarray(LUMINANCE, dtype=np.float32)
-            return pixels, lambda tile: (to_float(tile) @ luminance)[:, :, None]
+            return pixels, lambda tile: conform_channels(to_float(tile), 1)
         raise PixelwiseError(
             f"the image has {channels} channels but the model was trained on {self.in_channels}; "
             "give images like the training images"

@@ -1,4 +1,4 @@
-"""Tiling maths for sliding-window inference: where tiles start, how they are weighted, how to pad.
+"""Tiling maths for sliding-window inference: where tiles start and how they are weighted.
 
 Pure functions on integers and numpy arrays (no torch), after the sliding-window scheme of nnU-Net:
 evenly spaced tiles whose last one ends exactly at the border, blended with a Gaussian importance map
@@ -74,23 +74,3 @@ def gaussian_importance_map(height: int, width: int, *, sigma_scale: float = 1 /
     positive = weights[weights > 0]
     weights[weights == 0] = positive.min()
     return weights
-
-
-def pad_amounts(size: int, *, multiple: int = 1, minimum: int = 0) -> tuple[int, int]:
-    """(before, after) padding that takes ``size`` to the next multiple of ``multiple`` that is ≥ ``minimum``.
-
-    Split evenly (the extra pixel after), so the content stays centred and both borders get context.
-
-    >>> pad_amounts(97, multiple=32)
-    (15, 16)
-    >>> pad_amounts(64, multiple=32)
-    (0, 0)
-    >>> pad_amounts(50, minimum=64)
-    (7, 7)
-    """
-    if multiple < 1:
-        raise ValueError(f"multiple must be at least 1, got {multiple}")
-    target = max(size, minimum)
-    target = -(-target // multiple) * multiple
-    total = target - size
-    return total // 2, total - total // 2

@@ -10,7 +10,8 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "MODELS": "pixelwise.models.registry",
-    "SegmentationNetwork": "pixelwise.models.registry",
+    "SegmentationNetwork": "pixelwise.models.network",
+    "pad_amounts": "pixelwise.models.network",
     "create_model": "pixelwise.models.registry",
     "list_models": "pixelwise.models.registry",
     "list_encoders": "pixelwise.models.registry",

@@ -4,6 +4,7 @@ Every model it returns maps (N, C, H, W) images of ANY height and width to (N, K
 is padded (reflect) to the network's output stride and the logits cropped back, so nobody is ever told to
 resize to a multiple of 32. No softmax inside; a tensor out, never a dict.
 
+>>> import torch
 >>> model = create_model("unet-small", num_classes=3, in_channels=1)
 >>> model(torch.zeros(1, 1, 37, 50)).shape
 torch.Size([1, 3, 37, 50])
@@ -17,12 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.tiling import pad_amounts
+from pixelwise.models.network import SegmentationNetwork
 from pixelwise.models.pretrained import (
     LITE0_ENCODER,
     LITE0_SMP_ENCODER,
@@ -32,53 +31,6 @@ from pixelwise.models.pretrained import (
 )
 
 DEFAULT_ENCODER = LITE0_ENCODER
-
-
-class SegmentationNetwork(nn.Module):
-    """Wraps a network that needs sizes divisible by ``stride``: pad (reflect), run, crop the logits back.
-
-    Input (N, C, H, W) float; output (N, K, H, W) logits for any H, W ≥ 1. ``spec`` holds the
-    ``create_model`` arguments that rebuild the same architecture (``create_model(**model.spec)``), which
-    is what a checkpoint stores; ``normalization`` is the (mean, std) a pretrained encoder expects, or None.
-    """
-
-    def __init__(
-        self,
-        network: nn.Module,
-        *,
-        stride: int,
-        spec: dict[str, Any],
-        normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
-    ) -> None:
-        super().__init__()
-        self.network = network
-        self.stride = stride
-        self.spec = dict(spec)
-        self.normalization = normalization
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.spec["num_classes"])
-
-    @property
-    def in_channels(self) -> int:
-        return int(self.spec["in_channels"])
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        height, width = images.shape[-2], images.shape[-1]
-        top, bottom = pad_amounts(height, multiple=self.stride)
-        left, right = pad_amounts(width, multiple=self.stride)
-        if top or bottom or left or right:
-            # reflection needs the image to be longer than the padding; tiny inputs repeat the border
-            fits = max(top, bottom) < height and max(left, right) < width
-            padded = F.pad(images, (left, right, top, bottom), mode="reflect" if fits else "replicate")
-            if images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last):
-                # F.pad returns NCHW; keep the layout the caller chose for speed
-                padded = padded.contiguous(memory_format=torch.channels_last)
-            cropped: torch.Tensor = self.network(padded)[..., top : top + height, left : left + width]
-            return cropped
-        logits: torch.Tensor = self.network(images)
-        return logits
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.folder import conform_channels
 from pixelwise.errors import PixelwiseError
 
 PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]

@@ -39,13 +39,14 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, RandomSampler
 
+from pixelwise.checkpoint import load_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import PairedTransform, evaluation_transform, training_transform
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 from pixelwise.losses import LossFunction, make_loss
 from pixelwise.metrics import json_ready
-from pixelwise.train.checkpoint import library_versions, load_checkpoint, save_checkpoint
+from pixelwise.train.checkpoint import save_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
     LabeledCrops,
@@ -57,6 +58,7 @@ from pixelwise.train.data import (
     seed_worker,
     split_labeled,
 )
+from pixelwise.versions import library_versions
 
 logger = logging.getLogger("pixelwise.train")
 
@@ -725,6 +727,7 @@ def fit(
             "normalization": normalization,
             "in_channels": in_channels,
             "tile_size": config.tile_size,
+            "stride": int(getattr(model, "stride", 1)),
             "config": config.to_dict(),
             "metrics": metrics,
             "versions": library_versions(),
