@@ -265,11 +265,12 @@ class Trainer:
 
     def _unlabeled_loss(self, images: Tensor, validity: Tensor) -> tuple[Tensor, dict[str, float]]:
         """λ_adv,u · BCE(D(P_u), 1) + λ_semi · CE(S(X_u), argmax P_u) on trusted pixels; padding never counts."""
-        from pixelwise.adversarial.objectives import adversarial_loss, semi_supervised_loss
+        from pixelwise.adversarial.objectives import adversarial_loss, semi_supervised_loss, trusted_pixels
 
         assert self.discriminator is not None
         config = self.config
         images = self._to_device(images)
+        # pixels made up by padding or rotation are never trusted, and never count in the trusted share
         valid = validity.to(self.device) != self.classes.ignore_index
         with self._autocast():
             logits = self.model(images)
@@ -280,14 +281,15 @@ class Trainer:
             adversarial = adversarial_loss(d_logits, valid)
             loss = loss + config.adversarial_weight_unlabeled * adversarial
             stats["unlabeled_adversarial_loss"] = adversarial.item()
-        # pixels made up by padding or rotation get -inf: σ = 0 is below any threshold, so never trusted
-        trusted_logits = d_logits.detach().masked_fill(~valid.unsqueeze(1), -math.inf)
-        confident = torch.sigmoid(trusted_logits) > config.semi_threshold
-        stats["semi_fraction"] = float(confident.sum()) / max(int(valid.sum()), 1)
         if self._semi_active():
-            semi, _ = semi_supervised_loss(logits.float(), trusted_logits, threshold=config.semi_threshold)
+            semi, fraction = semi_supervised_loss(
+                logits.float(), d_logits.detach(), valid, threshold=config.semi_threshold
+            )
             loss = loss + config.semi_weight * semi
             stats["semi_loss"] = semi.item()
+        else:  # logged all the same: how far D is from trusting S before the term starts
+            _, fraction = trusted_pixels(d_logits.detach(), valid, threshold=config.semi_threshold)
+        stats["semi_fraction"] = fraction
         return loss, stats
 
     # evaluation ----------------------------------------------------------------------------------------
