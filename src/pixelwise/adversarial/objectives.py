@@ -5,7 +5,7 @@ Notation: ``S`` the segmenter (logits (N, K, H, W)), ``P = softmax(S(X))``, ``Y1
 pixels only (not ``ignore_index``); a batch without a single valid pixel gives a zero that still carries a
 graph, so ``loss.backward()`` never fails and adds nothing.
 
-The order per iteration (see ``train.loop``): update S with D frozen (``frozen(discriminator)``), then update
+The order per iteration (see ``train.trainer``): update S with D frozen (``frozen(discriminator)``), then update
 D on ``P.detach()`` and ``Y1``, so that neither update moves the other network.
 """
 

@@ -32,7 +32,7 @@ def resolve_config(
 ) -> Any:
     """TrainConfig from (the run's config.yaml when resuming, else the defaults) < --config < --set < flags."""
     from pixelwise.train.config import TrainConfig
-    from pixelwise.train.loop import CONFIG_FILE
+    from pixelwise.train.run_files import CONFIG_FILE
 
     base = TrainConfig()
     if resume:
