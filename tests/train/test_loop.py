@@ -194,7 +194,7 @@ def test_iterations_per_epoch_cycles_a_small_training_set(tmp_path: Path, tiny_t
     assert history[0]["iteration"] == 3  # 8 images in batches of 4: two batches a pass, three asked for
 
 
-def test_checkpoints_hold_the_raw_networks(
+def test_checkpoints_hold_the_raw_networks_and_the_model_options(
     tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pixelwise.train import trainer
@@ -203,11 +203,13 @@ def test_checkpoints_hold_the_raw_networks(
 
     # as under DDP: the training step calls wrapped networks whose own state_dict keys start with "module."
     monkeypatch.setattr(trainer, "wrap_for_training", Wrapper)
-    config = FAST.replace(adversarial_weight=0.01)
+    config = FAST.replace(adversarial_weight=0.01, model_options={"width": 8})
     first = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
     last = load_checkpoint(first.last_checkpoint)
     assert not any(key.startswith("module.") for key in last["state_dict"])
     assert not any(key.startswith("module.") for key in last["discriminator"]["state_dict"])
-    model_from_checkpoint(first.best_checkpoint)  # loads: the keys fit the bare network
+    assert last["model"] == {"name": "unet-small", "options": {"width": 8}}
+    model = model_from_checkpoint(first.best_checkpoint)  # predict rebuilds the same, narrower network
+    assert model.spec["width"] == 8 and model.network.classifier.in_channels == 8  # type: ignore[union-attr]
     again = fit(config.replace(epochs=2), tiny_train, tiny_val, out_dir=tmp_path / "run", resume=True, progress=False)
     assert [record["epoch"] for record in again.history] == [1, 2]

@@ -19,7 +19,7 @@ def test_prepare_out_dir(tmp_path: Path) -> None:
     with pytest.raises(PixelwiseError, match="is a file; give a folder"):
         prepare_out_dir(tmp_path / "file", resume=False, overwrite=True)
     (tmp_path / "new" / "run" / "notes.txt").write_text("mine")
-    with pytest.raises(PixelwiseError, match=r"not empty; pass --resume .* --force"):
+    with pytest.raises(PixelwiseError, match=r"not empty; pass --resume .* --overwrite"):
         prepare_out_dir(tmp_path / "new" / "run", resume=False, overwrite=False)
     prepare_out_dir(tmp_path / "new" / "run", resume=False, overwrite=True)
     with pytest.raises(PixelwiseError, match=r"no last\.pt to resume from"):

@@ -90,7 +90,7 @@ def test_the_step_calls_the_wrapped_networks_and_the_rest_uses_the_raw_ones(
     from pixelwise.data.transforms import evaluation_transform
 
     monkeypatch.setattr(trainer_module, "wrap_for_training", Wrapper)
-    config = FAST.replace(adversarial_weight=0.01, semi_weight=0.1)
+    config = FAST.replace(adversarial_weight=0.01, semi_weight=0.1, model_options={"width": 8})
     trainer = build_trainer(config, classes=tiny_val.classes, in_channels=1, total_iterations=10)
     assert isinstance(trainer.model, Wrapper) and trainer.model.module is trainer.raw_model
     assert isinstance(trainer.discriminator, Wrapper) and trainer.discriminator.module is trainer.raw_discriminator
@@ -105,7 +105,7 @@ def test_the_step_calls_the_wrapped_networks_and_the_rest_uses_the_raw_ones(
     assert metrics["num_images"] == len(tiny_val) and trainer.model.calls == calls  # validation: the raw one
 
     assert not any(key.startswith("module.") for key in trainer.state()["discriminator"]["state_dict"])
-    assert trainer.model_spec() == {"name": "unet-small", "options": {}}
+    assert trainer.model_spec() == {"name": "unet-small", "options": {"width": 8}}
 
 
 def test_the_trusted_share_counts_only_real_pixels_before_and_after_semi_start(tiny_train: TinyData) -> None:

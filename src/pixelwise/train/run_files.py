@@ -41,7 +41,7 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
         raise PixelwiseError(f"{out}: is a file; give a folder for the run")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise PixelwiseError(
-            f"{out}: not empty; pass --resume to continue the run in it, --force to train into it anyway "
+            f"{out}: not empty; pass --resume to continue the run in it, --overwrite to train into it anyway "
             "(files of the same names are replaced), or choose another --out"
         )
     out.mkdir(parents=True, exist_ok=True)

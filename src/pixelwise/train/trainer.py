@@ -380,8 +380,9 @@ def build_trainer(
 
 
 def model_arguments(config: TrainConfig) -> dict[str, Any]:
-    """The keyword arguments of ``create_model`` that the config chooses: the encoder."""
-    return {} if config.encoder is None else {"encoder": config.encoder}
+    """The keyword arguments of ``create_model`` that the config chooses: the encoder and the model's options."""
+    encoder = {} if config.encoder is None else {"encoder": config.encoder}
+    return {**encoder, **config.model_options}
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
