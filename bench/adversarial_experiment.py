@@ -158,7 +158,8 @@ def _mean(values: list[float]) -> float:
 def _run_one(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     from pixelwise.data.builtin import load_builtin
     from pixelwise.train.data import split_labeled
-    from pixelwise.train.loop import LAST_FILE, fit
+    from pixelwise.train.loop import fit
+    from pixelwise.train.run_files import LAST_FILE
 
     options = DATASETS[run.dataset]
     train = load_builtin(run.dataset, "train", **options)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from pixelwise.data.classes import ClassSpec
 from pixelwise.models.registry import create_model
 from pixelwise.train.config import TrainConfig
-from pixelwise.train.loop import build_trainer, learning_rate_factor
+from pixelwise.train.trainer import build_trainer, learning_rate_factor
 
 
 def bare_step_factory(
@@ -83,7 +83,7 @@ def main() -> None:
     def pixelwise_side(**settings: object) -> Callable[[], object]:
         config = TrainConfig(model=args.model, lr=1e-3, weight_decay=1e-4, **settings)  # type: ignore[arg-type]
         trainer = build_trainer(config, classes=classes, in_channels=args.channels, total_iterations=total)
-        trainer.model.load_state_dict(reference.state_dict())
+        trainer.raw_model.load_state_dict(reference.state_dict())
         return lambda: trainer.train_step(images, masks)
 
     def bare_side() -> Callable[[], object]:

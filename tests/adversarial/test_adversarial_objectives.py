@@ -17,6 +17,7 @@ from pixelwise.adversarial.objectives import (
     one_hot,
     semi_supervised_loss,
     smooth_one_hot,
+    trusted_pixels,
 )
 
 LN3 = math.log(3.0)
@@ -198,3 +199,16 @@ def test_smooth_one_hot_by_hand() -> None:
     soft = smooth_one_hot(maps, valid, amount=0.6, generator=torch.Generator().manual_seed(5))
     e = 0.6 * u
     torch.testing.assert_close(soft[0, :, 0, 0], torch.tensor([e / 3, e / 3, e / 3, 1 - e]))
+
+
+def test_trusted_share_counts_only_valid_pixels() -> None:
+    # D trusts pixels 0 and 2; pixel 2 is padding: one trusted pixel out of two valid ones
+    d_logits = torch.tensor([[[[5.0, -5.0, 5.0]]]])
+    valid = torch.tensor([[[True, True, False]]])
+    mask, share = trusted_pixels(d_logits, valid, threshold=0.2)
+    assert mask.tolist() == [[[True, False, False]]] and share == 0.5
+    logits = torch.tensor([[[[2.0, 0.0, 0.0]], [[0.0, 2.0, 2.0]]]])
+    loss, fraction = semi_supervised_loss(logits, d_logits, valid, threshold=0.2)
+    assert fraction == share
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)  # pixel 0 alone
+    assert trusted_pixels(d_logits, torch.zeros(1, 1, 3, dtype=torch.bool), threshold=0.2)[1] == 0.0

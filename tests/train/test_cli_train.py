@@ -98,3 +98,66 @@ def test_a_dataset_without_val_trains_on_the_training_loss(
     code, stdout, err = run(args, monkeypatch, capsys)
     assert code == 0, err
     assert "has no validation images" in err and "best epoch 1 (train loss" in stdout
+
+
+def test_every_setting_has_a_flag_and_the_help_keeps_names_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from pixelwise.train.config import TrainConfig
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, stdout, _ = run(["--help"], monkeypatch, capsys)
+    assert code == 0
+    words = set(stdout.replace("/", " ").split())
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        if field.name == "model_options":
+            assert "--model-option" in words
+        elif isinstance(field.default, bool):
+            assert {flag, f"--no-{flag[2:]}"} <= words, flag  # on/off settings are flags, not <bool>
+        else:
+            assert flag in words, flag
+    assert "…" not in stdout and "<bool>" not in stdout
+    assert "[default: 30]" in stdout and "[default: 0.75,1.25]" in stdout and "--force" not in stdout
+    assert max(len(line) for line in stdout.splitlines()) <= 80
+
+
+def test_model_options_and_on_off_flags_reach_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pixelwise.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = [*TINY, "--out", str(out), "--epochs", "1", "-q", "--model-option", "width=8", "--no-channels-last"]
+    code, _, err = run([*args, "--overwrite", "--model-option", "depth=3"], monkeypatch, capsys)
+    assert code == 0, err
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model_options"] == {"width": 8, "depth": 3} and saved["channels_last"] is False
+    assert load_checkpoint(out / "best.pt")["model"]["options"] == {"width": 8, "depth": 3}
+    # the old name of --overwrite still works, with a note
+    code, _, err = run([*args, "--force"], monkeypatch, capsys)
+    assert code == 0 and "note: --force is now --overwrite" in err
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "epoch=3"], "unknown settings ['epoch'] (did you mean 'epochs'?)"),
+        (["--model-option", "widht=8"], "model 'unet-small' has no option 'widht' (did you mean 'width'?)"),
+        (["--model", "unet", "--model-option", "width=8"], "model 'unet' has no option 'width'; its options:"),
+        (["--threads", "0"], "--threads 0: give 1 or more"),
+        (["--overwrite", "--resume"], "--resume and --overwrite contradict each other"),
+    ],
+)
+def test_bad_settings_are_one_line_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, _, err = run([*TINY, "--out", str(tmp_path / "run"), *extra], monkeypatch, capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert message in err
+    assert not (tmp_path / "run").exists()

@@ -91,3 +91,38 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         TrainConfig.from_yaml(tmp_path / "missing.yaml")
     (tmp_path / "empty.yaml").write_text("")
     assert TrainConfig.from_yaml(tmp_path / "empty.yaml") == TrainConfig()
+
+
+def test_every_setting_is_documented() -> None:
+    for field in dataclasses.fields(TrainConfig):
+        doc = field.metadata.get("doc", "")
+        assert doc and "\n" not in doc, field.name
+
+
+def test_a_near_miss_says_did_you_mean() -> None:
+    with pytest.raises(PixelwiseError, match=r"unknown settings \['epoch'\] \(did you mean 'epochs'\?\)$"):
+        TrainConfig().replace(epoch=3)
+
+
+def test_model_options_are_checked_against_the_model(tmp_path: Path) -> None:
+    config = TrainConfig().replace(model_options={"width": 8, "depth": 3})
+    assert config.model_options == {"width": 8, "depth": 3} and TrainConfig().model_options == {}
+    hash(config)  # a config stays hashable with a mapping inside
+    file = tmp_path / "run.yaml"
+    config.save_yaml(file)
+    assert TrainConfig.from_yaml(file) == config
+    with pytest.raises(
+        PixelwiseError,
+        match=r"model 'unet-small' has no option 'widht' \(did you mean 'width'\?\); its options: depth, width",
+    ):
+        TrainConfig(model_options={"widht": 8})
+    with pytest.raises(PixelwiseError, match="width must be a whole number, got 'wide'"):
+        TrainConfig(model_options={"width": "wide"})
+    with pytest.raises(PixelwiseError, match="model_options must be a mapping"):
+        TrainConfig().replace(model_options=[8])
+
+
+def test_devices_follow_the_cli_convention() -> None:
+    assert TrainConfig(device="cuda:1").device == "cuda:1"
+    with pytest.raises(PixelwiseError, match="device is 'gpu'; choose one of auto, cpu, cuda, cuda:N"):
+        TrainConfig(device="gpu")

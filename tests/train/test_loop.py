@@ -1,4 +1,4 @@
-"""The training loop: resume exactness, early stopping, the three modes, gradient isolation, run folders."""
+"""fit(): resume exactness, early stopping, the three modes, unlabeled images, run folders."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelwise.errors import PixelwiseError
 from pixelwise.train import loop
 from pixelwise.train.config import TrainConfig
-from pixelwise.train.loop import build_trainer, fit, learning_rate_factor
+from pixelwise.train.loop import fit
 
 from .conftest import TinyData, make_data
 
@@ -190,63 +190,27 @@ def test_binary_task_needs_no_flag(tmp_path: Path) -> None:
     assert model_from_checkpoint(result.best_checkpoint)(torch.zeros(1, 1, 16, 16)).shape == (1, 2, 16, 16)
 
 
-def test_gradients_do_not_leak_between_segmenter_and_discriminator(tiny_train: TinyData) -> None:
-    config = FAST.replace(
-        adversarial_weight=0.5, semi_weight=0.5, discriminator_lr=0.1, lr=0.1, discriminator_real_smoothing=0.2
-    )
-    trainer = build_trainer(config, classes=tiny_train.classes, in_channels=1, total_iterations=100)
-    assert trainer.discriminator is not None
-    generator = torch.Generator().manual_seed(0)
-    images = torch.randn(2, 1, 16, 16, generator=generator)
-    masks = torch.randint(0, 3, (2, 16, 16), generator=generator)
-    unlabeled = (torch.randn(2, 1, 16, 16, generator=generator), torch.zeros(2, 16, 16, dtype=torch.long))
-    trainer.train_step(images, masks, unlabeled)  # gives D gradients and Adam state
-
-    def snapshot(module: torch.nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
-        parameters = [p.detach().clone() for p in module.parameters()]
-        grads = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
-        return parameters, grads
-
-    def same(first: list[torch.Tensor | None], second: list[torch.Tensor | None]) -> bool:
-        return all(
-            (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
-            for a, b in zip(first, second, strict=True)
-        )
-
-    d_parameters, d_grads = snapshot(trainer.discriminator)
-    s_parameters, _ = snapshot(trainer.model)
-    stats, probabilities = trainer.segmenter_step(images, masks, unlabeled)
-    assert "adversarial_loss" in stats and "semi_loss" in stats
-    after_parameters, after_grads = snapshot(trainer.discriminator)
-    assert same(d_parameters, after_parameters) and same(d_grads, after_grads)  # S's step left D alone
-    assert not same(s_parameters, snapshot(trainer.model)[0])  # ... and moved S
-    assert all(p.requires_grad for p in trainer.discriminator.parameters())  # D unfrozen afterwards
-
-    assert probabilities is not None and not probabilities.requires_grad
-    s_parameters, s_grads = snapshot(trainer.model)
-    trainer.discriminator_step(images, masks, probabilities)
-    assert same(s_parameters, snapshot(trainer.model)[0]) and same(s_grads, snapshot(trainer.model)[1])
-    assert not same(d_parameters, snapshot(trainer.discriminator)[0])  # D's step moved D
-
-
-def test_learning_rate_schedules() -> None:
-    cosine = learning_rate_factor(TrainConfig(schedule="cosine", warmup_iterations=2), 12)
-    assert [round(cosine(step), 4) for step in (0, 1, 2, 7, 12)] == [0.1, 0.55, 1.0, 0.5, 0.0]
-    poly = learning_rate_factor(TrainConfig(schedule="poly", poly_power=2.0), 4)
-    assert [poly(step) for step in range(5)] == [1.0, 0.5625, 0.25, 0.0625, 0.0]
-    assert learning_rate_factor(TrainConfig(schedule="constant", warmup_iterations=4), 10)(4) == 1.0
-
-
-def test_labeled_fraction_hides_labels_deterministically(tmp_path: Path) -> None:
-    from pixelwise.train.data import split_labeled
-
-    labeled, hidden = split_labeled(16, 0.25, seed=5)
-    assert (labeled, hidden) == split_labeled(16, 0.25, seed=5)
-    assert len(labeled) == 4 and sorted(labeled + hidden) == list(range(16))
-    assert labeled != split_labeled(16, 0.25, seed=6)[0]
-    assert split_labeled(3, 0.01, seed=0)[0] != []  # one label is always kept
-
-
 def test_iterations_per_epoch_cycles_a_small_training_set(tmp_path: Path, tiny_train: TinyData) -> None:
     history = fit(FAST.replace(iterations_per_epoch=3), tiny_train, out_dir=tmp_path / "run", progress=False).history
     assert history[0]["iteration"] == 3  # 8 images in batches of 4: two batches a pass, three asked for
+
+
+def test_checkpoints_hold_the_raw_networks_and_the_model_options(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixelwise.train import trainer
+
+    from .test_trainer import Wrapper
+
+    # as under DDP: the training step calls wrapped networks whose own state_dict keys start with "module."
+    monkeypatch.setattr(trainer, "wrap_for_training", Wrapper)
+    config = FAST.replace(adversarial_weight=0.01, model_options={"width": 8})
+    first = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
+    last = load_checkpoint(first.last_checkpoint)
+    assert not any(key.startswith("module.") for key in last["state_dict"])
+    assert not any(key.startswith("module.") for key in last["discriminator"]["state_dict"])
+    assert last["model"] == {"name": "unet-small", "options": {"width": 8}}
+    model = model_from_checkpoint(first.best_checkpoint)  # predict rebuilds the same, narrower network
+    assert model.spec["width"] == 8 and model.network.classifier.in_channels == 8  # type: ignore[union-attr]
+    again = fit(config.replace(epochs=2), tiny_train, tiny_val, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert [record["epoch"] for record in again.history] == [1, 2]

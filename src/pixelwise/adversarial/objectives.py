@@ -5,7 +5,7 @@ Notation: ``S`` the segmenter (logits (N, K, H, W)), ``P = softmax(S(X))``, ``Y1
 pixels only (not ``ignore_index``); a batch without a single valid pixel gives a zero that still carries a
 graph, so ``loss.backward()`` never fails and adds nothing.
 
-The order per iteration (see ``train.loop``): update S with D frozen (``frozen(discriminator)``), then update
+The order per iteration (see ``train.trainer``): update S with D frozen (``frozen(discriminator)``), then update
 D on ``P.detach()`` and ``Y1``, so that neither update moves the other network.
 """
 
@@ -127,16 +127,37 @@ def adversarial_loss(fake_logits: torch.Tensor, valid: torch.Tensor | None = Non
     return _masked_bce(fake_logits, 1.0, valid)
 
 
-def semi_supervised_loss(
-    logits_u: torch.Tensor, d_logits_u: torch.Tensor, *, threshold: float
+def trusted_pixels(
+    d_logits_u: torch.Tensor, valid: torch.Tensor | None = None, *, threshold: float
 ) -> tuple[torch.Tensor, float]:
-    """``L_semi = CE(S(X_u), argmax P_u)`` over the pixels where ``σ(D(P_u)) > threshold``; also the share of such pixels.
+    """The pixels whose prediction D takes for real, ``σ(D(P_u)) > threshold``, among the valid ones.
+
+    ``d_logits_u`` (N, 1, H, W) are D's logits on the segmenter's softmax; ``valid`` (N, H, W) bool (None: all
+    pixels) leaves out padding and ignored pixels. Returns the mask (N, H, W) bool (a constant: no gradient)
+    and the trusted share of the valid pixels (0.0 when there are none), the number logged as ``semi_fraction``.
+
+    >>> mask, share = trusted_pixels(torch.tensor([[[[5.0, -5.0, 5.0]]]]), torch.tensor([[[True, True, False]]]), threshold=0.2)
+    >>> mask.tolist(), share
+    ([[[True, False, False]]], 0.5)
+    """
+    valid_mask = _valid_mask(d_logits_u, valid)[:, 0]
+    with torch.no_grad():
+        trusted = (torch.sigmoid(d_logits_u[:, 0]) > threshold) & valid_mask
+    valid_count = int(valid_mask.sum())
+    return trusted, int(trusted.sum()) / valid_count if valid_count else 0.0
+
+
+def semi_supervised_loss(
+    logits_u: torch.Tensor, d_logits_u: torch.Tensor, valid: torch.Tensor | None = None, *, threshold: float
+) -> tuple[torch.Tensor, float]:
+    """``L_semi = CE(S(X_u), argmax P_u)`` over the pixels D trusts (``trusted_pixels``); also their share.
 
     ``logits_u`` (N, K, H, W) are the segmenter's logits on unlabeled images, ``d_logits_u`` (N, 1, H, W) the
-    discriminator's logits on their softmax. The pseudo-labels and the confidence mask are constants (the
-    gradient flows only through ``logits_u`` in the cross-entropy): the segmenter is taught to agree more with
-    its own trusted predictions, not to move D's confidence. Returns ``(loss, confident_fraction)``; the loss is
-    a zero with a graph when no pixel is confident.
+    discriminator's logits on their softmax, ``valid`` (N, H, W) bool the pixels that may count (None: all).
+    The pseudo-labels and the confidence mask are constants (the gradient flows only through ``logits_u`` in
+    the cross-entropy): the segmenter is taught to agree more with its own trusted predictions, not to move
+    D's confidence. Returns ``(loss, trusted share of the valid pixels)``; the loss is a zero with a graph
+    when no pixel is trusted.
 
     >>> logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])      # (1, 2, 1, 2): pixel 0 says class 0, pixel 1 class 1
     >>> loss, share = semi_supervised_loss(logits, torch.tensor([[[[5.0, -5.0]]]]), threshold=0.2)
@@ -150,11 +171,10 @@ def semi_supervised_loss(
             f"discriminator logits of shape {tuple(d_logits_u.shape)} do not match segmenter logits "
             f"{tuple(logits_u.shape)}; expected (N, 1, H, W)"
         )
+    confident, fraction = trusted_pixels(d_logits_u, valid, threshold=threshold)
     with torch.no_grad():
-        confident = torch.sigmoid(d_logits_u[:, 0]) > threshold
         pseudo_labels = logits_u.argmax(dim=1)
     count = int(confident.sum())
-    fraction = count / confident.numel() if confident.numel() else 0.0
     if count == 0:
         return logits_u.sum() * 0.0, fraction
     losses = F.cross_entropy(logits_u, pseudo_labels, reduction="none")

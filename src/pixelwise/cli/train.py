@@ -1,21 +1,31 @@
 """`pixelwise train DATA --out RUN_DIR`: train a segmenter (supervised, adversarial or semi-supervised).
 
-Settings come from the defaults of ``TrainConfig``, then ``--config FILE``, then the flags (and ``--set
-KEY=VALUE`` for any other setting); with ``--resume`` the run's own ``config.yaml`` takes the place of the
-defaults. Flags are read as text and checked by ``TrainConfig``, so a bad value is one line that names it.
+Settings come from the defaults of ``TrainConfig``, then ``--config FILE``, then ``--set KEY=VALUE``, then
+the flags; with ``--resume`` the run's own ``config.yaml`` takes the place of the defaults. There is one
+flag per ``TrainConfig`` field, generated from the field (its name, type, default and documentation), so
+a new setting reaches the command line by being added to the config. Flags are read as text and checked
+by ``TrainConfig``, so a bad value is one line that names it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand
 
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.errors import PixelwiseError
+from pixelwise.train.config import TrainConfig
+
+SETTINGS_SECTION = "Settings (TrainConfig; also --config FILE, --set KEY=VALUE)"
 
 
 class _TqdmHandler(logging.Handler):
@@ -27,12 +37,100 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(self.format(record), file=sys.stderr)
 
 
+class _SectionedHelp(TyperCommand):
+    """Click's plain help, in sections: option names stay whole at any width (rich's table cuts them at
+    80 columns), and the generated settings are listed apart from the command's own options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "rich_markup_mode": None})
+
+    # typer carries its own copy of click, whose Context and HelpFormatter it does not export
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                panel = getattr(param, "rich_help_panel", None)
+                title = "Arguments" if param.param_type_name == "argument" else panel or "Options"
+                sections.setdefault(title, []).append(record)
+        for title, records in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
+
+
+def with_setting_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**flags``) one option per ``TrainConfig`` field, from the field itself.
+
+    ``--epochs N``, ``--lr F``, ``--loss ce|dice|focal|ce+dice``, ``--scale-range F,F``, on/off settings as
+    ``--amp/--no-amp``; the help is the field's documentation with its default. Values arrive in ``flags``
+    as given (text; None when absent), for ``TrainConfig`` to convert and check. A mapping field (the model
+    options) has a KEY=VALUE option of the command's own instead.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [parameter for parameter in signature.parameters.values() if parameter.kind is not parameter.VAR_KEYWORD]
+    hints = typing.get_type_hints(TrainConfig)
+    generated = []
+    for field in dataclasses.fields(TrainConfig):
+        kind = hints[field.name]
+        if typing.get_origin(kind) is dict:
+            continue
+        if field.name in signature.parameters:
+            raise AssertionError(f"TrainConfig.{field.name} clashes with a parameter of {command.__name__}")
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata['doc']}  [default: {_shown_default(field.default)}]"
+        if kind is bool:
+            option = typer.Option(
+                None, f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False, rich_help_panel=SETTINGS_SECTION
+            )
+            annotation: Any = bool | None
+        else:
+            metavar = field.metadata.get("metavar") or _metavar(kind, field.metadata["choices"])
+            option = typer.Option(
+                None, flag, metavar=metavar, help=help_text, show_default=False, rich_help_panel=SETTINGS_SECTION
+            )
+            annotation = str | None
+        generated.append(
+            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        )
+    parameters = [*own, *generated]
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return command
+
+
+def _metavar(kind: Any, choices: tuple[str, ...]) -> str:
+    if choices:
+        return "|".join(choices)
+    args = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    if typing.get_origin(kind) is tuple:
+        return "F,F,..." if Ellipsis in args else ",".join("F" for _ in args)
+    if args:  # an optional value: the type inside
+        return _metavar(args[0], choices)
+    return {int: "N", float: "F"}.get(kind, "TEXT")
+
+
+def _shown_default(value: Any) -> str:
+    """A default as one would type it: none, on/off, 0.75,1.25."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
 def resolve_config(
-    *, out: Path, config_file: Path | None, flags: dict[str, Any], settings: list[str], resume: bool
-) -> Any:
+    *,
+    out: Path,
+    config_file: Path | None,
+    flags: dict[str, Any],
+    settings: list[str],
+    model_options: list[str],
+    resume: bool,
+) -> TrainConfig:
     """TrainConfig from (the run's config.yaml when resuming, else the defaults) < --config < --set < flags."""
-    from pixelwise.train.config import TrainConfig
-    from pixelwise.train.loop import CONFIG_FILE
+    from pixelwise.train.run_files import CONFIG_FILE
 
     base = TrainConfig()
     if resume:
@@ -49,54 +147,39 @@ def resolve_config(
         values.update({key: from_file[key] for key in yaml.safe_load(config_file.read_text()) or {}})
     values.update(parse_key_values(settings, "--set"))
     values.update({key: value for key, value in flags.items() if value is not None})
+    if model_options:
+        values["model_options"] = {
+            **(values.get("model_options") or {}),
+            **parse_key_values(model_options, "--model-option"),
+        }
     return TrainConfig.from_dict(values, source="command line")
 
 
-@app.command()
+@app.command(cls=_SectionedHelp)
+@with_setting_flags
 def train(
     data: str = typer.Argument(..., help="Dataset folder (images/ + masks/, or train/ val/ test/) or a built-in name."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
     config_file: Path | None = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
-    model: str | None = typer.Option(None, help="Model name (see the models list); default unet-small."),
-    encoder: str | None = typer.Option(None, help="Encoder of encoder-based models, e.g. efficientnet-lite0."),
-    encoder_weights: str | None = typer.Option(None, help="'imagenet' (efficientnet-lite0, offline) or a .pth path."),
-    epochs: str | None = typer.Option(None, metavar="N"),
-    iterations_per_epoch: str | None = typer.Option(
-        None, metavar="N", help="Batches per epoch; default one pass over the labeled images."
+    settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any setting, e.g. lr=0.01."),
+    model_options: list[str] = typer.Option(
+        [],
+        "--model-option",
+        metavar="KEY=VALUE",
+        help="Option of the model, e.g. width=32 for unet-small; a wrong name lists them.",
     ),
-    lr: str | None = typer.Option(None, metavar="F", help="Learning rate of the segmenter."),
-    batch_size: str | None = typer.Option(None, metavar="N"),
-    crop_size: str | None = typer.Option(None, metavar="N", help="Side of the training crops (validation: whole)."),
-    loss: str | None = typer.Option(None, metavar="ce|dice|focal|ce+dice"),
-    optimizer: str | None = typer.Option(None, metavar="adamw|sgd"),
-    schedule: str | None = typer.Option(None, metavar="poly|cosine|constant"),
-    warmup_iterations: str | None = typer.Option(None, metavar="N"),
-    grad_clip: str | None = typer.Option(None, metavar="F", help="Max gradient norm; 0: off."),
-    patience: str | None = typer.Option(
-        None, metavar="N", help="Epochs without improvement before stopping; 0: never."
-    ),
-    seed: str | None = typer.Option(None, metavar="N", help="Makes runs repeatable (weights, order, augmentation)."),
-    num_workers: str | None = typer.Option(None, metavar="N", help="Data loading processes (0: in the main one)."),
-    device: str | None = typer.Option(None, metavar="auto|cpu|cuda"),
-    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bfloat16 autocast on the CPU (float16 on CUDA)."),
-    adversarial_weight: str | None = typer.Option(None, metavar="F", help="λ_adv (e.g. 0.01); 0: no adversarial term."),
-    semi_weight: str | None = typer.Option(None, metavar="F", help="λ_semi (e.g. 0.1); 0: no semi-supervised term."),
-    semi_threshold: str | None = typer.Option(None, metavar="F", help="Trust unlabeled pixels where σ(D) > F."),
-    semi_start: str | None = typer.Option(None, metavar="N", help="Iterations before the semi-supervised term starts."),
-    labeled_fraction: str | None = typer.Option(
-        None, metavar="F", help="Keep the labels of this fraction of the training set; the rest become unlabeled."
-    ),
-    discriminator_image: bool | None = typer.Option(
-        None, "--discriminator-image/--no-discriminator-image", help="Show the discriminator the image too."
-    ),
-    unlabeled: Path | None = typer.Option(None, help="Folder of unlabeled images (besides DATA/unlabeled/)."),
-    settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any other setting of TrainConfig."),
     data_options: list[str] = typer.Option(
         [], "--data-option", metavar="KEY=VALUE", help="Option of a built-in dataset, e.g. count=50 or size=32."
     ),
+    unlabeled: Path | None = typer.Option(None, help="Folder of unlabeled images (besides DATA/unlabeled/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
-    force: bool = typer.Option(False, "--force", help="Train into a non-empty --out (same-named files replaced)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Train into a non-empty --out (files of the run's names are replaced)."
+    ),
+    force: bool = typer.Option(False, "--force", hidden=True, help="Deprecated name of --overwrite."),
+    threads: int | None = typer.Option(None, "--threads", metavar="N", help="torch threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-epoch lines."),
+    **flags: Any,
 ) -> None:
     """Train a segmentation network on DATA and write the run (best.pt, last.pt, ...) to --out."""
     from pixelwise.data.builtin import dataset_root
@@ -104,35 +187,25 @@ def train(
     from pixelwise.data.io import list_images
     from pixelwise.train.loop import fit
 
-    flags = {
-        "model": model,
-        "encoder": encoder,
-        "encoder_weights": encoder_weights,
-        "epochs": epochs,
-        "iterations_per_epoch": iterations_per_epoch,
-        "lr": lr,
-        "batch_size": batch_size,
-        "crop_size": crop_size,
-        "loss": loss,
-        "optimizer": optimizer,
-        "schedule": schedule,
-        "warmup_iterations": warmup_iterations,
-        "grad_clip": grad_clip,
-        "patience": patience,
-        "seed": seed,
-        "num_workers": num_workers,
-        "device": device,
-        "amp": amp,
-        "adversarial_weight": adversarial_weight,
-        "semi_weight": semi_weight,
-        "semi_threshold": semi_threshold,
-        "semi_start": semi_start,
-        "labeled_fraction": labeled_fraction,
-        "discriminator_image": discriminator_image,
-    }
-    if resume and force:
-        raise PixelwiseError("--resume and --force contradict each other; give one of them")
-    config = resolve_config(out=out, config_file=config_file, flags=flags, settings=settings, resume=resume)
+    if force:
+        typer.echo("note: --force is now --overwrite", err=True)
+        overwrite = True
+    if resume and overwrite:
+        raise PixelwiseError("--resume and --overwrite contradict each other; give one of them")
+    config = resolve_config(
+        out=out,
+        config_file=config_file,
+        flags=flags,
+        settings=settings,
+        model_options=model_options,
+        resume=resume,
+    )
+    if threads is not None:
+        if threads < 1:
+            raise PixelwiseError(f"--threads {threads}: give 1 or more")
+        import torch
+
+        torch.set_num_threads(threads)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
     train_data = SegmentationFolder(root, "train")
@@ -155,7 +228,7 @@ def train(
         logger.setLevel(logging.INFO)
         logger.propagate = False
     result = fit(
-        config, train_data, val_data, out_dir=out, unlabeled=extra, resume=resume, force=force, progress=not quiet
+        config, train_data, val_data, out_dir=out, unlabeled=extra, resume=resume, force=overwrite, progress=not quiet
     )
     if result.history:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]

@@ -14,8 +14,10 @@ adversarial and semi-supervised training are the same config with different weig
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,65 +31,101 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
 LOSSES = ("ce", "dice", "focal", "ce+dice")
 NORMALIZATIONS = ("auto", "dataset", "imagenet")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def setting(default: Any, doc: str, *, choices: tuple[str, ...] = (), metavar: str | None = None) -> Any:
+    """A TrainConfig field: its default and the line that documents it, which ``pixelwise train --help`` shows.
+
+    ``choices`` are the only values allowed (checked here, listed in the help); ``metavar`` names the value
+    in the help when the type's own name would not say enough.
+    """
+    metadata: dict[str, Any] = {"doc": doc, "choices": choices}
+    if metavar is not None:
+        metadata["metavar"] = metavar
+    if isinstance(default, dict):
+        # a fresh mapping per config; left out of the hash, which a dict cannot join
+        return dataclasses.field(default_factory=lambda: dict(default), hash=False, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """All settings of one training run. Iteration counts are optimizer steps of the segmenter."""
+    """All settings of one training run. Iteration counts are optimizer steps of the segmenter.
+
+    Each field carries its one-line documentation (``dataclasses.fields(TrainConfig)[i].metadata["doc"]``):
+    the command line is generated from it, so a new setting is a new field here and nothing else.
+    """
 
     # model
-    model: str = "unet-small"
-    encoder: str | None = None  # None: the model's default encoder
-    encoder_weights: str | None = None  # "imagenet" (offline, efficientnet-lite0) or a .pth path
+    model: str = setting("unet-small", "Model name (pixelwise.models.list_models()).")
+    model_options: dict[str, Any] = setting(  # noqa: RUF009 (a field with a default_factory: a new dict each time)
+        {}, "The model's own options, e.g. width: 32 (see pixelwise.models.model_options(model))."
+    )
+    encoder: str | None = setting(
+        None, "Encoder of encoder-based models, e.g. efficientnet-lite0; none: the model's default."
+    )
+    encoder_weights: str | None = setting(
+        None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random."
+    )
     # schedule of the run
-    epochs: int = 30
-    iterations_per_epoch: int = 0  # 0: one pass over the labeled images; N: N batches, cycling (small sets)
-    batch_size: int = 8
-    crop_size: int = 128  # training crops; validation always sees whole images
-    tile_size: int = 256  # the tile the predictor uses by default, stored in the checkpoint
+    epochs: int = setting(30, "Epochs to train.")
+    iterations_per_epoch: int = setting(
+        0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images."
+    )
+    batch_size: int = setting(8, "Images per batch.")
+    crop_size: int = setting(128, "Side of the training crops; validation always sees whole images.")
+    tile_size: int = setting(256, "The tile the predictor uses by default, stored in the checkpoint.")
     # optimisation
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9  # SGD only
-    schedule: str = "poly"
-    poly_power: float = 0.9
-    warmup_iterations: int = 0  # linear ramp from lr/10 to lr over this many iterations
-    grad_clip: float = 0.0  # max global gradient norm of the segmenter; 0: no clipping
-    loss: str = "ce"
-    class_weights: tuple[float, ...] | None = None
-    dice_weight: float = 1.0  # the Dice term's weight in "ce+dice"
-    focal_gamma: float = 2.0
+    optimizer: str = setting("adamw", "Optimizer of the segmenter.", choices=OPTIMIZERS)
+    lr: float = setting(1e-3, "Learning rate of the segmenter.")
+    weight_decay: float = setting(1e-4, "Weight decay (not on norms and biases).")
+    momentum: float = setting(0.9, "Momentum (SGD only).")
+    schedule: str = setting("poly", "Learning-rate schedule after the warm-up.", choices=SCHEDULES)
+    poly_power: float = setting(0.9, "Exponent of the poly schedule.")
+    warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.")
+    grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.")
+    loss: str = setting("ce", "Loss of the segmenter.", choices=LOSSES)
+    class_weights: tuple[float, ...] | None = setting(None, "Per-class weights of the loss, e.g. 1,4; none: equal.")
+    dice_weight: float = setting(1.0, "The Dice term's weight in ce+dice.")
+    focal_gamma: float = setting(2.0, "Focusing exponent of the focal loss.")
     # augmentation (training crops only)
-    scale_range: tuple[float, float] = (0.75, 1.25)
-    rotation: float = 10.0  # degrees, uniform in [-rotation, rotation]
-    horizontal_flip: bool = True
-    vertical_flip: bool = False
-    color_jitter: float = 0.2  # brightness, contrast (and saturation for RGB) vary by ± this fraction
-    normalization: str = "auto"  # auto: ImageNet statistics with a pretrained encoder, else the training set's
+    scale_range: tuple[float, float] = setting((0.75, 1.25), "Random rescaling of the crops, low,high.")
+    rotation: float = setting(10.0, "Random rotation in degrees, uniform in [-rotation, rotation].")
+    horizontal_flip: bool = setting(True, "Flip crops left-right at random.")
+    vertical_flip: bool = setting(False, "Flip crops upside down at random.")
+    color_jitter: float = setting(0.2, "Brightness, contrast (and saturation for RGB) vary by ± this fraction.")
+    normalization: str = setting(
+        "auto",
+        "Input statistics; auto: ImageNet's with a pretrained encoder, else the training set's.",
+        choices=NORMALIZATIONS,
+    )
     # early stopping on the validation mIoU (the training loss when there is no validation set)
-    patience: int = 10  # epochs without improvement before stopping; 0: never stop early
-    min_delta: float = 0.0
+    patience: int = setting(10, "Epochs without improvement before stopping; 0: never stop early.")
+    min_delta: float = setting(0.0, "The least gain that counts as an improvement.")
     # reproducibility and speed
-    seed: int = 0
-    num_workers: int = 0
-    channels_last: bool = True
-    amp: bool = False  # float16 + gradient scaler on CUDA; bfloat16 on the CPU trains 13x slower (bench)
-    device: str = "auto"
+    seed: int = setting(0, "Makes runs repeatable (weights, order, augmentation).")
+    num_workers: int = setting(0, "Data loading processes; 0: in the main one.")
+    channels_last: bool = setting(True, "channels_last memory layout (faster convolutions).")
+    amp: bool = setting(False, "float16 + gradient scaler on CUDA; bfloat16 on the CPU (13x slower there, bench).")
+    device: str = setting("auto", "Where to train; auto: CUDA when torch sees a GPU.", metavar="auto|cpu|cuda|cuda:N")
     # adversarial and semi-supervised training (Hung et al. 2018); all weights 0: plain supervised
-    adversarial_weight: float = 0.0  # λ_adv: BCE(D(P), 1) on labeled images
-    adversarial_weight_unlabeled: float = 0.001  # λ_adv,u: the same term on unlabeled images
-    semi_weight: float = 0.0  # λ_semi: CE against argmax P_u where D is confident
-    semi_threshold: float = 0.2  # T_semi on σ(D(P_u))
-    semi_start: int = 0  # iterations of warm-up before the semi-supervised term switches on
-    labeled_fraction: float = 1.0  # keep the labels of this fraction of the training set (seeded)
-    discriminator_lr: float = 1e-4
-    discriminator_betas: tuple[float, float] = (0.9, 0.99)
-    discriminator_image: bool = False  # condition D on the image too (Luc et al. 2016)
-    discriminator_real_label: float = 1.0  # < 1: one-sided label smoothing of D's "real" target
-    discriminator_real_smoothing: float = 0.0  # real maps: the true class gives e ~ U(0, this) to the others
-    discriminator_base_channels: int = 64  # width of D's first layer (64 in the paper); less is faster
+    adversarial_weight: float = setting(
+        0.0, "λ_adv (e.g. 0.01): BCE(D(P), 1) on labeled images; 0: no adversarial term."
+    )
+    adversarial_weight_unlabeled: float = setting(0.001, "λ_adv,u: the same term on unlabeled images.")
+    semi_weight: float = setting(0.0, "λ_semi (e.g. 0.1): CE against argmax P_u where D is confident; 0: off.")
+    semi_threshold: float = setting(0.2, "T_semi: trust unlabeled pixels where σ(D(P_u)) > this.")
+    semi_start: int = setting(0, "Iterations of warm-up before the semi-supervised term switches on.")
+    labeled_fraction: float = setting(
+        1.0, "Keep the labels of this fraction of the training set (seeded); the rest become unlabeled."
+    )
+    discriminator_lr: float = setting(1e-4, "Learning rate of the discriminator (Adam).")
+    discriminator_betas: tuple[float, float] = setting((0.9, 0.99), "Adam's betas for the discriminator.")
+    discriminator_image: bool = setting(False, "Condition the discriminator on the image too (Luc et al. 2016).")
+    discriminator_real_label: float = setting(1.0, "< 1: one-sided label smoothing of D's 'real' target.")
+    discriminator_real_smoothing: float = setting(0.0, "Real maps: the true class gives e ~ U(0, this) to the others.")
+    discriminator_base_channels: int = setting(64, "Width of D's first layer (64 in the paper); less is faster.")
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -95,15 +133,12 @@ class TrainConfig:
             raise PixelwiseError("; ".join(problems))
 
     def _problems(self) -> typing.Iterator[str]:
-        def choice(name: str, allowed: tuple[str, ...]) -> typing.Iterator[str]:
-            if getattr(self, name) not in allowed:
-                yield f"{name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}"
-
-        yield from choice("optimizer", OPTIMIZERS)
-        yield from choice("schedule", SCHEDULES)
-        yield from choice("loss", LOSSES)
-        yield from choice("normalization", NORMALIZATIONS)
-        yield from choice("device", DEVICES)
+        for field in dataclasses.fields(self):
+            allowed = field.metadata["choices"]
+            if allowed and getattr(self, field.name) not in allowed:
+                yield f"{field.name} is {getattr(self, field.name)!r}; choose one of {', '.join(allowed)}"
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            yield f"device is {self.device!r}; choose one of auto, cpu, cuda, cuda:N"
         for name in ("epochs", "batch_size", "crop_size", "tile_size", "discriminator_base_channels"):
             if getattr(self, name) < 1:
                 yield f"{name} must be at least 1, got {getattr(self, name)}"
@@ -135,6 +170,32 @@ class TrainConfig:
             yield f"color_jitter must be below 1 (a fraction), got {self.color_jitter}"
         if self.class_weights is not None and any(weight < 0 for weight in self.class_weights):
             yield f"class_weights must be 0 or more, got {self.class_weights}"
+        yield from self._model_option_problems()
+
+    def _model_option_problems(self) -> typing.Iterator[str]:
+        """Each of ``model_options`` must be one the model has (``models.model_options``), of its default's type."""
+        if not self.model_options:
+            return
+        from pixelwise.models.registry import model_options
+
+        try:
+            defaults = model_options(self.model)
+        except PixelwiseError as error:
+            yield str(error)
+            return
+        for key, value in self.model_options.items():
+            if key not in defaults:
+                yield (
+                    f"model {self.model!r} has no option {key!r}{did_you_mean(key, defaults)}; "
+                    f"its options: {', '.join(sorted(defaults)) or 'none'}"
+                )
+                continue
+            default = defaults[key]
+            if type(default) in (bool, int, float):
+                try:
+                    _convert(key, value, type(default), "model_options")
+                except PixelwiseError as error:
+                    yield str(error)
 
     @property
     def uses_discriminator(self) -> bool:
@@ -148,7 +209,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-ready values (tuples become lists)."""
         return {
-            field.name: list(value) if isinstance(value, tuple) else value
+            field.name: list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, dict) else value
             for field in dataclasses.fields(self)
             for value in [getattr(self, field.name)]
         }
@@ -171,9 +232,7 @@ class TrainConfig:
             raw = {}
         if not isinstance(raw, dict):
             raise PixelwiseError(f"{file}: expected a mapping of setting: value, e.g. 'epochs: 20'")
-        unknown = sorted(set(raw) - _field_types().keys())
-        if unknown:
-            raise PixelwiseError(f"{file}: unknown settings {unknown}; valid ones: {', '.join(_field_types())}")
+        _refuse_unknown(raw, source=str(file))
         return cls.from_dict({**raw, **overrides}, source=str(file))
 
     def save_yaml(self, path: str | os.PathLike[str]) -> None:
@@ -187,11 +246,30 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
 
-def _build(values: dict[str, Any], *, source: str) -> TrainConfig:
+def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
+    """``"; did you mean 'lr'"`` when ``name`` is a near miss of one of ``choices``, else ``""``.
+
+    >>> did_you_mean("epoch", ["epochs", "lr"]), did_you_mean("colour", ["epochs", "lr"])
+    (" (did you mean 'epochs'?)", '')
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refuse_unknown(values: dict[str, Any], *, source: str) -> None:
     types = _field_types()
     unknown = sorted(set(values) - types.keys())
-    if unknown:
-        raise PixelwiseError(f"{source}: unknown settings {unknown}; valid ones: {', '.join(types)}")
+    if not unknown:
+        return
+    hints = "".join(did_you_mean(name, types) for name in unknown)
+    if hints:
+        raise PixelwiseError(f"{source}: unknown settings {unknown}{hints}")
+    raise PixelwiseError(f"{source}: unknown settings {unknown}; valid ones: {', '.join(types)}")
+
+
+def _build(values: dict[str, Any], *, source: str) -> TrainConfig:
+    _refuse_unknown(values, source=source)
+    types = _field_types()
     converted = {name: _convert(name, value, types[name], source) for name, value in values.items()}
     return TrainConfig(**converted)
 
@@ -223,6 +301,12 @@ def _convert(name: str, value: Any, kind: Any, source: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
+        if typing.get_origin(kind) is dict:
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                raise ValueError
+            return {str(key): option for key, option in value.items()}
         if typing.get_origin(kind) is tuple:
             items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else list(value)
             inner = typing.get_args(kind)
@@ -235,7 +319,9 @@ def _convert(name: str, value: Any, kind: Any, source: str) -> Any:
         pass
     else:
         raise AssertionError(f"unhandled type {kind} for {name}")
-    if typing.get_origin(kind) is tuple:
+    if typing.get_origin(kind) is dict:
+        expected = "a mapping of name: value, e.g. {width: 32}"
+    elif typing.get_origin(kind) is tuple:
         count = len(typing.get_args(kind))
         expected = "a list of numbers" if Ellipsis in typing.get_args(kind) else f"a list of {count} numbers"
     else:

@@ -7,6 +7,7 @@ are read lazily, one per ``__getitem__``, so a large folder costs no memory up f
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -16,11 +17,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
+from pixelwise.train.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
 
@@ -158,3 +162,49 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def normalization(config: TrainConfig, train: Samples, in_channels: int) -> dict[str, list[float]]:
+    """The per-channel ``{"mean", "std"}`` the network sees its inputs standardised with: ImageNet-style
+    statistics for a pretrained encoder, else the training images' own."""
+    from pixelwise.models.pretrained import normalization_for
+
+    if config.normalization == "imagenet" or (config.normalization == "auto" and config.encoder_weights):
+        statistics = normalization_for(config.encoder, config.encoder_weights or "imagenet", in_channels)
+        assert statistics is not None
+        mean, std = statistics
+    else:
+        mean, std = channel_statistics(train, list(range(len(train))))
+    return {"mean": [float(value) for value in mean], "std": [float(value) for value in std]}
+
+
+def unlabeled_dataset(
+    config: TrainConfig,
+    train: Samples,
+    hidden: list[int],
+    unlabeled: Sequence[Any] | None,
+    transform: PairTransform,
+    in_channels: int,
+) -> Dataset[tuple[Tensor, Tensor]] | None:
+    """Images whose labels are hidden, ``unlabeled`` and the folder's unlabeled/; None when D needs none."""
+    sources: list[Dataset[tuple[Tensor, Tensor]]] = []
+    counts = {"hidden labels": len(hidden)}
+    if hidden:
+        sources.append(UnlabeledCrops(SubsetView(train, hidden), transform, channels=in_channels))
+    for name, items in (("given", unlabeled), ("unlabeled/", getattr(train, "unlabeled_paths", None))):
+        if items:
+            counts[name] = len(items)
+            sources.append(UnlabeledCrops(list(items), transform, channels=in_channels))
+    total = sum(counts.values())
+    wants = config.semi_weight > 0 or (config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0)
+    if config.semi_weight > 0 and not total:
+        raise PixelwiseError(
+            "semi_weight > 0 needs unlabeled images: put them in DATA/unlabeled/, pass --unlabeled DIR, "
+            "or hide labels with --labeled-fraction F"
+        )
+    if not wants or not total:
+        if total:
+            logger.info("not using %d unlabeled images: adversarial_weight and semi_weight are 0", total)
+        return None
+    logger.info("unlabeled images: %s", ", ".join(f"{count} ({name})" for name, count in counts.items() if count))
+    return sources[0] if len(sources) == 1 else ConcatDataset(sources)

@@ -1,0 +1,97 @@
+"""The run folder: its file names, the check before a run writes into it, ``metrics.jsonl`` and ``curves.png``.
+
+================  ====================================================================
+file              written
+================  ====================================================================
+config.yaml       once, when a new run starts (``TrainConfig.save_yaml``)
+last.pt           every epoch: what resuming needs (``state.resume_payload``)
+best.pt           when the validation mIoU improved: what predicting needs
+metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
+curves.png        every epoch: losses, validation scores, the discriminator's numbers
+================  ====================================================================
+
+Every file is written atomically; only the main process writes (``distributed.is_main_process``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_path
+from pixelwise.metrics import json_ready
+
+CONFIG_FILE = "config.yaml"
+LAST_FILE = "last.pt"
+BEST_FILE = "best.pt"
+METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "curves.png"
+
+
+def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Make sure ``out`` may take the run: a ``last.pt`` to resume from, or an empty (or new) folder unless
+    ``overwrite`` (then the run's own files are replaced and nothing else is touched)."""
+    if resume:
+        if not (out / LAST_FILE).is_file():
+            raise PixelwiseError(f"{out}: no {LAST_FILE} to resume from; start a new run without --resume")
+        return
+    if out.is_file():
+        raise PixelwiseError(f"{out}: is a file; give a folder for the run")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise PixelwiseError(
+            f"{out}: not empty; pass --resume to continue the run in it, --overwrite to train into it anyway "
+            "(files of the same names are replaced), or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    """``metrics.jsonl``: one JSON object per epoch, rewritten whole so it always matches ``last.pt``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(json_ready(record)) + "\n" for record in history))
+
+
+def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """``curves.png``: losses, validation scores and, in adversarial runs, D's loss and accuracies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [record["epoch"] for record in history]
+
+    def series(key: str) -> list[float]:
+        return [float("nan") if record.get(key) is None else float(record[key]) for record in history]
+
+    panels: list[tuple[str, list[tuple[str, str]]]] = [
+        ("loss", [("train_loss", "train"), ("train_supervised_loss", "train (supervised)"), ("val_loss", "val")]),
+        ("validation", [("val_miou", "mIoU"), ("val_mean_dice", "mean Dice"), ("val_pixel_accuracy", "pixel acc.")]),
+    ]
+    if any("train_discriminator_loss" in record for record in history):
+        panels.append(
+            (
+                "discriminator",
+                [
+                    ("train_discriminator_loss", "D loss"),
+                    ("train_discriminator_accuracy_real", "D acc. real"),
+                    ("train_discriminator_accuracy_fake", "D acc. predicted"),
+                    ("train_semi_fraction", "unlabeled px trusted"),
+                ],
+            )
+        )
+    panels = [(title, [(k, n) for k, n in lines if any(k in r for r in history)]) for title, lines in panels]
+    panels = [(title, lines) for title, lines in panels if lines]
+    figure, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.4), squeeze=False)
+    for axis, (title, lines) in zip(axes[0], panels, strict=False):
+        for key, label in lines:
+            axis.plot(epochs, series(key), marker="o", markersize=3, label=label)
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,167 @@
+"""Where a run stands, and what lets it continue exactly: the checkpoint payloads, RNG states, resume checks.
+
+``best.pt`` holds what prediction needs (``prediction_payload``); ``last.pt`` adds everything that moves
+during training (``resume_payload``): optimizers, schedulers, gradient scalers, the discriminator, the
+iteration count, the RNG states, the history and the early-stopping counters. Restoring all of them makes
+1 epoch + resume 1 epoch give the same weights as 2 epochs straight (tests/train/test_loop.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+from pixelwise.train.config import TrainConfig
+from pixelwise.train.trainer import Trainer
+from pixelwise.versions import library_versions
+
+logger = logging.getLogger(__name__)
+
+# settings that may change between the sessions of one run; any other change is allowed but logged
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "min_delta", "num_workers", "device"})
+
+
+def score(record: dict[str, Any]) -> float:
+    """How good an epoch's record is, higher is better: the validation mIoU, or minus the training loss
+    when there is no validation set; NaN counts as the worst.
+
+    >>> score({"val_miou": 0.5, "train_loss": 0.1}), score({"train_loss": 0.25}), score({"val_miou": float("nan")})
+    (0.5, -0.25, -inf)
+    """
+    value = record.get("val_miou")
+    if value is None:
+        value = -float(record.get("train_loss", math.inf))
+    return -math.inf if value is None or math.isnan(value) else float(value)
+
+
+@dataclass
+class RunState:
+    """The per-epoch records and the early-stopping counters; ``last.pt`` keeps them for resuming."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> RunState:
+        stopping = checkpoint["early_stopping"]
+        return cls(
+            history=list(checkpoint.get("history", [])),
+            best_score=float(stopping["best_score"]),
+            best_epoch=int(stopping["best_epoch"]),
+            bad_epochs=int(stopping["bad_epochs"]),
+        )
+
+    def add(self, record: dict[str, Any], *, min_delta: float) -> bool:
+        """Append an epoch's record; True when it is the best so far (the first epoch always is)."""
+        self.history.append(record)
+        value = score(record)
+        improved = value > self.best_score + min_delta or record["epoch"] == 1
+        if improved:
+            self.best_score, self.best_epoch, self.bad_epochs = value, int(record["epoch"]), 0
+        else:
+            self.bad_epochs += 1
+        return improved
+
+    def should_stop(self, patience: int) -> bool:
+        """``patience`` epochs in a row without improvement (never with patience 0)."""
+        return patience > 0 and self.bad_epochs >= patience
+
+    def early_stopping(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+
+# --- checkpoint payloads ---------------------------------------------------------------------------------
+
+
+def prediction_payload(
+    trainer: Trainer,
+    *,
+    epoch: int,
+    metrics: dict[str, Any],
+    normalization: dict[str, list[float]],
+    in_channels: int,
+) -> dict[str, Any]:
+    """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them."""
+    return {
+        "model": trainer.model_spec(),
+        "state_dict": trainer.raw_model.state_dict(),
+        "classes": trainer.classes.to_dict(),
+        "normalization": normalization,
+        "in_channels": in_channels,
+        "tile_size": trainer.config.tile_size,
+        "stride": int(getattr(trainer.raw_model, "stride", 1)),
+        "config": trainer.config.to_dict(),
+        "metrics": metrics,
+        "versions": library_versions(),
+        "epoch": epoch,
+    }
+
+
+def resume_payload(trainer: Trainer, run: RunState, **prediction: Any) -> dict[str, Any]:
+    """``last.pt``: ``prediction_payload(trainer, **prediction)`` plus everything that moves during training."""
+    return {
+        **prediction_payload(trainer, **prediction),
+        **trainer.state(),
+        "rng": rng_state(),
+        "history": run.history,
+        "early_stopping": run.early_stopping(),
+    }
+
+
+def check_resume(checkpoint: dict[str, Any], config: TrainConfig, classes: ClassSpec, in_channels: int) -> None:
+    """Refuse a ``last.pt`` trained on other classes or channels; log the settings that changed since."""
+    if checkpoint.get("classes") != classes.to_dict() or int(checkpoint["in_channels"]) != in_channels:
+        raise PixelwiseError(
+            f"{checkpoint['path']}: the run was trained on other classes or channels than this dataset; "
+            "resume it with the same data, or start a new run"
+        )
+    # a run saved before a setting existed had that setting's default
+    saved = {**TrainConfig().to_dict(), **checkpoint.get("config", {})}
+    changed = sorted(
+        key for key, value in config.to_dict().items() if key not in RESUMABLE_CHANGES and saved.get(key) != value
+    )
+    if changed:
+        logger.warning("resuming with changed settings: %s", ", ".join(changed))
+
+
+# --- random number generators ----------------------------------------------------------------------------
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators (weights, D's label smoothing, augmentation)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global generators' states, in plain types so that the checkpoint loads with weights_only=True."""
+    numpy_state: tuple[Any, ...] = tuple(np.random.get_state())
+    return {
+        "python": random.getstate(),
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *map(_plain, numpy_state[2:])],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Put back the states ``rng_state`` saved."""
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), int(position), int(has_gauss), float(cached)))
+    torch.set_rng_state(state["torch"])
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,73 @@
+"""Where a run stands: the epoch score, early-stopping counters, RNG states, and the checks before resuming."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from pixelwise.data.classes import ClassSpec
+from pixelwise.errors import PixelwiseError
+from pixelwise.train import state
+from pixelwise.train.config import TrainConfig
+from pixelwise.train.state import RunState, check_resume, restore_rng, rng_state, score
+
+
+def test_score_prefers_validation_and_falls_back_to_the_training_loss() -> None:
+    assert score({"val_miou": 0.4, "train_loss": 0.1}) == 0.4
+    assert score({"train_loss": 0.3}) == -0.3
+    assert score({"val_miou": math.nan}) == -math.inf
+    assert score({}) == -math.inf
+
+
+def test_run_state_counts_epochs_without_improvement() -> None:
+    run = RunState()
+    scores = [0.5, 0.52, 0.515, 0.6, 0.59, 0.58]
+    improved = [run.add({"epoch": epoch, "val_miou": value}, min_delta=0.05) for epoch, value in enumerate(scores, 1)]
+    # the first epoch always counts; later ones must beat the best by more than min_delta
+    assert improved == [True, False, False, True, False, False]
+    assert (run.best_epoch, run.best_score, run.bad_epochs) == (4, 0.6, 2)
+    assert run.should_stop(2) and not run.should_stop(3) and not run.should_stop(0)
+    again = RunState.from_checkpoint({"history": run.history, "early_stopping": run.early_stopping()})
+    assert again == run
+
+
+def test_rng_states_come_back_exactly() -> None:
+    state.seed_everything(7)
+    saved = rng_state()
+    first = (random.random(), np.random.rand(), torch.rand(3))
+    random.random(), np.random.rand(), torch.rand(5)  # the run goes on
+    restore_rng(saved)
+    second = (random.random(), np.random.rand(), torch.rand(3))
+    assert first[:2] == second[:2] and torch.equal(first[2], second[2])
+
+
+def test_resume_refuses_other_classes_and_logs_changed_settings() -> None:
+    classes = ClassSpec.default(3)
+    checkpoint = {
+        "path": "run/last.pt",
+        "classes": classes.to_dict(),
+        "in_channels": 1,
+        "config": TrainConfig().to_dict(),
+    }
+    with pytest.raises(PixelwiseError, match=r"run/last.pt: the run was trained on other classes"):
+        check_resume(checkpoint, TrainConfig(), ClassSpec.default(4), 1)
+    with pytest.raises(PixelwiseError, match="other classes or channels"):
+        check_resume(checkpoint, TrainConfig(), classes, 3)
+
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    state.logger.addHandler(handler)
+    try:
+        check_resume(checkpoint, TrainConfig(epochs=50, device="cpu"), classes, 1)  # may change: silent
+        assert messages == []
+        old = {key: value for key, value in checkpoint["config"].items() if key != "model_options"}
+        check_resume({**checkpoint, "config": old}, TrainConfig(lr=0.5), classes, 1)  # a run from before a setting
+        assert messages == ["resuming with changed settings: lr"]
+    finally:
+        state.logger.removeHandler(handler)
