@@ -318,6 +318,7 @@ def compare(
     """
     from pixelwise.data.builtin import dataset_root, list_builtin
     from pixelwise.data.folder import SegmentationFolder
+    from pixelwise.data.splits import available_splits
     from pixelwise.metrics import Evaluator, json_ready
 
     say = log or (lambda message: None)
@@ -338,7 +339,7 @@ def compare(
     root = dataset_root(str(data), **(dataset_options or {}))
     train = SegmentationFolder(root, split="train", seed=seed)
     # a train/ test/ layout may have no val/: the networks then keep the checkpoint of the lowest training loss
-    has_val = not (root / "train" / "images").is_dir() or (root / "val" / "images").is_dir()
+    has_val = "val" in available_splits(root)
     val = SegmentationFolder(root, split="val", seed=seed) if has_val else None
     test_folder = SegmentationFolder(root, split="test", seed=seed)
     _check_test_split(test_folder, root)

@@ -42,7 +42,19 @@ def dataset(tmp_path: Path) -> Path:
 
 def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
-    result = cli("classical", "otsu", dataset, out, "--fit", dataset, "--save-fit", tmp_path / "fit.json", "-q")
+    result = cli(
+        "classical",
+        "otsu",
+        dataset,
+        out,
+        "--fit",
+        dataset,
+        "--save-fit",
+        tmp_path / "fit.json",
+        "--split",
+        "test",
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     test = SegmentationFolder(dataset, "test")
     assert sorted(path.name for path in out.iterdir()) == sorted(f"{stem}.png" for stem in test.stems)
@@ -51,7 +63,7 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
         assert (predicted == sample.mask).mean() > 0.95
     assert "learned on" in result.stdout and "warning" not in result.stderr
     # the saved fit is reused without the training data, and gives the same masks
-    again = cli("classical", "otsu", dataset, tmp_path / "again", "--fit", tmp_path / "fit.json", "-q")
+    again = cli("classical", "otsu", dataset, tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test")
     assert again.returncode == 0, again.stderr
     for sample in test:
         first = read_mask(out / f"{sample.stem}.png", CLASSES)
@@ -84,6 +96,25 @@ def test_without_fit_or_oracle_writes_region_labels(dataset: Path, tmp_path: Pat
 def test_fitting_on_the_segmented_images_warns(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "--split", "all", "-q")
     assert result.returncode == 0 and "includes the fit's training images" in result.stderr
+
+
+def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    # no --split: the flat folder has no split of its own, so every image is segmented (the fit's training
+    # images among them, which the warning says)
+    result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "o").iterdir()) == [f"cell{index}.png" for index in range(7)]
+    assert f"every image of {dataset} includes the fit's training images" in result.stderr
+    oracle = cli("classical", "otsu", dataset, tmp_path / "oracle", "--oracle", "-q")
+    assert oracle.returncode == 0 and len(list((tmp_path / "oracle").iterdir())) == 7
+    # a folder with train/ val/ test/ gives its test/ folder
+    split_folder = tmp_path / "split"
+    write_dataset(split_folder / "train", count=3)
+    write_dataset(split_folder / "test", count=2)
+    tested = cli("classical", "otsu", split_folder, tmp_path / "t", "--fit", split_folder, "-q")
+    assert tested.returncode == 0, tested.stderr
+    assert sorted(path.name for path in (tmp_path / "t").iterdir()) == ["cell0.png", "cell1.png"]
+    assert "warning" not in tested.stderr
 
 
 @pytest.mark.parametrize(

@@ -111,7 +111,11 @@ def _print_table(results: dict[str, Any]) -> None:
 
 @app.command("compare")
 def compare_command(
-    data: str = typer.Argument(..., help="Dataset folder (images/ + masks/, or train/ val/ test/) or a built-in name."),
+    data: str = typer.Argument(
+        ...,
+        help="Dataset folder or built-in name: its train/ val/ test/ folders, or the seeded (--seed) 70/15/15 split "
+        "of a flat images/ + masks/ folder.",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.html, report.md, results.json, models."),
     methods: str = typer.Option(
         "",

@@ -39,7 +39,7 @@ def export(
 ) -> None:
     """Export a built-in dataset as an ordinary dataset folder (deterministic for the same options)."""
     from pixelwise.data.builtin import METADATA_FILE, export_builtin
-    from pixelwise.data.folder import SPLITS
+    from pixelwise.data.splits import SPLITS
 
     if out_dir.exists():
         if not out_dir.is_dir():
