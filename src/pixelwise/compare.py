@@ -30,7 +30,8 @@ writes ``results.json`` and, through ``pixelwise.report``, the report.
                         predictions {method name: PNG path}}]; paths relative to the report folder
 
 Oracle methods label a classical partition with the *test* truth: ``oracle`` is true for them, their family is
-``"oracle"`` and their name ends in ``-oracle``, so no reader can take them for honest results.
+``"oracle"`` and their name is ``classical.oracle_name(method)`` (``otsu-oracle``; a ``Method`` of family
+``"oracle"`` must end its name in ``-oracle`` too), so no reader can take them for honest results.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from pixelwise.classical.labeling import ORACLE_SUFFIX, oracle_name
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
@@ -64,7 +66,6 @@ if TYPE_CHECKING:
 Family = Literal["classical", "cnn", "adversarial", "oracle"]
 FORMAT = "pixelwise-compare/1"
 NETWORK_METHODS = ("cnn", "adversarial", "semi")
-ORACLE_SUFFIX = "-oracle"
 # summary scores kept per noise level (the clean level keeps the whole Evaluator result as well)
 LEVEL_METRICS = ("miou", "mean_dice", "pixel_accuracy", "boundary_f1")
 
@@ -111,7 +112,7 @@ class ClassicalMethod(Method):
         self.method = method
         self.fit_images = fit_images
         self.options = dict(options or {})
-        self.name = f"{method}{ORACLE_SUFFIX}" if oracle else method
+        self.name = oracle_name(method) if oracle else method
         self.family = "oracle" if oracle else "classical"
         labeler = "the test truth (oracle upper bound)" if oracle else "a labeler fitted on the training split"
         self.description = f"{method} regions, classes from {labeler}"
@@ -205,7 +206,7 @@ def default_method_names(*, oracle: bool = False) -> list[str]:
     """
     names = [*classical_names(), "cnn", "adversarial"]
     if oracle:
-        names += [f"{name}{ORACLE_SUFFIX}" for name in classical_names()]
+        names += [oracle_name(name) for name in classical_names()]
     return names
 
 
@@ -225,7 +226,7 @@ def build_methods(
     """
     wanted = [name for name in names if isinstance(name, str)]
     known = classical_names() if wanted else []
-    choices = [*known, *(f"{name}{ORACLE_SUFFIX}" for name in known), *NETWORK_METHODS]
+    choices = [*known, *(oracle_name(name) for name in known), *NETWORK_METHODS]
     unknown = [name for name in wanted if name not in choices]
     if unknown:
         raise PixelwiseError(f"unknown method {', '.join(map(repr, unknown))}; choose from {', '.join(choices)}")
@@ -240,6 +241,12 @@ def build_methods(
             options = (classical_options or {}).get(base, {})
             oracle = name.endswith(ORACLE_SUFFIX)
             methods.append(ClassicalMethod(base, options=options, oracle=oracle, fit_images=classical_fit_images))
+    misnamed = [method.name for method in methods if method.oracle and not method.name.endswith(ORACLE_SUFFIX)]
+    if misnamed:
+        raise PixelwiseError(
+            f"method {misnamed[0]!r} is an oracle (family 'oracle'); end its name in {ORACLE_SUFFIX!r} so that "
+            "no reader takes it for a result"
+        )
     seen = [method.name for method in methods]
     repeated = sorted({name for name in seen if seen.count(name) > 1})
     if repeated:

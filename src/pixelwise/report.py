@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.classical.labeling import ORACLE_SUFFIX
 from pixelwise.data.classes import ClassSpec
 from pixelwise.files import atomic_path
 
@@ -90,12 +91,6 @@ def oracle_methods(results: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(methods, key=lambda method: -_number(method["metrics"].get("miou"), default=-1.0))
 
 
-def display_name(method: dict[str, Any]) -> str:
-    """The method's name, with "(oracle)" appended where the name does not already say it."""
-    name = str(method["name"])
-    return name if not method.get("oracle") or "oracle" in name else f"{name} (oracle)"
-
-
 def _number(value: Any, *, default: float = math.nan) -> float:
     return default if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -142,7 +137,7 @@ def plot_methods(results: dict[str, Any]) -> Any:
         axis.set_axisbelow(True)
         for side in ("top", "right"):
             axis.spines[side].set_visible(False)
-    axes[0].set_yticks(positions, [display_name(method) for method in methods], fontsize=9)
+    axes[0].set_yticks(positions, [str(method["name"]) for method in methods], fontsize=9)
     families = [family for family in FAMILY_LABELS if any(method["family"] == family for method in methods)]
     handles = [
         Patch(
@@ -175,7 +170,7 @@ def _method_styles(methods: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
                 "marker": "o",
             }
         elif family == "oracle":
-            partner = styles.get(str(method["name"]).removesuffix("-oracle"), {})
+            partner = styles.get(str(method["name"]).removesuffix(ORACLE_SUFFIX), {})
             styles[method["name"]] = {
                 "color": partner.get("color", FAMILY_COLORS["oracle"]),
                 "linestyle": ":",
@@ -241,7 +236,7 @@ def plot_noise(results: dict[str, Any]) -> Any:
                 points = curves[method["name"]]
                 if points:
                     amounts, scores = zip(*points, strict=True)
-                    axis.plot(amounts, scores, label=display_name(method), **styles[method["name"]])
+                    axis.plot(amounts, scores, label=str(method["name"]), **styles[method["name"]])
             ticks = sorted({0.0, *(level["amount"] for level in results["noise"] if level["kind"] == kind)})
             axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks], fontsize=8)
             axis.set_title(f"{titles[kind][0]}: {row_title}", fontsize=10)
@@ -283,7 +278,7 @@ def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = Fals
     tile = 1.25
     figure = Figure(figsize=(tile * columns + 0.6, tile * len(examples) + 1.0), dpi=100, layout="constrained")
     axes = np.asarray(figure.subplots(len(examples), columns, squeeze=False))
-    titles = ["image", "truth", *(display_name(method) for method in methods)]
+    titles = ["image", "truth", *(str(method["name"]) for method in methods)]
     for row, example in enumerate(examples):
         image = read_example(out_dir / example["image"])
         panels: list[np.ndarray | None] = [image, classes.colorize(read_example(out_dir / example["truth"]))]
@@ -343,7 +338,7 @@ def score_rows(methods: Sequence[dict[str, Any]]) -> list[list[str]]:
     """The clean-score table as text cells, one row per method, in the given order."""
     return [
         [
-            display_name(method),
+            str(method["name"]),
             FAMILY_LABELS.get(method["family"], method["family"]),
             *(_cell(method["metrics"].get(key)) for key, _ in SUMMARY_METRICS),
             _milliseconds(method.get("ms_per_image")),
@@ -358,7 +353,7 @@ def noise_rows(results: dict[str, Any], methods: Sequence[dict[str, Any]]) -> tu
     levels = results.get("noise", [])
     header = ["method", *(level["name"] for level in levels)]
     rows = [
-        [display_name(method), *(_cell(method["noise"].get(level["key"], {}).get("miou")) for level in levels)]
+        [str(method["name"]), *(_cell(method["noise"].get(level["key"], {}).get("miou")) for level in levels)]
         for method in methods
     ]
     return header, rows
@@ -367,7 +362,7 @@ def noise_rows(results: dict[str, Any], methods: Sequence[dict[str, Any]]) -> tu
 def per_class_rows(results: dict[str, Any], methods: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Clean IoU per class (rows) and method (columns): where a method confuses classes it shows here."""
     names = ClassSpec.from_dict(results["dataset"]["classes"]).names
-    header = ["class", *(display_name(method) for method in methods)]
+    header = ["class", *(str(method["name"]) for method in methods)]
     rows = [
         [name, *(_cell(method["metrics"].get("per_class", {}).get(name, {}).get("iou"), 2) for method in methods)]
         for name in names
@@ -407,7 +402,7 @@ def summary_sentences(results: dict[str, Any]) -> list[str]:
     # oracle against fitted labels of the same partitions: the gap is what naming the regions costs
     pairs = []
     for oracle in oracle_methods(results):
-        base = str(oracle["name"]).removesuffix("-oracle")
+        base = str(oracle["name"]).removesuffix(ORACLE_SUFFIX)
         fitted = next((m for m in honest if m["name"] == base), None)
         if fitted is not None and oracle["metrics"].get("miou") is not None:
             pairs.append((_number(oracle["metrics"]["miou"]), _number(fitted["metrics"]["miou"])))
@@ -605,7 +600,7 @@ def _html_table(
 def _method_cell(method: dict[str, Any]) -> str:
     color = FAMILY_COLORS.get(method["family"], "#777777")
     badge = '<span class="badge">ORACLE</span>' if method.get("oracle") else ""
-    return f'<span class="swatch" style="background:{color}"></span>{html.escape(display_name(method))}{badge}'
+    return f'<span class="swatch" style="background:{color}"></span>{html.escape(str(method["name"]))}{badge}'
 
 
 def _html_figure(data: bytes, alt: str, caption: str) -> str:

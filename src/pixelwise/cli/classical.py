@@ -19,18 +19,15 @@ from typing import Any
 
 import typer
 
+from pixelwise.classical.registry import list_methods
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
 
-METHOD_NAMES = (
-    "otsu, multi_otsu, local_threshold, sobel_watershed, canny_regions, region_grow, kmeans, slic, felzenszwalb"
-)
-
 
 @app.command()
 def classical(
-    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {METHOD_NAMES}."),
+    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {', '.join(list_methods())}."),
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",

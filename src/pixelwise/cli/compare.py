@@ -60,15 +60,14 @@ def run_compare(
     classical_fit_images: int | None = None,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
-    from pixelwise.compare import ORACLE_SUFFIX, classical_names, compare, default_method_names
+    from pixelwise.classical import oracle_name
+    from pixelwise.compare import classical_names, compare, default_method_names
     from pixelwise.noise import noise_sweep
 
     chosen = list(methods) if methods else default_method_names()
     if oracle:
         known = set(classical_names())
-        chosen += [
-            f"{name}{ORACLE_SUFFIX}" for name in chosen if name in known and f"{name}{ORACLE_SUFFIX}" not in chosen
-        ]
+        chosen += [oracle_name(name) for name in chosen if name in known and oracle_name(name) not in chosen]
     levels = noise_sweep(sigmas=_numbers(sigmas, "--sigmas"), salt_pepper=_numbers(salt_pepper, "--salt-pepper"))
     results = compare(
         data,
@@ -90,20 +89,20 @@ def run_compare(
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    from pixelwise.report import display_name, honest_methods, oracle_methods
+    from pixelwise.report import honest_methods, oracle_methods
 
     def cell(value: Any) -> str:
         return "     -" if value is None else f"{value:6.3f}"
 
     rows = honest_methods(results) + oracle_methods(results)
-    width = max(12, *(len(display_name(method)) for method in rows))
+    width = max(12, *(len(method["name"]) for method in rows))
     typer.echo(
         f"{'method':<{width}}  {'family':<11}  {'mIoU':>6}  {'Dice':>6}  {'pixel':>6}  {'bF1':>6}  {'ms/img':>8}"
     )
     for method in rows:
         metrics = method["metrics"]
         typer.echo(
-            f"{display_name(method):<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
+            f"{method['name']:<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
             f"{cell(metrics['mean_dice'])}  {cell(metrics['pixel_accuracy'])}  {cell(metrics['boundary_f1'])}  "
             f"{method['ms_per_image']:8.2f}"
         )
