@@ -1,7 +1,7 @@
 """The comparison report: figures (matplotlib), ``report.md`` and a self-contained ``report.html``.
 
-``write_report(results, out_dir)`` takes the dict that ``pixelwise.compare.compare`` returns (the content of
-``results.json``, schema in ``pixelwise.compare``) and the example PNGs it saved under ``out_dir``, and writes
+``write_report(results, out_dir)`` takes the dict that ``pixelwise.compare`` returns (the content of
+``results.json``, schema in ``pixelwise.comparison.results``) and the example PNGs it saved under ``out_dir``, and writes
 
 - ``figures/methods.png``: clean test-set scores per method, coloured by family, oracle bars hatched;
 - ``figures/noise.png``: mIoU against Gaussian sigma and against the salt-and-pepper fraction;

@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
+from pixelwise.classical import list_methods, oracle_name
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.comparison.methods import NETWORK_METHODS
 from pixelwise.errors import PixelwiseError
 
 # The demo: the `fashion` scenes (1-4 Fashion-MNIST items on a black canvas, 11 classes). Every item is bright
@@ -60,13 +62,12 @@ def run_compare(
     classical_fit_images: int | None = None,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
-    from pixelwise.classical import oracle_name
-    from pixelwise.compare import classical_names, compare, default_method_names
+    from pixelwise.comparison import compare, default_method_names
     from pixelwise.noise import noise_sweep
 
     chosen = list(methods) if methods else default_method_names()
     if oracle:
-        known = set(classical_names())
+        known = set(list_methods())
         chosen += [oracle_name(name) for name in chosen if name in known and oracle_name(name) not in chosen]
     levels = noise_sweep(sigmas=_numbers(sigmas, "--sigmas"), salt_pepper=_numbers(salt_pepper, "--salt-pepper"))
     results = compare(
@@ -120,8 +121,9 @@ def compare_command(
         "",
         "--methods",
         "-m",
-        help="Comma-separated methods: classical names (see `pixelwise classical --help`), NAME-oracle, cnn, "
-        "adversarial, semi. Default: every classical method, cnn and adversarial.",
+        help=f"Comma-separated methods: a classical method ({', '.join(list_methods())}), its oracle bound "
+        f"{oracle_name('NAME')}, or a network ({', '.join(NETWORK_METHODS)}). Default: every classical method, "
+        "cnn and adversarial.",
     ),
     oracle: bool = typer.Option(
         False, "--oracle", help="Also score each chosen classical method with the oracle labeler (marked 'oracle')."
