@@ -207,13 +207,13 @@ def test_demo_falls_back_to_shapes_without_fashion_mnist(
     tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pixelwise.cli.compare as command
-    import pixelwise.data.builtin as builtin
+    import pixelwise.data.builtin.fashion as fashion
     from pixelwise.classical import list_methods
 
     def missing(source: Any = None) -> Path:
         raise PixelwiseError("Fashion-MNIST files not found in /nowhere")
 
-    monkeypatch.setattr(builtin, "fashion_source", missing)
+    monkeypatch.setattr(fashion, "fashion_source", missing)
     monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
     # the demo's wiring with a budget of seconds
     monkeypatch.setattr(command, "FALLBACK_DATASET_OPTIONS", {"size": 32, "count": 4})

@@ -199,7 +199,7 @@ def demo_command(
     ),
 ) -> None:
     """Compare classical, CNN and adversarial segmentation on the built-in fashion scenes (about 10 minutes)."""
-    from pixelwise.data.builtin import fashion_source
+    from pixelwise.data.builtin.fashion import fashion_source
 
     _set_threads(threads)
     dataset, dataset_options, train_options = DEMO_DATASET, DEMO_DATASET_OPTIONS, DEMO_TRAIN_OPTIONS
