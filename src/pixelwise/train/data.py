@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +20,8 @@ from torch.utils.data import Dataset
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import conform_channels
+from pixelwise.data.transforms import PairedTransform
 from pixelwise.errors import PixelwiseError
-
-PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
 
 
 class Samples(Protocol):
@@ -43,7 +42,7 @@ class LabeledSource(Samples, Protocol):
 class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     """``source[indices[i]]`` through ``transform``: image (C, h, w) float32 and mask (h, w) int64."""
 
-    def __init__(self, source: Samples, indices: Sequence[int], transform: PairTransform) -> None:
+    def __init__(self, source: Samples, indices: Sequence[int], transform: PairedTransform) -> None:
         self.source = source
         self.indices = list(indices)
         self.transform = transform
@@ -68,7 +67,7 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     data layer does for labeled folders (grey repeated, colour to luminance).
     """
 
-    def __init__(self, items: Samples | Sequence[Any], transform: PairTransform, *, channels: int) -> None:
+    def __init__(self, items: Samples | Sequence[Any], transform: PairedTransform, *, channels: int) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
