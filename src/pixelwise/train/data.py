@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,12 +21,11 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.transforms import PairedTransform
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
 
 
 class Samples(Protocol):
@@ -47,7 +46,7 @@ class LabeledSource(Samples, Protocol):
 class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     """``source[indices[i]]`` through ``transform``: image (C, h, w) float32 and mask (h, w) int64."""
 
-    def __init__(self, source: Samples, indices: Sequence[int], transform: PairTransform) -> None:
+    def __init__(self, source: Samples, indices: Sequence[int], transform: PairedTransform) -> None:
         self.source = source
         self.indices = list(indices)
         self.transform = transform
@@ -72,7 +71,7 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     data layer does for labeled folders (grey repeated, colour to luminance).
     """
 
-    def __init__(self, items: Samples | Sequence[Any], transform: PairTransform, *, channels: int) -> None:
+    def __init__(self, items: Samples | Sequence[Any], transform: PairedTransform, *, channels: int) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
@@ -183,7 +182,7 @@ def unlabeled_dataset(
     train: Samples,
     hidden: list[int],
     unlabeled: Sequence[Any] | None,
-    transform: PairTransform,
+    transform: PairedTransform,
     in_channels: int,
 ) -> Dataset[tuple[Tensor, Tensor]] | None:
     """Images whose labels are hidden, ``unlabeled`` and the folder's unlabeled/; None when D needs none."""
