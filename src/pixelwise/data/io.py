@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -325,9 +326,14 @@ def _read_pillow(
     try:
         opened = Image.open(source, formats=PILLOW_FORMATS)
     except Image.DecompressionBombError as error:
-        if max_pixels is None:
+        # Pillow refuses sizes past twice its own bomb limit before the caller's cap can be checked
+        claimed = re.search(r"\((\d+) pixels\)", str(error))
+        if max_pixels is None or claimed is None:
             raise
-        raise ImageTooLargeError(f"{name}: {error}; the limit here is {max_pixels:,} pixels") from None
+        raise ImageTooLargeError(
+            f"{name}: {int(claimed[1]) / 1e6:.1f} megapixels is over the limit of {max_pixels:,} pixels "
+            f"({max_pixels / 1e6:.1f} megapixels); send a smaller image"
+        ) from None
     with opened:
         width, height = opened.size
         _check_pixels(height, width, name, max_pixels)
