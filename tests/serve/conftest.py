@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="pixelwise serve needs the 'serve' extra: pip install 'pixelwise[serve]'")
 
-from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from pixelwise.data.builtin import ASSETS, QUOKKA_CLASSES  # noqa: E402
-from pixelwise.serve import Settings, create_app  # noqa: E402
+from pixelwise.data.builtin import ASSETS, QUOKKA_CLASSES
+from pixelwise.serve import Settings, create_app
 
 QUOKKA_JPEG = ASSETS / "quokka" / "quokka.jpg"
 

@@ -136,7 +136,17 @@ def test_json_format_schema_counts_and_mask(client: TestClient, predictor) -> No
     answer = post(client, QUOKKA.read_bytes(), format="json")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     body = answer.json()
-    assert set(body) == {"width", "height", "classes", "mask_png", "overlay_png", "tile_size", "overlap", "tta", "seconds"}
+    assert set(body) == {
+        "width",
+        "height",
+        "classes",
+        "mask_png",
+        "overlay_png",
+        "tile_size",
+        "overlap",
+        "tta",
+        "seconds",
+    }
     result = Prediction.model_validate(body)
     assert (result.width, result.height) == (960, 643)
     assert result.overlay_png is None

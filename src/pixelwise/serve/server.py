@@ -52,7 +52,11 @@ def log_config(*, access_log: bool) -> dict[str, Any]:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}},
         "loggers": {
             "uvicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
-            "uvicorn.access": {"handlers": ["stderr"], "level": "INFO" if access_log else "WARNING", "propagate": False},
+            "uvicorn.access": {
+                "handlers": ["stderr"],
+                "level": "INFO" if access_log else "WARNING",
+                "propagate": False,
+            },
             "pixelwise.serve": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     }
@@ -71,11 +75,13 @@ def _config(app: Any, *, access_log: bool) -> uvicorn.Config:
 
 def serve_forever(app: Any, sock: socket.socket, *, access_log: bool = True) -> None:
     """Serve ``app`` on ``sock`` until Ctrl-C (or SIGTERM)."""
-    # warnings (e.g. a grey image given to an RGB model) become one log line, not a line of code too
-    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: log.warning(
-        "%s", message
-    )
+    warnings.showwarning = _log_warning
     uvicorn.Server(_config(app, access_log=access_log)).run(sockets=[sock])
+
+
+def _log_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """A warning (e.g. a grey image given to an RGB model) as one log line, without the line of code."""
+    log.warning("%s", message)
 
 
 @contextlib.contextmanager

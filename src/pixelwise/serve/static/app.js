@@ -19,6 +19,14 @@ function swatch(color) {
   return box;
 }
 
+// a class's colour and name, side by side
+function labelled(item) {
+  const label = document.createElement("span");
+  label.className = "class-label";
+  label.append(swatch(item.color), document.createTextNode(item.name));
+  return label;
+}
+
 function megabytes(bytes) {
   return `${(bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0)} MB`;
 }
@@ -57,7 +65,7 @@ async function loadModel() {
   legend.replaceChildren();
   for (const item of model.classes) {
     const entry = document.createElement("li");
-    entry.append(swatch(item.color), document.createTextNode(item.name));
+    entry.append(labelled(item));
     legend.append(entry);
   }
   const limits = model.limits;
@@ -160,7 +168,7 @@ function showResult(file, result, seconds) {
   rows.replaceChildren();
   for (const item of result.classes) {
     const row = rows.insertRow();
-    row.insertCell().append(swatch(item.color), document.createTextNode(item.name));
+    row.insertCell().append(labelled(item));
     row.insertCell().textContent = item.pixels.toLocaleString("en-US");
     row.insertCell().textContent = `${item.percent.toFixed(2)} %`;
   }
