@@ -21,7 +21,6 @@ import argparse
 import http.client
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,7 +172,9 @@ def report(label: str, result: dict[str, Any]) -> None:
     print(line)
     if result["timings"]:
         middle = sorted(result["timings"], key=lambda split: sum(split.values()))[len(result["timings"]) // 2]
-        print(" " * 22 + "server split of the median request: " + ", ".join(f"{k} {v:.3f} s" for k, v in middle.items()))
+        print(
+            " " * 22 + "server split of the median request: " + ", ".join(f"{k} {v:.3f} s" for k, v in middle.items())
+        )
 
 
 def main() -> None:

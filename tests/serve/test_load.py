@@ -66,6 +66,7 @@ def multipart(data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads resident memory from /proc (Linux)")
 def test_32_clients_get_200_or_503_and_nothing_is_lost(predictor, encode_png) -> None:  # type: ignore[no-untyped-def]
     counting = CountingPredictor(predictor)

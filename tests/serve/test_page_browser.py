@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pixelwise.serve import Settings, create_app
+from pixelwise.serve.model import with_options
 from pixelwise.serve.server import running_server
 
 CHROMIUM = next(
@@ -48,7 +49,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page_at(browser: Any, predictor: Any, tmp_path: Path) -> Iterator[tuple[Any, str, list[str]]]:
     """A fresh page of a server started for this test, and the list of problems the browser reported."""
-    with running_server(create_app(predictor, Settings(model_name="tiny.pt"))) as url:
+    # tiles of 256: a few tiles for the photo rather than hundreds, the page is what is tested here
+    served = with_options(predictor, tile_size=256)
+    with running_server(create_app(served, Settings(model_name="tiny.pt"))) as url:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         problems: list[str] = []

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -164,6 +165,14 @@ class _Refusal(Exception):
 
 
 @dataclass
+class _State:
+    """What the running service knows: its slots (made in the lifespan) and why it is not ready, if it is not."""
+
+    slots: InferenceSlots | None = None
+    not_ready: str | None = "warming up"
+
+
+@dataclass
 class _Outcome:
     body: bytes | Prediction
     timing: Timing
@@ -196,8 +205,7 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
         ),
     )
     page, page_policy = _page()
-    readiness: dict[str, str | None] = {"failure": "warming up"}
-    state: dict[str, InferenceSlots] = {}
+    state = _State()
 
     def warm_up() -> None:
         predictor.predict_labels(np.zeros((WARM_UP_SIZE, WARM_UP_SIZE, predictor.in_channels), np.float32))
@@ -206,16 +214,15 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
         try:
             await slots.run(warm_up)
         except Exception as error:
-            readiness["failure"] = f"the model failed its warm-up prediction ({_one_line(error)})"
-            log.error(readiness["failure"])
+            state.not_ready = f"the model failed its warm-up prediction ({_one_line(error)})"
+            log.error(state.not_ready)
         else:
-            readiness["failure"] = None
+            state.not_ready = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import anyio
-
-        state["slots"] = slots = InferenceSlots(settings.slots, settings.queue)
+        # the slots belong to the running event loop: made here, not when the app is built
+        state.slots = slots = InferenceSlots(settings.slots, settings.queue)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(run_warm_up, slots)
             yield
@@ -267,9 +274,8 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
         responses={503: {"model": ErrorBody, "description": "not ready yet, or the warm-up failed"}},
     )
     async def readyz() -> Status | JSONResponse:
-        failure = readiness["failure"]
-        if failure is not None:
-            return _error(503, f"not ready: {failure}")
+        if state.not_ready is not None:
+            return _error(503, f"not ready: {state.not_ready}")
         return Status(status="ready")
 
     @app.get("/model", response_model=ModelInfo, summary="The model: classes, channels, tiling, backend, limits")
@@ -313,9 +319,8 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
         data = await image.read()
         variant = with_options(predictor, tile_size=tile, overlap=overlap, tta=tta)
         try:
-            outcome, queued = await state["slots"].run(
-                _segment, variant, data, name, format, overlay, settings.max_pixels
-            )
+            assert state.slots is not None, "the app's lifespan did not run"
+            outcome, queued = await state.slots.run(_segment, variant, data, name, format, overlay, settings.max_pixels)
         except ServerBusy as busy:
             log.warning("POST /predict 503: %s", busy)
             return _error(503, str(busy), headers={"Retry-After": str(busy.retry_after)})
