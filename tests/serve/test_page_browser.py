@@ -121,3 +121,32 @@ def test_the_page_shows_the_servers_refusal(page_at: Any) -> None:
     assert page.locator("#result").is_hidden()
     # the browser logs the failed request itself; nothing else may go wrong
     assert [problem for problem in problems if "415" not in problem] == []
+
+
+def test_a_dropped_image_shows_progress_then_the_result(page_at: Any, rgb_png: bytes) -> None:
+    page, _, problems = page_at
+    page.locator("#legend li").first.wait_for()
+    # record what the progress line says while the request runs
+    page.evaluate(
+        """() => {
+      window.seen = [];
+      const note = () => { if (!document.getElementById('busy').hidden) window.seen.push(document.getElementById('status').textContent); };
+      const observer = new MutationObserver(note);
+      observer.observe(document.getElementById('busy'), {attributes: true, childList: true, subtree: true, characterData: true});
+    }"""
+    )
+    # a drop as the browser makes it: a DataTransfer holding the file, dropped on the target
+    page.evaluate(
+        """(bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'dropped.png', {type: 'image/png'}));
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""",
+        list(rgb_png),
+    )
+    page.locator("#result").wait_for(state="visible")
+    assert page.locator("#original-caption").inner_text() == "Original — dropped.png, 70 × 50"
+    seen = page.evaluate("window.seen")
+    assert any(text.startswith(("Uploading dropped.png", "Segmenting…")) for text in seen), seen
+    assert page.locator("#busy").is_hidden()
+    assert problems == []
