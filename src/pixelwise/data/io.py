@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-TIFF_SUFFIXES: frozenset[str] = frozenset({".tif", ".tiff"})
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 # files that operating systems drop into folders; never the user's data, so never an error
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})
