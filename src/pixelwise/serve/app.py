@@ -331,14 +331,12 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
             log.error("POST /predict 500: %s: %s", name, _one_line(error))
             return _error(500, "the prediction failed inside the server; the server's log says why")
         outcome.timing.queued = round(queued, 4)
+        timing = {"Server-Timing": ", ".join(f"{key};dur={1000 * value:.1f}" for key, value in outcome.timing)}
         if isinstance(outcome.body, Prediction):
             outcome.body.seconds = outcome.timing
-            return JSONResponse(outcome.body.model_dump())
+            return JSONResponse(outcome.body.model_dump(), headers=timing)
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit(".", 1)[0])[:80] or "image"
-        headers = {
-            "Content-Disposition": f'inline; filename="{stem}_{format}.png"',
-            "Server-Timing": ", ".join(f"{key};dur={1000 * value:.1f}" for key, value in vars(outcome.timing).items()),
-        }
+        headers = {"Content-Disposition": f'inline; filename="{stem}_{format}.png"', **timing}
         return Response(outcome.body, media_type="image/png", headers=headers)
 
     return app
