@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from pixelwise.data import io
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.decode import ImageTooLargeError
 from pixelwise.data.io import image_size, list_images, read_image, read_mask, write_mask
 from pixelwise.errors import PixelwiseError
 
@@ -189,6 +191,81 @@ def test_volume_tiff_is_refused(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((5, 8, 8), np.uint8))
     with pytest.raises(PixelwiseError, match=r"stack\.tif: TIFF of shape \(5, 8, 8\)"):
         read_image(tmp_path / "stack.tif")
+
+
+# --- images from bytes ---------------------------------------------------------------------------------
+
+
+def _write_every_encoding(folder: Path) -> list[Path]:
+    """One small file per encoding read_image understands."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "rgb.png")
+    Image.fromarray(np.dstack([rgb, rgb[:, :, :1]])).save(folder / "rgba.png")
+    Image.fromarray(rgb[:, :, 0]).save(folder / "grey.bmp")
+    Image.fromarray(rgb).save(folder / "photo.jpg", quality=90)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=8).save(folder / "palette.png")
+    tifffile.imwrite(folder / "u16.tif", rng.integers(800, 3000, (9, 11), dtype=np.uint16))
+    tifffile.imwrite(folder / "planar.tif", rng.integers(0, 256, (3, 9, 11), dtype=np.uint8), photometric="rgb")
+    tifffile.imwrite(folder / "float.tif", rng.normal(0, 1, (9, 11)).astype(np.float32))
+    return sorted(folder.iterdir())
+
+
+def test_decode_image_reads_bytes_exactly_as_read_image_reads_the_file(tmp_path: Path) -> None:
+    for path in _write_every_encoding(tmp_path):
+        decoded = io.decode_image(path.read_bytes(), path.name)
+        assert decoded.dtype == np.float32
+        np.testing.assert_array_equal(decoded, read_image(path), err_msg=path.name)
+
+
+def test_tiff_is_recognised_by_content_not_by_name(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "scan.png", np.random.default_rng(4).integers(0, 4000, (6, 7), dtype=np.uint16))
+    image = read_image(tmp_path / "scan.png")  # a 16-bit TIFF with a misleading name: Pillow would say 8 bits
+    assert image.shape == (6, 7, 1) and image.min() == 0 and image.max() == 1
+    np.testing.assert_array_equal(io.decode_image((tmp_path / "scan.png").read_bytes()), image)
+
+
+def test_decode_image_problems_name_the_upload() -> None:
+    with pytest.raises(PixelwiseError, match=r"^a\.png: the file is empty \(0 bytes\)"):
+        io.decode_image(b"", "a.png")
+    with pytest.raises(PixelwiseError, match=r"^a\.png: cannot read the image \(not a PNG, JPEG, BMP or TIFF image\)"):
+        io.decode_image(b"%!PS-Adobe-3.0 EPSF-3.0\n", "a.png")  # Pillow could hand EPS to Ghostscript: never
+
+
+def test_the_pixel_cap_is_checked_before_decoding(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert io.decode_image(data, max_pixels=1200).shape == (30, 40, 1)
+    with pytest.raises(
+        ImageTooLargeError, match=r"^a\.png: 40 × 30 pixels \(0\.0 megapixels\) is over the limit of 1,199 pixels"
+    ):
+        io.decode_image(data, "a.png", max_pixels=1199)
+    # a TIFF cut after its header: decoding would fail, so refusing it proves the pixels were never read
+    tifffile.imwrite(tmp_path / "big.tif", np.zeros((500, 600), np.uint8))
+    header = (tmp_path / "big.tif").read_bytes()[:1000]
+    with pytest.raises(ImageTooLargeError, match=r"^big\.tif: 600 × 500 pixels"):
+        io.decode_image(header, "big.tif", max_pixels=1000)
+    with pytest.raises(PixelwiseError, match="cannot read the image"):
+        io.decode_image(header, "big.tif")
+
+
+def test_encode_mask_is_what_write_mask_writes(tmp_path: Path) -> None:
+    write_mask(tmp_path / "m.png", LABELS, THREE)
+    assert io.encode_mask(LABELS, THREE) == (tmp_path / "m.png").read_bytes()
+    with pytest.raises(PixelwiseError, match=r"^mask labels has values \{7\}"):
+        io.encode_mask(np.array([[7]]), THREE)
+
+
+def test_overlay_blends_the_class_colours_over_the_image() -> None:
+    image = np.zeros((1, 2, 1), np.float32)
+    image[0, 1] = 1.0
+    labels = np.array([[1, 2]])
+    blended = io.overlay(image, labels, THREE)
+    opacity = io.OVERLAY_OPACITY
+    expected = np.rint([[[255 * opacity, 0, 0], [255 * (1 - opacity), 255 * (1 - opacity), 255]]]).astype(np.uint8)
+    np.testing.assert_array_equal(blended, expected)
+    with Image.open(BytesIO(io.encode_overlay(image, labels, THREE))) as picture:
+        np.testing.assert_array_equal(np.asarray(picture), blended)
 
 
 # --- masks ---------------------------------------------------------------------------------------------

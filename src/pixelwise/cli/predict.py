@@ -16,10 +16,7 @@ import numpy as np
 import typer
 
 from pixelwise.cli.app import app
-from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-
-OVERLAY_OPACITY = 0.45
 
 
 def collect_images(inputs: list[Path]) -> list[Path]:
@@ -51,14 +48,6 @@ def collect_images(inputs: list[Path]) -> list[Path]:
     return images
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.ndarray:
-    """(H, W, 3) uint8: the image (grey or RGB, [0, 1]) with each pixel's class colour blended over it."""
-    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
-    colours = classes.colorize(labels).astype(np.float32) / 255
-    blended = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
-    return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
-
-
 @app.command()
 def predict(
     checkpoint: Path = typer.Argument(..., help="A best.pt / last.pt from 'pixelwise train', or its run folder."),
@@ -76,10 +65,9 @@ def predict(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files already in --out."),
 ) -> None:
     """Predict a label mask for every image, at any size (tiled, Gaussian-blended)."""
-    from PIL import Image
     from tqdm import tqdm
 
-    from pixelwise.data.io import image_size, read_image, write_mask
+    from pixelwise.data.io import encode_overlay, image_size, read_image, write_mask
     from pixelwise.files import atomic_path
     from pixelwise.inference.predictor import Predictor
     from pixelwise.inference.tiling import tile_grid
@@ -121,7 +109,7 @@ def predict(
             write_mask(targets[image_path], labels, predictor.classes)
             if save_overlay:
                 with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
-                    Image.fromarray(overlay(image, labels, predictor.classes)).save(tmp, format="PNG")
+                    tmp.write_bytes(encode_overlay(image, labels, predictor.classes))
     print(f"wrote {len(images)} masks to {out}")
 
 

@@ -13,9 +13,12 @@ Images come back as float32 (H, W, C), C = 1 (grey) or 3 (RGB), values in [0, 1]
 - alpha is dropped (RGBA, LA), palette images become RGB, CMYK/YCbCr/LAB/HSV become RGB. EXIF rotation
   is not applied: the mask of a photo is stored in the photo's pixel grid, not the rotated view.
 
-TIFF files go through tifffile (8/16/32-bit integers, signed, float; planar or interleaved samples),
-everything else through Pillow. Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as
-TIFF to keep the precision.
+TIFF files (recognised by their first bytes) go through tifffile (8/16/32-bit integers, signed, float;
+planar or interleaved samples), PNG, JPEG and BMP through Pillow, which is allowed no other format: some of
+its decoders run external programs (EPS through Ghostscript). Pillow reduces 16-bit RGB PNGs to 8 bits per
+channel; store such data as TIFF to keep the precision. :func:`decode_image` reads an image from bytes (an
+upload) through the same code as :func:`read_image`, and can refuse, from the header and before decoding,
+an image of more pixels than the caller allows.
 
 Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Understood encodings:
 index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels, the colours are
@@ -30,24 +33,31 @@ Every problem with a file raises :class:`~pixelwise.errors.PixelwiseError` namin
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.decode import PILLOW_FORMATS, decode_raw, is_tiff, unreadable
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-TIFF_SUFFIXES: frozenset[str] = frozenset({".tif", ".tiff"})
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 # files that operating systems drop into folders; never the user's data, so never an error
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
+# how strongly predicted class colours cover the image in an overlay
+OVERLAY_OPACITY = 0.45
 
 PathLike = str | os.PathLike[str]
 
@@ -62,8 +72,30 @@ def read_image(path: PathLike) -> np.ndarray:
     """
     file = Path(path)
     raw, _ = _read_raw(file)
-    pixels = _to_channels(raw, file)
-    return _to_unit_range(pixels)
+    return _to_unit_range(_to_channels(raw, str(file)))
+
+
+def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> np.ndarray:
+    """The image in ``data`` (the bytes of an image file), read exactly as :func:`read_image` reads the file.
+
+    ``name`` names the image in error messages. An image of more than ``max_pixels`` pixels (height ×
+    width, from its header) raises :class:`~pixelwise.data.decode.ImageTooLargeError` before it is decoded.
+
+    >>> import io
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("RGB", (5, 3), (255, 0, 0)).save(buffer, format="PNG")
+    >>> decode_image(buffer.getvalue()).shape
+    (3, 5, 3)
+    >>> decode_image(buffer.getvalue(), "red.png", max_pixels=10)
+    Traceback (most recent call last):
+    ...
+    pixelwise.data.decode.ImageTooLargeError: red.png: 5 × 3 pixels (0.0 megapixels) is over the limit of 10 pixels (0.0 megapixels); send a smaller image
+    """
+    if not data:
+        raise PixelwiseError(f"{name}: the file is empty (0 bytes); send an image file (PNG, JPEG, TIFF or BMP)")
+    raw, _ = decode_raw(io.BytesIO(data), name, max_pixels=max_pixels)
+    return _to_unit_range(_to_channels(raw, name))
 
 
 def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
@@ -92,19 +124,40 @@ def write_mask(path: PathLike, labels: np.ndarray, classes: ClassSpec) -> None:
     file = Path(path)
     if file.suffix.lower() != ".png":
         raise PixelwiseError(f"{file}: masks are written as PNG; give a path ending in .png")
+    data = encode_mask(labels, classes, name=str(file))
+    with atomic_path(file) as tmp:
+        tmp.write_bytes(data)
+
+
+def encode_mask(labels: np.ndarray, classes: ClassSpec, *, name: str = "labels") -> bytes:
+    """(H, W) integer labels as the bytes of the palette PNG :func:`write_mask` writes (``name`` for errors)."""
     array = np.asarray(labels)
     if array.ndim != 2:
-        raise PixelwiseError(f"{file}: labels must be (H, W), got shape {array.shape}")
+        raise PixelwiseError(f"{name}: labels must be (H, W), got shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise PixelwiseError(f"{file}: labels must be integers, got {array.dtype}")
-    _check_label_range(array, file, classes)
+        raise PixelwiseError(f"{name}: labels must be integers, got {array.dtype}")
+    _check_label_range(array, name, classes)
 
     from PIL import Image
 
     image = Image.fromarray(array.astype(np.uint8), mode="P")
     image.putpalette(classes.palette().ravel().tolist())
-    with atomic_path(file) as tmp:
-        image.save(tmp, format="PNG")
+    return _png_bytes(image)
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.ndarray:
+    """(H, W, 3) uint8: the image (grey or RGB, [0, 1]) with each pixel's class colour blended over it."""
+    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+    colours = classes.colorize(labels).astype(np.float32) / 255
+    blended = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
+    return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
+
+
+def encode_overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> bytes:
+    """The :func:`overlay` of ``image`` and ``labels`` as the bytes of an RGB PNG."""
+    from PIL import Image
+
+    return _png_bytes(Image.fromarray(overlay(image, labels, classes)))
 
 
 def list_images(folder: PathLike) -> list[Path]:
@@ -139,7 +192,7 @@ def image_size(path: PathLike) -> tuple[int, int]:
     file = Path(path)
     _check_exists(file)
     try:
-        if file.suffix.lower() in TIFF_SUFFIXES:
+        if is_tiff(file):
             import tifffile
 
             with tifffile.TiffFile(file) as tiff:
@@ -148,13 +201,13 @@ def image_size(path: PathLike) -> tuple[int, int]:
             return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
         from PIL import Image
 
-        with Image.open(file) as image:
+        with Image.open(file, formats=PILLOW_FORMATS) as image:
             width, height = image.size
         return height, width
     except PixelwiseError:
         raise
     except Exception as error:
-        raise _unreadable(file, error) from error
+        raise unreadable(str(file), error) from error
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -169,75 +222,16 @@ def _check_exists(file: Path) -> None:
         )
 
 
-def _unreadable(file: Path, error: BaseException) -> PixelwiseError:
-    reason = str(error).splitlines()[0] if str(error) else error.__class__.__name__
-    return PixelwiseError(f"{file}: cannot read the image ({reason}); the file is damaged or not an image")
-
-
 def _read_raw(file: Path, *, keep_palette: bool = False) -> tuple[np.ndarray, bool]:
     """Decode a file into an array (H, W) or (H, W, C) of its stored type, and whether it is palette indices.
 
     Palette images become RGB unless ``keep_palette`` (masks keep their indices).
     """
     _check_exists(file)
-    try:
-        if file.suffix.lower() in TIFF_SUFFIXES:
-            return _read_tiff(file), False
-        return _read_pillow(file, keep_palette=keep_palette)
-    except PixelwiseError:
-        raise
-    except Exception as error:
-        # Pillow and tifffile raise OSError, ValueError, SyntaxError, struct.error, zlib.error ... for damaged
-        # files; whichever it is, the user needs the file name, not the decoder's traceback
-        raise _unreadable(file, error) from error
+    return decode_raw(file, str(file), keep_palette=keep_palette)
 
 
-def _read_tiff(file: Path) -> np.ndarray:
-    import tifffile
-
-    with tifffile.TiffFile(file) as tiff:
-        series = tiff.series[0]
-        axes = series.axes
-        data = series.asarray()
-    # drop length-1 axes (a 1-page stack, a 1-sample channel axis) but never Y or X
-    keep = [index for index, axis in enumerate(axes) if axis in "YX" or data.shape[index] != 1]
-    axes = "".join(axes[index] for index in keep)
-    data = data.reshape([data.shape[index] for index in keep])
-    if axes == "YX":
-        return data
-    if len(axes) == 3 and axes.endswith("YX") and data.shape[0] <= 4:
-        # planar storage (samples or channels first): move them last like every other reader
-        return np.moveaxis(data, 0, -1)
-    if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
-        return data
-    raise PixelwiseError(
-        f"{file}: TIFF of shape {data.shape} (axes {axes}) is not a 2D grey or RGB image; "
-        "save a single plane (grey) or 3 channels (RGB)"
-    )
-
-
-def _read_pillow(file: Path, *, keep_palette: bool) -> tuple[np.ndarray, bool]:
-    from PIL import Image
-
-    with Image.open(file) as opened:
-        opened.load()  # decode now, inside the try: truncated files fail here, not later
-        image: Image.Image = opened
-        mode = image.mode
-        if mode == "P" and keep_palette:
-            return np.asarray(image), True
-        if mode in ("P", "PA"):
-            image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
-        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-            image = image.convert("RGB")
-        elif mode == "1":
-            image = image.convert("L")
-        elif mode.startswith("I;16"):
-            # Pillow's 16-bit modes become uint16 arrays; make the byte order native
-            return np.asarray(image).astype(np.uint16), False
-        return np.asarray(image), False
-
-
-def _to_channels(pixels: np.ndarray, file: Path) -> np.ndarray:
+def _to_channels(pixels: np.ndarray, name: str) -> np.ndarray:
     """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3): alpha dropped."""
     if pixels.ndim == 2:
         return pixels[:, :, None]
@@ -246,7 +240,14 @@ def _to_channels(pixels: np.ndarray, file: Path) -> np.ndarray:
         return pixels[:, :, :1]
     if channels in (3, 4):  # RGB, or RGB + alpha
         return pixels[:, :, :3]
-    raise PixelwiseError(f"{file}: image with {channels} channels; pixelwise reads grey or RGB images")
+    raise PixelwiseError(f"{name}: image with {channels} channels; pixelwise reads grey or RGB images")
+
+
+def _png_bytes(image: PILImage) -> bytes:
+    """A Pillow image as the bytes of a PNG file."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
@@ -344,7 +345,7 @@ def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) ->
     return lookup[inverse.reshape(codes.shape)]
 
 
-def _check_label_range(labels: np.ndarray, file: Path, classes: ClassSpec) -> None:
+def _check_label_range(labels: np.ndarray, file: Path | str, classes: ClassSpec) -> None:
     values = np.unique(labels)
     bad = [int(v) for v in values.tolist() if not (0 <= v < classes.num_classes) and v != classes.ignore_index]
     if bad:
