@@ -63,9 +63,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
     )
     assert scores["miou"] == pytest.approx(expected["miou"])
     # the masks alone (no images beside them) are a folder without split folders too
-    alone = cli(
-        "evaluate", predictions, data / "masks", "--classes", data / "classes.yaml", "-o", tmp_path / "a.json"
-    )
+    alone = cli("evaluate", predictions, data / "masks", "--classes", data / "classes.yaml", "-o", tmp_path / "a.json")
     assert alone.returncode == 0, alone.stderr
     assert json.loads((tmp_path / "a.json").read_text())["num_images"] == 13
 

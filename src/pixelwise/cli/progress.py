@@ -47,16 +47,18 @@ class LineProgress:
         desc: str,
         unit: str,
         stream: TextIO,
-        interval: float = PIPE_INTERVAL,
+        interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total, self.desc, self.unit, self.stream = total, desc, unit, stream
-        self.interval, self.clock = interval, clock
+        self.interval = PIPE_INTERVAL if interval is None else interval
+        self.clock = clock
         self.count = 0
         self.postfix = ""
         self.started = clock()
         self.last_line = self.started
         self.lines = 0
+        self.shown = 0  # the count the last line showed
 
     def __enter__(self) -> LineProgress:
         return self
@@ -78,9 +80,8 @@ class LineProgress:
 
     def close(self) -> None:
         """The last line, when earlier ones were printed (short work prints nothing at all)."""
-        if self.lines and self.count > 0:
+        if self.lines and self.count != self.shown:
             self._line(self.clock())
-            self.lines = 0
 
     def _line(self, now: float) -> None:
         elapsed = now - self.started
@@ -95,3 +96,4 @@ class LineProgress:
         print(text, file=self.stream, flush=True)
         self.last_line = now
         self.lines += 1
+        self.shown = self.count
