@@ -103,23 +103,25 @@ def run_compare(
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    from pixelwise.report import honest_methods, oracle_methods
+    from pixelwise.report.content import degenerate_notes, honest_methods, oracle_methods, table_name
 
     def cell(value: Any) -> str:
         return "     -" if value is None else f"{value:6.3f}"
 
     rows = honest_methods(results) + oracle_methods(results)
-    width = max(12, *(len(method["name"]) for method in rows))
+    width = max(12, *(len(table_name(method)) for method in rows))
     typer.echo(
         f"{'method':<{width}}  {'family':<11}  {'mIoU':>6}  {'Dice':>6}  {'pixel':>6}  {'bF1':>6}  {'ms/img':>8}"
     )
     for method in rows:
         metrics = method["metrics"]
         typer.echo(
-            f"{method['name']:<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
+            f"{table_name(method):<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
             f"{cell(metrics['mean_dice'])}  {cell(metrics['pixel_accuracy'])}  {cell(metrics['boundary_f1'])}  "
             f"{method['ms_per_image']:8.2f}"
         )
+    for note in degenerate_notes(rows):
+        typer.echo(note)
 
 
 @app.command(
@@ -212,12 +214,18 @@ def compare_command(
 
 
 def _train_options(config: Path | None, settings: list[str], model_options: list[str], **flags: Any) -> dict[str, Any]:
-    """The CNNs' settings: --config < --set < the flags; --model-option adds to the model's options."""
+    """The CNNs' settings as given: --config < --set < the flags; --model-option adds to the model's options.
+
+    Only what is given, so that the report can list it: from --config the settings the file names.
+    """
     options: dict[str, Any] = {}
     if config is not None:
+        import yaml
+
         from pixelwise.train.config import TrainConfig
 
-        options.update(TrainConfig.from_yaml(config).to_dict())
+        checked = TrainConfig.from_yaml(config).to_dict()  # the file checked first: its errors name it
+        options.update({key: checked[key] for key in yaml.safe_load(config.read_text()) or {}})
     options.update(parse_key_values(settings, "--set"))
     options.update({key: value for key, value in flags.items() if value is not None})
     if model_options:
