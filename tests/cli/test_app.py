@@ -204,6 +204,7 @@ def test_old_flag_names_still_work_with_a_note(cli: Any, tmp_path: Path) -> None
         (("train", "shapes", "-o", "{tmp}/o", "--model-option", "widht=8"), "did you mean 'width'?"),
         (("train", "shapes", "-o", "{tmp}/o", "--data-option", "siz=16"), "did you mean 'size'?"),
         (("datasets", "export", "nucleii", "-o", "{tmp}/o"), "did you mean 'nuclei'?"),
+        (("evaluate", "{tmp}", "{tmp}", "--split", "tset", "-o", "{tmp}/o"), "did you mean 'test'?"),
         (
             ("predict", "x.pt", "{tmp}", "-o", "{tmp}/o", "--overlapp", "0.2"),
             "(Possible options: --help, --overlap, --overlay)",

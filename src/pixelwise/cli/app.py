@@ -110,9 +110,9 @@ class Typer(typer.Typer):
         return super().command(*args, cls=cls or Command, **kwargs)
 
 
-def _new_app(help_text: str) -> Typer:
+def _new_app(**options: Any) -> Typer:
     return Typer(
-        help=help_text,
+        **options,
         cls=Group,
         no_args_is_help=True,
         add_completion=False,
@@ -122,8 +122,8 @@ def _new_app(help_text: str) -> Typer:
     )
 
 
-app = _new_app("Image semantic segmentation: classical baselines, CNNs and adversarial training, compared.")
-datasets_app = _new_app("Built-in datasets: list them, export one as a dataset folder.")
+app = _new_app()  # its help: the docstring of its callback, _main
+datasets_app = _new_app(help="Built-in datasets: list them, export one as a dataset folder.")
 app.add_typer(datasets_app, name="datasets")
 
 
@@ -152,7 +152,7 @@ def _main(
 ) -> None:
     """Image semantic segmentation: classical baselines, CNNs and adversarial training, compared.
 
-    Every command takes -h / --help; `pixelwise COMMAND -h` lists its options with their defaults.
+    `pixelwise COMMAND -h` lists a command's options with their defaults, and examples.
     """
 
 
