@@ -63,7 +63,9 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
         assert (predicted == sample.mask).mean() > 0.95
     assert "learned on" in result.stdout and "warning" not in result.stderr
     # the saved fit is reused without the training data, and gives the same masks
-    again = cli("classical", "otsu", dataset, "-o", tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test")
+    again = cli(
+        "classical", "otsu", dataset, "-o", tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test"
+    )
     assert again.returncode == 0, again.stderr
     for sample in test:
         first = read_mask(out / f"{sample.stem}.png", CLASSES)
@@ -137,7 +139,9 @@ def test_bad_input_is_one_line_and_exit_2(dataset: Path, tmp_path: Path, cli, ar
 def test_bad_paths_and_a_fit_for_another_method(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     missing = cli("classical", "otsu", tmp_path / "nope.png", "-o", tmp_path / "out")
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    cli("classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "--save-fit", tmp_path / "otsu.json", "-q")
+    cli(
+        "classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "--save-fit", tmp_path / "otsu.json", "-q"
+    )
     other = cli("classical", "kmeans", dataset, "-o", tmp_path / "k", "--fit", tmp_path / "otsu.json")
     assert other.returncode == 2 and "fitted for otsu, not kmeans" in other.stderr
     # the right format with a key missing: one line naming the file and the key, no traceback

@@ -302,7 +302,9 @@ def test_cli_list_and_export(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "train 4, val 1, test 1" in result.output
     assert len(SegmentationFolder(out, "train")) == 4
-    again = runner.invoke(app, ["datasets", "export", "shapes", "-o", str(out), "--count", "2", "--size", "32", "--overwrite"])
+    again = runner.invoke(
+        app, ["datasets", "export", "shapes", "-o", str(out), "--count", "2", "--size", "32", "--overwrite"]
+    )
     assert again.exit_code == 0 and len(SegmentationFolder(out, "train")) == 2
 
 
