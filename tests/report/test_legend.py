@@ -3,6 +3,7 @@ comparison was given listed in its report."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,24 @@ def test_the_settings_given_are_listed_in_the_report(tmp_path: Path) -> None:
         "CNN training: model unet-small, epochs 2, lr 0.004, weight_decay 0.001, model_options {width=8, depth=3}"
     )
     assert "amp" not in training  # neither given nor one of the settings always shown
+
+
+def test_compare_lists_the_settings_it_was_given(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """--set, --model-option and --data-option travel through results.json into the report's lines."""
+    monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
+    settings = ["--set", "crop_size=32", "--set", "batch_size=4", "--set", "weight_decay=0.001"]
+    options = ["--model-option", "width=4", "--model-option", "depth=2", "--data-option", "count=8"]
+    result = cli(
+        "compare", "shapes", "-o", tmp_path / "r", "-m", "cnn", "--epochs", "1", *settings, *options,
+        "--data-option", "size=32", "--sigmas", "0", "--salt-pepper", "", "--examples", "0", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    given = json.loads((tmp_path / "r" / "results.json").read_text())["settings"]
+    assert given == {
+        "train": {"crop_size": 32, "batch_size": 4, "weight_decay": 0.001, "epochs": 1,
+                  "model_options": {"width": 4, "depth": 2}},
+        "dataset": {"count": 8, "size": 32},
+    }  # fmt: skip
+    markdown = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "- Dataset: shapes (" in markdown and "; options count 8, size 32" in markdown
+    assert "weight_decay 0.001, model_options {width=4, depth=2}" in markdown

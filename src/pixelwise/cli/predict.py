@@ -152,7 +152,7 @@ def predict(
                 with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
                     picture = with_legend(overlay(image, labels, predictor.classes), labels, predictor.classes)
                     Image.fromarray(picture).save(tmp, format="PNG")
-    print(f"wrote {len(images)} masks to {out}")
+    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out}")
 
 
 def _outputs(out: Path, image: Path, save_overlay: bool, save_probabilities: bool) -> list[Path]:
