@@ -177,11 +177,11 @@ def test_old_flag_names_still_work_with_a_note(cli: Any, tmp_path: Path) -> None
     """--force (now --overwrite), evaluate --json and classical's OUT_DIR argument (now -o/--out)."""
     out = tmp_path / "shapes"
     first = cli("datasets", "export", "shapes", out, "--count", "2", "--size", "16")
-    assert first.returncode == 0 and "note: the output folder is now given with -o/--out" in first.stderr
+    assert first.returncode == 0 and "note: the OUT_DIR argument is now -o/--out" in first.stderr
     again = cli("datasets", "export", "shapes", "-o", out, "--count", "2", "--size", "16", "--force")
     assert again.returncode == 0 and "note: --force is now --overwrite" in again.stderr
     masks = cli("classical", "otsu", out / "test" / "images", tmp_path / "regions", "-q")
-    assert masks.returncode == 0 and "now given with -o/--out" in masks.stderr
+    assert masks.returncode == 0 and "note: the OUT_DIR argument is now -o/--out" in masks.stderr
     assert len(list((tmp_path / "regions").iterdir())) == len(list((out / "test" / "images").iterdir()))
     scores = cli("classical", "otsu", out, "-o", tmp_path / "pred", "--fit", out, "-q")
     assert scores.returncode == 0, scores.stderr

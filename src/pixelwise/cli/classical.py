@@ -21,7 +21,15 @@ import typer
 
 from pixelwise.classical.registry import list_methods, method_options
 from pixelwise.cli.app import Section, app, command_class, parse_key_values
-from pixelwise.cli.options import out_option, quiet_option, set_threads, settings_option, threads_option
+from pixelwise.cli.options import (
+    out_option,
+    out_or_old,
+    quiet_option,
+    required_out,
+    set_threads,
+    settings_option,
+    threads_option,
+)
 from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
 
@@ -90,7 +98,7 @@ def classical(
     from pixelwise.classical import ClassicalSegmenter, check_options
     from pixelwise.cli.progress import tracked
 
-    out_dir = _output_folder(out, old_out)
+    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
     set_threads(threads, torch=False)
 
     options = parse_key_values(settings, "--set")
@@ -138,18 +146,6 @@ def classical(
             raise PixelwiseError(f"{path}: {error}") from None
         written += 1
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
-
-
-def _output_folder(out: Path | None, old_out: Path | None) -> Path:
-    """--out, or the OUT_DIR argument that came before it (with a note)."""
-    if out is not None and old_out is not None:
-        raise PixelwiseError(f"two output folders ({old_out} and --out {out}); give --out only")
-    if old_out is not None:
-        print("note: the output folder is now given with -o/--out", file=sys.stderr)
-        return old_out
-    if out is None:
-        raise PixelwiseError("no output folder; give one with -o/--out DIR")
-    return out
 
 
 def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, Any]], Any, str | None]:

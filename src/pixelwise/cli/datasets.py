@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
 from pixelwise.cli.app import datasets_app
-from pixelwise.cli.options import out_option, overwrite_option
+from pixelwise.cli.options import out_option, out_or_old, overwrite_option, required_out
 from pixelwise.data.builtin import BUILTINS
 from pixelwise.errors import PixelwiseError
 
@@ -62,13 +61,7 @@ def export(
     from pixelwise.data.builtin import METADATA_FILE, export_builtin
     from pixelwise.data.splits import SPLITS
 
-    if out is not None and old_out is not None:
-        raise PixelwiseError(f"two output folders ({old_out} and --out {out}); give --out only")
-    if old_out is not None:
-        print("note: the output folder is now given with -o/--out", file=sys.stderr)
-    out_dir = out or old_out
-    if out_dir is None:
-        raise PixelwiseError("no output folder; give one with -o/--out DIR")
+    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
 
     if out_dir.exists():
         if not out_dir.is_dir():

@@ -9,7 +9,14 @@ from pathlib import Path
 import typer
 
 from pixelwise.cli.app import app, parse_key_values
-from pixelwise.cli.options import data_options_option, out_option, quiet_option, set_threads, threads_option
+from pixelwise.cli.options import (
+    data_options_option,
+    out_option,
+    out_or_old,
+    quiet_option,
+    set_threads,
+    threads_option,
+)
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.splits import (
     ALL,
@@ -133,11 +140,7 @@ def evaluate(
     from pixelwise.files import atomic_path
     from pixelwise.metrics import Evaluator, format_table
 
-    if old_json_file is not None:
-        if json_file is not None:
-            raise PixelwiseError(f"--json {old_json_file} and --out {json_file}: give --out only")
-        print("note: --json is now -o/--out", file=sys.stderr)
-        json_file = old_json_file
+    json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
