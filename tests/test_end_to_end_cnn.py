@@ -44,7 +44,7 @@ def test_train_predict_other_sizes_evaluate(tmp_path: Path, cli, unseen_dataset:
     assert np.asarray(Image.open(predictions / "small.png")).shape == (23, 31)
 
     result = cli(
-        "evaluate", predictions, masks, "--classes", unseen_dataset / "classes.yaml", "--json", tmp_path / "s.json"
+        "evaluate", predictions, masks, "--classes", unseen_dataset / "classes.yaml", "-o", tmp_path / "s.json"
     )
     assert result.returncode == 0, result.stderr
     scores = json.loads((tmp_path / "s.json").read_text())

@@ -45,6 +45,7 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
         "classical",
         "otsu",
         dataset,
+        "-o",
         out,
         "--fit",
         dataset,
@@ -62,7 +63,9 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
         assert (predicted == sample.mask).mean() > 0.95
     assert "learned on" in result.stdout and "warning" not in result.stderr
     # the saved fit is reused without the training data, and gives the same masks
-    again = cli("classical", "otsu", dataset, tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test")
+    again = cli(
+        "classical", "otsu", dataset, "-o", tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test"
+    )
     assert again.returncode == 0, again.stderr
     for sample in test:
         first = read_mask(out / f"{sample.stem}.png", CLASSES)
@@ -71,46 +74,46 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
 
 
 def test_oracle_is_named_as_such_and_needs_masks(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("classical", "slic", dataset, tmp_path / "oracle", "--oracle", "--set", "segments=20", "-q")
+    result = cli("classical", "slic", dataset, "-o", tmp_path / "oracle", "--oracle", "--set", "segments=20", "-q")
     assert result.returncode == 0, result.stderr
     assert "ORACLE" in result.stdout and "slic-oracle" in result.stdout
     masks = list((tmp_path / "oracle").iterdir())
     assert masks and all(path.suffix == ".png" for path in masks)
-    refused = cli("classical", "slic", dataset / "images", tmp_path / "x", "--oracle")
+    refused = cli("classical", "slic", dataset / "images", "-o", tmp_path / "x", "--oracle")
     assert refused.returncode == 2 and "--oracle needs the true masks" in refused.stderr
 
 
 def test_without_fit_or_oracle_writes_region_labels(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     image = dataset / "images" / "cell0.png"
-    result = cli("classical", "region_grow", image, tmp_path / "regions", "--set", "tolerance=0.2", "-q")
+    result = cli("classical", "region_grow", image, "-o", tmp_path / "regions", "--set", "tolerance=0.2", "-q")
     assert result.returncode == 0, result.stderr
     assert "region labels, not classes" in result.stdout
     regions = tifffile.imread(tmp_path / "regions" / "cell0.tif")
     assert regions.shape == (20, 20) and regions.dtype == np.int32 and regions.max() >= 2
-    folder = cli("classical", "felzenszwalb", dataset / "images", tmp_path / "all", "-q")
+    folder = cli("classical", "felzenszwalb", dataset / "images", "-o", tmp_path / "all", "-q")
     assert folder.returncode == 0, folder.stderr
     assert len(list((tmp_path / "all").glob("*.tif"))) == 7
 
 
 def test_fitting_on_the_segmented_images_warns(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "--split", "all", "-q")
+    result = cli("classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "--split", "all", "-q")
     assert result.returncode == 0 and "includes the fit's training images" in result.stderr
 
 
 def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     # no --split: the flat folder has no split of its own, so every image is segmented (the fit's training
     # images among them, which the warning says)
-    result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "-q")
+    result = cli("classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "-q")
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in (tmp_path / "o").iterdir()) == [f"cell{index}.png" for index in range(7)]
     assert f"every image of {dataset} includes the fit's training images" in result.stderr
-    oracle = cli("classical", "otsu", dataset, tmp_path / "oracle", "--oracle", "-q")
+    oracle = cli("classical", "otsu", dataset, "-o", tmp_path / "oracle", "--oracle", "-q")
     assert oracle.returncode == 0 and len(list((tmp_path / "oracle").iterdir())) == 7
     # a folder with train/ val/ test/ gives its test/ folder
     split_folder = tmp_path / "split"
     write_dataset(split_folder / "train", count=3)
     write_dataset(split_folder / "test", count=2)
-    tested = cli("classical", "otsu", split_folder, tmp_path / "t", "--fit", split_folder, "-q")
+    tested = cli("classical", "otsu", split_folder, "-o", tmp_path / "t", "--fit", split_folder, "-q")
     assert tested.returncode == 0, tested.stderr
     assert sorted(path.name for path in (tmp_path / "t").iterdir()) == ["cell0.png", "cell1.png"]
     assert "warning" not in tested.stderr
@@ -119,7 +122,7 @@ def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_pa
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["watershed"], "unknown classical method 'watershed'; choose from otsu"),
+        (["watershed"], "unknown classical method 'watershed' (did you mean 'sobel_watershed'?); choose from otsu"),
         (["otsu", "--set", "classes=3"], "otsu has no option 'classes'; its options are bins"),
         (["otsu", "--set", "bins"], "expected KEY=VALUE"),
         (["multi_otsu", "--set", "classes=zero"], "classes must be an integer"),
@@ -128,22 +131,24 @@ def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_pa
 )
 def test_bad_input_is_one_line_and_exit_2(dataset: Path, tmp_path: Path, cli, arguments, message) -> None:  # type: ignore[no-untyped-def]
     method, *flags = arguments
-    result = cli("classical", method, dataset, tmp_path / "out", *flags)
+    result = cli("classical", method, dataset, "-o", tmp_path / "out", *flags)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_bad_paths_and_a_fit_for_another_method(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    missing = cli("classical", "otsu", tmp_path / "nope.png", tmp_path / "out")
+    missing = cli("classical", "otsu", tmp_path / "nope.png", "-o", tmp_path / "out")
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "--save-fit", tmp_path / "otsu.json", "-q")
-    other = cli("classical", "kmeans", dataset, tmp_path / "k", "--fit", tmp_path / "otsu.json")
+    cli(
+        "classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "--save-fit", tmp_path / "otsu.json", "-q"
+    )
+    other = cli("classical", "kmeans", dataset, "-o", tmp_path / "k", "--fit", tmp_path / "otsu.json")
     assert other.returncode == 2 and "fitted for otsu, not kmeans" in other.stderr
     # the right format with a key missing: one line naming the file and the key, no traceback
     saved = json.loads((tmp_path / "otsu.json").read_text())
     del saved["labeler"]
     (tmp_path / "broken.json").write_text(json.dumps(saved))
-    broken = cli("classical", "otsu", dataset, tmp_path / "b", "--fit", tmp_path / "broken.json")
+    broken = cli("classical", "otsu", dataset, "-o", tmp_path / "b", "--fit", tmp_path / "broken.json")
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     assert len(broken.stderr.strip().splitlines()) == 1
     assert f"{tmp_path / 'broken.json'}: the fitted segmenter has no 'labeler'" in broken.stderr

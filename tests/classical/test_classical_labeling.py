@@ -70,7 +70,10 @@ def test_every_method_partitions_grey_and_colour_images(name: str, channels: int
 
 
 def test_unknown_method_lists_the_names() -> None:
-    with pytest.raises(PixelwiseError, match="unknown classical method 'watershed'; choose from otsu, multi_otsu"):
+    with pytest.raises(
+        PixelwiseError,
+        match=r"unknown classical method 'watershed' \(did you mean 'sobel_watershed'\?\); choose from otsu, multi_otsu",
+    ):
         segment("watershed", np.zeros((3, 3)))
 
 

@@ -49,7 +49,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
     assert made.returncode == 0, made.stderr
     assert len(list(predictions.iterdir())) == 13
 
-    result = cli("evaluate", predictions, data, "--json", tmp_path / "scores.json")
+    result = cli("evaluate", predictions, data, "-o", tmp_path / "scores.json")
     assert result.returncode == 0, result.stderr
     assert "not scored" not in result.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())
@@ -63,16 +63,14 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
     )
     assert scores["miou"] == pytest.approx(expected["miou"])
     # the masks alone (no images beside them) are a folder without split folders too
-    alone = cli(
-        "evaluate", predictions, data / "masks", "--classes", data / "classes.yaml", "--json", tmp_path / "a.json"
-    )
+    alone = cli("evaluate", predictions, data / "masks", "--classes", data / "classes.yaml", "-o", tmp_path / "a.json")
     assert alone.returncode == 0, alone.stderr
     assert json.loads((tmp_path / "a.json").read_text())["num_images"] == 13
 
     # a split only when asked for: the seeded test split, the same images as SegmentationFolder's
     test_stems = SegmentationFolder(data, "test").stems
     assert 0 < len(test_stems) < 13
-    chosen = cli("evaluate", predictions, data, "--split", "test", "--json", tmp_path / "t.json")
+    chosen = cli("evaluate", predictions, data, "--split", "test", "-o", tmp_path / "t.json")
     assert chosen.returncode == 0, chosen.stderr
     assert json.loads((tmp_path / "t.json").read_text())["num_images"] == len(test_stems)
     assert f"{13 - len(test_stems)} predictions" in chosen.stderr and "not scored" in chosen.stderr
@@ -85,7 +83,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
             "test",
             "--classes",
             data / "classes.yaml",
-            "--json",
+            "-o",
             tmp_path / "x.json",
         )
         assert again.returncode == 0, again.stderr
@@ -107,7 +105,7 @@ def test_a_folder_with_split_folders_is_scored_on_its_test_split(folders, cli) -
 
 def test_scores_match_an_independent_implementation(folders, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     dataset, predictions, truths, preds = folders
-    result = cli("evaluate", predictions, dataset, "--json", tmp_path / "scores.json")
+    result = cli("evaluate", predictions, dataset, "-o", tmp_path / "scores.json")
     assert result.returncode == 0, result.stderr
     assert "debris" in result.stdout and "miou" in result.stdout
     scores = json.loads((tmp_path / "scores.json").read_text())

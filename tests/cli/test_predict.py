@@ -66,12 +66,16 @@ def test_predict_writes_masks_overlays_and_probabilities(
         np.testing.assert_allclose(probabilities.astype(np.float32).sum(axis=0), 1.0, atol=3e-3)
         # the mask is the argmax of the float32 probabilities; float16 storage may only flip near-ties
         assert (probabilities.argmax(axis=0) == mask).mean() > 0.99
-        overlay = np.asarray(Image.open(out / "overlays" / f"{stem}.png")).astype(np.float32)
-        assert overlay.shape == (*size, 3)
+        picture = np.asarray(Image.open(out / "overlays" / f"{stem}.png")).astype(np.float32)
+        # the overlay is the picture's top-left corner, the legend the band below it
+        assert picture.shape[0] > size[0] and picture.shape[1] >= size[1] and picture.shape[2] == 3
+        overlay, legend = picture[: size[0], : size[1]], picture[size[0] :]
         image = np.asarray(Image.open(images / f"{stem}.png"), dtype=np.float32)
         image = image[:, :, None] if image.ndim == 2 else image
         colours = np.asarray(ClassSpec.default(3).colors, dtype=np.float32)[mask]
         np.testing.assert_allclose(overlay, 0.55 * image + 0.45 * colours, atol=1.0)
+        for index in np.unique(mask):  # every class shown has its swatch in the legend
+            assert (legend == colours[mask == index][0]).all(axis=2).sum() > 20
     # nothing half-written or temporary is left behind
     assert not [path for path in out.rglob(".*")]
 

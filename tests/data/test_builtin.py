@@ -298,11 +298,13 @@ def test_cli_list_and_export(tmp_path: Path) -> None:
     assert listed.exit_code == 0
     assert [line.split()[0] for line in listed.output.splitlines()] == list(list_builtin())
     out = tmp_path / "out"
-    result = runner.invoke(app, ["datasets", "export", "shapes", str(out), "--count", "4", "--size", "32"])
+    result = runner.invoke(app, ["datasets", "export", "shapes", "-o", str(out), "--count", "4", "--size", "32"])
     assert result.exit_code == 0, result.output
     assert "train 4, val 1, test 1" in result.output
     assert len(SegmentationFolder(out, "train")) == 4
-    again = runner.invoke(app, ["datasets", "export", "shapes", str(out), "--count", "2", "--size", "32", "--force"])
+    again = runner.invoke(
+        app, ["datasets", "export", "shapes", "-o", str(out), "--count", "2", "--size", "32", "--overwrite"]
+    )
     assert again.exit_code == 0 and len(SegmentationFolder(out, "train")) == 2
 
 
@@ -325,7 +327,7 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_cli_refuses_to_overwrite_and_exits_2_without_traceback(tmp_path: Path) -> None:
     (tmp_path / "mine.txt").write_text("precious")
     # through the real entry point: a PixelwiseError is one line on stderr and exit status 2
-    refused = run_cli("datasets", "export", "quokka", str(tmp_path), "--size", "64", "--force")
+    refused = run_cli("datasets", "export", "quokka", "-o", str(tmp_path), "--size", "64", "--overwrite")
     assert refused.returncode == 2
     assert refused.stderr.startswith("pixelwise: error: ") and "pick another folder" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
@@ -335,11 +337,11 @@ def test_cli_refuses_to_overwrite_and_exits_2_without_traceback(tmp_path: Path) 
 def test_cli_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "q"
-    assert runner.invoke(app, ["datasets", "export", "quokka", str(out), "--size", "64"]).exit_code == 0
-    again = runner.invoke(app, ["datasets", "export", "quokka", str(out), "--size", "64"])
-    assert isinstance(again.exception, PixelwiseError) and "pass --force" in str(again.exception)
-    unknown = runner.invoke(app, ["datasets", "export", "quokka", str(tmp_path / "x"), "--count", "3"])
+    assert runner.invoke(app, ["datasets", "export", "quokka", "-o", str(out), "--size", "64"]).exit_code == 0
+    again = runner.invoke(app, ["datasets", "export", "quokka", "-o", str(out), "--size", "64"])
+    assert isinstance(again.exception, PixelwiseError) and "pass --overwrite" in str(again.exception)
+    unknown = runner.invoke(app, ["datasets", "export", "quokka", "-o", str(tmp_path / "x"), "--count", "3"])
     assert isinstance(unknown.exception, PixelwiseError) and "has no option count" in str(unknown.exception)
     (tmp_path / "file").write_text("x")
-    on_file = runner.invoke(app, ["datasets", "export", "quokka", str(tmp_path / "file")])
+    on_file = runner.invoke(app, ["datasets", "export", "quokka", "-o", str(tmp_path / "file")])
     assert isinstance(on_file.exception, PixelwiseError) and "is a file" in str(on_file.exception)

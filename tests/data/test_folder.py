@@ -144,7 +144,7 @@ def test_layout_errors(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     with pytest.raises(PixelwiseError, match=r"images is empty"):
         SegmentationFolder(tmp_path)
-    with pytest.raises(PixelwiseError, match=r"split 'training' is not one of"):
+    with pytest.raises(PixelwiseError, match=r"split 'training' \(did you mean 'train'\?\) is not one of"):
         SegmentationFolder(tmp_path, "training")
 
 

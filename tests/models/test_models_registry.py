@@ -75,10 +75,14 @@ def test_options_reach_the_network_and_unknown_ones_are_refused() -> None:
 
 
 def test_unknown_model_and_encoder_list_the_choices() -> None:
-    with pytest.raises(PixelwiseError, match=r"unknown model 'unet3d'; choose one of: deeplabv3, .*unet-small"):
+    with pytest.raises(
+        PixelwiseError,
+        match=r"unknown model 'unet3d' \(did you mean 'unet'\?\); choose one of: deeplabv3, .*unet-small",
+    ):
         create_model("unet3d", num_classes=2)
     with pytest.raises(
-        PixelwiseError, match=r"unknown encoder 'resnet19'; choose one of: efficientnet-lite0, .*resnet18"
+        PixelwiseError,
+        match=r"unknown encoder 'resnet19' \(did you mean 'resnet18'\?\); choose one of: efficientnet-lite0, .*resnet18",
     ):
         create_model("unet", num_classes=2, encoder="resnet19")
     with pytest.raises(PixelwiseError, match="own small encoder"):

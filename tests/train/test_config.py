@@ -53,7 +53,7 @@ def test_zero_weights_mean_plain_supervised_training() -> None:
     ("overrides", "message"),
     [
         ({"epochs": 0}, "epochs must be at least 1, got 0"),
-        ({"optimizer": "adam"}, "optimizer is 'adam'; choose one of adamw, sgd"),
+        ({"optimizer": "adam"}, r"optimizer is 'adam' \(did you mean 'adamw'\?\); choose one of adamw, sgd"),
         ({"schedule": "step"}, "schedule is 'step'; choose one of poly, cosine, constant"),
         ({"loss": "lovasz"}, "loss is 'lovasz'"),
         ({"lr": 0}, "lr must be positive, got 0"),

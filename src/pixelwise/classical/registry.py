@@ -24,7 +24,7 @@ from pixelwise.classical.clustering import felzenszwalb, kmeans, slic
 from pixelwise.classical.edges import canny_regions, sobel_watershed
 from pixelwise.classical.region import region_grow
 from pixelwise.classical.threshold import local_threshold, multi_otsu, otsu
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "otsu": otsu,
@@ -64,7 +64,8 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise PixelwiseError(
-            f"{name} has no option {', '.join(map(repr, unknown))}; its options are {', '.join(known) or 'none'}"
+            f"{name} has no option {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], known)}; "
+            f"its options are {', '.join(known) or 'none'}"
         )
 
 
@@ -76,5 +77,7 @@ def segment(name: str, image: np.ndarray, **options: Any) -> np.ndarray:
 
 def _method(name: str) -> Callable[..., np.ndarray]:
     if name not in METHODS:
-        raise PixelwiseError(f"unknown classical method {name!r}; choose from {', '.join(METHODS)}")
+        raise PixelwiseError(
+            f"unknown classical method {name!r}{did_you_mean(name, METHODS)}; choose from {', '.join(METHODS)}"
+        )
     return METHODS[name]

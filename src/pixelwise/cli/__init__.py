@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from pixelwise.cli import classical, compare, datasets, evaluate, predict, serve, train  # noqa: F401  (registration)
+from pixelwise.cli import classical, compare, datasets, evaluate, models, predict, serve, train  # noqa: F401  (registration)
 from pixelwise.cli.app import app
 from pixelwise.errors import PixelwiseError
 

@@ -1,4 +1,4 @@
-"""`pixelwise classical METHOD INPUT OUT_DIR`: segment images with a classical method, no network.
+"""`pixelwise classical METHOD INPUT --out DIR`: segment images with a classical method, no network.
 
 A classical method partitions an image into regions; it does not know which region is which class. So:
 
@@ -19,23 +19,55 @@ from typing import Any
 
 import typer
 
-from pixelwise.classical.registry import list_methods
-from pixelwise.cli.app import app, parse_key_values
+from pixelwise.classical.registry import list_methods, method_options
+from pixelwise.cli.app import Section, app, command_class, parse_key_values
+from pixelwise.cli.options import (
+    out_option,
+    out_or_old,
+    quiet_option,
+    required_out,
+    set_threads,
+    settings_option,
+    threads_option,
+)
 from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
 
 
-@app.command()
+def method_sections() -> list[Section]:
+    """The help's list of methods with their ``--set`` options and defaults."""
+    rows = []
+    for name in list_methods():
+        options = method_options(name)
+        shown = ", ".join(f"{key}={_shown(value)}" for key, value in options.items())
+        rows.append((name, shown or "(no options)"))
+    return [("Methods and their --set options (defaults)", rows)]
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+@app.command(
+    cls=command_class(method_sections),
+    epilog="""Examples:
+
+\b
+  pixelwise classical otsu nuclei -o out/otsu --fit nuclei
+  pixelwise classical kmeans photo.png -o out/ --set clusters=5
+  pixelwise classical slic data/cells -o out/slic-oracle --oracle""",
+)
 def classical(
-    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {', '.join(list_methods())}."),
+    method: str = typer.Argument(..., metavar="METHOD", help="A method (listed below)."),
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",
         help="An image, a folder of images, a dataset folder or a built-in dataset name (a dataset: every image, "
         "or its test/ folder when it has train/ val/ test/ folders; --split chooses another).",
     ),
-    out_dir: Path = typer.Argument(
-        ..., metavar="OUT_DIR", help="Where the masks go, one file per image, named by its stem."
+    old_out: Path | None = typer.Argument(None, metavar="OUT_DIR", hidden=True),  # before --out; still accepted
+    out: Path | None = out_option(
+        "Folder for the masks (required), one file per image, named by its stem.", default=None
     ),
     fit: str | None = typer.Option(
         None,
@@ -47,23 +79,27 @@ def classical(
     oracle: bool = typer.Option(
         False, "--oracle", help="Label regions with INPUT's true masks: an upper bound, never a result."
     ),
-    settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="A method option, e.g. classes=4."),
+    settings: list[str] = settings_option("A method option, e.g. classes=4 (each method's are listed below)."),
     split: str | None = typer.Option(
         None,
-        help="Segment only this split of a dataset INPUT: train, val, test or all. Default: test of a folder "
-        "with train/ val/ test/ folders, every image of any other (a --split of a flat folder is the seeded "
-        "70/15/15 split that --fit trains on).",
+        metavar="train|val|test|all",
+        help="Segment only this split of a dataset INPUT. Default: test of a folder with train/ val/ test/ "
+        "folders, every image of any other (a --split of a flat folder is the seeded 70/15/15 split that --fit "
+        "trains on).",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
+    quiet: bool = quiet_option(),
 ) -> None:
-    """Segment images with a classical method (thresholds, edges, region growing, clustering).
+    """Segment images with a classical method (no network).
 
-    Without --fit or --oracle the regions themselves are written (int32 TIFF): a partition, not classes.
-    A wrong --set key lists the method's options.
+    Thresholds, edges, region growing, clustering. Without --fit or --oracle the regions themselves are
+    written (int32 TIFF): a partition, not classes.
     """
-    from tqdm import tqdm
-
     from pixelwise.classical import ClassicalSegmenter, check_options
+    from pixelwise.cli.progress import tracked
+
+    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
+    set_threads(threads, torch=False)
 
     options = parse_key_values(settings, "--set")
     check_options(method, options)
@@ -98,9 +134,7 @@ def classical(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = 0
-    # the bar shows after half a second, so an error on the first image (a bad --set value) stays one line
-    progress = tqdm(items, desc=segmenter.name, unit="image", disable=quiet, file=sys.stderr, delay=0.5)
-    for stem, path, load in progress:
+    for stem, path, load in tracked(items, total=len(items), desc=segmenter.name, unit="image", quiet=quiet):
         image, truth = load()
         try:
             if fit is None and not oracle:

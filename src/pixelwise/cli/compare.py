@@ -9,6 +9,17 @@ import typer
 
 from pixelwise.classical import list_methods, oracle_name
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.cli.options import (
+    data_options_option,
+    device_option,
+    model_options_option,
+    out_option,
+    quiet_option,
+    set_threads,
+    settings_option,
+    switch_option,
+    threads_option,
+)
 from pixelwise.comparison.methods import NETWORK_METHODS
 from pixelwise.errors import PixelwiseError
 
@@ -60,6 +71,7 @@ def run_compare(
     test_limit: int | None,
     examples: int,
     classical_fit_images: int | None = None,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
     from pixelwise.comparison import compare, default_method_names
@@ -81,7 +93,8 @@ def run_compare(
         test_limit=test_limit,
         num_examples=examples,
         classical_fit_images=classical_fit_images,
-        log=lambda message: typer.echo(message, err=True),
+        progress=not quiet,
+        log=None if quiet else lambda message: typer.echo(message, err=True),
     )
     _print_table(results)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
@@ -90,69 +103,99 @@ def run_compare(
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    from pixelwise.report import honest_methods, oracle_methods
+    from pixelwise.report.content import degenerate_notes, honest_methods, oracle_methods, table_name
 
     def cell(value: Any) -> str:
         return "     -" if value is None else f"{value:6.3f}"
 
     rows = honest_methods(results) + oracle_methods(results)
-    width = max(12, *(len(method["name"]) for method in rows))
+    width = max(12, *(len(table_name(method)) for method in rows))
     typer.echo(
         f"{'method':<{width}}  {'family':<11}  {'mIoU':>6}  {'Dice':>6}  {'pixel':>6}  {'bF1':>6}  {'ms/img':>8}"
     )
     for method in rows:
         metrics = method["metrics"]
         typer.echo(
-            f"{method['name']:<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
+            f"{table_name(method):<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
             f"{cell(metrics['mean_dice'])}  {cell(metrics['pixel_accuracy'])}  {cell(metrics['boundary_f1'])}  "
             f"{method['ms_per_image']:8.2f}"
         )
+    for note in degenerate_notes(rows):
+        typer.echo(note)
 
 
-@app.command("compare")
+@app.command(
+    "compare",
+    epilog="""Examples:
+
+\b
+  pixelwise compare nuclei -o report/
+  pixelwise compare data/cells -o report/ -m otsu,kmeans,cnn --oracle
+  pixelwise compare shapes -o report/ -m cnn --epochs 5 --set lr=0.004""",
+)
 def compare_command(
     data: str = typer.Argument(
         ...,
+        metavar="DATA",
         help="Dataset folder or built-in name: its train/ val/ test/ folders, or the seeded (--seed) 70/15/15 split "
         "of a flat images/ + masks/ folder.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.html, report.md, results.json, models."),
+    out: Path = out_option("Report folder: report.html, report.md, results.json, models."),
     methods: str = typer.Option(
         "",
         "--methods",
         "-m",
+        metavar="NAME,NAME,...",
+        show_default=False,
         help=f"Comma-separated methods: a classical method ({', '.join(list_methods())}), its oracle bound "
-        f"{oracle_name('NAME')}, or a network ({', '.join(NETWORK_METHODS)}). Default: every classical method, "
-        "cnn and adversarial.",
+        f"{oracle_name('NAME')}, or a network ({', '.join(NETWORK_METHODS)}).  [default: every classical method, "
+        "cnn and adversarial]",
     ),
-    oracle: bool = typer.Option(
-        False, "--oracle", help="Also score each chosen classical method with the oracle labeler (marked 'oracle')."
+    oracle: bool = switch_option(
+        "oracle", False, "Also score each chosen classical method with the oracle labeler (marked 'oracle')."
     ),
-    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs of each CNN."),
+    epochs: int | None = typer.Option(None, "--epochs", metavar="N", help="Training epochs of each CNN."),
     model: str | None = typer.Option(
-        None, "--model", help="Network for the CNN methods (see `pixelwise train --help`)."
+        None, "--model", metavar="NAME", help="Network of the CNN methods (`pixelwise models` lists them)."
     ),
-    config: Path | None = typer.Option(None, "--config", help="A TrainConfig YAML file for the CNN methods."),
-    train_set: list[str] = typer.Option([], "--set", help="Any training setting as KEY=VALUE (repeatable)."),
-    dataset_option: list[str] = typer.Option(
-        [],
-        "--data-option",
-        metavar="KEY=VALUE",
-        help="Option of a built-in dataset as KEY=VALUE (repeatable), e.g. count=500.",
+    model_option: list[str] = model_options_option(),
+    config: Path | None = typer.Option(
+        None, "--config", metavar="FILE", help="A TrainConfig YAML file for the CNN methods."
     ),
-    sigmas: str = typer.Option("0,0.05,0.1,0.2", "--sigmas", help="Gaussian noise σ levels (fraction of [0, 1])."),
-    salt_pepper: str = typer.Option("0.05,0.2", "--salt-pepper", help="Salt-and-pepper fractions ('' for none)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the noise, the split and the training."),
-    test_limit: int | None = typer.Option(None, "--test-limit", help="Score only the first N test images."),
-    examples: int = typer.Option(3, "--examples", help="Test images shown in the qualitative grid."),
+    train_set: list[str] = settings_option(
+        "Any training setting of the CNNs, e.g. lr=0.004 (`pixelwise train -h` lists them)."
+    ),
+    dataset_option: list[str] = data_options_option(),
+    sigmas: str = typer.Option(
+        "0,0.05,0.1,0.2", "--sigmas", metavar="F,F,...", help="Gaussian noise σ levels (fraction of [0, 1])."
+    ),
+    salt_pepper: str = typer.Option(
+        "0.05,0.2", "--salt-pepper", metavar="F,F,...", help="Salt-and-pepper fractions ('' for none)."
+    ),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the noise, the split and the training."),
+    test_limit: int | None = typer.Option(
+        None, "--test-limit", metavar="N", help="Score only the first N test images.  [default: all]"
+    ),
+    examples: int = typer.Option(3, "--examples", metavar="N", help="Test images shown in the qualitative grid."),
     classical_fit_images: int | None = typer.Option(
-        None, "--classical-fit-images", help="Fit the classical labelers on N training images spread over the split."
+        None,
+        "--classical-fit-images",
+        metavar="N",
+        help="Fit the classical labelers on N training images spread over the split.  [default: all]",
     ),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)."),
+    device: str = device_option("Where the CNNs train; auto: CUDA when torch sees a GPU."),
+    threads: int | None = threads_option(),
+    quiet: bool = quiet_option("No progress bars and no log lines; the table and the report paths only."),
 ) -> None:
-    """Run classical, CNN and adversarial segmentation on the same test split, clean and with noise."""
-    _set_threads(threads)
-    train_options = _train_options(config, train_set, epochs=epochs, model=model)
+    """Compare every method on one dataset, clean and under noise.
+
+    Classical, CNN and adversarial segmentation on the same test split; a report (HTML and Markdown) with
+    the scores, noise curves and examples.
+    """
+    set_threads(threads, torch=True)
+    train_options = _train_options(
+        config, train_set, model_option, epochs=epochs, model=model, device=None if device == "auto" else device
+    )
     run_compare(
         data,
         out=out,
@@ -166,42 +209,59 @@ def compare_command(
         test_limit=test_limit,
         examples=examples,
         classical_fit_images=classical_fit_images,
+        quiet=quiet,
     )
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1:
-        raise PixelwiseError(f"--threads {threads}: give 1 or more")
-    import torch
+def _train_options(config: Path | None, settings: list[str], model_options: list[str], **flags: Any) -> dict[str, Any]:
+    """The CNNs' settings as given: --config < --set < the flags; --model-option adds to the model's options.
 
-    torch.set_num_threads(threads)
-
-
-def _train_options(config: Path | None, settings: list[str], **flags: Any) -> dict[str, Any]:
+    Only what is given, so that the report can list it: from --config the settings the file names.
+    """
     options: dict[str, Any] = {}
     if config is not None:
+        import yaml
+
         from pixelwise.train.config import TrainConfig
 
-        options.update(TrainConfig.from_yaml(config).to_dict())
+        checked = TrainConfig.from_yaml(config).to_dict()  # the file checked first: its errors name it
+        options.update({key: checked[key] for key in yaml.safe_load(config.read_text()) or {}})
     options.update(parse_key_values(settings, "--set"))
     options.update({key: value for key, value in flags.items() if value is not None})
+    if model_options:
+        options["model_options"] = {
+            **(options.get("model_options") or {}),
+            **parse_key_values(model_options, "--model-option"),
+        }
     return options
 
 
-@app.command("demo")
+@app.command(
+    "demo",
+    epilog="""Examples:
+
+\b
+  pixelwise demo
+  pixelwise demo -o /tmp/demo --threads 4 --no-oracle""",
+)
 def demo_command(
-    out: Path = typer.Option(Path("demo-report"), "--out", "-o", help="Report folder."),
-    oracle: bool = typer.Option(True, "--oracle/--no-oracle", help="Include the oracle bounds (marked 'oracle')."),
-    threads: int = typer.Option(
-        DEMO_THREADS, "--threads", help="torch threads; 1 stays fast when other work shares two cores."
+    out: Path = out_option("Report folder.", default=Path("demo-report")),
+    oracle: bool = switch_option("oracle", True, "Include the oracle bounds (marked 'oracle')."),
+    device: str = device_option("Where the CNNs train; auto: CUDA when torch sees a GPU."),
+    threads: int = threads_option(
+        "Threads of torch and the numeric libraries; 1 stays fast when other work shares two cores.",
+        default=DEMO_THREADS,
     ),
+    quiet: bool = quiet_option("No progress bars and no log lines; the table and the report paths only."),
 ) -> None:
-    """Compare classical, CNN and adversarial segmentation on the built-in fashion scenes (about 10 minutes)."""
+    """Run compare on built-in scenes, in about 10 minutes.
+
+    Every classical method, a CNN and the CNN trained adversarially, on the built-in fashion scenes (the
+    shapes scenes without the Fashion-MNIST files), clean and with noise.
+    """
     from pixelwise.data.builtin.fashion import fashion_source
 
-    _set_threads(threads)
+    set_threads(threads, torch=True)
     dataset, dataset_options, train_options = DEMO_DATASET, DEMO_DATASET_OPTIONS, DEMO_TRAIN_OPTIONS
     try:
         fashion_source()
@@ -219,7 +279,7 @@ def demo_command(
         out=out,
         methods=None,
         oracle=oracle,
-        train_options=dict(train_options),
+        train_options={**train_options, **({} if device == "auto" else {"device": device})},
         dataset_options=dict(dataset_options),
         sigmas=DEMO_SIGMAS,
         salt_pepper=DEMO_SALT_PEPPER,
@@ -227,4 +287,5 @@ def demo_command(
         test_limit=DEMO_TEST_LIMIT,
         examples=3,
         classical_fit_images=DEMO_CLASSICAL_FIT_IMAGES,
+        quiet=quiet,
     )

@@ -9,6 +9,14 @@ from pathlib import Path
 import typer
 
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.cli.options import (
+    data_options_option,
+    out_option,
+    out_or_old,
+    quiet_option,
+    set_threads,
+    threads_option,
+)
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.splits import (
     ALL,
@@ -87,36 +95,53 @@ def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Pa
     return [(by_stem[path.stem], path) for path in truths]
 
 
-@app.command()
+@app.command(
+    epilog="""Examples:
+
+\b
+  pixelwise evaluate out/otsu nuclei
+  pixelwise evaluate masks/ data/cells --split test -o scores.json"""
+)
 def evaluate(
-    prediction_dir: Path = typer.Argument(..., help="Folder of predicted masks (palette or index PNG), named by stem."),
+    prediction_dir: Path = typer.Argument(
+        ..., metavar="PREDICTIONS", help="Folder of predicted masks (palette or index PNG), named by stem."
+    ),
     truth: Path = typer.Argument(
         ...,
+        metavar="TRUTH",
         help="Folder of truth masks, a dataset folder or a built-in name: scored whole, or its test/ folder when "
         "it has train/ val/ test/ folders (--split chooses another).",
     ),
-    classes_file: Path | None = typer.Option(None, "--classes", help="classes.yaml; default: the dataset's."),
-    json_file: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
-    tolerance: float = typer.Option(2.0, help="Boundary F1 tolerance in pixels."),
+    json_file: Path | None = out_option("Also write every score to this JSON file.", default=None, metavar="FILE"),
+    old_json_file: Path | None = typer.Option(None, "--json", hidden=True),  # the name before --out
+    classes_file: Path | None = typer.Option(
+        None, "--classes", metavar="FILE", help="classes.yaml.  [default: the dataset's]"
+    ),
+    tolerance: float = typer.Option(2.0, metavar="F", help="Boundary F1 tolerance in pixels."),
     split: str | None = typer.Option(
         None,
-        help="Score only this split of TRUTH: train, val, test or all. Default: test of a folder with train/ val/ "
-        "test/ folders, every mask of any other (a --split of a flat folder is the seeded 70/15/15 split).",
+        metavar="train|val|test|all",
+        help="Score only this split of TRUTH. Default: test of a folder with train/ val/ test/ folders, every "
+        "mask of any other (a --split of a flat folder is the seeded 70/15/15 split).",
     ),
-    seed: int = typer.Option(0, help="Seed of a --split of a TRUTH without train/ val/ test/ folders."),
-    data_option: list[str] = typer.Option(
-        [], "--data-option", metavar="KEY=VALUE", help="Option of a built-in TRUTH dataset, e.g. count=500."
-    ),
+    seed: int = typer.Option(0, metavar="N", help="Seed of a --split of a TRUTH without train/ val/ test/ folders."),
+    data_option: list[str] = data_options_option("An option of a built-in TRUTH dataset, e.g. count=500."),
+    threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
+    quiet: bool = quiet_option(),
 ) -> None:
-    """Score predictions against truth masks: IoU, Dice, accuracies, boundary F1, per class and overall."""
-    from tqdm import tqdm
+    """Score predicted masks against the truth, per class and overall.
 
+    IoU, Dice, pixel and class accuracy, boundary F1; a table on stdout, every score in JSON with --out.
+    """
+    from pixelwise.cli.progress import tracked
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.files import atomic_path
     from pixelwise.metrics import Evaluator, format_table
 
+    json_file = out_or_old(json_file, old_json_file, old_name="--json")
+    set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
     # TRUTH may name a built-in dataset, like DATA everywhere else
@@ -133,7 +158,7 @@ def evaluate(
             file=sys.stderr,
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
-    for prediction_path, truth_path in tqdm(pairs, desc="evaluate", unit="image", disable=None):
+    for prediction_path, truth_path in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
         prediction = read_mask(prediction_path, classes)
         truth_mask = read_mask(truth_path, classes)
         evaluator.add(prediction, truth_mask, name=str(prediction_path))

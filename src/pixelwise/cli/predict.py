@@ -16,6 +16,15 @@ import numpy as np
 import typer
 
 from pixelwise.cli.app import app
+from pixelwise.cli.options import (
+    device_option,
+    out_option,
+    overwrite_option,
+    quiet_option,
+    set_threads,
+    switch_option,
+    threads_option,
+)
 from pixelwise.errors import PixelwiseError
 
 
@@ -48,29 +57,49 @@ def collect_images(inputs: list[Path]) -> list[Path]:
     return images
 
 
-@app.command()
+@app.command(
+    epilog="""Examples:
+
+\b
+  pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
+  pixelwise predict runs/cells images/ -o masks/ --tta --device cuda"""
+)
 def predict(
-    checkpoint: Path = typer.Argument(..., help="A best.pt / last.pt from 'pixelwise train', or its run folder."),
-    inputs: list[Path] = typer.Argument(..., help="Images and/or folders of images."),
-    out: Path = typer.Option(..., "--out", help="Folder for the masks (<stem>.png)."),
-    tile: int | None = typer.Option(None, "--tile", help="Tile size in pixels; default: the training tile size."),
-    overlap: float = typer.Option(0.5, help="Fraction of a tile shared with its neighbours, in [0, 1)."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Tiles per forward pass."),
-    tta: bool = typer.Option(False, "--tta", help="Average over flipped copies (4× slower, often a little better)."),
-    save_overlay: bool = typer.Option(False, "--overlay", help="Also write overlays/<stem>.png."),
+    checkpoint: Path = typer.Argument(
+        ..., metavar="CHECKPOINT", help="A best.pt / last.pt from 'pixelwise train', or its run folder."
+    ),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Images and/or folders of images."),
+    out: Path = out_option("Folder for the masks (<stem>.png)."),
+    tile: int | None = typer.Option(
+        None, "--tile", metavar="N", help="Tile size in pixels.  [default: the training tile size]"
+    ),
+    overlap: float = typer.Option(0.5, metavar="F", help="Fraction of a tile shared with its neighbours, in [0, 1)."),
+    batch_size: int = typer.Option(4, "--batch-size", metavar="N", help="Tiles per forward pass."),
+    tta: bool = switch_option("tta", False, "Average over flipped copies (4× slower, often a little better)."),
+    save_overlay: bool = typer.Option(
+        False, "--overlay", help="Also write overlays/<stem>.png: the classes over the image, with a legend."
+    ),
     save_probabilities: bool = typer.Option(
         False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
     ),
-    device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files already in --out."),
+    device: str = device_option(),
+    threads: int | None = threads_option(),
+    quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
-    """Predict a label mask for every image, at any size (tiled, Gaussian-blended)."""
-    from tqdm import tqdm
+    """Label masks for images of any size with a trained model.
 
-    from pixelwise.data.io import encode_overlay, image_size, read_image, write_mask
+    Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
+    """
+    from PIL import Image
+
+    from pixelwise.cli.progress import progress_bar
+    from pixelwise.data.io import image_size, overlay, read_image, write_mask
     from pixelwise.files import atomic_path
     from pixelwise.inference.predictor import Predictor
     from pixelwise.inference.tiling import tile_grid
+    from pixelwise.report.legend import with_legend
+    from pixelwise.train.distributed import choose_device
 
     if out.exists() and not out.is_dir():
         raise PixelwiseError(f"{out}: exists and is not a folder; give a folder for --out")
@@ -84,12 +113,13 @@ def predict(
             f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
         )
 
+    set_threads(threads, torch=True)
     predictor = Predictor.load(
-        checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=device
+        checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=choose_device(device)
     )
     sizes = {image: image_size(image) for image in images}
     total = sum(len(tile_grid(*sizes[image], predictor.tile_size, predictor.overlap)) for image in images)
-    with tqdm(total=total, desc="predict", unit="tile", disable=None, file=sys.stderr) as bar:
+    with progress_bar(total=total, desc="predict", unit="tile", quiet=quiet) as bar:
         for image_path in images:
             bar.set_postfix_str(image_path.name)
             image = read_image(image_path)
@@ -109,8 +139,9 @@ def predict(
             write_mask(targets[image_path], labels, predictor.classes)
             if save_overlay:
                 with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
-                    tmp.write_bytes(encode_overlay(image, labels, predictor.classes))
-    print(f"wrote {len(images)} masks to {out}")
+                    picture = with_legend(overlay(image, labels, predictor.classes), labels, predictor.classes)
+                    Image.fromarray(picture).save(tmp, format="PNG")
+    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out}")
 
 
 def _outputs(out: Path, image: Path, save_overlay: bool, save_probabilities: bool) -> list[Path]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from pixelwise.cli.app import app
+from pixelwise.cli.options import device_option, quiet_option, threads_option
 from pixelwise.errors import PixelwiseError
 
 
@@ -23,25 +24,40 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-@app.command()
+@app.command(
+    epilog="""Examples:
+
+\b
+  pixelwise serve runs/cells/best.pt        # then open http://127.0.0.1:8000
+  pixelwise serve model.onnx --host 0.0.0.0 --port 8080 --slots 2"""
+)
 def serve(
-    model: Path = typer.Argument(..., help="A best.pt / last.pt from 'pixelwise train', or its run folder."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 for every network interface."),
-    port: int = typer.Option(8000, help="Port to listen on; 0 for any free port."),
-    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest upload accepted, in MB."),
+    model: Path = typer.Argument(
+        ..., metavar="MODEL", help="A best.pt / last.pt from 'pixelwise train' (or its run folder), or an .onnx file."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", metavar="ADDRESS", help="Address to listen on; 0.0.0.0 for every network interface."
+    ),
+    port: int = typer.Option(8000, metavar="N", help="Port to listen on; 0 for any free port."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", metavar="MB", help="Largest upload accepted."),
     max_megapixels: float = typer.Option(
-        25.0, "--max-megapixels", help="Largest image accepted (height × width), in millions of pixels."
+        25.0, "--max-megapixels", metavar="MP", help="Largest image accepted (height × width), in millions of pixels."
     ),
-    slots: int = typer.Option(1, "--slots", help="Inferences run at the same time."),
-    queue: int = typer.Option(4, "--queue", help="Requests that may wait for a slot; more get 503 + Retry-After."),
-    threads: int | None = typer.Option(
-        None, "--threads", help="Compute threads per slot; default: the cores divided among the slots."
+    slots: int = typer.Option(1, "--slots", metavar="N", help="Inferences run at the same time."),
+    queue: int = typer.Option(
+        4, "--queue", metavar="N", help="Requests that may wait for a slot; more get 503 + Retry-After."
     ),
-    tile: int | None = typer.Option(None, "--tile", help="Default tile size; default: the training tile size."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N", help="Where the model runs."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per request; errors are still logged."),
+    threads: int | None = threads_option("Compute threads per slot.", default_text="the cores divided among the slots"),
+    tile: int | None = typer.Option(
+        None, "--tile", metavar="N", help="Default tile size.  [default: the training tile size]"
+    ),
+    device: str = device_option(),
+    quiet: bool = quiet_option("No line per request; errors are still logged."),
 ) -> None:
-    """Serve a model: a page to drop images on, and POST /predict for programs."""
+    """A web page and an HTTP API for a trained model.
+
+    Drop an image on the page to see its mask; programs POST images to /predict.
+    """
     try:
         from pixelwise.serve.app import Settings, create_app
         from pixelwise.serve.model import backend_name, load_predictor

@@ -19,9 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.cli.options import (
+    data_options_option,
+    model_options_option,
+    out_option,
+    overwrite_option,
+    quiet_option,
+    set_threads,
+    settings_option,
+    threads_option,
+)
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
@@ -35,27 +44,6 @@ class _TqdmHandler(logging.Handler):
         from tqdm import tqdm
 
         tqdm.write(self.format(record), file=sys.stderr)
-
-
-class _SectionedHelp(TyperCommand):
-    """Click's plain help, in sections: option names stay whole at any width (rich's table cuts them at
-    80 columns), and the generated settings are listed apart from the command's own options."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **{**kwargs, "rich_markup_mode": None})
-
-    # typer carries its own copy of click, whose Context and HelpFormatter it does not export
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is not None:
-                panel = getattr(param, "rich_help_panel", None)
-                title = "Arguments" if param.param_type_name == "argument" else panel or "Options"
-                sections.setdefault(title, []).append(record)
-        for title, records in sections.items():
-            with formatter.section(title):
-                formatter.write_dl(records)
 
 
 def with_setting_flags(command: Callable[..., None]) -> Callable[..., None]:
@@ -155,46 +143,50 @@ def resolve_config(
     return TrainConfig.from_dict(values, source="command line")
 
 
-@app.command(cls=_SectionedHelp)
+@app.command(
+    epilog="""Examples:
+
+\b
+  pixelwise train nuclei -o runs/nuclei --epochs 30
+  pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
+  pixelwise train data/cells -o runs/wide --model-option width=32
+  pixelwise train data/cells -o runs/adv --resume"""
+)
 @with_setting_flags
 def train(
     data: str = typer.Argument(
         ...,
+        metavar="DATA",
         help="Dataset folder or built-in name: its train/ and val/ folders, or the seeded 70/15/15 split of a flat "
         "images/ + masks/ folder.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
-    config_file: Path | None = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
-    settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any setting, e.g. lr=0.01."),
-    model_options: list[str] = typer.Option(
-        [],
-        "--model-option",
-        metavar="KEY=VALUE",
-        help="Option of the model, e.g. width=32 for unet-small; a wrong name lists them.",
+    out: Path = out_option("Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
+    config_file: Path | None = typer.Option(
+        None, "--config", metavar="FILE", help="YAML file of settings; --set and the flags override it."
     ),
-    data_options: list[str] = typer.Option(
-        [], "--data-option", metavar="KEY=VALUE", help="Option of a built-in dataset, e.g. count=50 or size=32."
+    settings: list[str] = settings_option("Any setting below by its name, e.g. lr=0.01."),
+    model_options: list[str] = model_options_option(),
+    data_options: list[str] = data_options_option(),
+    unlabeled: Path | None = typer.Option(
+        None, metavar="DIR", help="Folder of unlabeled images (besides DATA/unlabeled/)."
     ),
-    unlabeled: Path | None = typer.Option(None, help="Folder of unlabeled images (besides DATA/unlabeled/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Train into a non-empty --out (files of the run's names are replaced)."
-    ),
-    force: bool = typer.Option(False, "--force", hidden=True, help="Deprecated name of --overwrite."),
-    threads: int | None = typer.Option(None, "--threads", metavar="N", help="torch threads (default: torch's choice)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no per-epoch lines."),
+    overwrite: bool = overwrite_option("Train into a non-empty --out (files of the run's names are replaced)."),
+    threads: int | None = threads_option(),
+    quiet: bool = quiet_option("No progress bar and no per-epoch lines."),
     **flags: Any,
 ) -> None:
-    """Train a segmentation network on DATA and write the run (best.pt, last.pt, ...) to --out."""
+    """Train a segmentation network on DATA.
+
+    Supervised, adversarial or semi-supervised (by the weights below); the run (best.pt, last.pt,
+    config.yaml, metrics.jsonl, curves.png) goes to --out.
+    """
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
     from pixelwise.data.splits import available_splits
     from pixelwise.train.loop import fit
 
-    if force:
-        typer.echo("note: --force is now --overwrite", err=True)
-        overwrite = True
     if resume and overwrite:
         raise PixelwiseError("--resume and --overwrite contradict each other; give one of them")
     config = resolve_config(
@@ -205,12 +197,7 @@ def train(
         model_options=model_options,
         resume=resume,
     )
-    if threads is not None:
-        if threads < 1:
-            raise PixelwiseError(f"--threads {threads}: give 1 or more")
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
     train_data = SegmentationFolder(root, "train")

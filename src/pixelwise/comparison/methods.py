@@ -21,7 +21,7 @@ import numpy as np
 
 from pixelwise.classical.labeling import ORACLE_SUFFIX, oracle_name
 from pixelwise.classical.registry import list_methods
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 
 if TYPE_CHECKING:
     from pixelwise.data.folder import SegmentationFolder
@@ -179,7 +179,8 @@ def build_methods(
     choices = [*known, *(oracle_name(name) for name in known), *NETWORK_METHODS]
     unknown = [name for name in wanted if name not in choices]
     if unknown:
-        raise PixelwiseError(f"unknown method {', '.join(map(repr, unknown))}; choose from {', '.join(choices)}")
+        hint = did_you_mean(unknown[0], choices)
+        raise PixelwiseError(f"unknown method {', '.join(map(repr, unknown))}{hint}; choose from {', '.join(choices)}")
     methods: list[Method] = []
     for name in names:
         if isinstance(name, Method):

@@ -9,6 +9,8 @@
     seed              seed of the noise (and of the split and the training)
     noise             [{key, name, kind: "gaussian" | "salt_pepper", amount}], "clean" first
     budget            the training options every CNN shared ({} without CNNs)
+    settings          {train, dataset}: the training settings and dataset options the caller gave (--set,
+                      --model-option, --data-option, --config, flags), as given; the report lists them
     versions          {pixelwise, python, numpy, scikit-image, torch, ...}
     torch_threads     torch's intra-op threads during the run (null without networks; classical methods: 1)
     total_seconds     wall time of the whole comparison
@@ -52,6 +54,7 @@ def results_document(
     total_seconds: float,
     methods: list[dict[str, Any]],
     examples: list[dict[str, Any]],
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``results.json`` (the schema above); ``networks``: the network methods run (their
     ``config`` is the shared training budget)."""
@@ -62,6 +65,7 @@ def results_document(
         "seed": seed,
         "noise": [{"key": lv.key, "name": lv.name, "kind": lv.kind, "amount": lv.amount} for lv in levels],
         "budget": _budget(networks[0].config) if networks else {},
+        "settings": settings or {"train": {}, "dataset": {}},
         "versions": library_versions(torch=bool(networks)),
         "torch_threads": _torch_threads() if networks else None,
         "total_seconds": total_seconds,

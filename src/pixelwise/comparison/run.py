@@ -144,6 +144,7 @@ def compare(
             total_seconds=time.perf_counter() - started,
             methods=records,
             examples=examples,
+            settings={"train": dict(train_options or {}), "dataset": dict(dataset_options or {})},
         ),
         out,
     )

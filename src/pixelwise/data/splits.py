@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 
 SPLITS = ("train", "val", "test")
 ALL = "all"
@@ -91,7 +91,7 @@ def resolve_split(root: Path, split: str | None, *, files: str = "images") -> st
 def check_split(split: str) -> None:
     if split not in (*SPLITS, ALL):
         raise PixelwiseError(
-            f"split {split!r} is not one of train, val, test, all; pick one of them "
+            f"split {split!r}{did_you_mean(split, (*SPLITS, ALL))} is not one of train, val, test, all; pick one "
             "(or none: a folder with train/ val/ test/ then gives its test split, any other folder all its images)"
         )
 

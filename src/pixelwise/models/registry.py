@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.models.network import SegmentationNetwork
 from pixelwise.models.pretrained import (
     LITE0_ENCODER,
@@ -182,7 +182,8 @@ def create_model(
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         choices = ", ".join(sorted(allowed)) or "none"
-        raise PixelwiseError(f"model {name!r} has no option {', '.join(unknown)}; its options are: {choices}")
+        hint = did_you_mean(unknown[0], allowed)
+        raise PixelwiseError(f"model {name!r} has no option {', '.join(unknown)}{hint}; its options are: {choices}")
 
     if not architecture.uses_encoder:
         if encoder is not None or encoder_weights is not None:
@@ -225,7 +226,10 @@ def create_model(
 
 def _architecture(name: str) -> Architecture:
     if name not in MODELS:
-        raise PixelwiseError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        raise PixelwiseError(
+            f"unknown model {name!r}{did_you_mean(name, MODELS)}; choose one of: {', '.join(list_models())} "
+            "(`pixelwise models` describes them)"
+        )
     return MODELS[name]
 
 
@@ -245,5 +249,6 @@ def _check_encoder(encoder: str) -> None:
     names = list_encoders()
     if encoder not in names:
         raise PixelwiseError(
-            f"unknown encoder {encoder!r}; choose one of: {', '.join(names)} (or tu-<timm model name>)"
+            f"unknown encoder {encoder!r}{did_you_mean(encoder, names)}; choose one of: {', '.join(names)} "
+            "(or tu-<timm model name>)"
         )

@@ -26,20 +26,77 @@ SUMMARY_METRICS = (
     ("pixel_accuracy", "pixel accuracy"),
     ("boundary_f1", "boundary F1"),
 )
-# the training settings the report lists (results.json keeps them all)
+# the training settings the report always lists, besides every one the run was given (results.json keeps them all)
 BUDGET_KEYS = ("model", "encoder", "encoder_weights", "epochs", "batch_size", "crop_size", "optimizer", "lr", "loss")
+# a class counts as found from this IoU on: below it the report's two or three decimals read 0.00
+FOUND_IOU = 0.01
+DEGENERATE_MARK = "⚠"
+
+
+def degenerate(method: dict[str, Any]) -> str | None:
+    """Why a method's clean prediction is no segmentation, or None when it is one.
+
+    Degenerate: one class predicted on every test pixel, or at most one of the classes in the truth found
+    (IoU below ``FOUND_IOU`` on all the others): e.g. a threshold that calls every pixel of a tumour scan
+    background, which scores a fine mIoU on the background alone. Unscored methods and a truth of a
+    single class are not judged.
+
+    >>> scores = {"background": {"iou": 0.96, "support": 960}, "tumour": {"iou": 0.0, "support": 40}}
+    >>> degenerate({"metrics": {"miou": 0.48, "per_class": scores, "confusion_matrix": [[960, 0], [40, 0]]}})
+    "predicts 'background' on every test pixel"
+    >>> degenerate({"metrics": {"miou": 0.48, "per_class": scores}})
+    "finds only 'background' (IoU below 0.01 on tumour)"
+    """
+    metrics = method["metrics"]
+    per_class: dict[str, dict[str, Any]] = metrics.get("per_class") or {}
+    present = [name for name, scores in per_class.items() if (scores.get("support") or 0) > 0]
+    if metrics.get("miou") is None or len(present) < 2:
+        return None
+    matrix = metrics.get("confusion_matrix")
+    if matrix:
+        predicted = [index for index, column in enumerate(zip(*matrix, strict=True)) if sum(column) > 0]
+        if len(predicted) == 1:
+            return f"predicts {list(per_class)[predicted[0]]!r} on every test pixel"
+    found = [name for name in present if to_float(per_class[name].get("iou"), default=0.0) >= FOUND_IOU]
+    if len(found) > 1:
+        return None
+    missed = ", ".join(name for name in present if name not in found)
+    if not found:
+        return f"finds no class (IoU below {FOUND_IOU:g} on {missed})"
+    return f"finds only {found[0]!r} (IoU below {FOUND_IOU:g} on {missed})"
 
 
 def honest_methods(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The methods that never see the test truth, best clean mIoU first (unscored ones last)."""
+    """The methods that never see the test truth, best clean mIoU first; degenerate ones (``degenerate``)
+    after them, unscored ones last."""
     methods = [method for method in results["methods"] if not method.get("oracle")]
-    return sorted(methods, key=lambda method: -to_float(method["metrics"].get("miou"), default=-1.0))
+    return sorted(methods, key=_rank)
+
+
+def _rank(method: dict[str, Any]) -> tuple[bool, bool, float]:
+    miou = method["metrics"].get("miou")
+    return miou is None, degenerate(method) is not None, -to_float(miou, default=-1.0)
 
 
 def oracle_methods(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The oracle upper bounds, best clean mIoU first."""
     methods = [method for method in results["methods"] if method.get("oracle")]
     return sorted(methods, key=lambda method: -to_float(method["metrics"].get("miou"), default=-1.0))
+
+
+def table_name(method: dict[str, Any]) -> str:
+    """A method's name as the tables show it: marked when its prediction is degenerate."""
+    return f"{method['name']} {DEGENERATE_MARK}" if degenerate(method) else str(method["name"])
+
+
+def degenerate_notes(methods: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per degenerate method, for under the tables that mark it."""
+    return [
+        f"{DEGENERATE_MARK} {method['name']} {degenerate(method)}: its scores measure the class balance, "
+        "not a segmentation, and it is ranked after the methods that segment."
+        for method in methods
+        if degenerate(method)
+    ]
 
 
 def to_float(value: Any, *, default: float = math.nan) -> float:
@@ -73,7 +130,7 @@ def score_rows(methods: Sequence[dict[str, Any]]) -> list[list[str]]:
     """The clean-score table as text cells, one row per method, in the given order."""
     return [
         [
-            str(method["name"]),
+            table_name(method),
             FAMILY_LABELS.get(method["family"], method["family"]),
             *(cell(method["metrics"].get(key)) for key, _ in SUMMARY_METRICS),
             milliseconds(method.get("ms_per_image")),
@@ -88,7 +145,7 @@ def noise_rows(results: dict[str, Any], methods: Sequence[dict[str, Any]]) -> tu
     levels = results.get("noise", [])
     header = ["method", *(level["name"] for level in levels)]
     rows = [
-        [str(method["name"]), *(cell(method["noise"].get(level["key"], {}).get("miou")) for level in levels)]
+        [table_name(method), *(cell(method["noise"].get(level["key"], {}).get("miou")) for level in levels)]
         for method in methods
     ]
     return header, rows
@@ -107,14 +164,24 @@ def per_class_rows(results: dict[str, Any], methods: Sequence[dict[str, Any]]) -
 
 def summary_sentences(results: dict[str, Any]) -> list[str]:
     """What the numbers say, in a few sentences computed from them (nothing here is fixed text about a result)."""
-    honest = [method for method in honest_methods(results) if method["metrics"].get("miou") is not None]
-    if not honest:
+    scored = [method for method in honest_methods(results) if method["metrics"].get("miou") is not None]
+    if not scored:
         return ["No method produced a score."]
+    honest = [method for method in scored if not degenerate(method)]
+    failed = [method for method in scored if degenerate(method)]
+    failures = [
+        f"**{method['name']}** {degenerate(method)}, so its mIoU {cell(method['metrics']['miou'])} is no result"
+        for method in failed
+    ]
+    if not honest:
+        return [f"No method segments the test images: {'; '.join(failures)}."]
     best = honest[0]
     sentences = [
         f"Best on the clean test split: **{best['name']}** ({_family(best)}), mIoU {cell(best['metrics']['miou'])}, "
         f"pixel accuracy {cell(best['metrics']['pixel_accuracy'])}."
     ]
+    if failures:
+        sentences.append(f"Not a segmentation ({DEGENERATE_MARK}): {'; '.join(failures)}.")
     # the best of every family, in the order the families appear in the ranking
     leaders = [
         next(m for m in honest if m["family"] == family) for family in dict.fromkeys(m["family"] for m in honest)
@@ -138,7 +205,7 @@ def summary_sentences(results: dict[str, Any]) -> list[str]:
     pairs = []
     for oracle in oracle_methods(results):
         base = str(oracle["name"]).removesuffix(ORACLE_SUFFIX)
-        fitted = next((m for m in honest if m["name"] == base), None)
+        fitted = next((m for m in scored if m["name"] == base), None)
         if fitted is not None and oracle["metrics"].get("miou") is not None:
             pairs.append((to_float(oracle["metrics"]["miou"]), to_float(fitted["metrics"]["miou"])))
     if pairs:
@@ -166,9 +233,11 @@ def dataset_lines(results: dict[str, Any]) -> list[str]:
     dataset = results["dataset"]
     splits = dataset.get("splits", {})
     names = ClassSpec.from_dict(dataset["classes"]).names
+    given = results.get("settings") or {}
     lines = [
         f"Dataset: {dataset.get('name', dataset.get('root', '?'))}"
-        + (f" ({dataset['description']})" if dataset.get("description") else ""),
+        + (f" ({dataset['description']})" if dataset.get("description") else "")
+        + (f"; options {_settings(given['dataset'])}" if given.get("dataset") else ""),
         "Split sizes: " + ", ".join(f"{split} {count}" for split, count in splits.items()),
         f"Classes ({len(names)}): " + ", ".join(names),
     ]
@@ -181,11 +250,27 @@ def dataset_lines(results: dict[str, Any]) -> list[str]:
     if fitted and min(fitted) < splits.get("train", 0):
         lines.append(f"Classical labelers fitted on {min(fitted)} of the {splits['train']} training images")
     budget = results.get("budget") or {}
-    shown = {key: budget[key] for key in BUDGET_KEYS if budget.get(key) is not None} or budget
+    shown = {key: budget[key] for key in BUDGET_KEYS if budget.get(key) is not None} or dict(budget)
+    if budget:
+        # every setting the run was given (--set, --model-option, --config, flags), whatever its name
+        shown.update(given.get("train") or {})
     if shown:
-        lines.append("CNN training: " + ", ".join(f"{key} {value}" for key, value in shown.items()))
+        lines.append("CNN training: " + _settings(shown))
     lines.append(f"Seed: {results.get('seed')}; total time {seconds(results.get('total_seconds'))} s")
     return lines
+
+
+def _settings(values: dict[str, Any]) -> str:
+    """``{"epochs": 2, "model_options": {"width": 8}}`` -> ``epochs 2, model_options {width=8}``."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{key}={shown(item)}" for key, item in value.items()) + "}"
+        if isinstance(value, list | tuple):
+            return ",".join(shown(item) for item in value)
+        return "none" if value is None else str(value)
+
+    return ", ".join(f"{key} {shown(value)}" for key, value in values.items())
 
 
 MEASURING_NOTES = [

@@ -17,10 +17,13 @@ from pixelwise.report.content import (
     FAMILY_COLORS,
     FAMILY_LABELS,
     SUMMARY_METRICS,
+    degenerate,
     honest_methods,
     oracle_methods,
+    table_name,
     to_float,
 )
+from pixelwise.report.legend import legend_colors
 
 
 def save_figure(figure: Any, path: Path) -> Path:
@@ -52,7 +55,7 @@ def plot_methods(results: dict[str, Any]) -> Any:
                 color=FAMILY_COLORS.get(method["family"], "#777777"),
                 hatch="///" if oracle else None,
                 edgecolor="white" if oracle else None,
-                alpha=0.75 if oracle else 1.0,
+                alpha=0.75 if oracle else 0.35 if degenerate(method) else 1.0,  # a degenerate score, faded
                 height=0.75,
             )
             axis.text(min(value, 1.0) + 0.01, position, f"{value:.2f}", va="center", fontsize=8)
@@ -62,7 +65,8 @@ def plot_methods(results: dict[str, Any]) -> Any:
         axis.set_axisbelow(True)
         for side in ("top", "right"):
             axis.spines[side].set_visible(False)
-    axes[0].set_yticks(positions, [str(method["name"]) for method in methods], fontsize=9)
+    # a degenerate method (one class everywhere) keeps its mark here too
+    axes[0].set_yticks(positions, [table_name(method) for method in methods], fontsize=9)
     families = [family for family in FAMILY_LABELS if any(method["family"] == family for method in methods)]
     handles = [
         Patch(
@@ -226,9 +230,10 @@ def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = Fals
                 title = textwrap.wrap(titles[column], 16, break_long_words=False)
                 axis.set_title("\n".join(title), fontsize=8)
         axes[row, 0].set_ylabel(f"{example['stem']}\n{example.get('noise_name', 'clean')}", fontsize=8)
+    # light colours outlined: a (240, 240, 240) swatch would vanish on the white figure
     handles = [
-        Patch(facecolor="#{:02x}{:02x}{:02x}".format(*color), edgecolor="#888888", label=name)
-        for name, color in zip(classes.names, classes.colors, strict=True)
+        Patch(facecolor=face, edgecolor=edge, linewidth=1.0, label=name)
+        for name, (face, edge) in zip(classes.names, legend_colors(classes.colors), strict=True)
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 11), fontsize=9, frameon=False)
     return figure

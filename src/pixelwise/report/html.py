@@ -8,11 +8,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from pixelwise.data.classes import ClassSpec
 from pixelwise.report.content import (
     FAMILY_COLORS,
     SCORE_HEADER,
     SUMMARY_METRICS,
     dataset_lines,
+    degenerate,
+    degenerate_notes,
     honest_methods,
     measuring_notes,
     noise_rows,
@@ -22,6 +25,7 @@ from pixelwise.report.content import (
     summary_sentences,
     to_float,
 )
+from pixelwise.report.legend import OUTLINE, hex_color, is_light
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;
@@ -38,9 +42,12 @@ th { background: #f0f0f0; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.best { font-weight: 700; }
 tr.oracle td { color: #666; font-style: italic; }
+tr.degenerate td { color: #8a6d3b; }
+p.degenerate { color: #8a6d3b; font-size: 0.92em; margin-top: -8px; }
 .badge { display: inline-block; font-size: 0.75em; font-style: normal; font-weight: 700; color: white;
          background: #888; border-radius: 3px; padding: 0 5px; margin-left: 6px; letter-spacing: 0.04em; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
+.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px;
+          box-sizing: border-box; vertical-align: -1px; }
 figure { margin: 12px 0 20px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 4px; }
@@ -58,11 +65,14 @@ def _html_table(
     best_columns: Sequence[int] = (),
     oracle_rows: bool = False,
     first_column_html: Sequence[str] | None = None,
+    degenerate_rows: Sequence[bool] = (),
 ) -> str:
-    """An HTML table; the best value of each column in ``best_columns`` is bold (highest, or lowest for ms)."""
+    """An HTML table; the best value of each column in ``best_columns`` is bold (highest, or lowest for ms),
+    among the rows that are not ``degenerate_rows`` (marked instead)."""
+    failed = list(degenerate_rows) + [False] * (len(rows) - len(degenerate_rows))
     best: dict[int, float] = {}
     for column in best_columns:
-        values = [to_float(row[column].replace("–", "nan")) for row in rows]
+        values = [to_float(row[column].replace("–", "nan")) for row, bad in zip(rows, failed, strict=True) if not bad]
         finite = [value for value in values if not math.isnan(value)]
         if finite:
             best[column] = min(finite) if "ms" in header[column] else max(finite)
@@ -76,18 +86,32 @@ def _html_table(
         cells = []
         for index, cell in enumerate(row):
             classes = ["num"] if index >= numeric_from else []
-            if index in best and cell != "–" and float(cell) == best[index]:
+            if index in best and cell != "–" and not failed[row_index] and float(cell) == best[index]:
                 classes.append("best")
             content = first_column_html[row_index] if index == 0 and first_column_html else html.escape(cell)
             cells.append(f'<td class="{" ".join(classes)}">{content}</td>')
-        body.append(f'<tr class="{"oracle" if oracle_rows else ""}">{"".join(cells)}</tr>')
+        row_class = "oracle" if oracle_rows else "degenerate" if failed[row_index] else ""
+        body.append(f'<tr class="{row_class}">{"".join(cells)}</tr>')
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _method_cell(method: dict[str, Any]) -> str:
     color = FAMILY_COLORS.get(method["family"], "#777777")
     badge = '<span class="badge">ORACLE</span>' if method.get("oracle") else ""
+    if degenerate(method):
+        reason = html.escape(str(degenerate(method)), quote=True)
+        badge += f'<span class="badge" style="background:#c77c02" title="{reason}">⚠ ONE CLASS</span>'
     return f'<span class="swatch" style="background:{color}"></span>{html.escape(str(method["name"]))}{badge}'
+
+
+def _class_cell(name: str, color: Sequence[int]) -> str:
+    """A class name with its colour; a light colour outlined, or it would vanish on the white page."""
+    border = f"border:1px solid {hex_color(OUTLINE)};" if is_light(color) else ""
+    return f'<span class="swatch" style="background:{hex_color(color)};{border}"></span>{html.escape(name)}'
+
+
+def _notes(lines: Sequence[str]) -> list[str]:
+    return [f'<p class="degenerate">{html.escape(line)}</p>' for line in lines]
 
 
 def _html_figure(data: bytes, alt: str, caption: str) -> str:
@@ -124,7 +148,9 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
             numeric_from=2,
             best_columns=score_columns,
             first_column_html=[_method_cell(method) for method in honest],
+            degenerate_rows=[bool(degenerate(method)) for method in honest],
         ),
+        *_notes(degenerate_notes(honest)),
     ]
     if oracles:
         parts += [
@@ -189,7 +215,12 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
             ),
         ]
     header, rows = per_class_rows(results, honest)
-    parts += ["<h2>IoU per class (clean)</h2>", _html_table(header, rows, numeric_from=1)]
+    classes = ClassSpec.from_dict(results["dataset"]["classes"])
+    swatches = [_class_cell(name, color) for name, color in zip(classes.names, classes.colors, strict=True)]
+    parts += [
+        "<h2>IoU per class (clean)</h2>",
+        _html_table(header, rows, numeric_from=1, first_column_html=swatches),
+    ]
     parts += [
         "<h2>How this was measured</h2>",
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in measuring_notes(results)) + "</ul>",

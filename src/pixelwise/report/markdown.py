@@ -9,6 +9,7 @@ from pixelwise.report.content import (
     SCORE_HEADER,
     checkpoint_lines,
     dataset_lines,
+    degenerate_notes,
     honest_methods,
     measuring_notes,
     noise_rows,
@@ -37,6 +38,7 @@ def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
     parts += [f"- {line}" for line in dataset_lines(results)] + [""]
     parts += ["## Scores on the clean test split", ""]
     parts += [_markdown_table(SCORE_HEADER, score_rows(honest), numeric_from=2), ""]
+    parts += [*(f"{note}  " for note in degenerate_notes(honest)), ""] if degenerate_notes(honest) else []
     if oracles:
         parts += ["### Oracle upper bounds (use the test truth; not comparable with the rows above)", ""]
         parts += [_markdown_table(SCORE_HEADER, score_rows(oracles), numeric_from=2), ""]
@@ -59,7 +61,7 @@ def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
     parts += ["## How this was measured", ""] + [f"- {note}" for note in measuring_notes(results)] + [""]
     checkpoints = checkpoint_lines(results)
     if checkpoints:
-        parts += ["## Trained models", "", "Reuse one with `pixelwise predict CHECKPOINT IMAGES`:", ""]
+        parts += ["## Trained models", "", "Reuse one with `pixelwise predict CHECKPOINT IMAGES -o DIR`:", ""]
         parts += [f"- `{line.split(': ', 1)[1]}` ({line.split(': ', 1)[0]})" for line in checkpoints] + [""]
     versions = results.get("versions") or {}
     if versions:

@@ -14,7 +14,6 @@ adversarial and semi-supervised training are the same config with different weig
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
@@ -58,15 +57,19 @@ class TrainConfig:
     """
 
     # model
-    model: str = setting("unet-small", "Model name (pixelwise.models.list_models()).")
+    model: str = setting(
+        "unet-small", "Architecture; `pixelwise models` lists them with their options.", metavar="NAME"
+    )
     model_options: dict[str, Any] = setting(  # noqa: RUF009 (a field with a default_factory: a new dict each time)
-        {}, "The model's own options, e.g. width: 32 (see pixelwise.models.model_options(model))."
+        {}, "The model's own options, e.g. width: 32 (`pixelwise models` lists each model's)."
     )
     encoder: str | None = setting(
-        None, "Encoder of encoder-based models, e.g. efficientnet-lite0; none: the model's default."
+        None,
+        "Encoder of encoder-based models (`pixelwise models --encoders`); none: efficientnet-lite0.",
+        metavar="NAME",
     )
     encoder_weights: str | None = setting(
-        None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random."
+        None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random.", metavar="imagenet|FILE"
     )
     # schedule of the run
     epochs: int = setting(30, "Epochs to train.")
@@ -135,8 +138,10 @@ class TrainConfig:
     def _problems(self) -> typing.Iterator[str]:
         for field in dataclasses.fields(self):
             allowed = field.metadata["choices"]
-            if allowed and getattr(self, field.name) not in allowed:
-                yield f"{field.name} is {getattr(self, field.name)!r}; choose one of {', '.join(allowed)}"
+            value = getattr(self, field.name)
+            if allowed and value not in allowed:
+                hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
+                yield f"{field.name} is {value!r}{hint}; choose one of {', '.join(allowed)}"
         if not DEVICE_PATTERN.fullmatch(self.device):
             yield f"device is {self.device!r}; choose one of auto, cpu, cuda, cuda:N"
         for name in ("epochs", "batch_size", "crop_size", "tile_size", "discriminator_base_channels"):
@@ -244,16 +249,6 @@ class TrainConfig:
 
 def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
-
-
-def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
-    """``"; did you mean 'lr'"`` when ``name`` is a near miss of one of ``choices``, else ``""``.
-
-    >>> did_you_mean("epoch", ["epochs", "lr"]), did_you_mean("colour", ["epochs", "lr"])
-    (" (did you mean 'epochs'?)", '')
-    """
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _refuse_unknown(values: dict[str, Any], *, source: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from pixelwise.data.builtin import fashion, nuclei, quokka, shapes
 from pixelwise.data.builtin.base import Builtin
 from pixelwise.data.folder import SegmentationFolder
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.files import atomic_dir
 
 BUILTINS: dict[str, Builtin] = {
@@ -61,7 +61,8 @@ def dataset_root(name_or_path: str | os.PathLike[str], **options: Any) -> Path:
     name = str(name_or_path)
     if name not in BUILTINS:
         raise PixelwiseError(
-            f"{name!r} is neither a folder nor a built-in dataset; give a dataset folder or one of "
+            f"{name!r} is neither a folder nor a built-in dataset{did_you_mean(name, BUILTINS)}; give a dataset folder "
+            "or one of "
             f"{', '.join(BUILTINS)} (see `pixelwise datasets list`)"
         )
     resolved = _resolve_options(name, options)
@@ -91,7 +92,9 @@ def cache_dir() -> Path:
 
 def _entry(name: str) -> Builtin:
     if name not in BUILTINS:
-        raise PixelwiseError(f"no built-in dataset {name!r}; choose one of {', '.join(BUILTINS)}")
+        raise PixelwiseError(
+            f"no built-in dataset {name!r}{did_you_mean(name, BUILTINS)}; choose one of {', '.join(BUILTINS)}"
+        )
     return BUILTINS[name]
 
 
@@ -101,7 +104,8 @@ def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         accepted = ", ".join(defaults) or "none"
-        raise PixelwiseError(f"dataset {name!r} has no option {', '.join(unknown)}; its options: {accepted}")
+        hint = did_you_mean(unknown[0], defaults)
+        raise PixelwiseError(f"dataset {name!r} has no option {', '.join(unknown)}{hint}; its options: {accepted}")
     resolved = dict(defaults)
     for key, value in options.items():
         if value is None:

@@ -1,0 +1,152 @@
+"""The options several commands share, defined once, so that a flag has one name, one metavar and one rule
+in every command.
+
+Use them as parameter defaults::
+
+    @app.command()
+    def export(
+        checkpoint: Path = typer.Argument(..., help="A best.pt or its run folder."),
+        out: Path = out_option("The .onnx file to write.", metavar="FILE"),
+        overwrite: bool = overwrite_option(),
+        device: str = device_option(),
+        threads: int | None = threads_option(),
+        quiet: bool = quiet_option(),
+    ) -> None:
+        set_threads(threads, torch=True)
+
+- ``-o/--out``: where the outputs go (a folder, or a file with ``metavar="FILE"``).
+- ``--overwrite``: replace existing outputs (``--force``, its old name, still works with a note:
+  ``app.DEPRECATED_NAMES``).
+- ``--threads N``: threads of the numeric libraries (and torch's, for a command that runs a network);
+  ``set_threads`` applies it.
+- ``-q/--quiet``: no progress output.
+- ``--device auto|cpu|cuda|cuda:N``, default ``auto``: checked as it is read, so ``--device tpu`` is one
+  line before any work; ``auto`` is resolved by ``train.distributed.choose_device``.
+- ``switch_option("tta", False, ...)``: an on/off setting as ``--tta/--no-tta``, its default shown as on/off.
+- ``settings_option``, ``model_options_option``, ``data_options_option``: the repeatable ``KEY=VALUE``
+  flags ``--set``, ``--model-option``, ``--data-option`` (read with ``app.parse_key_values``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pixelwise.errors import PixelwiseError
+from pixelwise.train.config import DEVICE_PATTERN
+
+DEVICE_CHOICES = "auto|cpu|cuda|cuda:N"
+
+
+def out_option(help: str, *, default: Any = ..., metavar: str = "DIR") -> Any:
+    """``-o/--out DIR``: where the command writes (required unless ``default`` is given)."""
+    shown = default is not ... and default is not None
+    return typer.Option(default, "--out", "-o", metavar=metavar, help=help, show_default=shown)
+
+
+def overwrite_option(help: str = "Replace files of the same names already in --out.") -> Any:
+    """``--overwrite``: the one word for replacing existing outputs."""
+    return typer.Option(False, "--overwrite", help=help)
+
+
+def threads_option(help: str | None = None, *, default: int | None = None, default_text: str | None = None) -> Any:
+    """``--threads N`` (N >= 1); None leaves the libraries their own choice (or what ``default_text`` says)."""
+    text = help or "Threads of the numeric libraries (torch, OpenMP, BLAS)."
+    shown = default_text or (str(default) if default is not None else "the libraries' choice")
+    return typer.Option(
+        default,
+        "--threads",
+        metavar="N",
+        callback=check_threads,
+        help=f"{text}  [default: {shown}]",
+        show_default=False,
+    )
+
+
+def quiet_option(help: str = "No progress output.") -> Any:
+    """``-q/--quiet``."""
+    return typer.Option(False, "--quiet", "-q", help=help)
+
+
+def device_option(
+    help: str = "Where the network runs; auto: CUDA when torch sees a GPU.", default: str = "auto"
+) -> Any:
+    """``--device auto|cpu|cuda|cuda:N``, the same rule as ``pixelwise train --device``."""
+    return typer.Option(default, "--device", metavar=DEVICE_CHOICES, help=help, callback=check_device)
+
+
+def check_device(value: str) -> str:
+    """A callback, run as the flag is read: ``--device`` must be auto, cpu, cuda or cuda:N."""
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise PixelwiseError(f"--device {value!r}: not a device; choose one of auto, cpu, cuda, cuda:N")
+    return value
+
+
+def check_threads(value: int | None) -> int | None:
+    """A callback, run as the flag is read (before any work): ``--threads`` must be 1 or more."""
+    if value is not None and value < 1:
+        raise PixelwiseError(f"--threads {value}: give 1 or more")
+    return value
+
+
+def switch_option(name: str, default: bool, help: str) -> Any:
+    """An on/off setting as ``--NAME/--no-NAME``, its default shown as on or off."""
+    shown = "on" if default else "off"
+    return typer.Option(default, f"--{name}/--no-{name}", help=f"{help}  [default: {shown}]", show_default=False)
+
+
+def settings_option(help: str) -> Any:
+    """``--set KEY=VALUE``, repeatable."""
+    return typer.Option([], "--set", metavar="KEY=VALUE", help=help, show_default=False)
+
+
+def model_options_option(
+    help: str = "An option of the model, e.g. width=32 for unet-small (`pixelwise models` lists them).",
+) -> Any:
+    """``--model-option KEY=VALUE``, repeatable."""
+    return typer.Option([], "--model-option", metavar="KEY=VALUE", help=help, show_default=False)
+
+
+def data_options_option(
+    help: str = "An option of a built-in dataset, e.g. count=500 (`pixelwise datasets export -h`).",
+) -> Any:
+    """``--data-option KEY=VALUE``, repeatable."""
+    return typer.Option([], "--data-option", metavar="KEY=VALUE", help=help, show_default=False)
+
+
+def out_or_old(out: Path | None, old: Path | None, *, old_name: str) -> Path | None:
+    """``--out``, or the same path given the way it was before --out (``old_name``: "the OUT_DIR argument",
+    "--json"), with a one-line note; both at once is an error."""
+    if old is None:
+        return out
+    if out is not None:
+        raise PixelwiseError(f"{old_name} {old} and --out {out}: give --out only")
+    print(f"note: {old_name} is now -o/--out", file=sys.stderr)
+    return old
+
+
+def required_out(out: Path | None) -> Path:
+    """``--out`` of a command that cannot run without it but declares it optional (to take the old form)."""
+    if out is None:
+        raise PixelwiseError("no output given; add -o/--out DIR")
+    return out
+
+
+def set_threads(threads: int | None, *, torch: bool) -> None:
+    """Apply ``--threads``: OpenMP and BLAS pools (threadpoolctl), and torch's when the command runs a network.
+
+    None changes nothing. The limit holds for the rest of the process, as a command runs once.
+    """
+    if threads is None:
+        return
+    check_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    if torch:
+        import torch as torch_module
+
+        torch_module.set_num_threads(threads)
