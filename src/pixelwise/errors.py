@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class PixelwiseError(Exception):
     """Bad input from the user (a file, a value, a flag).
@@ -9,3 +11,30 @@ class PixelwiseError(Exception):
     The message is one line that names the file and says what to do. The command line prints it on stderr
     and exits with status 2, without a traceback; library users catch it like any other exception.
     """
+
+
+# what to do about the OS errors a user meets, by errno
+_FIXES = {
+    errno.EACCES: "choose a folder you may write to, or change its permissions",
+    errno.EPERM: "choose a folder you may write to, or change its permissions",
+    errno.EROFS: "choose a folder on a writable disk",
+    errno.ENOSPC: "free some space or choose a folder on another disk",
+    errno.EDQUOT: "free some space (your disk quota is used up) or choose a folder on another disk",
+    errno.ENOTDIR: "a part of this path is a file, not a folder; choose another path",
+    errno.EEXIST: "a part of this path is a file, not a folder; choose another path",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "this is a folder; give a file name",
+    errno.ENAMETOOLONG: "choose a shorter name",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an OS error: the path, the system's reason and what to do.
+
+    >>> describe_os_error(PermissionError(errno.EACCES, "Permission denied", "out/a.png"))
+    'out/a.png: Permission denied; choose a folder you may write to, or change its permissions'
+    """
+    path = error.filename if error.filename is not None else error.filename2
+    reason = error.strerror or str(error) or error.__class__.__name__
+    fix = _FIXES.get(error.errno or -1)
+    return (f"{path}: " if path is not None else "") + reason + (f"; {fix}" if fix else "")
