@@ -10,16 +10,22 @@ Images come back as float32 (H, W, C), C = 1 (grey) or 3 (RGB), values in [0, 1]
   If the two percentiles meet (an image that is almost constant), min and max are used instead; a constant
   image becomes zeros. Non-finite floats map to 0 (NaN, -inf) or 1 (+inf). The price: intensities are not
   comparable across images of such types, which is what per-image normalisation means.
-- alpha is dropped (RGBA, LA), palette images become RGB, CMYK/YCbCr/LAB/HSV become RGB. EXIF rotation
-  is not applied: the mask of a photo is stored in the photo's pixel grid, not the rotated view.
+- alpha is dropped (RGBA, LA, a TIFF's alpha sample), palette images become RGB, CMYK/YCbCr/LAB/HSV
+  become RGB. Any other number of channels (2 that are not grey + alpha, 4 that are not RGB + alpha) is
+  refused rather than guessed at. EXIF rotation is not applied: the mask of a photo is stored in the photo's
+  pixel grid, not the rotated view.
 
 TIFF files go through tifffile (8/16/32-bit integers, signed, float; planar or interleaved samples),
-everything else through Pillow. Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as
-TIFF to keep the precision.
+everything else through Pillow. A TIFF holds one image: a file of several pages (a stack, a time series,
+channels stored as pages) is refused, never read as its first page. Pillow reduces 16-bit RGB PNGs to 8
+bits per channel; store such data as TIFF to keep the precision. Any size is read that fits in memory:
+Pillow's pixel-count limit is replaced by ``data.memory``'s guard, which refuses only an image whose
+decoding needs more than the memory available, and says how much it needs.
 
 Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Understood encodings:
-index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels, the colours are
-ignored), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
+index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels; the colours are
+for display, but a palette that gives a used index the colour of *another* class of ``classes`` is refused:
+such a mask was saved in another class order), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
 ``ignore_index``) and binary masks stored as 0/255, which become {0, 1} with a notice: read as they are,
 255 would be the ignore label and the foreground would silently vanish from loss and metrics (the
 MMSegmentation ``reduce_zero_label`` trap). JPEG masks are refused: JPEG is lossy, so label edges come back
@@ -34,10 +40,12 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.memory import check_fits
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 
@@ -55,14 +63,21 @@ PathLike = str | os.PathLike[str]
 _binary_noticed: set[Path] = set()
 
 
+class _Raw(NamedTuple):
+    """A decoded file: its pixels (H, W) or (H, W, C) in their stored type, alpha dropped, and the (N, 3)
+    palette when the pixels are palette indices."""
+
+    pixels: np.ndarray
+    palette: np.ndarray | None
+
+
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as float32 in [0, 1], whatever its format and type (see the module docstring).
 
     Returns (H, W, C) with C = 1 (grey) or 3 (RGB).
     """
     file = Path(path)
-    raw, _ = _read_raw(file)
-    pixels = _to_channels(raw, file)
+    pixels = _to_channels(_read_raw(file).pixels, file)
     return _to_unit_range(pixels)
 
 
@@ -77,10 +92,12 @@ def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
         raise PixelwiseError(
             f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
         )
-    raw, is_palette = _read_raw(file, keep_palette=True)
-    labels = _decode_mask(raw, file, classes, is_palette=is_palette)
+    raw = _read_raw(file, mask=True)
+    labels = _decode_mask(raw.pixels, file, classes, is_palette=raw.palette is not None)
     if classes is not None:
         _check_label_range(labels, file, classes)
+        if raw.palette is not None:
+            _check_palette(labels, raw.palette, file, classes)
     return labels
 
 
@@ -135,7 +152,8 @@ def list_images(folder: PathLike) -> list[Path]:
 
 
 def image_size(path: PathLike) -> tuple[int, int]:
-    """(H, W) of an image or mask file from its header, without decoding the pixels."""
+    """(H, W) of an image or mask file from its header, without decoding the pixels; a file that could not
+    be read (several TIFF pages, too large for the memory) fails here already."""
     file = Path(path)
     _check_exists(file)
     try:
@@ -143,14 +161,11 @@ def image_size(path: PathLike) -> tuple[int, int]:
             import tifffile
 
             with tifffile.TiffFile(file) as tiff:
-                series = tiff.series[0]
-                axes, shape = series.axes, series.shape
-            return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
-        from PIL import Image
-
-        with Image.open(file) as image:
-            width, height = image.size
-        return height, width
+                height, width = _tiff_header(tiff, file, mask=False)
+            return height, width
+        with _pillow().open(file) as image:
+            _pillow_header(image, file, mask=False)
+            return image.height, image.width
     except PixelwiseError:
         raise
     except Exception as error:
@@ -174,16 +189,14 @@ def _unreadable(file: Path, error: BaseException) -> PixelwiseError:
     return PixelwiseError(f"{file}: cannot read the image ({reason}); the file is damaged or not an image")
 
 
-def _read_raw(file: Path, *, keep_palette: bool = False) -> tuple[np.ndarray, bool]:
-    """Decode a file into an array (H, W) or (H, W, C) of its stored type, and whether it is palette indices.
-
-    Palette images become RGB unless ``keep_palette`` (masks keep their indices).
-    """
+def _read_raw(file: Path, *, mask: bool = False) -> _Raw:
+    """Decode a file into its stored values, alpha dropped; palette images keep their indices when ``mask``
+    (a mask's palette indices are its labels) and become RGB otherwise."""
     _check_exists(file)
     try:
         if file.suffix.lower() in TIFF_SUFFIXES:
-            return _read_tiff(file), False
-        return _read_pillow(file, keep_palette=keep_palette)
+            return _Raw(_read_tiff(file, mask=mask), None)
+        return _read_pillow(file, mask=mask)
     except PixelwiseError:
         raise
     except Exception as error:
@@ -192,39 +205,59 @@ def _read_raw(file: Path, *, keep_palette: bool = False) -> tuple[np.ndarray, bo
         raise _unreadable(file, error) from error
 
 
-def _read_tiff(file: Path) -> np.ndarray:
+def _read_tiff(file: Path, *, mask: bool) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(file) as tiff:
+        _tiff_header(tiff, file, mask=mask)
         series = tiff.series[0]
         axes = series.axes
+        extras = getattr(tiff.pages[0], "extrasamples", ())
+        alpha = any(int(extra) in (1, 2) for extra in extras)  # associated or unassociated alpha
         data = series.asarray()
-    # drop length-1 axes (a 1-page stack, a 1-sample channel axis) but never Y or X
+    # drop length-1 axes (a 1-sample channel axis) but never Y or X
     keep = [index for index, axis in enumerate(axes) if axis in "YX" or data.shape[index] != 1]
     axes = "".join(axes[index] for index in keep)
     data = data.reshape([data.shape[index] for index in keep])
-    if axes == "YX":
-        return data
     if len(axes) == 3 and axes.endswith("YX") and data.shape[0] <= 4:
         # planar storage (samples or channels first): move them last like every other reader
-        return np.moveaxis(data, 0, -1)
-    if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
+        data, axes = np.moveaxis(data, 0, -1), "YXS"
+    if axes == "YX":
         return data
+    if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
+        return data[:, :, :-1] if alpha else data
     raise PixelwiseError(
         f"{file}: TIFF of shape {data.shape} (axes {axes}) is not a 2D grey or RGB image; "
         "save a single plane (grey) or 3 channels (RGB)"
     )
 
 
-def _read_pillow(file: Path, *, keep_palette: bool) -> tuple[np.ndarray, bool]:
-    from PIL import Image
+def _tiff_header(tiff: Any, file: Path, *, mask: bool) -> tuple[int, int]:
+    """(H, W) of a TIFF's one image; several pages or too little memory refuse the file."""
+    pages = len(tiff.pages)
+    if pages > 1:
+        raise PixelwiseError(
+            f"{file}: a TIFF of {pages} pages (a stack, a time series or channels stored as pages); pixelwise "
+            "reads one 2D image per file, not its first page: save each page, or one RGB page, as its own file"
+        )
+    series = tiff.series[0]
+    shape = dict(zip(series.axes, series.shape, strict=True))
+    height, width = int(shape.get("Y", 1)), int(shape.get("X", 1))
+    channels = int(np.prod(series.shape, dtype=np.int64)) // max(height * width, 1)
+    _check_memory(file, (height, width, channels), np.dtype(series.dtype), mask=mask)
+    return height, width
 
+
+def _read_pillow(file: Path, *, mask: bool) -> _Raw:
+    Image = _pillow()
     with Image.open(file) as opened:
+        _pillow_header(opened, file, mask=mask)
         opened.load()  # decode now, inside the try: truncated files fail here, not later
-        image: Image.Image = opened
+        image: Any = opened
         mode = image.mode
-        if mode == "P" and keep_palette:
-            return np.asarray(image), True
+        if mode == "P" and mask:
+            palette = np.asarray(image.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+            return _Raw(np.asarray(image), palette)
         if mode in ("P", "PA"):
             image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
         elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -233,20 +266,49 @@ def _read_pillow(file: Path, *, keep_palette: bool) -> tuple[np.ndarray, bool]:
             image = image.convert("L")
         elif mode.startswith("I;16"):
             # Pillow's 16-bit modes become uint16 arrays; make the byte order native
-            return np.asarray(image).astype(np.uint16), False
-        return np.asarray(image), False
+            return _Raw(np.asarray(image).astype(np.uint16), None)
+        pixels = np.asarray(image)
+        if image.mode in ("LA", "La", "RGBA", "RGBa", "RGBX"):
+            pixels = pixels[:, :, :-1]  # alpha (or padding) is not part of the picture
+        return _Raw(pixels, None)
+
+
+def _pillow() -> Any:
+    """PIL.Image with its decompression-bomb limit off: ``_check_memory`` guards by the memory an image
+    needs instead of by its pixel count, so that a valid 14000 x 14000 scan is read."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image
+
+
+def _pillow_header(image: Any, file: Path, *, mask: bool) -> None:
+    """Refuse an opened (not yet decoded) Pillow image that would not fit in memory."""
+    itemsize = 4 if image.mode in ("I", "F") else 2 if image.mode.startswith("I;16") else 1
+    _check_memory(file, (image.height, image.width, len(image.getbands())), np.dtype(f"u{itemsize}"), mask=mask)
+
+
+def _check_memory(file: Path, shape: tuple[int, int, int], dtype: np.dtype[Any], *, mask: bool) -> None:
+    """Refuse a (H, W, C) file whose decoding would not fit in memory (``data.memory``), before decoding it."""
+    height, width, channels = shape
+    # an image becomes float32, and types other than uint8 pass through float64 copies for their range
+    working = 2 if mask else 4 if dtype.itemsize == 1 else 24
+    needed = height * width * channels * (dtype.itemsize + working)
+    kind = "grey" if channels == 1 else f"{channels}-channel"
+    check_fits(file, f"a {width} x {height} {kind} image of {8 * dtype.itemsize}-bit values", needed)
 
 
 def _to_channels(pixels: np.ndarray, file: Path) -> np.ndarray:
-    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3): alpha dropped."""
+    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3); alpha was dropped by the readers."""
     if pixels.ndim == 2:
         return pixels[:, :, None]
     channels = pixels.shape[2]
-    if channels in (1, 2):  # grey, or grey + alpha
-        return pixels[:, :, :1]
-    if channels in (3, 4):  # RGB, or RGB + alpha
-        return pixels[:, :, :3]
-    raise PixelwiseError(f"{file}: image with {channels} channels; pixelwise reads grey or RGB images")
+    if channels in (1, 3):
+        return pixels
+    raise PixelwiseError(
+        f"{file}: an image of {channels} channels{' that are not grey + alpha' if channels == 2 else ''}; "
+        "pixelwise reads grey or RGB images (with or without alpha): save one channel or three"
+    )
 
 
 def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
@@ -273,10 +335,10 @@ def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
 
 def _decode_mask(raw: np.ndarray, file: Path, classes: ClassSpec | None, *, is_palette: bool) -> np.ndarray:
     if raw.ndim == 3:
-        if raw.shape[2] in (1, 2):
+        if raw.shape[2] == 1:
             raw = raw[:, :, 0]
-        elif raw.shape[2] in (3, 4):
-            rgb = raw[:, :, :3]
+        elif raw.shape[2] == 3:
+            rgb = raw
             # a grey mask saved as RGB has equal channels: its values are the labels
             if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
                 raw = rgb[:, :, 0]
@@ -342,6 +404,24 @@ def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) ->
         )
     lookup = np.array([table[int(code)] for code in unique], dtype=np.uint8)
     return lookup[inverse.reshape(codes.shape)]
+
+
+def _check_palette(labels: np.ndarray, palette: np.ndarray, file: Path, classes: ClassSpec) -> None:
+    """Refuse a palette mask whose palette gives a used index the colour of another class: its indices (the
+    labels) follow another class order than ``classes``. Other palette colours are display only."""
+    colours: dict[tuple[int, ...], int] = {color: index for index, color in enumerate(classes.colors)}
+    for index in np.unique(labels).tolist():
+        if index >= min(classes.num_classes, len(palette)):
+            continue
+        color = tuple(int(v) for v in palette[index])
+        other = colours.get(color)
+        if other is not None and other != index:
+            name, other_name = classes.names[index], classes.names[other]
+            raise PixelwiseError(
+                f"mask {file}: its palette gives index {index} ({name}) the colour {list(color)} of class "
+                f"{other} ({other_name}), but the index is the label: {other_name} would be read as {name}; "
+                "save the mask in the classes' order, or fix the colours in classes.yaml"
+            )
 
 
 def _check_label_range(labels: np.ndarray, file: Path, classes: ClassSpec) -> None:
