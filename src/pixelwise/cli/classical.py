@@ -9,6 +9,9 @@ A classical method partitions an image into regions; it does not know which regi
   what the partition allows, not a result. INPUT must then be a dataset folder.
 - neither: write the regions themselves, as int32 TIFF label images (``<stem>.tif``), because region
   labels are not classes and can exceed the 256 values of a palette PNG.
+
+OUT_DIR must be empty or new unless ``--overwrite``; it may never be (or be inside) an input folder, nor
+replace an input file, whatever the flags. One writer at a time holds it (``files.output_lock``).
 """
 
 from __future__ import annotations
@@ -55,15 +58,17 @@ def classical(
         "70/15/15 split that --fit trains on).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into a non-empty OUT_DIR (and replace a --save-fit file); inputs never."
+    ),
 ) -> None:
     """Segment images with a classical method (thresholds, edges, region growing, clustering).
 
     Without --fit or --oracle the regions themselves are written (int32 TIFF): a partition, not classes.
     A wrong --set key lists the method's options.
     """
-    from tqdm import tqdm
-
     from pixelwise.classical import ClassicalSegmenter, check_options
+    from pixelwise.files import check_apart, folder_entries, output_lock
 
     options = parse_key_values(settings, "--set")
     check_options(method, options)
@@ -79,39 +84,64 @@ def classical(
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
+    suffix = ".png" if fit is not None or oracle else ".tif"
+    inputs = {
+        "input_folders": [dataset.root if dataset is not None else Path(input_path), *_fit_folder(fit)],
+        "input_files": [path for _, path, _ in items],
+    }
+    check_apart(out_dir, targets=[out_dir / f"{stem}{suffix}" for stem, _, _ in items], flag="OUT_DIR", **inputs)
+    if save_fit is not None:
+        check_apart(save_fit, flag="--save-fit", **inputs)
+        if save_fit.exists() and not overwrite:
+            raise PixelwiseError(
+                f"{save_fit}: exists already; add --overwrite to replace it, or give another --save-fit"
+            )
+    if fit is not None and dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
+        segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
+        print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    if fit is not None:
-        segmenter = _fitted(method, options, fit, settings)
-        if save_fit is not None:
-            segmenter.save(save_fit)
-        if dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
-            segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
-            print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
-        what = f"classes learned on {fit}"
-    elif oracle:
-        assert dataset is not None
-        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=dataset.classes)
-        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
-    else:
-        segmenter = ClassicalSegmenter(method, options)
-        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+    with output_lock(out_dir):
+        if folder_entries(out_dir) and not overwrite:
+            raise PixelwiseError(
+                f"{out_dir}: not empty; add --overwrite to write into it (files of the same names are replaced), "
+                "or choose another OUT_DIR"
+            )
+        if fit is not None:
+            segmenter = _fitted(method, options, fit, settings)
+            if save_fit is not None:
+                segmenter.save(save_fit)
+            what = f"classes learned on {fit}"
+        elif oracle:
+            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=dataset.classes)
+            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+        else:
+            segmenter = ClassicalSegmenter(method, options)
+            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+        written = _segment_all(segmenter, items, out_dir, regions=fit is None and not oracle, quiet=quiet)
+    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _segment_all(
+    segmenter: Any, items: list[tuple[str, Path, Any]], out_dir: Path, *, regions: bool, quiet: bool
+) -> int:
+    """Segment every item into ``out_dir``: region labels (TIFF) when ``regions``, else class masks (PNG)."""
+    from tqdm import tqdm
+
     written = 0
     # the bar shows after half a second, so an error on the first image (a bad --set value) stays one line
     progress = tqdm(items, desc=segmenter.name, unit="image", disable=quiet, file=sys.stderr, delay=0.5)
     for stem, path, load in progress:
         image, truth = load()
         try:
-            if fit is None and not oracle:
+            if regions:
                 _write_regions(out_dir / f"{stem}.tif", segmenter.regions(image))
             else:
-                labels = segmenter.predict(image, truth=truth if oracle else None)
+                labels = segmenter.predict(image, truth=truth if segmenter.labeler_kind == "oracle" else None)
                 _write_classes(out_dir / f"{stem}.png", labels, segmenter.classes)
         except PixelwiseError as error:
             raise PixelwiseError(f"{path}: {error}") from None
         written += 1
-    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
+    return written
 
 
 def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, Any]], Any, str | None]:
@@ -154,6 +184,15 @@ def _reader(path: Path) -> Any:
     from pixelwise.data.io import read_image
 
     return lambda: (read_image(path), None)
+
+
+def _fit_folder(fit: str | None) -> list[Path]:
+    """The dataset folder ``--fit`` reads (an input like INPUT), if it names one."""
+    if fit is None or fit.endswith(".json"):
+        return []
+    from pixelwise.data.builtin import dataset_root
+
+    return [dataset_root(fit)]
 
 
 def _same_dataset(fit: str, root: Path) -> bool:

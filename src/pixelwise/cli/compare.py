@@ -39,11 +39,17 @@ DEMO_SIGMAS = "0,0.05,0.1,0.2"
 DEMO_SALT_PEPPER = "0.05,0.2"
 
 
-def _numbers(text: str, flag: str) -> list[float]:
+def _numbers(text: str, flag: str, *, maximum: float) -> list[float]:
+    """``"0,0.05,0.1"`` -> [0.0, 0.05, 0.1]; each must lie in [0, maximum]."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        values = [float(part) for part in parts]
     except ValueError:
         raise PixelwiseError(f"{flag} {text!r}: expected numbers separated by commas, e.g. 0,0.05,0.1") from None
+    for part, value in zip(parts, values, strict=True):
+        if not 0 <= value <= maximum:
+            raise PixelwiseError(f"{flag} {part}: give levels from 0 to {maximum:g} (0 is the clean image)")
+    return values
 
 
 def run_compare(
@@ -60,6 +66,7 @@ def run_compare(
     test_limit: int | None,
     examples: int,
     classical_fit_images: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
     from pixelwise.comparison import compare, default_method_names
@@ -69,7 +76,9 @@ def run_compare(
     if oracle:
         known = set(list_methods())
         chosen += [oracle_name(name) for name in chosen if name in known and oracle_name(name) not in chosen]
-    levels = noise_sweep(sigmas=_numbers(sigmas, "--sigmas"), salt_pepper=_numbers(salt_pepper, "--salt-pepper"))
+    levels = noise_sweep(
+        sigmas=_numbers(sigmas, "--sigmas", maximum=10), salt_pepper=_numbers(salt_pepper, "--salt-pepper", maximum=1)
+    )
     results = compare(
         data,
         methods=chosen,
@@ -81,6 +90,7 @@ def run_compare(
         test_limit=test_limit,
         num_examples=examples,
         classical_fit_images=classical_fit_images,
+        overwrite=overwrite,
         log=lambda message: typer.echo(message, err=True),
     )
     _print_table(results)
@@ -149,6 +159,9 @@ def compare_command(
         None, "--classical-fit-images", help="Fit the classical labelers on N training images spread over the split."
     ),
     threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's choice)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the earlier report in --out, once the new run has succeeded."
+    ),
 ) -> None:
     """Run classical, CNN and adversarial segmentation on the same test split, clean and with noise."""
     _set_threads(threads)
@@ -166,6 +179,7 @@ def compare_command(
         test_limit=test_limit,
         examples=examples,
         classical_fit_images=classical_fit_images,
+        overwrite=overwrite,
     )
 
 
@@ -197,6 +211,7 @@ def demo_command(
     threads: int = typer.Option(
         DEMO_THREADS, "--threads", help="torch threads; 1 stays fast when other work shares two cores."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier demo report in --out."),
 ) -> None:
     """Compare classical, CNN and adversarial segmentation on the built-in fashion scenes (about 10 minutes)."""
     from pixelwise.data.builtin.fashion import fashion_source
@@ -227,4 +242,5 @@ def demo_command(
         test_limit=DEMO_TEST_LIMIT,
         examples=3,
         classical_fit_images=DEMO_CLASSICAL_FIT_IMAGES,
+        overwrite=overwrite,
     )
