@@ -4,7 +4,7 @@
   was; what they create gets the permissions a plain ``open()`` / ``mkdir()`` would give under the umask.
   An OS error while writing names the file the user asked for, not the temporary one.
 - ``output_lock``: a second pixelwise process writing into the same folder refuses, naming the first.
-- ``check_apart``: an output never replaces an input file or goes into a folder the command reads.
+- ``check_apart``: an output never replaces an input file or goes into a folder inputs are read from.
 - ``folder_entries`` / ``staged_entries``: what a folder holds besides pixelwise's own bookkeeping, and a
   staging folder whose entries replace the folder's own only when the whole job succeeded.
 """
@@ -56,8 +56,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException as error:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise _naming(error, target) from error
+        if isinstance(error, OSError) and _names_nothing_known(error, target):
+            raise OSError(error.errno, error.strerror, str(target)) from error
         raise
 
 
@@ -85,8 +85,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException as error:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise _naming(error, target) from error
+        if isinstance(error, OSError) and _names_nothing_known(error, target):
+            raise OSError(error.errno, error.strerror, str(target)) from error
         raise
 
 
@@ -103,13 +103,13 @@ def _create(target: Path, make: Callable[[Path], None]) -> Path:
     raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target))
 
 
-def _naming(error: OSError, target: Path) -> OSError:
-    """``error`` naming ``target`` where it named nothing or a temporary beside it: what the user knows."""
+def _names_nothing_known(error: OSError, target: Path) -> bool:
+    """An OS error that names no file, or a temporary beside ``target``: it should name ``target``, the
+    path the user knows."""
+    if error.errno is None:  # not the system's error (Pillow raises OSError for its own reasons)
+        return False
     named = Path(error.filename) if error.filename is not None else None
-    ours = named is None or (named.parent == target.parent and is_bookkeeping(named.name))
-    if error.errno is None or not ours:
-        return error
-    return OSError(error.errno, error.strerror, str(target))
+    return named is None or (named.parent == target.parent and is_bookkeeping(named.name))
 
 
 # --- one writer per folder --------------------------------------------------------------------------------
@@ -174,29 +174,28 @@ def _take_lock(path: Path, fcntl: Any) -> int:
 
 
 def check_apart(
-    output: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
     *,
     input_folders: Iterable[str | os.PathLike[str]] = (),
     input_files: Iterable[str | os.PathLike[str]] = (),
     targets: Iterable[str | os.PathLike[str]] = (),
     flag: str = "the output",
 ) -> None:
-    """Refuse, whatever ``--overwrite`` says, an ``output`` (a folder or a file) that is an input folder or lies
-    inside one, and output ``targets`` that are input files: inputs are never written."""
-    out = Path(output).resolve()
-    for folder in input_folders:
-        given = Path(folder)
-        if given.is_dir() and (out == given.resolve() or given.resolve() in out.parents):
-            where = "is" if out == given.resolve() else "is inside"
+    """Refuse, whatever ``--overwrite`` says, to write into ``folder`` when it is one of the folders the inputs
+    are read from (the outputs would replace the inputs, or be read as inputs by the next run), or to write
+    ``targets`` that are input files: inputs are never written."""
+    into = Path(folder).resolve()
+    for given in input_folders:
+        if Path(given).is_dir() and into == Path(given).resolve():
             raise PixelwiseError(
-                f"{output}: {flag} {where} the input folder {given}; inputs are never written, "
-                "choose a folder outside it"
+                f"{folder}: {flag} would write into {given}, a folder the inputs are read from; inputs are never "
+                "written: choose another folder"
             )
     inputs = {Path(file).resolve(): Path(file) for file in input_files}
-    for target in [Path(output), *map(Path, targets)]:
+    for target in map(Path, targets):
         if target.resolve() in inputs:
             raise PixelwiseError(
-                f"{inputs[target.resolve()]}: an input would be replaced by an output; inputs are never written, "
+                f"{inputs[target.resolve()]}: an input would be replaced by an output; inputs are never written: "
                 f"choose another folder for {flag}"
             )
 

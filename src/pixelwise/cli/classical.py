@@ -10,8 +10,9 @@ A classical method partitions an image into regions; it does not know which regi
 - neither: write the regions themselves, as int32 TIFF label images (``<stem>.tif``), because region
   labels are not classes and can exceed the 256 values of a palette PNG.
 
-OUT_DIR must be empty or new unless ``--overwrite``; it may never be (or be inside) an input folder, nor
-replace an input file, whatever the flags. One writer at a time holds it (``files.output_lock``).
+OUT_DIR must be empty or new unless ``--overwrite``; it may never be a folder the inputs are read from (a
+dataset's own folders, ``--fit``'s too), nor replace an input file, whatever the flags. One writer at a time
+holds it (``files.output_lock``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import typer
 
 from pixelwise.classical.registry import list_methods
 from pixelwise.cli.app import app, parse_key_values
-from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
+from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
 
 
@@ -85,13 +86,11 @@ def classical(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
     suffix = ".png" if fit is not None or oracle else ".tif"
-    inputs = {
-        "input_folders": [dataset.root if dataset is not None else Path(input_path), *_fit_folder(fit)],
-        "input_files": [path for _, path, _ in items],
-    }
+    read = dataset_folders(dataset.root) if dataset is not None else [Path(input_path)]
+    inputs = {"input_folders": [*read, *_fit_folders(fit)], "input_files": [path for _, path, _ in items]}
     check_apart(out_dir, targets=[out_dir / f"{stem}{suffix}" for stem, _, _ in items], flag="OUT_DIR", **inputs)
     if save_fit is not None:
-        check_apart(save_fit, flag="--save-fit", **inputs)
+        check_apart(save_fit.parent, targets=[save_fit], flag="--save-fit", **inputs)
         if save_fit.exists() and not overwrite:
             raise PixelwiseError(
                 f"{save_fit}: exists already; add --overwrite to replace it, or give another --save-fit"
@@ -186,13 +185,13 @@ def _reader(path: Path) -> Any:
     return lambda: (read_image(path), None)
 
 
-def _fit_folder(fit: str | None) -> list[Path]:
-    """The dataset folder ``--fit`` reads (an input like INPUT), if it names one."""
+def _fit_folders(fit: str | None) -> list[Path]:
+    """The folders of the dataset ``--fit`` reads (inputs like INPUT's), if it names one."""
     if fit is None or fit.endswith(".json"):
         return []
     from pixelwise.data.builtin import dataset_root
 
-    return [dataset_root(fit)]
+    return dataset_folders(dataset_root(fit))
 
 
 def _same_dataset(fit: str, root: Path) -> bool:

@@ -16,6 +16,7 @@ from pixelwise.data.splits import (
     SPLITS,
     TEST_FRACTION,
     VAL_FRACTION,
+    dataset_folders,
     dataset_layout,
     is_dataset_folder,
     resolve_split,
@@ -163,7 +164,8 @@ def evaluate(
     truth = dataset_root(truth, **parse_key_values(data_option, "--data-option"))
     if json_file is not None:
         given = [classes_file] if classes_file is not None else []
-        check_apart(json_file, input_folders=[prediction_dir, truth], input_files=given, flag="--json")
+        read = [prediction_dir, *dataset_folders(truth)]
+        check_apart(json_file.parent, input_folders=read, input_files=given, targets=[json_file], flag="--json")
         if json_file.exists() and not overwrite:
             raise PixelwiseError(f"{json_file}: exists already; add --overwrite to replace it, or give another --json")
     truth_paths, classes, every_stem = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)

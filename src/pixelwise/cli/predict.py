@@ -4,8 +4,8 @@ Writes ``DIR/<stem>.png`` (palette masks, the format ``pixelwise evaluate`` read
 ``DIR/overlays/<stem>.png`` (the image with the classes painted over it) and
 ``DIR/probabilities/<stem>.npy`` (float16 (K, H, W) class probabilities). Every file is written atomically;
 existing files are only replaced with ``--overwrite``. Inputs are never written, whatever the flags: an
-``--out`` that is (or is inside) an input folder, or an output named like an input image, is refused. One
-``predict`` at a time writes into a folder (``files.output_lock``).
+``--out`` that is an input folder, or an output named like an input image, is refused. One ``predict`` at a
+time writes into a folder (``files.output_lock``).
 """
 
 from __future__ import annotations

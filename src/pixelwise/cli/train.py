@@ -256,7 +256,7 @@ def train(
                 progress=not quiet,
             )
         except KeyboardInterrupt:
-            _say_how_to_resume(out, data=data, data_options=data_options, epochs=config.epochs)
+            _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
             raise
     if resume and len(result.history) == done:
         why = (
@@ -279,12 +279,15 @@ def _epochs_done(out: Path) -> int:
     return len(metrics.read_text().splitlines()) if metrics.is_file() else 0
 
 
-def _say_how_to_resume(out: Path, *, data: str, data_options: list[str], epochs: int) -> None:
-    """After Ctrl-C: where the run stands and the exact command that continues it (or starts it again)."""
+def _say_how_to_resume(out: Path, *, data: str, data_options: list[str], unlabeled: Path | None, epochs: int) -> None:
+    """After Ctrl-C: where the run stands and the exact command that continues it (or starts it again).
+
+    The run's settings are in its config.yaml; only what says which data it trains on is repeated."""
     from pixelwise.train.run_files import LAST_FILE
 
     if (out / LAST_FILE).is_file():
         options = [part for option in data_options for part in ("--data-option", option)]
+        options += ["--unlabeled", str(unlabeled)] if unlabeled is not None else []
         command = shlex.join(["pixelwise", "train", data, *options, "--out", str(out), "--resume"])
         where = f"the last checkpoint is {out / LAST_FILE} (epoch {_epochs_done(out)} of {epochs})"
         print(f"pixelwise: interrupted; {where}; resume with: {command}", file=sys.stderr)
