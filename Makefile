@@ -8,7 +8,7 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 .PHONY: demo test lint setup system-packages
 
 demo: setup system-packages
-	$(BIN)/pixelwise demo
+	$(BIN)/pixelwise demo --overwrite
 
 test: NEED_BROWSER = 1
 test: setup system-packages lint

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import torch
 
-from pixelwise.checkpoint import FORMAT, load_checkpoint, model_from_checkpoint, stride_from_checkpoint
+from pixelwise.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    model_from_checkpoint,
+    payload_digest,
+    stride_from_checkpoint,
+)
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.models.registry import create_model
@@ -51,10 +57,10 @@ def test_damaged_and_foreign_files_are_user_errors_naming_the_file(tmp_path: Pat
     code = tmp_path / "code.pt"
     code.write_bytes(pickle.dumps(ClassSpec.default(2)))  # unpickling would build an arbitrary object
     for path, message in [
-        (truncated, "not a readable pixelwise checkpoint"),
-        (noise, "not a readable pixelwise checkpoint"),
+        (truncated, "truncated or damaged"),
+        (noise, "not a PyTorch checkpoint"),
         (foreign, "not a pixelwise checkpoint"),
-        (code, "not a readable pixelwise checkpoint"),
+        (code, "not a PyTorch checkpoint"),
         (tmp_path / "missing.pt", "no such checkpoint"),
     ]:
         with pytest.raises(PixelwiseError, match=message) as error:
@@ -89,5 +95,29 @@ def test_malformed_content_is_a_user_error_naming_the_file(tmp_path: Path) -> No
         model_from_checkpoint(loaded)
     content["model"] = "unet-small"  # a string where a mapping belongs
     loaded = load_checkpoint(save_checkpoint(tmp_path / "odder.pt", content))
-    with pytest.raises(PixelwiseError, match=r"odder\.pt: malformed checkpoint \(TypeError"):
+    with pytest.raises(PixelwiseError, match=r"odder\.pt: malformed checkpoint: string indices"):
         stride_from_checkpoint(loaded)
+
+
+def test_the_digest_catches_changed_bytes_and_survives_a_round_trip(tmp_path: Path) -> None:
+    content = {**payload(), "rng": {"python": (3, tuple(range(5)), None)}, "history": [{"loss": float("nan")}]}
+    path = save_checkpoint(tmp_path / "good.pt", content)
+    loaded = load_checkpoint(path)
+    assert loaded["digest"] == payload_digest(loaded) == payload_digest({"format": FORMAT, **content})
+    # one weight changed after saving, the file otherwise intact
+    changed = dict(torch.load(path, weights_only=True))
+    changed["state_dict"] = {name: tensor.clone() for name, tensor in changed["state_dict"].items()}
+    next(iter(changed["state_dict"].values())).view(-1)[0] += 1
+    torch.save(changed, tmp_path / "changed.pt")
+    with pytest.raises(PixelwiseError, match=r"changed\.pt: damaged: its content no longer matches the digest"):
+        load_checkpoint(tmp_path / "changed.pt")
+
+
+def test_non_finite_weights_and_files_without_a_digest(tmp_path: Path) -> None:
+    content = payload()
+    next(iter(content["state_dict"].values())).view(-1)[0] = float("inf")
+    with pytest.raises(PixelwiseError, match=r"diverged\.pt: 1 of \d+ weight tensors hold NaN or infinite values"):
+        load_checkpoint(save_checkpoint(tmp_path / "diverged.pt", content))
+    torch.save({"format": FORMAT, **payload()}, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match=r"old\.pt was written before checkpoints carried a digest"):
+        assert "digest" not in load_checkpoint(tmp_path / "old.pt")

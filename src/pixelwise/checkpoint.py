@@ -18,18 +18,24 @@ config                    ``TrainConfig.to_dict()``
 metrics                   the validation metrics of this checkpoint's epoch (JSON-ready)
 versions                  ``versions.library_versions()``
 epoch                     epochs completed
+digest                    ``"sha256:<hex>"`` of every other value (``payload_digest``), written at
+                          save and verified at load: a file changed since (a bad copy, a failing
+                          disk) is refused. Files written before it existed load with a note.
 ========================  =====================================================================
 
 ``last.pt`` adds what resuming needs (see ``pixelwise.train.checkpoint``). Loading uses
 ``torch.load(weights_only=True)``: a checkpoint is data, and a file from elsewhere cannot run code on load.
-torch is imported when a file is read, not with this module.
+Weights that are NaN or infinite (a run that diverged) are refused. torch is imported when a file is read,
+not with this module.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +49,8 @@ if TYPE_CHECKING:
 
 FORMAT = "pixelwise-checkpoint/1"
 REQUIRED_KEYS = ("model", "state_dict", "classes", "normalization", "in_channels")
+DIGEST = "sha256"
+_GIVE = "give a best.pt or last.pt written by 'pixelwise train'"
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -66,18 +74,14 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     try:
         checkpoint = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises a zoo of types for truncated or foreign files
-        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else error.__class__.__name__
-        raise PixelwiseError(
-            f"{file}: not a readable pixelwise checkpoint ({reason}); give a best.pt or last.pt from 'pixelwise train'"
-        ) from None
+        raise PixelwiseError(f"{file}: {_unreadable_reason(file, error)}; {_GIVE}") from None
     if not isinstance(checkpoint, dict) or not str(checkpoint.get("format", "")).startswith("pixelwise-checkpoint/"):
-        raise PixelwiseError(
-            f"{file}: not a pixelwise checkpoint (no 'format' key); give a best.pt or last.pt from 'pixelwise train'"
-        )
+        raise PixelwiseError(f"{file}: not a pixelwise checkpoint (no 'format' key); {_GIVE}")
     if checkpoint["format"] != FORMAT:
         raise PixelwiseError(
             f"{file}: checkpoint format {checkpoint['format']!r}, this pixelwise reads {FORMAT!r}; upgrade"
         )
+    _check_integrity(checkpoint, file)
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
         raise PixelwiseError(f"{file}: checkpoint lacks {missing}; it is damaged, train again or use another file")
@@ -98,11 +102,10 @@ def reading(checkpoint: dict[str, Any]) -> Iterator[None]:
     except PixelwiseError as error:
         message = str(error)
         raise PixelwiseError(message if message.startswith(source) else f"{source}: {message}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise PixelwiseError(
-            f"{source}: malformed checkpoint ({error.__class__.__name__}: {error}); "
-            "give a best.pt or last.pt written by 'pixelwise train'"
-        ) from None
+    except KeyError as error:
+        raise PixelwiseError(f"{source}: malformed checkpoint: it has no entry {error}; {_GIVE}") from None
+    except (TypeError, ValueError, AttributeError) as error:
+        raise PixelwiseError(f"{source}: malformed checkpoint: {_first_words(str(error))}; {_GIVE}") from None
 
 
 def classes_from_checkpoint(checkpoint: dict[str, Any]) -> ClassSpec:
@@ -122,7 +125,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any] | str | os.PathLike[str]) -
     except RuntimeError as error:
         raise PixelwiseError(
             f"{loaded.get('path', 'checkpoint')}: the weights do not fit model {loaded['model']['name']!r} "
-            f"({str(error).splitlines()[0][:120]}); the file is damaged or from another version"
+            f"({_first_words(str(error))}); the file is damaged or from another version"
         ) from None
     return model.eval()
 
@@ -152,3 +155,99 @@ def _architecture(checkpoint: dict[str, Any]) -> SegmentationNetwork:
             in_channels=int(checkpoint["in_channels"]),
             encoder_weights=None,
         )
+
+
+# --- integrity ---------------------------------------------------------------------------------------------
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    """``"sha256:<hex>"`` over every value of ``payload`` but ``digest`` and ``path``, in the payload's order:
+    tensors (and arrays) by dtype, shape and bytes, other values by ``repr`` (lists and tuples alike, since
+    unpickling may turn one into the other). The same payload gives the same digest after a save and a load.
+    """
+    hasher = hashlib.sha256()
+    _feed(hasher, {key: value for key, value in payload.items() if key not in ("digest", "path")})
+    return f"{DIGEST}:{hasher.hexdigest()}"
+
+
+def _feed(hasher: Any, value: Any) -> None:
+    import numpy as np
+    import torch
+
+    if isinstance(value, Mapping):
+        hasher.update(b"{")
+        for key, item in value.items():
+            hasher.update(repr(key).encode() + b":")
+            _feed(hasher, item)
+        hasher.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        hasher.update(b"[")
+        for item in value:
+            _feed(hasher, item)
+        hasher.update(b"]")
+    elif isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        hasher.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}".encode())
+        hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+    elif isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        hasher.update(f"array {array.dtype} {array.shape}".encode())
+        hasher.update(array.view(np.uint8).data)
+    else:
+        hasher.update(repr(value).encode())
+    hasher.update(b";")
+
+
+def _check_integrity(checkpoint: dict[str, Any], file: Path) -> None:
+    """The digest written at save must match the content; the segmenter's weights must be finite."""
+    import torch
+
+    stored = checkpoint.get("digest")
+    if stored is None:
+        warnings.warn(
+            f"{file} was written before checkpoints carried a digest, so it cannot be checked for damage; "
+            "it loads as it is",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif stored != payload_digest(checkpoint):
+        raise PixelwiseError(
+            f"{file}: damaged: its content no longer matches the digest written when it was saved "
+            "(a bad copy or a failing disk); use another copy or train again"
+        )
+    weights = checkpoint.get("state_dict")
+    if isinstance(weights, Mapping):
+        bad = [
+            name
+            for name, tensor in weights.items()
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(tensor.isfinite().all())
+        ]
+        if bad:
+            raise PixelwiseError(
+                f"{file}: {len(bad)} of {len(weights)} weight tensors hold NaN or infinite values (first: {bad[0]}); "
+                "the training diverged: use an earlier checkpoint or train again with a lower --lr"
+            )
+
+
+def _unreadable_reason(file: Path, error: BaseException) -> str:
+    """What a failed ``torch.load`` means, in words: torch's own messages carry codes, terminal escapes and
+    advice about ``weights_only`` that do not apply to a user of pixelwise."""
+    size = file.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if "Unsupported global" in str(error) or "Unsupported class" in str(error):
+        return (
+            "it holds Python objects, not only weights (e.g. a whole model saved with torch.save), and was "
+            "not loaded because loading it could run code"
+        )
+    with open(file, "rb") as handle:
+        zipped = handle.read(4) == b"PK\x03\x04"  # torch's format since 1.6 is a zip archive
+    if zipped:
+        return f"the file is truncated or damaged (its archive of {size:,} bytes cannot be read)"
+    return "not a PyTorch checkpoint (neither torch's zip format nor its older one)"
+
+
+def _first_words(text: str, limit: int = 120) -> str:
+    """The first line of a library's message, cut at a word boundary (with "...") when longer than ``limit``."""
+    line = text.strip().splitlines()[0] if text.strip() else "no reason given"
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."

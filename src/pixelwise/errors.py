@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -33,3 +34,30 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     by_plain = {plain(choice): choice for choice in choices}
     close = difflib.get_close_matches(plain(name), list(by_plain), n=1, cutoff=0.75)
     return f" (did you mean {by_plain[close[0]]!r}?)" if close else ""
+
+
+# what to do about the OS errors a user meets, by errno
+_FIXES = {
+    errno.EACCES: "choose a folder you may write to, or change its permissions",
+    errno.EPERM: "choose a folder you may write to, or change its permissions",
+    errno.EROFS: "choose a folder on a writable disk",
+    errno.ENOSPC: "free some space or choose a folder on another disk",
+    errno.EDQUOT: "free some space (your disk quota is used up) or choose a folder on another disk",
+    errno.ENOTDIR: "a part of this path is a file, not a folder; choose another path",
+    errno.EEXIST: "a part of this path is a file, not a folder; choose another path",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "this is a folder; give a file name",
+    errno.ENAMETOOLONG: "choose a shorter name",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an OS error: the path, the system's reason and what to do.
+
+    >>> describe_os_error(PermissionError(errno.EACCES, "Permission denied", "out/a.png"))
+    'out/a.png: Permission denied; choose a folder you may write to, or change its permissions'
+    """
+    path = error.filename if error.filename is not None else error.filename2
+    reason = error.strerror or str(error) or error.__class__.__name__
+    fix = _FIXES.get(error.errno or -1)
+    return (f"{path}: " if path is not None else "") + reason + (f"; {fix}" if fix else "")

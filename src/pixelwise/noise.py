@@ -122,6 +122,7 @@ def noise_sweep(
     ['clean', 'gaussian-0.1', 'salt_pepper-0.05']
     """
     levels = [NoiseLevel("gaussian", 0.0)]
-    levels += [NoiseLevel("gaussian", float(sigma)) for sigma in sigmas if sigma > 0]
-    levels += [NoiseLevel("salt_pepper", float(amount)) for amount in salt_pepper if amount > 0]
+    # a negative amount is refused by NoiseLevel, not dropped: the sweep must be what was asked for
+    levels += [NoiseLevel("gaussian", float(sigma)) for sigma in sigmas if sigma != 0]
+    levels += [NoiseLevel("salt_pepper", float(amount)) for amount in salt_pepper if amount != 0]
     return list(dict.fromkeys(levels))  # drop repeats, keep order

@@ -34,7 +34,6 @@ NAMES = [" ".join(path) for path in COMMANDS]
 # the commands that do heavy work: they take --threads and -q
 HEAVY = {"classical", "predict", "evaluate", "compare", "train", "demo"}
 # commands whose outputs can replace earlier ones; the robust branch (issue 9) gives these --overwrite
-OVERWRITE_PENDING = {"classical", "compare", "demo", "evaluate"}
 TYPE_METAVAR = re.compile(r"<(str|path|int|float|bool|list\[[^\]]*\])>")
 
 
@@ -125,7 +124,6 @@ def test_every_command_with_outputs_names_them_dash_o_out() -> None:
     [
         pytest.param(
             words,
-            marks=pytest.mark.xfail(" ".join(words) in OVERWRITE_PENDING, reason="the robust branch", strict=True),
         )
         for words, command in COMMANDS.items()
         if "--out" in options(command)
@@ -204,7 +202,7 @@ def test_old_flag_names_still_work_with_a_note(cli: Any, tmp_path: Path) -> None
         (("train", "shapes", "-o", "{tmp}/o", "--model-option", "widht=8"), "did you mean 'width'?"),
         (("train", "shapes", "-o", "{tmp}/o", "--data-option", "siz=16"), "did you mean 'size'?"),
         (("datasets", "export", "nucleii", "-o", "{tmp}/o"), "did you mean 'nuclei'?"),
-        (("evaluate", "{tmp}", "{tmp}", "--split", "tset", "-o", "{tmp}/o"), "did you mean 'test'?"),
+        (("evaluate", "{tmp}", "{tmp}", "--split", "tset"), "did you mean 'test'?"),
         (
             ("predict", "x.pt", "{tmp}", "-o", "{tmp}/o", "--overlapp", "0.2"),
             "(Possible options: --help, --overlap, --overlay)",

@@ -85,6 +85,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
             data / "classes.yaml",
             "-o",
             tmp_path / "x.json",
+            "--overwrite",
         )
         assert again.returncode == 0, again.stderr
         assert json.loads((tmp_path / "x.json").read_text())["num_images"] == len(test_stems)

@@ -39,11 +39,16 @@ def test_load_parallel_lists_and_round_trip(tmp_path: Path) -> None:
     [
         ("- a\n- b\n", "expected a mapping"),
         ("classes: []\n", "non-empty list"),
-        ("names: [a, a]\n", "repeat"),
+        ("names: [a, a]\n", "class name 'a' is given twice"),
+        ("names: [a, b]\ncolors: [[1, 2, 3], [1, 2, 3]]\n", r"classes 'a' and 'b' have the same colour \[1, 2, 3\]"),
+        ("names: [a, b]\ncolors: ['#zzzzzz', '#000000']\n", "colour '#zzzzzz' is not"),
+        ("names: [a, b]\nignore_idx: 3\n", "unknown key 'ignore_idx'; did you mean 'ignore_index'"),
+        ("classes: [a, {name: b, colour: [1, 2, 3]}]\n", "class b: unknown key 'colour'; did you mean 'color'"),
+        ("names: [a, b]\nignore_index: none\n", "ignore_index 'none' is not a whole number"),
         ("names: [a, b]\ncolors: [[0, 0, 0]]\n", "one colour per class"),
         ("names: [a]\ncolors: [[0, 0, 300]]\n", "0..255"),
         ("names: [a, b]\nignore_index: 1\n", "also a class"),
-        ("classes: [a\n", "not valid YAML"),
+        ("classes: [a\n", "not valid YAML at line 2, column 1"),
     ],
 )
 def test_bad_files_get_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:

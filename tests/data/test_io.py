@@ -189,8 +189,42 @@ def test_missing_and_non_image_files(tmp_path: Path) -> None:
 
 def test_volume_tiff_is_refused(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((5, 8, 8), np.uint8))
-    with pytest.raises(PixelwiseError, match=r"stack\.tif: TIFF of shape \(5, 8, 8\)"):
+    with pytest.raises(PixelwiseError, match=r"stack\.tif: a TIFF of 5 pages"):
         read_image(tmp_path / "stack.tif")
+    with pytest.raises(PixelwiseError, match=r"stack\.tif: a TIFF of 5 pages"):
+        image_size(tmp_path / "stack.tif")  # a folder's check() refuses it before any work
+    tifffile.imwrite(tmp_path / "volume.tif", np.zeros((5, 6, 8, 8), np.uint8), imagej=True)  # one series, ZYX
+    with pytest.raises(PixelwiseError, match=r"volume\.tif: a TIFF of 30 pages"):
+        read_image(tmp_path / "volume.tif")
+
+
+def test_alpha_samples_are_dropped_and_other_extra_channels_refused(tmp_path: Path) -> None:
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    tifffile.imwrite(
+        tmp_path / "la.tif", np.dstack([grey, grey]), photometric="minisblack", extrasamples=["unassalpha"]
+    )
+    np.testing.assert_array_equal(read_image(tmp_path / "la.tif")[:, :, 0], grey / np.float32(255))
+    rgba = np.dstack([grey, grey, grey, grey])
+    tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    assert read_image(tmp_path / "rgba.tif").shape == (8, 8, 3)
+    tifffile.imwrite(tmp_path / "two.tif", np.dstack([grey, grey]), photometric="minisblack", planarconfig="contig")
+    with pytest.raises(PixelwiseError, match=r"two\.tif: an image of 2 channels that are not grey \+ alpha"):
+        read_image(tmp_path / "two.tif")
+    with pytest.raises(PixelwiseError, match=r"mask .*two\.tif has 2 channels"):
+        read_mask(tmp_path / "two.tif")
+
+
+def test_the_memory_guard_says_what_an_image_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pixelwise.data.memory as memory
+
+    Image.fromarray(np.zeros((300, 200), np.uint8)).save(tmp_path / "scan.png")
+    monkeypatch.setattr(memory, "available_memory", lambda: 100_000)  # 300 x 200 x (1 + 4) bytes do not fit
+    with pytest.raises(
+        PixelwiseError, match=r"scan\.png: a 200 x 300 grey image of 8-bit values needs about 293\.0 KB"
+    ):
+        read_image(tmp_path / "scan.png")
+    monkeypatch.setattr(memory, "available_memory", lambda: None)  # a system that does not say: no guard
+    assert read_image(tmp_path / "scan.png").shape == (300, 200, 1)
 
 
 # --- images from bytes ---------------------------------------------------------------------------------
@@ -293,6 +327,18 @@ def test_palette_mask_uses_indices_not_colours(tmp_path: Path) -> None:
     image.putpalette([9, 9, 9, 1, 2, 3, 200, 0, 0])
     image.save(tmp_path / "p.png")
     np.testing.assert_array_equal(read_mask(tmp_path / "p.png", THREE), LABELS)
+
+
+def test_a_palette_in_another_class_order_is_refused(tmp_path: Path) -> None:
+    # index 1 painted in the colour THREE gives class 2: the mask was saved in another class order
+    image = Image.fromarray(LABELS, mode="P")
+    image.putpalette([*THREE.colors[0], *THREE.colors[2], *THREE.colors[1]])
+    image.save(tmp_path / "swapped.png")
+    with pytest.raises(
+        PixelwiseError, match=r"swapped\.png: its palette gives index 1 \(cell\) the colour .* edge would"
+    ):
+        read_mask(tmp_path / "swapped.png", THREE)
+    assert read_mask(tmp_path / "swapped.png").max() == 2  # without classes there is nothing to contradict
 
 
 def test_palette_mask_keeps_255_as_ignore(tmp_path: Path) -> None:

@@ -87,10 +87,10 @@ def test_malformed_checkpoints_are_user_errors_naming_the_file(tmp_path: Path) -
     _checkpoint(tmp_path / "odd.pt", tile_size=96, stride=8)
     content = torch.load(tmp_path / "odd.pt", weights_only=True)
     content["normalization"] = {"mean": [0.5]}
-    torch.save(content, tmp_path / "odd.pt")
-    with pytest.raises(PixelwiseError, match=r"odd\.pt: malformed checkpoint \(KeyError: 'std'\)"):
+    save_checkpoint(tmp_path / "odd.pt", content)  # a new digest: the content is malformed, not damaged
+    with pytest.raises(PixelwiseError, match=r"odd\.pt: malformed checkpoint: it has no entry 'std'"):
         InferenceSpec.from_checkpoint(tmp_path / "odd.pt")
     content["normalization"] = {"mean": [0.5, 0.5], "std": [0.2, 0.2]}
-    torch.save(content, tmp_path / "odd.pt")
+    save_checkpoint(tmp_path / "odd.pt", content)
     with pytest.raises(PixelwiseError, match=r"odd\.pt: normalisation has 2 means and 2 stds for 1 input channels"):
         InferenceSpec.from_checkpoint(tmp_path / "odd.pt")

@@ -27,7 +27,7 @@ def test_load_predictor_reads_the_checkpoint_and_sets_the_threads(checkpoint: Pa
 
 def test_load_predictor_refuses_a_missing_gpu_and_a_missing_file(checkpoint: Path, tmp_path: Path) -> None:
     if not torch.cuda.is_available():
-        with pytest.raises(PixelwiseError, match="device 'cuda' asked for, but torch sees no CUDA GPU"):
+        with pytest.raises(PixelwiseError, match="--device cuda: torch sees no CUDA GPU"):
             load_predictor(checkpoint, device="cuda", threads=torch.get_num_threads())
     with pytest.raises(PixelwiseError, match=r"nothing\.pt"):
         load_predictor(tmp_path / "nothing.pt", device="cpu", threads=torch.get_num_threads())

@@ -9,6 +9,10 @@ A classical method partitions an image into regions; it does not know which regi
   what the partition allows, not a result. INPUT must then be a dataset folder.
 - neither: write the regions themselves, as int32 TIFF label images (``<stem>.tif``), because region
   labels are not classes and can exceed the 256 values of a palette PNG.
+
+OUT_DIR must be empty or new unless ``--overwrite``; it may never be a folder the inputs are read from (a
+dataset's own folders, ``--fit``'s too), nor replace an input file, whatever the flags. One writer at a time
+holds it (``files.output_lock``).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from pixelwise.cli.app import Section, app, command_class, parse_key_values
 from pixelwise.cli.options import (
     out_option,
     out_or_old,
+    overwrite_option,
     quiet_option,
     required_out,
     set_threads,
     settings_option,
     threads_option,
 )
-from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
+from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
 
 
@@ -89,6 +94,7 @@ def classical(
     ),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
+    overwrite: bool = overwrite_option("Write into a non-empty --out (and replace a --save-fit file); inputs never."),
 ) -> None:
     """Segment images with a classical method (no network).
 
@@ -96,7 +102,7 @@ def classical(
     written (int32 TIFF): a partition, not classes.
     """
     from pixelwise.classical import ClassicalSegmenter, check_options
-    from pixelwise.cli.progress import tracked
+    from pixelwise.files import check_apart, folder_entries, output_lock
 
     out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
     set_threads(threads, torch=False)
@@ -115,37 +121,60 @@ def classical(
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
+    suffix = ".png" if fit is not None or oracle else ".tif"
+    read = dataset_folders(dataset.root) if dataset is not None else [Path(input_path)]
+    inputs = {"input_folders": [*read, *_fit_folders(fit)], "input_files": [path for _, path, _ in items]}
+    check_apart(out_dir, targets=[out_dir / f"{stem}{suffix}" for stem, _, _ in items], flag="--out", **inputs)
+    if save_fit is not None:
+        check_apart(save_fit.parent, targets=[save_fit], flag="--save-fit", **inputs)
+        if save_fit.exists() and not overwrite:
+            raise PixelwiseError(
+                f"{save_fit}: exists already; add --overwrite to replace it, or give another --save-fit"
+            )
+    if fit is not None and dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
+        segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
+        print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    if fit is not None:
-        segmenter = _fitted(method, options, fit, settings)
-        if save_fit is not None:
-            segmenter.save(save_fit)
-        if dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
-            segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
-            print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
-        what = f"classes learned on {fit}"
-    elif oracle:
-        assert dataset is not None
-        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=dataset.classes)
-        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
-    else:
-        segmenter = ClassicalSegmenter(method, options)
-        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+    with output_lock(out_dir):
+        if folder_entries(out_dir) and not overwrite:
+            raise PixelwiseError(
+                f"{out_dir}: not empty; add --overwrite to write into it (files of the same names are replaced), "
+                "or choose another --out"
+            )
+        if fit is not None:
+            segmenter = _fitted(method, options, fit, settings)
+            if save_fit is not None:
+                segmenter.save(save_fit)
+            what = f"classes learned on {fit}"
+        elif oracle:
+            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=dataset.classes)
+            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+        else:
+            segmenter = ClassicalSegmenter(method, options)
+            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+        written = _segment_all(segmenter, items, out_dir, regions=fit is None and not oracle, quiet=quiet)
+    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _segment_all(
+    segmenter: Any, items: list[tuple[str, Path, Any]], out_dir: Path, *, regions: bool, quiet: bool
+) -> int:
+    """Segment every item into ``out_dir``: region labels (TIFF) when ``regions``, else class masks (PNG)."""
+    from pixelwise.cli.progress import tracked
+
     written = 0
     for stem, path, load in tracked(items, total=len(items), desc=segmenter.name, unit="image", quiet=quiet):
         image, truth = load()
         try:
-            if fit is None and not oracle:
+            if regions:
                 _write_regions(out_dir / f"{stem}.tif", segmenter.regions(image))
             else:
-                labels = segmenter.predict(image, truth=truth if oracle else None)
+                labels = segmenter.predict(image, truth=truth if segmenter.labeler_kind == "oracle" else None)
                 _write_classes(out_dir / f"{stem}.png", labels, segmenter.classes)
         except PixelwiseError as error:
             raise PixelwiseError(f"{path}: {error}") from None
         written += 1
-    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
+    return written
 
 
 def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, Any]], Any, str | None]:
@@ -188,6 +217,15 @@ def _reader(path: Path) -> Any:
     from pixelwise.data.io import read_image
 
     return lambda: (read_image(path), None)
+
+
+def _fit_folders(fit: str | None) -> list[Path]:
+    """The folders of the dataset ``--fit`` reads (inputs like INPUT's), if it names one."""
+    if fit is None or fit.endswith(".json"):
+        return []
+    from pixelwise.data.builtin import dataset_root
+
+    return dataset_folders(dataset_root(fit))
 
 
 def _same_dataset(fit: str, root: Path) -> bool:

@@ -14,6 +14,7 @@ from pixelwise.cli.options import (
     device_option,
     model_options_option,
     out_option,
+    overwrite_option,
     quiet_option,
     set_threads,
     settings_option,
@@ -50,11 +51,17 @@ DEMO_SIGMAS = "0,0.05,0.1,0.2"
 DEMO_SALT_PEPPER = "0.05,0.2"
 
 
-def _numbers(text: str, flag: str) -> list[float]:
+def _numbers(text: str, flag: str, *, maximum: float) -> list[float]:
+    """``"0,0.05,0.1"`` -> [0.0, 0.05, 0.1]; each must lie in [0, maximum]."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        values = [float(part) for part in parts]
     except ValueError:
         raise PixelwiseError(f"{flag} {text!r}: expected numbers separated by commas, e.g. 0,0.05,0.1") from None
+    for part, value in zip(parts, values, strict=True):
+        if not 0 <= value <= maximum:
+            raise PixelwiseError(f"{flag} {part}: give levels from 0 to {maximum:g} (0 is the clean image)")
+    return values
 
 
 def run_compare(
@@ -72,6 +79,7 @@ def run_compare(
     examples: int,
     classical_fit_images: int | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
     from pixelwise.comparison import compare, default_method_names
@@ -81,7 +89,9 @@ def run_compare(
     if oracle:
         known = set(list_methods())
         chosen += [oracle_name(name) for name in chosen if name in known and oracle_name(name) not in chosen]
-    levels = noise_sweep(sigmas=_numbers(sigmas, "--sigmas"), salt_pepper=_numbers(salt_pepper, "--salt-pepper"))
+    levels = noise_sweep(
+        sigmas=_numbers(sigmas, "--sigmas", maximum=10), salt_pepper=_numbers(salt_pepper, "--salt-pepper", maximum=1)
+    )
     results = compare(
         data,
         methods=chosen,
@@ -95,6 +105,7 @@ def run_compare(
         classical_fit_images=classical_fit_images,
         progress=not quiet,
         log=None if quiet else lambda message: typer.echo(message, err=True),
+        overwrite=overwrite,
     )
     _print_table(results)
     typer.echo(f"report: {(out / 'report.html').resolve()}")
@@ -186,6 +197,7 @@ def compare_command(
     device: str = device_option("Where the CNNs train; auto: CUDA when torch sees a GPU."),
     threads: int | None = threads_option(),
     quiet: bool = quiet_option("No progress bars and no log lines; the table and the report paths only."),
+    overwrite: bool = overwrite_option("Replace the earlier report in --out, once the new run has succeeded."),
 ) -> None:
     """Compare every method on one dataset, clean and under noise.
 
@@ -210,6 +222,7 @@ def compare_command(
         examples=examples,
         classical_fit_images=classical_fit_images,
         quiet=quiet,
+        overwrite=overwrite,
     )
 
 
@@ -253,6 +266,7 @@ def demo_command(
         default=DEMO_THREADS,
     ),
     quiet: bool = quiet_option("No progress bars and no log lines; the table and the report paths only."),
+    overwrite: bool = overwrite_option("Replace an earlier demo report in --out, once the new run has succeeded."),
 ) -> None:
     """Run compare on built-in scenes, in about 10 minutes.
 
@@ -288,4 +302,5 @@ def demo_command(
         examples=3,
         classical_fit_images=DEMO_CLASSICAL_FIT_IMAGES,
         quiet=quiet,
+        overwrite=overwrite,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import typer
@@ -13,6 +14,7 @@ from pixelwise.cli.options import (
     data_options_option,
     out_option,
     out_or_old,
+    overwrite_option,
     quiet_option,
     set_threads,
     threads_option,
@@ -23,6 +25,7 @@ from pixelwise.data.splits import (
     SPLITS,
     TEST_FRACTION,
     VAL_FRACTION,
+    dataset_folders,
     dataset_layout,
     is_dataset_folder,
     resolve_split,
@@ -33,8 +36,9 @@ from pixelwise.errors import PixelwiseError
 
 def truth_masks(
     truth: Path, *, split: str | None, seed: int, classes_file: Path | None
-) -> tuple[list[Path], ClassSpec | None]:
-    """The truth masks and classes of TRUTH's ``split``; None: what its layout says (``data.splits``).
+) -> tuple[list[Path], ClassSpec | None, set[str]]:
+    """The truth masks and classes of TRUTH's ``split`` (None: what its layout says, ``data.splits``), and the
+    stems of every mask TRUTH has in any split.
 
     A dataset folder gives its masks through ``SegmentationFolder``; a folder of masks without their images
     (TRUTH/masks, TRUTH/<split>/masks or TRUTH itself) is read the same way, its classes from ``--classes``
@@ -45,14 +49,15 @@ def truth_masks(
     given = ClassSpec.load(classes_file) if classes_file is not None else None
     if is_dataset_folder(truth):
         dataset = SegmentationFolder(truth, split=resolve_split(truth, split), seed=seed, classes=given)
-        return dataset.mask_paths, dataset.classes
+        every = SegmentationFolder(truth, split=ALL, classes=dataset.classes, in_channels=dataset.in_channels)
+        return dataset.mask_paths, dataset.classes, set(every.stems)
     masks, masks_dir = _masks_alone(truth, resolve_split(truth, split, files="masks"), seed)
     if given is None:
         for folder in (masks_dir, masks_dir.parent, masks_dir.parent.parent):
             if (folder / "classes.yaml").is_file():
                 given = ClassSpec.load(folder / "classes.yaml")
                 break
-    return masks, given
+    return masks, given, {mask.stem for mask in _masks_alone(truth, ALL, seed)[0]}
 
 
 def _masks_alone(truth: Path, split: str, seed: int) -> tuple[list[Path], Path]:
@@ -76,23 +81,51 @@ def _masks_alone(truth: Path, split: str, seed: int) -> tuple[list[Path], Path]:
     return masks, masks_dir
 
 
-def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Path) -> list[tuple[Path, Path]]:
-    """Each truth with the prediction of the same stem; a truth without a prediction is an error."""
+def pair_by_stem(
+    predictions: list[Path],
+    truths: list[Path],
+    prediction_dir: Path,
+    *,
+    other_splits: Collection[str] = (),
+    partial: bool = False,
+) -> tuple[list[tuple[Path, Path]], dict[str, list[str]]]:
+    """Each truth with the prediction of the same stem, and what was left out: ``{"predictions_without_truth":
+    [names], "truths_without_prediction": [names]}``. Anything left out is an error unless ``partial``: a
+    score over fewer images than given must never pass for the whole. Predictions of ``other_splits`` (stems
+    whose truth is in a split not scored) are set aside with a note: the split was asked for.
+    """
     by_stem = {path.stem: path for path in predictions}
-    missing = [path.name for path in truths if path.stem not in by_stem]
-    if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise PixelwiseError(
-            f"{prediction_dir}: no prediction for {len(missing)} of {len(truths)} truth masks ({shown}); "
-            "predict those images too, or evaluate against a folder holding only the masks you predicted"
-        )
     truth_stems = {path.stem for path in truths}
-    extra = [path for path in predictions if path.stem not in truth_stems]
-    if extra:
+    elsewhere = [path for path in predictions if path.stem not in truth_stems and path.stem in other_splits]
+    if elsewhere:
         print(
-            f"note: {len(extra)} predictions in {prediction_dir} have no truth mask and are not scored", file=sys.stderr
+            f"note: {len(elsewhere)} predictions in {prediction_dir} are of another split and not scored",
+            file=sys.stderr,
         )
-    return [(by_stem[path.stem], path) for path in truths]
+    left_out = {
+        "predictions_without_truth": [
+            path.name for path in predictions if path.stem not in truth_stems and path.stem not in other_splits
+        ],
+        "truths_without_prediction": [path.name for path in truths if path.stem not in by_stem],
+    }
+    if not partial:
+        if left_out["truths_without_prediction"]:
+            missing = left_out["truths_without_prediction"]
+            raise PixelwiseError(
+                f"{prediction_dir}: no prediction for {len(missing)} of {len(truths)} truth masks ({_shown(missing)}); "
+                "predict those images too, or add --partial to score only the pairs found"
+            )
+        if left_out["predictions_without_truth"]:
+            extra = left_out["predictions_without_truth"]
+            raise PixelwiseError(
+                f"{prediction_dir}: {len(extra)} of {len(predictions)} predictions have no truth mask ({_shown(extra)}); "
+                "remove them, or add --partial to score only the pairs found"
+            )
+    return [(by_stem[path.stem], path) for path in truths if path.stem in by_stem], left_out
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
 @app.command(
@@ -118,6 +151,13 @@ def evaluate(
         None, "--classes", metavar="FILE", help="classes.yaml.  [default: the dataset's]"
     ),
     tolerance: float = typer.Option(2.0, metavar="F", help="Boundary F1 tolerance in pixels."),
+    overwrite: bool = overwrite_option("Replace an existing --out JSON file."),
+    partial: bool = typer.Option(
+        False,
+        "--partial",
+        help="Score only the predictions that have a truth mask (and the truths that have a prediction), and "
+        "say how many were left out; without it, any left out is an error.",
+    ),
     split: str | None = typer.Option(
         None,
         metavar="train|val|test|all",
@@ -137,19 +177,31 @@ def evaluate(
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
-    from pixelwise.files import atomic_path
+    from pixelwise.files import atomic_path, check_apart
     from pixelwise.metrics import Evaluator, format_table
 
     json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
+    if not tolerance >= 0:
+        raise PixelwiseError(f"--tolerance {tolerance}: give a distance in pixels, 0 or more")
     # TRUTH may name a built-in dataset, like DATA everywhere else
     truth = dataset_root(truth, **parse_key_values(data_option, "--data-option"))
-    truth_paths, classes = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
+    if json_file is not None:
+        given = [classes_file] if classes_file is not None else []
+        read = [prediction_dir, *dataset_folders(truth)]
+        check_apart(json_file.parent, input_folders=read, input_files=given, targets=[json_file], flag="--out")
+        if json_file.exists() and not overwrite:
+            raise PixelwiseError(f"{json_file}: exists already; add --overwrite to replace it, or give another -o FILE")
+    truth_paths, classes, every_stem = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
     if not truth_paths:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
-    pairs = pair_by_stem(list_images(prediction_dir), truth_paths, prediction_dir)
+    pairs, left_out = pair_by_stem(
+        list_images(prediction_dir), truth_paths, prediction_dir, other_splits=every_stem, partial=partial
+    )
+    if not pairs:
+        raise PixelwiseError(f"{prediction_dir}: no prediction has a truth mask of the same name in {truth}")
     if classes is None:
         # no class list anywhere: the classes are 0..max over every mask, truth and prediction alike
         classes = infer_classes([path for pair in pairs for path in pair])
@@ -164,6 +216,11 @@ def evaluate(
         evaluator.add(prediction, truth_mask, name=str(prediction_path))
     result = evaluator.result()
     print(format_table(result))
+    skipped = {key: names for key, names in left_out.items() if names}
+    if skipped:
+        result["left_out"] = left_out
+        counts = [f"{len(names)} {key.replace('_', ' ')}" for key, names in skipped.items()]
+        print(f"partial score: {' and '.join(counts)} left out")
     if json_file is not None:
         with atomic_path(json_file) as tmp:
             tmp.write_text(json.dumps(result, indent=2, allow_nan=False))

@@ -3,7 +3,9 @@
 Writes ``DIR/<stem>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
 ``DIR/overlays/<stem>.png`` (the image with the classes painted over it) and
 ``DIR/probabilities/<stem>.npy`` (float16 (K, H, W) class probabilities). Every file is written atomically;
-existing files are only replaced with ``--overwrite``.
+existing files are only replaced with ``--overwrite``. Inputs are never written, whatever the flags: an
+``--out`` that is an input folder, or an output named like an input image, is refused. One ``predict`` at a
+time writes into a folder (``files.output_lock``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -91,32 +94,59 @@ def predict(
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
-    from PIL import Image
-
-    from pixelwise.cli.progress import progress_bar
-    from pixelwise.data.io import image_size, overlay, read_image, write_mask
-    from pixelwise.files import atomic_path
+    from pixelwise.device import choose_device
+    from pixelwise.files import check_apart, output_lock
     from pixelwise.inference.predictor import Predictor
-    from pixelwise.inference.tiling import tile_grid
-    from pixelwise.report.legend import with_legend
-    from pixelwise.train.distributed import choose_device
 
     if out.exists() and not out.is_dir():
         raise PixelwiseError(f"{out}: exists and is not a folder; give a folder for --out")
     images = collect_images(inputs)
     targets = {image: out / f"{image.stem}.png" for image in images}
-    existing = [path for image in images for path in _outputs(out, image, save_overlay, save_probabilities)]
-    existing = [path for path in existing if path.exists()]
-    if existing and not overwrite:
-        shown = ", ".join(str(path) for path in existing[:3]) + (" ..." if len(existing) > 3 else "")
-        raise PixelwiseError(
-            f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
+    outputs = [path for image in images for path in _outputs(out, image, save_overlay, save_probabilities)]
+    check_apart(out, input_folders=inputs, input_files=images, targets=outputs, flag="--out")
+    torch_device = str(choose_device(device))
+    with output_lock(out):
+        existing = [path for path in outputs if path.exists()]
+        if existing and not overwrite:
+            shown = ", ".join(str(path) for path in existing[:3]) + (" ..." if len(existing) > 3 else "")
+            raise PixelwiseError(
+                f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
+            )
+        set_threads(threads, torch=True)
+        predictor = Predictor.load(
+            checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=torch_device
         )
+        _predict_all(
+            predictor,
+            images,
+            targets,
+            out,
+            save_overlay=save_overlay,
+            save_probabilities=save_probabilities,
+            quiet=quiet,
+        )
+    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out}")
 
-    set_threads(threads, torch=True)
-    predictor = Predictor.load(
-        checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=choose_device(device)
-    )
+
+def _predict_all(
+    predictor: Any,
+    images: list[Path],
+    targets: dict[Path, Path],
+    out: Path,
+    *,
+    save_overlay: bool,
+    save_probabilities: bool,
+    quiet: bool,
+) -> None:
+    """Every image through ``predictor``: its mask, and its probabilities and overlay when asked."""
+    from PIL import Image
+
+    from pixelwise.cli.progress import progress_bar
+    from pixelwise.data.io import image_size, overlay, read_image, write_mask
+    from pixelwise.files import atomic_path
+    from pixelwise.inference.tiling import tile_grid
+    from pixelwise.report.legend import with_legend
+
     sizes = {image: image_size(image) for image in images}
     total = sum(len(tile_grid(*sizes[image], predictor.tile_size, predictor.overlap)) for image in images)
     with progress_bar(total=total, desc="predict", unit="tile", quiet=quiet) as bar:
@@ -141,7 +171,6 @@ def predict(
                 with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
                     picture = with_legend(overlay(image, labels, predictor.classes), labels, predictor.classes)
                     Image.fromarray(picture).save(tmp, format="PNG")
-    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out}")
 
 
 def _outputs(out: Path, image: Path, save_overlay: bool, save_probabilities: bool) -> list[Path]:

@@ -5,13 +5,19 @@ the flags; with ``--resume`` the run's own ``config.yaml`` takes the place of th
 flag per ``TrainConfig`` field, generated from the field (its name, type, default and documentation), so
 a new setting reaches the command line by being added to the config. Flags are read as text and checked
 by ``TrainConfig``, so a bad value is one line that names it.
+
+One ``train`` at a time writes into a run folder (``files.output_lock``). Ctrl-C says where the last
+checkpoint is and the command that resumes from it (exit status 130); resuming a finished run says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
+import os
+import shlex
 import sys
 import typing
 from collections.abc import Callable
@@ -219,10 +225,63 @@ def train(
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
-    result = fit(
-        config, train_data, val_data, out_dir=out, unlabeled=extra, resume=resume, force=overwrite, progress=not quiet
-    )
+    from pixelwise.files import output_lock
+
+    # under torchrun every process runs this command; only the first (RANK 0) writes, so only it locks
+    lock = output_lock(out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    with lock:
+        done = _epochs_done(out) if resume else 0
+        try:
+            result = fit(
+                config,
+                train_data,
+                val_data,
+                out_dir=out,
+                unlabeled=extra,
+                resume=resume,
+                force=overwrite,
+                progress=not quiet,
+            )
+        except KeyboardInterrupt:
+            _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
+            raise
+    if resume and len(result.history) == done:
+        why = (
+            f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
+            if result.stopped_early
+            else f"all {config.epochs} epochs are done; raise --epochs"
+        )
+        typer.echo(f"{out}: the run is complete: {why} to train longer")
     if result.history:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")
+
+
+def _epochs_done(out: Path) -> int:
+    """The epochs a run folder records (``metrics.jsonl`` has one line per epoch, written after ``last.pt``)."""
+    from pixelwise.train.run_files import METRICS_FILE
+
+    metrics = out / METRICS_FILE
+    return len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+
+
+def _say_how_to_resume(out: Path, *, data: str, data_options: list[str], unlabeled: Path | None, epochs: int) -> None:
+    """After Ctrl-C: where the run stands and the exact command that continues it (or starts it again).
+
+    The run's settings are in its config.yaml; only what says which data it trains on is repeated."""
+    from pixelwise.train.run_files import LAST_FILE
+
+    if (out / LAST_FILE).is_file():
+        options = [part for option in data_options for part in ("--data-option", option)]
+        options += ["--unlabeled", str(unlabeled)] if unlabeled is not None else []
+        command = shlex.join(["pixelwise", "train", data, *options, "--out", str(out), "--resume"])
+        where = f"the last checkpoint is {out / LAST_FILE} (epoch {_epochs_done(out)} of {epochs})"
+        print(f"pixelwise: interrupted; {where}; resume with: {command}", file=sys.stderr)
+    else:
+        command = shlex.join(["pixelwise", *sys.argv[1:], "--overwrite"])
+        print(
+            f"pixelwise: interrupted before the first epoch ended, so no checkpoint was written; start again "
+            f"with: {command}",
+            file=sys.stderr,
+        )

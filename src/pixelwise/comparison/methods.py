@@ -51,6 +51,9 @@ class Method:
         """A context around this method's fit and predictions (thread limits, devices...); none by default."""
         return contextlib.nullcontext()
 
+    def check(self, train: SegmentationFolder) -> None:
+        """Refuse, before any method does work, a training split this method cannot fit on; none by default."""
+
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
         raise NotImplementedError
 
@@ -128,15 +131,18 @@ class NetworkMethod(Method):
         self.progress = True
         self._predictor: Any = None
 
-    def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
-        from pixelwise.inference.predictor import Predictor
-        from pixelwise.train.loop import fit
-
+    def check(self, train: SegmentationFolder) -> None:
         if self.semi and not train.unlabeled_paths and self.config.labeled_fraction >= 1:
             raise PixelwiseError(
                 f"{train.root}: method 'semi' needs unlabeled images; put them in {train.root / 'unlabeled'} "
                 "or hide labels with --set labeled_fraction=0.25 (every CNN then trains on those labels only)"
             )
+
+    def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
+        from pixelwise.inference.predictor import Predictor
+        from pixelwise.train.loop import fit
+
+        self.check(train)
         # the loop adds the dataset's unlabeled/ images itself; force: a rerun into the same report replaces it
         run = fit(self.config, train, val, out_dir=out_dir, force=True, progress=self.progress)
         self.checkpoint = Path(run.best_checkpoint)

@@ -3,6 +3,12 @@
 Every method sees the same seeded noisy images (``noise.apply_noise``); scores come from
 ``metrics.Evaluator``; a few examples are saved (``examples``); the result is ``results.json``
 (``results``) and, through ``pixelwise.report``, the report.
+
+Everything that can be checked is checked before any method fits (the data, every method's needs, the
+values, the report folder). The report is written into a staging folder inside ``out_dir`` and replaces
+the folder's earlier report (``REPORT_ENTRIES``) only when the run succeeded: a failed run leaves the old
+report as it was, and a new report never mixes with an old run's files. A folder holding anything else
+is refused, with or without ``overwrite``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ def compare(
     boundary_tolerance: float = 2.0,
     progress: bool = True,
     report: bool = True,
+    overwrite: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fit, predict and score every method on ``data``'s test split; write ``results.json`` and the report.
@@ -52,12 +59,13 @@ def compare(
     methods: names for ``build_methods`` (or ``Method`` instances); None means ``default_method_names()``.
     noise: the sweep (``pixelwise.noise.noise_sweep()`` when None); the clean level is always scored.
     test_limit: score only the first N test images (None: all).
+    overwrite: replace the report already in ``out_dir`` (without it, a non-empty ``out_dir`` is refused).
     Returns the content of ``results.json`` (schema: ``pixelwise.comparison.results``).
     """
-    from pixelwise.data.builtin import dataset_root, list_builtin
+    from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.splits import available_splits
-    from pixelwise.metrics import Evaluator
+    from pixelwise.files import output_lock, staged_entries
 
     say = log or (lambda message: None)
     started = time.perf_counter()
@@ -73,6 +81,10 @@ def compare(
     levels = _levels(noise)
     if test_limit is not None and test_limit < 1:
         raise PixelwiseError(f"test limit {test_limit}: give at least 1 (or no limit)")
+    if num_examples < 0:
+        raise PixelwiseError(f"{num_examples} examples: give 0 or more")
+    if not boundary_tolerance >= 0:
+        raise PixelwiseError(f"boundary tolerance {boundary_tolerance}: give a distance in pixels, 0 or more")
 
     root = dataset_root(str(data), **(dataset_options or {}))
     train = SegmentationFolder(root, split="train", seed=seed)
@@ -83,6 +95,46 @@ def compare(
     _check_test_split(test_folder, root)
     if len(train) == 0:
         raise PixelwiseError(f"{root}: the training split is empty; add labelled images so methods can be fitted")
+    for folder in (train, val):
+        if folder is not None:
+            folder.check()  # mask sizes, from the headers: a mismatch must not stop the run after hours
+    for method in chosen:
+        method.check(train)
+    with output_lock(out):
+        _check_report_folder(out, overwrite)
+        with staged_entries(out, REPORT_ENTRIES) as stage:
+            return _run(
+                chosen, train, val, test_folder, levels, out=stage, data=str(data), root=root, seed=seed,
+                test_limit=test_limit, num_examples=num_examples, boundary_tolerance=boundary_tolerance,
+                progress=progress, report=report, say=say, started=started,
+                settings={"train": dict(train_options or {}), "dataset": dict(dataset_options or {})},
+            )  # fmt: skip
+
+
+def _run(
+    chosen: Sequence[Method],
+    train: SegmentationFolder,
+    val: SegmentationFolder | None,
+    test_folder: SegmentationFolder,
+    levels: list[NoiseLevel],
+    *,
+    out: Path,
+    data: str,
+    root: Path,
+    seed: int,
+    test_limit: int | None,
+    num_examples: int,
+    boundary_tolerance: float,
+    progress: bool,
+    report: bool,
+    say: Callable[[str], None],
+    started: float,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The work, every check passed: fit, predict and score each method; write the results and the report."""
+    from pixelwise.data.builtin import list_builtin
+    from pixelwise.metrics import Evaluator
+
     test = TestImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
     test.cache_if_small()
     classes = test_folder.classes
@@ -144,7 +196,7 @@ def compare(
             total_seconds=time.perf_counter() - started,
             methods=records,
             examples=examples,
-            settings={"train": dict(train_options or {}), "dataset": dict(dataset_options or {})},
+            settings=settings,
         ),
         out,
     )
@@ -153,6 +205,30 @@ def compare(
 
         write_report(results, out)
     return results
+
+
+# what a report folder holds: the entries a new report replaces
+REPORT_ENTRIES = frozenset({"report.html", "report.md", "results.json", "figures", "examples", "models"})
+
+
+def _check_report_folder(out: Path, overwrite: bool) -> None:
+    """A report goes into an empty (or new) folder, or replaces the report of an earlier run with ``overwrite``;
+    a folder holding anything else is refused either way, so that no user file is ever deleted."""
+    from pixelwise.files import folder_entries
+
+    entries = folder_entries(out)
+    foreign = [entry.name for entry in entries if entry.name not in REPORT_ENTRIES]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise PixelwiseError(
+            f"{out}: holds files that are not a pixelwise report ({shown}); a report replaces only an earlier "
+            "report, so choose an empty or new --out"
+        )
+    if entries and not overwrite:
+        raise PixelwiseError(
+            f"{out}: holds an earlier report; add --overwrite to replace it (as a whole, once the new run has "
+            "succeeded), or choose another --out"
+        )
 
 
 def _score(

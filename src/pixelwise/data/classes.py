@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,9 @@ import yaml
 from pixelwise.errors import PixelwiseError
 
 Color = tuple[int, int, int]
+# the keys of classes.yaml, and of one entry of its 'classes' list
+FILE_KEYS = ("classes", "names", "colors", "ignore_index")
+ENTRY_KEYS = ("name", "color")
 
 
 def default_colors(num_classes: int) -> tuple[Color, ...]:
@@ -56,8 +61,16 @@ class ClassSpec:
             raise PixelwiseError(
                 f"{len(self.names)} class names but {len(self.colors)} colours; give one colour per class"
             )
-        if len(set(self.names)) != len(self.names):
-            raise PixelwiseError(f"class names repeat: {list(self.names)}; give each class its own name")
+        repeated = [name for index, name in enumerate(self.names) if name in self.names[:index]]
+        if repeated:
+            raise PixelwiseError(f"class name {repeated[0]!r} is given twice; give each class its own name")
+        for index, color in enumerate(self.colors):
+            if color in self.colors[:index]:
+                first = self.names[self.colors.index(color)]
+                raise PixelwiseError(
+                    f"classes {first!r} and {self.names[index]!r} have the same colour {list(color)}; colour masks "
+                    "and pictures could not tell them apart, give each class its own colour"
+                )
         if 0 <= self.ignore_index < len(self.names):
             raise PixelwiseError(
                 f"ignore_index {self.ignore_index} is also a class (0..{len(self.names) - 1}); use e.g. 255"
@@ -84,22 +97,29 @@ class ClassSpec:
               - {name: nucleus, color: [255, 0, 0]}
             ignore_index: 255
 
-        or parallel lists ``names:`` and ``colors:``.
+        or parallel lists ``names:`` and ``colors:``. Any other key, a colour that is no colour, two classes
+        of one name or one colour: a PixelwiseError naming the file (and the line, for YAML errors).
         """
         file = Path(path)
         try:
             raw = yaml.safe_load(file.read_text())
         except FileNotFoundError:
             raise PixelwiseError(f"{file}: no such file; give the path of a classes.yaml") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise PixelwiseError(f"{file}: not valid YAML ({error.__class__.__name__}); fix the file") from None
+        except UnicodeDecodeError:
+            raise PixelwiseError(f"{file}: not a text file; give a classes.yaml") from None
+        except yaml.YAMLError as error:
+            raise PixelwiseError(f"{file}: not valid YAML{_yaml_position(error)}; fix the file") from None
         if not isinstance(raw, dict):
             raise PixelwiseError(f"{file}: expected a mapping with 'classes:' (or 'names:'); see the README")
         return cls.from_dict(raw, source=str(file))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "classes") -> ClassSpec:
-        ignore_index = int(raw.get("ignore_index", 255))
+        """The classes of a ``classes.yaml`` mapping (or ``to_dict()``); errors name ``source``."""
+        _check_keys(raw, FILE_KEYS, source, "")
+        ignore_index = raw.get("ignore_index", 255)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise PixelwiseError(f"{source}: ignore_index {ignore_index!r} is not a whole number; use e.g. 255")
         names: list[str] = []
         colors: list[Color | None] = []
         if "classes" in raw:
@@ -108,6 +128,7 @@ class ClassSpec:
                 raise PixelwiseError(f"{source}: 'classes' must be a non-empty list of names or {{name, color}}")
             for entry in entries:
                 if isinstance(entry, dict):
+                    _check_keys(entry, ENTRY_KEYS, source, f"class {entry.get('name', entry)}: ")
                     if "name" not in entry:
                         raise PixelwiseError(f"{source}: class entry {entry} has no 'name'; add one")
                     names.append(str(entry["name"]))
@@ -116,16 +137,21 @@ class ClassSpec:
                     names.append(str(entry))
                     colors.append(None)
         elif "names" in raw:
+            if not isinstance(raw["names"], list):
+                raise PixelwiseError(f"{source}: 'names' must be a list of class names")
             names = [str(name) for name in raw["names"]]
             given = raw.get("colors") or [None] * len(names)
-            if len(given) != len(names):
+            if not isinstance(given, list) or len(given) != len(names):
                 raise PixelwiseError(f"{source}: {len(names)} names but {len(given)} colors; give one colour per class")
             colors = [_color(color, source) if color is not None else None for color in given]
         else:
             raise PixelwiseError(f"{source}: expected 'classes:' or 'names:'; see the README for the format")
         fallback = default_colors(len(names))
         filled = tuple(color if color is not None else fallback[index] for index, color in enumerate(colors))
-        return cls(tuple(names), filled, ignore_index)
+        try:
+            return cls(tuple(names), filled, ignore_index)
+        except PixelwiseError as error:
+            raise PixelwiseError(f"{source}: {error}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,12 +181,29 @@ class ClassSpec:
 
 
 def _color(value: Any, source: str) -> Color:
-    if isinstance(value, str) and value.startswith("#") and len(value) == 7:
+    if isinstance(value, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", value):
         return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
     if (
         isinstance(value, (list, tuple))
         and len(value) == 3
-        and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
     ):
         return (int(value[0]), int(value[1]), int(value[2]))
     raise PixelwiseError(f"{source}: colour {value!r} is not [r, g, b] with 0..255 or '#rrggbb'; fix it")
+
+
+def _check_keys(raw: dict[str, Any], known: tuple[str, ...], source: str, where: str) -> None:
+    """Refuse keys the format does not have, with the nearest known one: a misspelt key would be ignored."""
+    for key in raw:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"the keys are {', '.join(known)}"
+            raise PixelwiseError(f"{source}: {where}unknown key {key!r}; {hint}")
+
+
+def _yaml_position(error: yaml.YAMLError) -> str:
+    """`` at line 4, column 3: expected ',' or '}', but got '-'`` from a YAML error, or ``""``."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return where + (f": {' '.join(str(problem).split())}" if problem else "")

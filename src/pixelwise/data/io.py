@@ -10,19 +10,21 @@ Images come back as float32 (H, W, C), C = 1 (grey) or 3 (RGB), values in [0, 1]
   If the two percentiles meet (an image that is almost constant), min and max are used instead; a constant
   image becomes zeros. Non-finite floats map to 0 (NaN, -inf) or 1 (+inf). The price: intensities are not
   comparable across images of such types, which is what per-image normalisation means.
-- alpha is dropped (RGBA, LA), palette images become RGB, CMYK/YCbCr/LAB/HSV become RGB. EXIF rotation
-  is not applied: the mask of a photo is stored in the photo's pixel grid, not the rotated view.
+- alpha is dropped (RGBA, LA, a TIFF's alpha sample), palette images become RGB, CMYK/YCbCr/LAB/HSV
+  become RGB. Any other number of channels (2 that are not grey + alpha, 4 that are not RGB + alpha) is
+  refused rather than guessed at. EXIF rotation is not applied: the mask of a photo is stored in the photo's
+  pixel grid, not the rotated view.
 
-TIFF files (recognised by their first bytes) go through tifffile (8/16/32-bit integers, signed, float;
-planar or interleaved samples), PNG, JPEG and BMP through Pillow, which is allowed no other format: some of
-its decoders run external programs (EPS through Ghostscript). Pillow reduces 16-bit RGB PNGs to 8 bits per
-channel; store such data as TIFF to keep the precision. :func:`decode_image` reads an image from bytes (an
-upload) through the same code as :func:`read_image`, and can refuse, from the header and before decoding,
-an image of more pixels than the caller allows.
+Files are decoded by ``data.decode``: TIFF through tifffile (one image per file: several pages are refused,
+never read as the first page), PNG, JPEG and BMP through Pillow; any size that fits in memory is read.
+Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as TIFF to keep the precision.
+:func:`decode_image` reads an image from bytes (an upload) through the same code as :func:`read_image`, and
+can refuse, from the header and before decoding, an image of more pixels than the caller allows.
 
 Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Understood encodings:
-index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels, the colours are
-ignored), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
+index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels; the colours are
+for display, but a palette that gives a used index the colour of *another* class of ``classes`` is refused:
+such a mask was saved in another class order), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
 ``ignore_index``) and binary masks stored as 0/255, which become {0, 1} with a notice: read as they are,
 255 would be the ignore label and the foreground would silently vanish from loss and metrics (the
 MMSegmentation ``reduce_zero_label`` trap). JPEG masks are refused: JPEG is lossy, so label edges come back
@@ -43,12 +45,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.decode import PILLOW_FORMATS, decode_raw, is_tiff, unreadable
+from pixelwise.data.decode import Raw, decode_raw, header_size
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
-
-if TYPE_CHECKING:
-    from PIL.Image import Image as PILImage
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
@@ -56,10 +55,14 @@ LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
+
 # how strongly predicted class colours cover the image in an overlay
 OVERLAY_OPACITY = 0.45
 
 PathLike = str | os.PathLike[str]
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 # folders already told about 0/255 masks: one notice per folder, not one per file
 _binary_noticed: set[Path] = set()
@@ -71,8 +74,7 @@ def read_image(path: PathLike) -> np.ndarray:
     Returns (H, W, C) with C = 1 (grey) or 3 (RGB).
     """
     file = Path(path)
-    raw, _ = _read_raw(file)
-    return _to_unit_range(_to_channels(raw, str(file)))
+    return _to_unit_range(_to_channels(_read_raw(file).pixels, str(file)))
 
 
 def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> np.ndarray:
@@ -94,8 +96,8 @@ def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = 
     """
     if not data:
         raise PixelwiseError(f"{name}: the file is empty (0 bytes); send an image file (PNG, JPEG, TIFF or BMP)")
-    raw, _ = decode_raw(io.BytesIO(data), name, max_pixels=max_pixels)
-    return _to_unit_range(_to_channels(raw, name))
+    raw = decode_raw(io.BytesIO(data), name, max_pixels=max_pixels)
+    return _to_unit_range(_to_channels(raw.pixels, name))
 
 
 def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
@@ -109,10 +111,12 @@ def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
         raise PixelwiseError(
             f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
         )
-    raw, is_palette = _read_raw(file, keep_palette=True)
-    labels = _decode_mask(raw, file, classes, is_palette=is_palette)
+    raw = _read_raw(file, mask=True)
+    labels = _decode_mask(raw.pixels, file, classes, is_palette=raw.palette is not None)
     if classes is not None:
         _check_label_range(labels, file, classes)
+        if raw.palette is not None:
+            _check_palette(labels, raw.palette, file, classes)
     return labels
 
 
@@ -188,26 +192,11 @@ def list_images(folder: PathLike) -> list[Path]:
 
 
 def image_size(path: PathLike) -> tuple[int, int]:
-    """(H, W) of an image or mask file from its header, without decoding the pixels."""
+    """(H, W) of an image or mask file from its header, without decoding the pixels; a file that could not
+    be read (several TIFF pages, too large for the memory) fails here already."""
     file = Path(path)
     _check_exists(file)
-    try:
-        if is_tiff(file):
-            import tifffile
-
-            with tifffile.TiffFile(file) as tiff:
-                series = tiff.series[0]
-                axes, shape = series.axes, series.shape
-            return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
-        from PIL import Image
-
-        with Image.open(file, formats=PILLOW_FORMATS) as image:
-            width, height = image.size
-        return height, width
-    except PixelwiseError:
-        raise
-    except Exception as error:
-        raise unreadable(str(file), error) from error
+    return header_size(file, str(file))
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -222,25 +211,23 @@ def _check_exists(file: Path) -> None:
         )
 
 
-def _read_raw(file: Path, *, keep_palette: bool = False) -> tuple[np.ndarray, bool]:
-    """Decode a file into an array (H, W) or (H, W, C) of its stored type, and whether it is palette indices.
-
-    Palette images become RGB unless ``keep_palette`` (masks keep their indices).
-    """
+def _read_raw(file: Path, *, mask: bool = False) -> Raw:
+    """Decode an existing image file (see ``data.decode``); palette indices are kept for a ``mask``."""
     _check_exists(file)
-    return decode_raw(file, str(file), keep_palette=keep_palette)
+    return decode_raw(file, str(file), mask=mask)
 
 
 def _to_channels(pixels: np.ndarray, name: str) -> np.ndarray:
-    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3): alpha dropped."""
+    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3); alpha was dropped by the readers."""
     if pixels.ndim == 2:
         return pixels[:, :, None]
     channels = pixels.shape[2]
-    if channels in (1, 2):  # grey, or grey + alpha
-        return pixels[:, :, :1]
-    if channels in (3, 4):  # RGB, or RGB + alpha
-        return pixels[:, :, :3]
-    raise PixelwiseError(f"{name}: image with {channels} channels; pixelwise reads grey or RGB images")
+    if channels in (1, 3):
+        return pixels
+    raise PixelwiseError(
+        f"{name}: an image of {channels} channels{' that are not grey + alpha' if channels == 2 else ''}; "
+        "pixelwise reads grey or RGB images (with or without alpha): save one channel or three"
+    )
 
 
 def _png_bytes(image: PILImage) -> bytes:
@@ -274,10 +261,10 @@ def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
 
 def _decode_mask(raw: np.ndarray, file: Path, classes: ClassSpec | None, *, is_palette: bool) -> np.ndarray:
     if raw.ndim == 3:
-        if raw.shape[2] in (1, 2):
+        if raw.shape[2] == 1:
             raw = raw[:, :, 0]
-        elif raw.shape[2] in (3, 4):
-            rgb = raw[:, :, :3]
+        elif raw.shape[2] == 3:
+            rgb = raw
             # a grey mask saved as RGB has equal channels: its values are the labels
             if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
                 raw = rgb[:, :, 0]
@@ -343,6 +330,24 @@ def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) ->
         )
     lookup = np.array([table[int(code)] for code in unique], dtype=np.uint8)
     return lookup[inverse.reshape(codes.shape)]
+
+
+def _check_palette(labels: np.ndarray, palette: np.ndarray, file: Path, classes: ClassSpec) -> None:
+    """Refuse a palette mask whose palette gives a used index the colour of another class: its indices (the
+    labels) follow another class order than ``classes``. Other palette colours are display only."""
+    colours: dict[tuple[int, ...], int] = {color: index for index, color in enumerate(classes.colors)}
+    for index in np.unique(labels).tolist():
+        if index >= min(classes.num_classes, len(palette)):
+            continue
+        color = tuple(int(v) for v in palette[index])
+        other = colours.get(color)
+        if other is not None and other != index:
+            name, other_name = classes.names[index], classes.names[other]
+            raise PixelwiseError(
+                f"mask {file}: its palette gives index {index} ({name}) the colour {list(color)} of class "
+                f"{other} ({other_name}), but the index is the label: {other_name} would be read as {name}; "
+                "save the mask in the classes' order, or fix the colours in classes.yaml"
+            )
 
 
 def _check_label_range(labels: np.ndarray, file: Path | str, classes: ClassSpec) -> None:

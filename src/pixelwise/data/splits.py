@@ -26,6 +26,7 @@ never behind the user's back.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -129,3 +130,15 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
             f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) "
             "and leave images for training (sum below 1)"
         )
+
+
+def dataset_folders(root: str | os.PathLike[str]) -> list[Path]:
+    """The folders a dataset's files are read from: the root (``classes.yaml``; or the masks themselves, for a
+    folder of masks) and its ``images``, ``masks`` and ``unlabeled`` folders, of every split. What a command
+    must never write into."""
+    base = Path(root)
+    places = [base, *(base / split for split in SPLITS)]
+    return [
+        base,
+        *(place / name for place in places for name in ("images", "masks", "unlabeled") if (place / name).is_dir()),
+    ]

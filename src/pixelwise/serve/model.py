@@ -43,16 +43,12 @@ def load_predictor(
     """
     import torch
 
-    from pixelwise.errors import PixelwiseError
+    from pixelwise.device import choose_device
     from pixelwise.inference.predictor import Predictor
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        raise PixelwiseError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
     # the intra-op pool is per calling thread: slots × threads is what the process uses at most
     torch.set_num_threads(threads)
-    return Predictor.load(path, tile_size=tile_size, device=device)
+    return Predictor.load(path, tile_size=tile_size, device=choose_device(device))
 
 
 def backend_name(predictor: ServedPredictor) -> str:

@@ -114,7 +114,8 @@ def fit(
 
     labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
     statistics = resumed["normalization"] if resumed else normalization(config, train, in_channels)
-    iterations_per_epoch = config.iterations_per_epoch or max(len(labeled) // config.batch_size, 1)
+    # one pass: the last, partial batch counts (12 images at 8 a batch are 2 iterations, not 1)
+    iterations_per_epoch = config.iterations_per_epoch or max(math.ceil(len(labeled) / config.batch_size), 1)
     trainer = build_trainer(
         config,
         classes=classes,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelwise.errors import PixelwiseError
-from pixelwise.files import atomic_path
+from pixelwise.files import atomic_path, folder_entries
 from pixelwise.metrics import json_ready
 
 CONFIG_FILE = "config.yaml"
@@ -39,7 +39,7 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
         return
     if out.is_file():
         raise PixelwiseError(f"{out}: is a file; give a folder for the run")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if folder_entries(out) and not overwrite:
         raise PixelwiseError(
             f"{out}: not empty; pass --resume to continue the run in it, --overwrite to train into it anyway "
             "(files of the same names are replaced), or choose another --out"
