@@ -1,38 +1,78 @@
-"""The one-process answers of the distributed seam, and loaders that repeat per (seed, epoch, stream)."""
+"""The distributed seam: its one-process answers, the sampler's split, torchrun's environment read right.
+
+Several processes for real: tests/train/test_torchrun.py.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.train import distributed
 from pixelwise.train.distributed import (
     broadcast_from_main,
     choose_device,
+    gather,
     is_main_process,
+    iterations_per_epoch,
     make_loader,
+    on_main_process,
+    processes,
     reduce_mean,
+    share_of,
+    sum_over_processes,
     wrap_for_training,
 )
 
 
 def test_one_process_is_the_main_one_and_shares_nothing() -> None:
-    assert is_main_process()
-    assert reduce_mean({"loss": 0.5}) == {"loss": 0.5}
+    assert is_main_process() and distributed.world_size() == 1 and distributed.rank() == 0
+    # NaN-only numbers have count 0 and are left out
+    assert reduce_mean({"loss": 1.5, "semi_loss": 0.0}, {"loss": 3, "semi_loss": 0}) == {"loss": 0.5}
     record = {"epoch": 1}
     assert broadcast_from_main(record) is record
+    assert gather(record) == [record]
+    assert on_main_process(lambda: 42) == 42
+    matrix = np.eye(2, dtype=np.int64)
+    assert sum_over_processes(matrix)[0] is matrix
+    data = list(range(5))
+    assert share_of(data) is data  # type: ignore[arg-type]
     module = nn.Linear(2, 2)
     assert wrap_for_training(module) is module
+    with processes("cpu", timeout=1) as device:  # without torchrun: joins nothing
+        assert device == torch.device("cpu") and not torch.distributed.is_initialized()
 
 
-def test_device_choice() -> None:
+def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_device("cpu") == torch.device("cpu")
     assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         for name in ("cuda", "cuda:1"):
             with pytest.raises(PixelwiseError, match=f"device '{name}' asked for, but torch sees no CUDA GPU"):
                 choose_device(name)
+    # under torchrun: one GPU per process, the one of its LOCAL_RANK
+    for name, value in {
+        "RANK": "3",
+        "WORLD_SIZE": "4",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "h",
+        "MASTER_PORT": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert distributed.launched() and distributed.rank() == 3 and distributed.world_size() == 4
+    assert not is_main_process()
+    assert choose_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_device("auto") == choose_device("cuda") == torch.device("cuda", 1)
+    with pytest.raises(PixelwiseError, match="under torchrun each process takes the GPU of its LOCAL_RANK"):
+        choose_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(PixelwiseError, match="LOCAL_RANK 1 has no GPU of its own: torch sees 1"):
+        choose_device("cuda")
 
 
 def test_the_loader_order_depends_only_on_seed_epoch_and_stream() -> None:
@@ -48,6 +88,37 @@ def test_the_loader_order_depends_only_on_seed_epoch_and_stream() -> None:
     assert order(seed=1, epoch=1, stream=0) != first
     assert order(seed=1, epoch=0, stream=1) != first
     assert order(seed=2, epoch=0, stream=0) != first
+    # a second pass over the same loader (a small set cycled within an epoch) is a new order
+    loader = make_loader(data, batch_size=4, seed=1, epoch=0, stream=0, num_workers=0)  # type: ignore[arg-type]
+    passes = [torch.cat(list(loader)).tolist() for _ in range(2)]
+    assert passes[0] == first and passes[1] != first and sorted(passes[1]) == data
     # the last partial batch is dropped, unless it is the only one
     assert len(make_loader(list(range(6)), batch_size=4, seed=0, epoch=0, stream=0, num_workers=0)) == 1  # type: ignore[arg-type]
     assert len(make_loader(list(range(3)), batch_size=4, seed=0, epoch=0, stream=0, num_workers=0)) == 1  # type: ignore[arg-type]
+
+
+def test_processes_split_the_order_one_process_would_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batch ``b`` of one process with batch 8 is the union of batch ``b`` of two processes with batch 4."""
+    data = list(range(16))
+    alone = [batch.tolist() for batch in make_loader(data, batch_size=8, seed=5, epoch=2, stream=0, num_workers=0)]  # type: ignore[arg-type]
+    shares = []
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        monkeypatch.setattr(distributed, "world_size", lambda: 2)
+        loader = make_loader(data, batch_size=4, seed=5, epoch=2, stream=0, num_workers=0)  # type: ignore[arg-type]
+        shares.append([batch.tolist() for batch in loader])
+        assert iterations_per_epoch(0, len(data), 4) == 2 == len(loader)
+        assert iterations_per_epoch(5, len(data), 4) == 3  # a requested count is for one process: ceil(5 / 2)
+    for batch, first, second in zip(alone, *shares, strict=True):
+        assert sorted(batch) == sorted(first + second)
+
+
+def test_each_process_augments_with_a_stream_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    seeds = []
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        seeds.append(distributed.process_seed(7, 0))
+        loader = make_loader(list(range(8)), batch_size=4, seed=7, epoch=0, stream=0, num_workers=0)  # type: ignore[arg-type]
+        seeds.append(int(loader.generator.initial_seed()))  # what worker processes seed augmentation from
+    assert len(set(seeds)) == 4

@@ -185,6 +185,7 @@ def train(
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
+    from pixelwise.train.distributed import is_main_process
     from pixelwise.train.loop import fit
 
     if force:
@@ -215,8 +216,11 @@ def train(
     if train_data.layout == "flat" or (root / "val" / "images").is_dir():
         val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
         val_data.check()
+    # under torchrun every process runs this command; the main one (rank 0) speaks for them
+    main = is_main_process()
     if val_data is None or len(val_data) == 0:
-        typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
+        if main:
+            typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
         val_data = None
     extra = list_images(unlabeled) if unlabeled is not None else None
 
@@ -225,12 +229,12 @@ def train(
         handler = _TqdmHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO if main else logging.WARNING)
         logger.propagate = False
     result = fit(
         config, train_data, val_data, out_dir=out, unlabeled=extra, resume=resume, force=overwrite, progress=not quiet
     )
-    if result.history:
+    if result.history and main:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")
