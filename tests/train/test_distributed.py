@@ -5,6 +5,9 @@ Several processes for real: tests/train/test_torchrun.py.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from torch import nn
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.train import distributed
+from pixelwise.train.config import TrainConfig
 from pixelwise.train.distributed import (
     broadcast_from_main,
     choose_device,
@@ -26,6 +30,10 @@ from pixelwise.train.distributed import (
     sum_over_processes,
     wrap_for_training,
 )
+
+from .conftest import TinyData
+
+FAST = TrainConfig(epochs=1, batch_size=4, crop_size=16, lr=3e-3, patience=0, discriminator_base_channels=8)
 
 
 def test_one_process_is_the_main_one_and_shares_nothing() -> None:
@@ -122,3 +130,65 @@ def test_each_process_augments_with_a_stream_of_its_own(monkeypatch: pytest.Monk
         loader = make_loader(list(range(8)), batch_size=4, seed=7, epoch=0, stream=0, num_workers=0)  # type: ignore[arg-type]
         seeds.append(int(loader.generator.initial_seed()))  # what worker processes seed augmentation from
     assert len(set(seeds)) == 4
+
+
+@pytest.fixture
+def torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables torchrun sets, for a world of this one process (a real gloo group, in this process)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    variables = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1"}
+    for name, value in {**variables, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+
+
+def test_one_process_under_torchrun_trains_bitwise_like_one_without(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, torchrun_environment: None
+) -> None:
+    """Every collective of the loop runs (DDP for S and D, sampler, sums, broadcasts, gathers), in a world of
+    one: the run must be the one without torchrun, bit for bit, and the group left afterwards."""
+    from pixelwise.checkpoint import load_checkpoint
+    from pixelwise.train.loop import fit
+
+    config = FAST.replace(epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5)
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    train_logger = logging.getLogger("pixelwise.train")
+    level = train_logger.level
+    train_logger.addHandler(handler)
+    train_logger.setLevel(logging.INFO)
+    try:
+        joined = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "joined", progress=False)
+    finally:
+        train_logger.removeHandler(handler)
+        train_logger.setLevel(level)
+    assert messages[0] == "torchrun: training on 1 process (world size 1, gloo)"
+    assert not torch.distributed.is_initialized()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("RANK")  # no longer launched by torchrun: nothing to join
+        alone = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "alone", progress=False)
+    first, second = (load_checkpoint(run.last_checkpoint) for run in (joined, alone))
+    for part in ("state_dict", "discriminator"):
+        flat = first[part] if part == "state_dict" else first[part]["state_dict"]
+        other = second[part] if part == "state_dict" else second[part]["state_dict"]
+        assert all(torch.equal(tensor, other[name]) for name, tensor in flat.items()), part
+    assert [record["train_loss"] for record in joined.history] == [record["train_loss"] for record in alone.history]
+    assert first["rng"][0]["torch"].equal(second["rng"][0]["torch"])
+
+
+def test_a_lost_neighbour_becomes_one_error(torchrun_environment: None) -> None:
+    with pytest.raises(PixelwiseError) as caught, processes("cpu", timeout=5):
+        assert torch.distributed.is_initialized()
+        raise RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error: Connection reset")
+    assert str(caught.value) == (
+        "process 0 of 1 lost the others (Read error: Connection reset): another process failed or hung, see its "
+        "output; a process waits at most process_timeout = 5 s"
+    )
+    assert not torch.distributed.is_initialized()
+    with pytest.raises(RuntimeError, match="not about the others"), processes("cpu", timeout=5):
+        raise RuntimeError("not about the others")
