@@ -8,10 +8,12 @@ loading is left out (synthetic batches): this measures compute and the gradient 
 
 Rounds alternate between 1 and N processes, so that a neighbour's load on a shared machine hits both alike;
 printed: the median images/s of each side, the speed-up (median of the per-round ratios) and its spread.
-Target on two free cores: >= 1.6x with 2 processes. On GPUs the real case is one process per GPU (NCCL).
+Target on two free cores: >= 1.6x with 2 processes. On GPUs the real case is one process per GPU (NCCL):
+``--device cuda`` (as many processes as GPUs at most).
 
     .venv/bin/python bench/ddp.py                       # unet-small, batch 8 at 128², 1 thread per process
     .venv/bin/python bench/ddp.py --processes 2 --threads 1 --rounds 5 --steps 8
+    .venv/bin/python bench/ddp.py --device cuda --processes 4 --batch-size 16 --size 512
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def worker(rank: int, world: int, port: int, args: argparse.Namespace, result: s
     from pixelwise.train.distributed import barrier, processes
     from pixelwise.train.trainer import build_trainer
 
-    config = TrainConfig(model=args.model, batch_size=args.batch_size, device="cpu", process_timeout=300)
+    config = TrainConfig(model=args.model, batch_size=args.batch_size, device=args.device, process_timeout=300)
     with processes(config.device, timeout=config.process_timeout) as device:
         torch.manual_seed(rank)
         images = torch.randn(args.batch_size, 3, args.size, args.size)
@@ -57,6 +59,8 @@ def worker(rank: int, world: int, port: int, args: argparse.Namespace, result: s
         started = time.perf_counter()
         for _ in range(args.steps):
             trainer.train_step(images, masks)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         barrier()
         elapsed = time.perf_counter() - started
     if rank == 0:
@@ -75,6 +79,7 @@ def images_per_second(world: int, args: argparse.Namespace) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda: one GPU per process")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each process")
     parser.add_argument("--model", default="unet-small")
@@ -94,7 +99,8 @@ def main() -> None:
     after = os.getloadavg()
     ratios = [many / one for one, many in zip(alone, together, strict=True)]
     print(
-        f"{args.model}, batch {args.batch_size} x 3 x {args.size}² per process, {args.threads} thread(s) per "
+        f"{args.model}, device {args.device}, batch {args.batch_size} x 3 x {args.size}² per process, "
+        f"{args.threads} thread(s) per "
         f"process, {os.cpu_count()} CPUs, {args.rounds} rounds x {args.steps} steps; load average before "
         f"{before[0]:.1f}, after {after[0]:.1f} (this bench adds up to {args.processes * args.threads})"
     )
