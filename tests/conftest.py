@@ -14,6 +14,10 @@ import pytest
 
 DEVICE_VARIABLE = "PIXELWISE_TEST_DEVICE"
 
+# cuBLAS is deterministic only with a fixed workspace, read when its first handle is made: an earlier test
+# on a GPU may make it before a run with ``deterministic`` sets this (nothing changes on the CPU)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -192,3 +192,20 @@ def test_a_lost_neighbour_becomes_one_error(torchrun_environment: None) -> None:
     assert not torch.distributed.is_initialized()
     with pytest.raises(RuntimeError, match="not about the others"), processes("cpu", timeout=5):
         raise RuntimeError("not about the others")
+
+
+def test_parameters_a_forward_leaves_unused_are_found_without_moving_anything() -> None:
+    """DDP waits for gradients of every parameter unless told which ones a forward never uses."""
+
+    class PartlyUsed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.used, self.norm, self.spare = nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.Conv2d(2, 2, 1)
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.used(images))
+
+    module = PartlyUsed().train()
+    statistics = module.norm.running_mean.clone()
+    assert distributed._unused_parameters(module, torch.rand(1, 1, 4, 4)) == ["spare.weight", "spare.bias"]
+    assert module.training and torch.equal(module.norm.running_mean, statistics)

@@ -23,7 +23,7 @@ FAST = TrainConfig(epochs=1, batch_size=4, crop_size=16, lr=3e-3, patience=0, di
 class Wrapper(nn.Module):
     """Stands in for DistributedDataParallel: calls the module, counts the calls, prefixes its state_dict."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, example: torch.Tensor | None = None) -> None:
         super().__init__()
         self.module = module
         self.calls = 0

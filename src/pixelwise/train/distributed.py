@@ -134,9 +134,8 @@ def processes(device_name: str, *, timeout: float) -> Iterator[torch.device]:
     try:
         if is_main_process():
             world, here = world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))
-            per_machine = "" if here == world else " per machine"
-            logger.info("torchrun: training on %d process%s%s (world size %d, %s)",
-                        here, "" if here == 1 else "es", per_machine, world, backend)  # fmt: skip
+            processes_here = f"{here} process{'' if here == 1 else 'es'}{'' if here == world else ' per machine'}"
+            logger.info("torchrun: training on %s (world size %d, %s)", processes_here, world, backend)
         yield device
     except RuntimeError as error:
         if not _lost_contact(error):
@@ -177,13 +176,11 @@ def reduce_mean(sums: dict[str, float], counts: dict[str, int]) -> dict[str, flo
         gathered: list[list[str]] = [[] for _ in range(world_size())]
         torch.distributed.all_gather_object(gathered, sorted(sums))
         keys = sorted(set().union(*gathered))
-        pairs = torch.tensor([[sums.get(key, 0.0), counts.get(key, 0)] for key in keys], dtype=torch.float64).reshape(
-            -1, 2
-        )
-        pairs = pairs.to(_collective_device())
-        torch.distributed.all_reduce(pairs)
-        sums = dict(zip(keys, pairs[:, 0].tolist(), strict=True))
-        counts = dict(zip(keys, (int(count) for count in pairs[:, 1].tolist()), strict=True))
+        totals = [[sums.get(key, 0.0) for key in keys], [counts.get(key, 0) for key in keys]]
+        summed = torch.tensor(totals, dtype=torch.float64, device=_collective_device())
+        torch.distributed.all_reduce(summed)
+        sums = dict(zip(keys, summed[0].tolist(), strict=True))
+        counts = dict(zip(keys, (int(count) for count in summed[1].tolist()), strict=True))
     return {key: sums[key] / counts[key] for key in sums if counts.get(key, 0) > 0}
 
 
@@ -193,7 +190,7 @@ def sum_over_processes(*arrays: np.ndarray) -> list[np.ndarray]:
         return list(arrays)
     summed = []
     for array in arrays:
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(_collective_device())
+        tensor = torch.tensor(array, device=_collective_device())  # a copy: the caller's array stays as it was
         torch.distributed.all_reduce(tensor)
         summed.append(tensor.cpu().numpy().astype(array.dtype, copy=False))
     return summed
@@ -242,8 +239,9 @@ def gather(value: T) -> list[T]:
 
 
 def _packed(value: Any) -> bytes:
-    """``value`` as ``torch.save`` writes it: the object collectives' own pickling of tensors fails to load
-    (torch 2.14: "UntypedStorage has no attribute dtype") on the receiving side."""
+    """``value`` as ``torch.save`` writes it. The object collectives pickle, and a pickled uint32 tensor (the
+    form numpy's RNG state takes in ``rng_state``) does not load back in torch 2.14 ("UntypedStorage has no
+    attribute dtype"); ``torch.save`` round-trips every dtype."""
     buffer = io.BytesIO()
     torch.save(value, buffer)
     return buffer.getvalue()
@@ -298,13 +296,16 @@ def share_buffers_of_main(module: nn.Module) -> None:
 # --- the training network and the data -------------------------------------------------------------------
 
 
-def wrap_for_training(module: nn.Module) -> nn.Module:
+def wrap_for_training(module: nn.Module, example: torch.Tensor | None = None) -> nn.Module:
     """The network the training step calls: ``module`` itself in one process, else
     ``DistributedDataParallel(module)``, which averages gradients in ``backward`` (with SyncBatchNorm on CUDA).
 
     The Trainer keeps ``module`` (the raw network) beside it for validation, the model spec and checkpoints,
     so saved weights never carry a ``module.`` prefix. The conversion to SyncBatchNorm replaces the layers
     inside ``module`` (the same parameter objects: the optimizer built on them stays valid).
+
+    ``example``: an input of ``module``, to find parameters its forward leaves unused (an smp encoder
+    deeper than its ``encoder_depth`` uses): DDP must be told of them, or it waits for their gradients.
     """
     if not _distributed():
         return module
@@ -312,7 +313,28 @@ def wrap_for_training(module: nn.Module) -> nn.Module:
     if device.type == "cuda":
         converted = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         assert converted is module, "only a bare BatchNorm layer is replaced whole"
-    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+    unused = [] if example is None else _unused_parameters(module, example)
+    if unused and is_main_process():
+        logger.info("DDP: %d parameter tensors are not used by the forward (e.g. %s)", len(unused), unused[0])
+    return nn.parallel.DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=bool(unused)
+    )
+
+
+def _unused_parameters(module: nn.Module, example: torch.Tensor) -> list[str]:
+    """Names of the trainable parameters that get no gradient from ``module(example)``.
+
+    In eval mode, so that running statistics stay as they are; asking costs one small forward and backward.
+    """
+    named = [(name, parameter) for name, parameter in module.named_parameters() if parameter.requires_grad]
+    training = module.training
+    module.eval()
+    try:
+        output = module(example)
+        gradients = torch.autograd.grad(output.float().sum(), [p for _, p in named], allow_unused=True)
+    finally:
+        module.train(training)
+    return [name for (name, _), gradient in zip(named, gradients, strict=True) if gradient is None]
 
 
 def process_seed(seed: int, *keys: int) -> int:

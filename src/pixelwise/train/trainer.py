@@ -353,7 +353,7 @@ def build_trainer(
     scaling = precision == torch.float16
     trainer = Trainer(
         config=config,
-        model=wrap_for_training(raw_model),
+        model=wrap_for_training(raw_model, torch.zeros(1, in_channels, 1, 1, device=device)),
         raw_model=raw_model,
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
