@@ -8,6 +8,10 @@ loading is left out (synthetic batches): this measures compute and the gradient 
 
 Rounds alternate between 1 and N processes, so that a neighbour's load on a shared machine hits both alike;
 printed: the median images/s of each side, the speed-up (median of the per-round ratios) and its spread.
+On a machine others share, the wall-clock speed-up measures the share of the cores the bench wins as much
+as DDP; so the bench also prints images per CPU-second (CPU time of all the bench's processes, their
+communication threads included): their ratio is what DDP costs in compute, whatever the neighbours do
+(1.0: nothing; with N free cores the speed-up would be about N times that).
 Target on two free cores: >= 1.6x with 2 processes. On GPUs the real case is one process per GPU (NCCL):
 ``--device cuda`` (as many processes as GPUs at most).
 
@@ -30,7 +34,7 @@ import torch
 import torch.multiprocessing as mp
 
 
-def worker(rank: int, world: int, port: int, args: argparse.Namespace, result: str) -> None:
+def worker(rank: int, world: int, port: int, args: argparse.Namespace, results: str) -> None:
     """One process: join the others as under torchrun, time ``args.steps`` training steps after a warm-up."""
     os.environ.update(
         RANK=str(rank),
@@ -56,25 +60,27 @@ def worker(rank: int, world: int, port: int, args: argparse.Namespace, result: s
         for _ in range(2):  # warm-up: allocator, oneDNN kernels, DDP's buckets
             trainer.train_step(images, masks)
         barrier()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(args.steps):
             trainer.train_step(images, masks)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        cpu = time.process_time() - cpu_started
         barrier()
         elapsed = time.perf_counter() - started
-    if rank == 0:
-        Path(result).write_text(str(world * args.batch_size * args.steps / elapsed))
+    Path(results, str(rank)).write_text(f"{elapsed} {cpu}")
 
 
-def images_per_second(world: int, args: argparse.Namespace) -> float:
+def measure(world: int, args: argparse.Namespace) -> tuple[float, float]:
+    """(images per second, images per CPU-second) of ``world`` processes."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     with tempfile.TemporaryDirectory() as folder:
-        result = str(Path(folder) / "speed")
-        mp.spawn(worker, args=(world, port, args, result), nprocs=world, join=True)
-        return float(Path(result).read_text())
+        mp.spawn(worker, args=(world, port, args, folder), nprocs=world, join=True)
+        times = [[float(value) for value in Path(folder, str(rank)).read_text().split()] for rank in range(world)]
+    images = world * args.batch_size * args.steps
+    return images / max(wall for wall, _ in times), images / sum(cpu for _, cpu in times)
 
 
 def main() -> None:
@@ -91,25 +97,36 @@ def main() -> None:
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # every process on this machine: the loopback
 
     before = os.getloadavg()
-    alone: list[float] = []
-    together: list[float] = []
+    alone: list[tuple[float, float]] = []
+    together: list[tuple[float, float]] = []
     for _ in range(args.rounds):
-        alone.append(images_per_second(1, args))
-        together.append(images_per_second(args.processes, args))
+        alone.append(measure(1, args))
+        together.append(measure(args.processes, args))
     after = os.getloadavg()
-    ratios = [many / one for one, many in zip(alone, together, strict=True)]
+    speeds = ([wall for wall, _ in alone], [wall for wall, _ in together])
+    per_cpu = ([cpu for _, cpu in alone], [cpu for _, cpu in together])
+    ratios = [many / one for one, many in zip(*speeds, strict=True)]
+    cpu_ratios = [many / one for one, many in zip(*per_cpu, strict=True)]
     print(
         f"{args.model}, device {args.device}, batch {args.batch_size} x 3 x {args.size}² per process, "
         f"{args.threads} thread(s) per "
         f"process, {os.cpu_count()} CPUs, {args.rounds} rounds x {args.steps} steps; load average before "
         f"{before[0]:.1f}, after {after[0]:.1f} (this bench adds up to {args.processes * args.threads})"
     )
-    print(f"  1 process      {statistics.median(alone):8.2f} images/s (median; rounds {_spread(alone)})")
+    for name, (walls, cpus) in {
+        "1 process": (speeds[0], per_cpu[0]),
+        f"{args.processes} processes": (speeds[1], per_cpu[1]),
+    }.items():
+        print(
+            f"  {name:12s} {statistics.median(walls):8.2f} images/s (rounds {_spread(walls)}), "
+            f"{statistics.median(cpus):6.2f} images per CPU-second (rounds {_spread(cpus)})"
+        )
     print(
-        f"  {args.processes} processes    {statistics.median(together):8.2f} images/s (median; rounds {_spread(together)})"
+        f"  speed-up     {statistics.median(ratios):8.2f}x (median; rounds {_spread(ratios)}); ideal {args.processes}x"
     )
     print(
-        f"  speed-up       {statistics.median(ratios):8.2f}x (median; rounds {_spread(ratios)}); ideal {args.processes}x"
+        f"  per CPU-second, {args.processes} processes / 1: {statistics.median(cpu_ratios):.3f} "
+        f"(rounds {_spread(cpu_ratios)}); 1.0 = DDP costs no compute"
     )
 
 
