@@ -178,18 +178,20 @@ def fit(
         seed_everything(process_seed(config.seed, start_epoch))
         if resumed is not None:
             restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
-            logger.info("resuming %s after epoch %d (iteration %d)", out, start_epoch, trainer.iteration)
         elif main:
             config.save_yaml(out / CONFIG_FILE)
-        logger.info(
-            "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
-            config.model,
-            len(train),
-            len(labeled),
-            steps,
-            config.epochs,
-            device,
-        )
+        if main:  # the others would only repeat it
+            if resumed is not None:
+                logger.info("resuming %s after epoch %d (iteration %d)", out, start_epoch, trainer.iteration)
+            logger.info(
+                "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
+                config.model,
+                len(train),
+                len(labeled),
+                steps,
+                config.epochs,
+                device,
+            )
 
         for epoch in range(start_epoch, config.epochs):
             if run.should_stop(config.patience):
@@ -225,7 +227,7 @@ def fit(
                 write_history(out / METRICS_FILE, run.history)
                 plot_curves(run.history, out / CURVES_FILE)
                 logger.info(_summary(record, config.epochs, improved))
-            if run.should_stop(config.patience):
+            if run.should_stop(config.patience) and main:
                 logger.info(
                     "stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch
                 )
