@@ -184,9 +184,12 @@ def test_one_process_under_torchrun_trains_bitwise_like_one_without(
 def test_a_lost_neighbour_becomes_one_error(torchrun_environment: None) -> None:
     with pytest.raises(PixelwiseError) as caught, processes("cpu", timeout=5):
         assert torch.distributed.is_initialized()
-        raise RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error: Connection reset")
+        raise RuntimeError(
+            "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error: Connection reset by peer. "
+            "This is typically caused by a remote worker hanging"
+        )
     assert str(caught.value) == (
-        "process 0 of 1 lost the others (Read error: Connection reset): another process failed or hung, see its "
+        "process 0 of 1 lost the others (Read error: Connection reset by peer): another process failed or hung, see its "
         "output; a process waits at most process_timeout = 5 s"
     )
     assert not torch.distributed.is_initialized()

@@ -63,6 +63,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def on_two_machines(*arguments: str | Path) -> tuple[list[int], list[str]]:
+    """``torchrun ARGUMENTS`` as two local agents of one process each, with a c10d rendezvous on 127.0.0.1:
+    the same command on each "machine", as on two real ones. Their return codes and outputs."""
+    rendezvous = f"--rdzv-backend c10d --rdzv-endpoint 127.0.0.1:{free_port()} --rdzv-id pixelwise-test".split()
+    command = [*TORCHRUN, "--nnodes", "2", "--nproc-per-node", "1", *rendezvous, *map(str, arguments)]
+    machines = [
+        subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    try:
+        outputs = [machine.communicate(timeout=240)[0] for machine in machines]
+    finally:
+        for machine in machines:
+            machine.kill()
+    return [machine.returncode for machine in machines], outputs
+
+
 def test_torchrun_trains_resumes_exactly_and_its_checkpoint_predicts(tmp_path: Path, unseen_dataset: Path) -> None:
     common = ["--standalone", "--nproc-per-node", "2", "-m", "pixelwise", "train", unseen_dataset]
     # a constant learning rate: a run of 1 epoch resumed to 2 then follows the schedule of 2 straight ones
@@ -110,25 +127,8 @@ def test_two_machines_with_batch_4_train_like_one_process_with_batch_8(tmp_path:
     job.train(tmp_path / "half", batch_size=4)  # the control: one process with half the batch goes elsewhere
     assert registry.create_model is create_model  # the job's patch did not leak into the rest of the suite
 
-    # the same command on each "machine"; the rendezvous gives them their ranks
-    rendezvous = f"--rdzv-backend c10d --rdzv-endpoint 127.0.0.1:{free_port()} --rdzv-id pixelwise-test".split()
-    command = [*TORCHRUN, "--nnodes", "2", "--nproc-per-node", "1", *rendezvous, str(JOB), str(tmp_path / "two")]
-    machines = [
-        subprocess.Popen(
-            [*command, "--batch-size", "4"],
-            env=environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        outputs = [machine.communicate(timeout=240)[0] for machine in machines]
-    finally:
-        for machine in machines:
-            machine.kill()
-    assert [machine.returncode for machine in machines] == [0, 0], outputs
+    returncodes, outputs = on_two_machines(JOB, tmp_path / "two", "--batch-size", "4")
+    assert returncodes == [0, 0], outputs
 
     one, two, half = (weights(tmp_path / name / "last.pt") for name in ("one", "two", "half"))
     for name, tensor in one.items():
@@ -155,4 +155,15 @@ def test_a_hung_process_makes_the_others_fail_within_the_timeout(tmp_path: Path)
     assert "pixelwise: error: process 0 of 2 lost the others (" in result.stderr
     assert "a process waits at most process_timeout = 5 s" in result.stderr
     # torchrun stopped the hung process once the other had failed, instead of waiting for its 600 s sleep
+    assert time.monotonic() - started < 120
+
+
+def test_a_process_that_dies_on_another_machine_stops_this_one_with_a_message(tmp_path: Path) -> None:
+    """On one machine torchrun stops the others itself; across machines the survivor's next collective finds
+    the connection gone and fails at once (no need to wait for the timeout, 60 s here)."""
+    started = time.monotonic()
+    returncodes, outputs = on_two_machines(JOB, tmp_path / "run", "--batch-size", "4", "--die-at", "2")
+    assert all(code != 0 for code in returncodes)
+    both = "\n".join(outputs)
+    assert "pixelwise: error: process 0 of 2 lost the others (" in both
     assert time.monotonic() - started < 120

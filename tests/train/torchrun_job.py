@@ -5,13 +5,15 @@
 Everything that would make one process with batch 8 differ from two with batch 4 is switched off: no
 augmentation (crops as large as the images, which are all 32²), no BatchNorm (its statistics are per
 batch), plain SGD, and every image has the same number of valid pixels (the loss is a mean over them on
-each process). ``--hang-at K`` makes rank 1 stop answering at its K-th step, as a hung process would.
+each process). ``--hang-at K`` makes rank 1 stop answering at its K-th step, as a hung process would;
+``--die-at K`` makes it exit there, as a crashed one would.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -95,20 +97,22 @@ def networks_without_batchnorm() -> Iterator[None]:
         registry.create_model = create_model
 
 
-def train(out: Path, *, batch_size: int, timeout: int = 60, hang_at: int = 0) -> None:
+def train(out: Path, *, batch_size: int, timeout: int = 60, hang_at: int = 0, die_at: int = 0) -> None:
     from pixelwise.train import distributed
     from pixelwise.train.loop import fit
     from pixelwise.train.trainer import Trainer
 
-    if hang_at:
+    if hang_at or die_at:
         step = Trainer.train_step
 
-        def hanging_step(self: Trainer, *args: object, **kwargs: object) -> object:
+        def failing_step(self: Trainer, *args: object, **kwargs: object) -> object:
             if distributed.rank() == 1 and self.iteration + 1 == hang_at:
                 time.sleep(600)
+            if distributed.rank() == 1 and self.iteration + 1 == die_at:
+                os._exit(1)
             return step(self, *args, **kwargs)  # type: ignore[arg-type]
 
-        Trainer.train_step = hanging_step  # type: ignore[assignment,method-assign]
+        Trainer.train_step = failing_step  # type: ignore[assignment,method-assign]
     config = CONFIG.replace(batch_size=batch_size, process_timeout=timeout)
     with networks_without_batchnorm():
         fit(config, images(16, seed=0), images(3, seed=1), out_dir=out, progress=False)
@@ -120,9 +124,16 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--hang-at", type=int, default=0)
+    parser.add_argument("--die-at", type=int, default=0)
     arguments = parser.parse_args()
     try:
-        train(arguments.out, batch_size=arguments.batch_size, timeout=arguments.timeout, hang_at=arguments.hang_at)
+        train(
+            arguments.out,
+            batch_size=arguments.batch_size,
+            timeout=arguments.timeout,
+            hang_at=arguments.hang_at,
+            die_at=arguments.die_at,
+        )
     except PixelwiseError as error:
         print(f"pixelwise: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -140,10 +140,11 @@ def processes(device_name: str, *, timeout: float) -> Iterator[torch.device]:
     except RuntimeError as error:
         if not _lost_contact(error):
             raise
-        # gloo starts its messages with the C++ source position: "[.../pair.cc:545] Read error ..."
-        first_line = re.sub(r"^\[[^\]]*\]\s*", "", (str(error).strip() or type(error).__name__).splitlines()[0])
+        # gloo's messages: "[.../pair.cc:545] Read error ...: Connection reset by peer. This is typically ..."
+        message = (str(error).strip() or type(error).__name__).splitlines()[0]
+        cause = re.sub(r"^\[[^\]]*\]\s*", "", message).split(". ")[0]
         raise PixelwiseError(
-            f"process {rank()} of {world_size()} lost the others ({first_line}): another process failed or "
+            f"process {rank()} of {world_size()} lost the others ({cause}): another process failed or "
             f"hung, see its output; a process waits at most process_timeout = {timeout:g} s"
         ) from error
     finally:
