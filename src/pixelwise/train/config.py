@@ -147,14 +147,15 @@ class TrainConfig:
                 yield f"{field.name} is {getattr(self, field.name)!r}; choose one of {', '.join(allowed)}"
         if not DEVICE_PATTERN.fullmatch(self.device):
             yield f"device is {self.device!r}; choose one of auto, cpu, cuda, cuda:N"
-        for name in (
+        at_least_one = (
             "epochs",
             "batch_size",
             "crop_size",
             "tile_size",
             "discriminator_base_channels",
             "process_timeout",
-        ):
+        )
+        for name in at_least_one:
             if getattr(self, name) < 1:
                 yield f"{name} must be at least 1, got {getattr(self, name)}"
         for name in ("iterations_per_epoch", "warmup_iterations", "patience", "num_workers", "semi_start", "seed"):
