@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+DEVICE_VARIABLE = "PIXELWISE_TEST_DEVICE"
+
+# cuBLAS is deterministic only with a fixed workspace, read when its first handle is made: an earlier test
+# on a GPU may make it before a run with ``deterministic`` sets this (nothing changes on the CPU)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help=f"where the device-sensitive tests run (default: ${DEVICE_VARIABLE}, else cpu)",
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    """Where the device-sensitive tests run (training repeatability and resume, padding, RNG states): the CPU,
+    as in CI, or CUDA with ``--device cuda`` or ``PIXELWISE_TEST_DEVICE=cuda``; skipped with the reason
+    when CUDA is asked for and torch sees no GPU."""
+    name = request.config.getoption("--device") or os.environ.get(DEVICE_VARIABLE) or "cpu"
+    if name not in ("cpu", "cuda"):
+        raise pytest.UsageError(f"{DEVICE_VARIABLE}={name!r}: choose cpu or cuda")
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("CUDA asked for (--device cuda or PIXELWISE_TEST_DEVICE=cuda), but torch sees no GPU")
+    return name
 
 
 @dataclass

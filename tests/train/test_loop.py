@@ -26,11 +26,15 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(
-    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch, device: str
 ) -> None:
-    config = FAST.replace(
-        epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5, discriminator_real_smoothing=0.1
-    )
+    """Bitwise on the CPU, with the discriminator. On CUDA (``--deterministic``) the segmenter alone: the
+    discriminator upsamples bilinearly, whose CUDA backward has no deterministic kernel; and the logged
+    losses agree to rounding only (cross-entropy's mean is summed with atomic adds on the GPU)."""
+    adversarial = {"adversarial_weight": 0.01, "semi_weight": 0.1, "labeled_fraction": 0.5}
+    config = FAST.replace(epochs=2, device=device, deterministic=device == "cuda")
+    if device == "cpu":
+        config = config.replace(**adversarial, discriminator_real_smoothing=0.1)
     straight = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "straight", progress=False)
 
     # the same run, interrupted (Ctrl-C) during its second epoch, then resumed
@@ -53,19 +57,24 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
     assert [record["epoch"] for record in resumed.history] == [1, 2]
     for name, tensor in weights(straight.last_checkpoint).items():
         assert torch.equal(tensor, weights(resumed.last_checkpoint)[name]), name
-    discriminator_straight = load_checkpoint(straight.last_checkpoint)["discriminator"]["state_dict"]
-    discriminator_resumed = load_checkpoint(resumed.last_checkpoint)["discriminator"]["state_dict"]
-    for name, tensor in discriminator_straight.items():
-        assert torch.equal(tensor, discriminator_resumed[name]), name
-    keys = ("train_loss", "train_discriminator_loss", "val_miou")
-    assert [[r[k] for k in keys] for r in straight.history] == [[r[k] for k in keys] for r in resumed.history]
+    if config.uses_discriminator:
+        discriminator_straight = load_checkpoint(straight.last_checkpoint)["discriminator"]["state_dict"]
+        discriminator_resumed = load_checkpoint(resumed.last_checkpoint)["discriminator"]["state_dict"]
+        for name, tensor in discriminator_straight.items():
+            assert torch.equal(tensor, discriminator_resumed[name]), name
+    keys = [key for key in ("train_loss", "train_discriminator_loss", "val_miou") if key in straight.history[0]]
+    logged = [r[k] for r in straight.history for k in keys]
+    again = [r[k] for r in resumed.history for k in keys]
+    assert logged == (again if device == "cpu" else pytest.approx(again, rel=1e-6))
     lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
 
 
-def test_the_same_seed_repeats_and_another_seed_differs(tmp_path: Path, tiny_train: TinyData) -> None:
+def test_the_same_seed_repeats_and_another_seed_differs(tmp_path: Path, tiny_train: TinyData, device: str) -> None:
+    """On the CPU as it is; on CUDA with ``deterministic`` (cuDNN picks non-deterministic kernels otherwise)."""
+    config = FAST.replace(device=device, deterministic=device == "cuda")
     runs = [
-        fit(FAST.replace(seed=seed), tiny_train, out_dir=tmp_path / f"run{i}", progress=False)
+        fit(config.replace(seed=seed), tiny_train, out_dir=tmp_path / f"run{i}", progress=False)
         for i, seed in enumerate((3, 3, 4))
     ]
     first, again, other = (weights(run.last_checkpoint) for run in runs)

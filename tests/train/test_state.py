@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 
 import numpy as np
@@ -36,14 +37,59 @@ def test_run_state_counts_epochs_without_improvement() -> None:
     assert again == run
 
 
-def test_rng_states_come_back_exactly() -> None:
+def test_rng_states_come_back_exactly(device: str) -> None:
+    where = torch.device(device)
     state.seed_everything(7)
-    saved = rng_state()
-    first = (random.random(), np.random.rand(), torch.rand(3))
-    random.random(), np.random.rand(), torch.rand(5)  # the run goes on
-    restore_rng(saved)
-    second = (random.random(), np.random.rand(), torch.rand(3))
-    assert first[:2] == second[:2] and torch.equal(first[2], second[2])
+    saved = rng_state(where)
+    assert ("cuda" in saved) == (where.type == "cuda")
+
+    def draw() -> tuple[float, float, torch.Tensor, torch.Tensor]:
+        return random.random(), np.random.rand(), torch.rand(3), torch.rand(3, device=where).cpu()
+
+    first = draw()
+    draw()  # the run goes on
+    restore_rng([saved], rank=0, world_size=1, device=where)
+    second = draw()
+    assert first[:2] == second[:2] and torch.equal(first[2], second[2]) and torch.equal(first[3], second[3])
+    # a checkpoint from before torchrun training holds one dict, not a list per process
+    draw()
+    restore_rng(saved, rank=0, world_size=1, device=where)
+    assert draw()[:2] == first[:2]
+
+
+def test_rng_states_saved_by_another_number_of_processes_start_afresh() -> None:
+    cpu = torch.device("cpu")
+    state.seed_everything(7)
+    saved = [rng_state(cpu), rng_state(cpu)]
+    state.seed_everything(8)
+    expected = torch.rand(2)
+    state.seed_everything(8)
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    state.logger.addHandler(handler)
+    try:
+        restore_rng(saved, rank=0, world_size=1, device=cpu)
+    finally:
+        state.logger.removeHandler(handler)
+    assert torch.equal(torch.rand(2), expected)  # the stream it had, untouched
+    assert messages == [
+        "resuming on 1 processes a run saved by 2: random streams start afresh (not bitwise the same run)"
+    ]
+
+
+def test_deterministic_kernels_switch_on_and_everything_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    with state.deterministic_kernels(True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    with state.deterministic_kernels(False):
+        assert torch.are_deterministic_algorithms_enabled() == before[0]
 
 
 def test_resume_refuses_other_classes_and_logs_changed_settings() -> None:

@@ -3,6 +3,7 @@ share of unlabeled pixels, the learning-rate schedules."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ FAST = TrainConfig(epochs=1, batch_size=4, crop_size=16, lr=3e-3, patience=0, di
 class Wrapper(nn.Module):
     """Stands in for DistributedDataParallel: calls the module, counts the calls, prefixes its state_dict."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, example: torch.Tensor | None = None) -> None:
         super().__init__()
         self.module = module
         self.calls = 0
@@ -119,3 +120,47 @@ def test_the_trusted_share_counts_only_real_pixels_before_and_after_semi_start(t
     after = trainer.train_step(images, masks, (unlabeled, validity))
     assert "semi_loss" not in before and "semi_loss" in after
     assert before["semi_fraction"] == after["semi_fraction"] == 1.0
+
+
+def test_the_step_logs_numbers_that_stay_on_the_device(tiny_train: TinyData) -> None:
+    """Reading a number off a GPU waits for it: the step hands back tensors, read once per epoch by fit."""
+    config = FAST.replace(adversarial_weight=0.01, semi_weight=0.1, grad_clip=1.0)
+    trainer = build_trainer(config, classes=tiny_train.classes, in_channels=1, total_iterations=10)
+    stats = trainer.train_step(*batches())
+    for key in ("loss", "supervised_loss", "adversarial_loss", "semi_loss", "grad_norm", "discriminator_loss"):
+        assert isinstance(stats[key], torch.Tensor) and stats[key].ndim == 0 and not stats[key].requires_grad, key
+    assert float(stats["loss"]) > float(stats["supervised_loss"])  # the labeled and the unlabeled terms
+
+
+@pytest.mark.parametrize("has_bf16", [False, True])
+def test_amp_on_the_cpu_uses_bfloat16_only_where_the_cpu_has_it(
+    tiny_train: TinyData, monkeypatch: pytest.MonkeyPatch, has_bf16: bool
+) -> None:
+    import pixelwise.hardware
+
+    monkeypatch.setattr(pixelwise.hardware, "cpu_has_bf16", lambda: has_bf16)
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    trainer_module.logger.addHandler(handler)
+    try:
+        trainer = build_trainer(
+            FAST.replace(amp=True, device="cpu"), classes=tiny_train.classes, in_channels=1, total_iterations=4
+        )
+    finally:
+        trainer_module.logger.removeHandler(handler)
+    assert not trainer.scaler.is_enabled()  # bfloat16 has float32's range: nothing to scale
+    if has_bf16:
+        assert trainer.amp_dtype == torch.bfloat16 and messages == []
+        with trainer._autocast():
+            assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    else:
+        assert trainer.amp_dtype is None
+        assert len(messages) == 1 and messages[0].startswith("amp: this CPU has no bfloat16 instructions")
+        assert messages[0].endswith("training in float32")
+        with trainer._autocast():
+            assert not torch.is_autocast_enabled("cpu")
+    stats = trainer.train_step(*batches()[:2])
+    assert torch.isfinite(torch.as_tensor(stats["loss"]))
+    # on CUDA it is float16 (with a gradient scaler), whatever the CPU
+    assert pixelwise.hardware.autocast_dtype(torch.device("cuda")) == torch.float16

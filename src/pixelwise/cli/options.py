@@ -21,7 +21,7 @@ Use them as parameter defaults::
   ``set_threads`` applies it.
 - ``-q/--quiet``: no progress output.
 - ``--device auto|cpu|cuda|cuda:N``, default ``auto``: checked as it is read, so ``--device tpu`` is one
-  line before any work; ``auto`` is resolved by ``train.distributed.choose_device``.
+  line before any work; ``auto`` is resolved by ``pixelwise.device.choose_device``.
 - ``switch_option("tta", False, ...)``: an on/off setting as ``--tta/--no-tta``, its default shown as on/off.
 - ``settings_option``, ``model_options_option``, ``data_options_option``: the repeatable ``KEY=VALUE``
   flags ``--set``, ``--model-option``, ``--data-option`` (read with ``app.parse_key_values``).

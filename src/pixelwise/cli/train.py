@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import os
 import shlex
 import sys
 import typing
@@ -191,6 +190,7 @@ def train(
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
     from pixelwise.data.splits import available_splits
+    from pixelwise.train.distributed import is_main_process
     from pixelwise.train.loop import fit
 
     if resume and overwrite:
@@ -213,8 +213,11 @@ def train(
     if "val" in available_splits(root):
         val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
         val_data.check()
+    # under torchrun every process runs this command; the main one (rank 0) speaks for them
+    main = is_main_process()
     if val_data is None or len(val_data) == 0:
-        typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
+        if main:
+            typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
         val_data = None
     extra = list_images(unlabeled) if unlabeled is not None else None
 
@@ -223,12 +226,12 @@ def train(
         handler = _TqdmHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO if main else logging.WARNING)
         logger.propagate = False
     from pixelwise.files import output_lock
 
-    # under torchrun every process runs this command; only the first (RANK 0) writes, so only it locks
-    lock = output_lock(out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    # only the main process writes, so only it locks
+    lock = output_lock(out) if main else contextlib.nullcontext()
     with lock:
         done = _epochs_done(out) if resume else 0
         try:
@@ -243,16 +246,17 @@ def train(
                 progress=not quiet,
             )
         except KeyboardInterrupt:
-            _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
+            if main:
+                _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
             raise
-    if resume and len(result.history) == done:
+    if resume and len(result.history) == done and main:
         why = (
             f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
             if result.stopped_early
             else f"all {config.epochs} epochs are done; raise --epochs"
         )
         typer.echo(f"{out}: the run is complete: {why} to train longer")
-    if result.history:
+    if result.history and main:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")

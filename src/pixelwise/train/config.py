@@ -76,7 +76,7 @@ class TrainConfig:
     iterations_per_epoch: int = setting(
         0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images."
     )
-    batch_size: int = setting(8, "Images per batch.")
+    batch_size: int = setting(8, "Images per batch (per process under torchrun).")
     crop_size: int = setting(128, "Side of the training crops; validation always sees whole images.")
     tile_size: int = setting(256, "The tile the predictor uses by default, stored in the checkpoint.")
     # optimisation
@@ -110,8 +110,16 @@ class TrainConfig:
     seed: int = setting(0, "Makes runs repeatable (weights, order, augmentation).")
     num_workers: int = setting(0, "Data loading processes; 0: in the main one.")
     channels_last: bool = setting(True, "channels_last memory layout (faster convolutions).")
-    amp: bool = setting(False, "float16 + gradient scaler on CUDA; bfloat16 on the CPU (13x slower there, bench).")
-    device: str = setting("auto", "Where to train; auto: CUDA when torch sees a GPU.", metavar="auto|cpu|cuda|cuda:N")
+    amp: bool = setting(
+        False, "float16 + gradient scaler on CUDA; bfloat16 on a CPU with bf16 instructions, else float32 (it says so)."
+    )
+    deterministic: bool = setting(False, "Deterministic kernels, so a seed repeats bitwise on a GPU too (slower).")
+    device: str = setting(
+        "auto",
+        "Where to train; auto: CUDA when torch sees a GPU (under torchrun: cuda:LOCAL_RANK).",
+        metavar="auto|cpu|cuda|cuda:N",
+    )
+    process_timeout: int = setting(600, "Under torchrun: seconds a process waits for the others before failing.")
     # adversarial and semi-supervised training (Hung et al. 2018); all weights 0: plain supervised
     adversarial_weight: float = setting(
         0.0, "λ_adv (e.g. 0.01): BCE(D(P), 1) on labeled images; 0: no adversarial term."
@@ -144,7 +152,15 @@ class TrainConfig:
                 yield f"{field.name} is {value!r}{hint}; choose one of {', '.join(allowed)}"
         if not DEVICE_PATTERN.fullmatch(self.device):
             yield f"device is {self.device!r}; choose one of auto, cpu, cuda, cuda:N"
-        for name in ("epochs", "batch_size", "crop_size", "tile_size", "discriminator_base_channels"):
+        at_least_one = (
+            "epochs",
+            "batch_size",
+            "crop_size",
+            "tile_size",
+            "discriminator_base_channels",
+            "process_timeout",
+        )
+        for name in at_least_one:
             if getattr(self, name) < 1:
                 yield f"{name} must be at least 1, got {getattr(self, name)}"
         for name in ("iterations_per_epoch", "warmup_iterations", "patience", "num_workers", "semi_start", "seed"):

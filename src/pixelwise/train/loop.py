@@ -7,16 +7,15 @@ improved, ``metrics.jsonl`` and ``curves.png`` (``train.run_files``). ``resume=T
 from ``last.pt`` (``train.state``: weights, optimizers, schedulers, RNGs, early stopping, D), so 1 epoch +
 resume 1 epoch gives the same weights as 2 epochs straight.
 
-The loop is written for one process; what a ``torchrun`` (DDP) version changes is gathered in
-``train.distributed``: which process logs and writes, how the sampler splits the data, how per-process
-numbers are averaged and how the networks are wrapped.
+Under ``torchrun`` every process runs this same loop; what differs is gathered in ``train.distributed``:
+joining the others, which process logs and writes, how the sampler splits the data, how numbers are added
+up over processes, how decisions are shared and how the networks are wrapped (DDP).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixelwise.checkpoint import load_checkpoint
@@ -41,7 +41,21 @@ from pixelwise.train.data import (
     split_labeled,
     unlabeled_dataset,
 )
-from pixelwise.train.distributed import broadcast_from_main, choose_device, is_main_process, make_loader, reduce_mean
+from pixelwise.train.distributed import (
+    barrier,
+    broadcast_from_main,
+    gather,
+    is_main_process,
+    iterations_per_epoch,
+    make_loader,
+    on_main_process,
+    process_seed,
+    processes,
+    rank,
+    reduce_mean,
+    share_buffers_of_main,
+    world_size,
+)
 from pixelwise.train.run_files import (
     BEST_FILE,
     CONFIG_FILE,
@@ -55,9 +69,11 @@ from pixelwise.train.run_files import (
 from pixelwise.train.state import (
     RunState,
     check_resume,
+    deterministic_kernels,
     prediction_payload,
     restore_rng,
     resume_payload,
+    rng_state,
     seed_everything,
 )
 from pixelwise.train.trainer import Trainer, build_trainer
@@ -99,96 +115,123 @@ def fit(
     ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced).
     """
     out = Path(out_dir)
-    main = is_main_process()
-    if main:
-        prepare_out_dir(out, resume=resume, overwrite=force)
-    resumed = load_checkpoint(out / LAST_FILE) if resume else None
-    device = choose_device(config.device)
-    seed_everything(config.seed)
-    classes: ClassSpec = train.classes
-    in_channels = int(train.in_channels)
-    if len(train) == 0:
-        raise PixelwiseError("the training set is empty; give a dataset with images and masks")
-    if resumed is not None:
-        check_resume(resumed, config, classes, in_channels)
+    with (
+        processes(config.device, timeout=config.process_timeout) as device,
+        deterministic_kernels(config.deterministic),
+    ):
+        main = is_main_process()
+        classes: ClassSpec = train.classes
+        in_channels = int(train.in_channels)
+        if len(train) == 0:
+            raise PixelwiseError("the training set is empty; give a dataset with images and masks")
 
-    labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
-    statistics = resumed["normalization"] if resumed else normalization(config, train, in_channels)
-    # one pass: the last, partial batch counts (12 images at 8 a batch are 2 iterations, not 1)
-    iterations_per_epoch = config.iterations_per_epoch or max(math.ceil(len(labeled) / config.batch_size), 1)
-    trainer = build_trainer(
-        config,
-        classes=classes,
-        in_channels=in_channels,
-        total_iterations=config.epochs * iterations_per_epoch,
-        device=device,
-        pretrained=resumed is None,
-    )
+        def open_run() -> tuple[dict[str, Any] | None, dict[str, list[float]]]:
+            """The run folder checked, and what every process starts from: ``last.pt`` or the statistics."""
+            prepare_out_dir(out, resume=resume, overwrite=force)
+            if not resume:
+                return None, normalization(config, train, in_channels)
+            checkpoint = load_checkpoint(out / LAST_FILE)
+            check_resume(checkpoint, config, classes, in_channels)
+            return checkpoint, checkpoint["normalization"]
 
-    # the data
-    augment = training_transform(
-        crop_size=config.crop_size,
-        mean=statistics["mean"],
-        std=statistics["std"],
-        ignore_index=classes.ignore_index,
-        scale_range=config.scale_range,
-        rotation=config.rotation,
-        horizontal_flip=config.horizontal_flip,
-        vertical_flip=config.vertical_flip,
-        color_jitter=config.color_jitter,
-    )
-    evaluate = evaluation_transform(mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index)
-    labeled_data = LabeledCrops(train, labeled, augment)
-    unlabeled_data = (
-        unlabeled_dataset(config, train, hidden, unlabeled, augment, in_channels) if config.uses_discriminator else None
-    )
+        resumed, statistics = on_main_process(open_run)
+        seed_everything(config.seed)  # the same initial weights on every process
+        labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
+        steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
+        trainer = build_trainer(
+            config,
+            classes=classes,
+            in_channels=in_channels,
+            total_iterations=config.epochs * steps,
+            device=device,
+            pretrained=resumed is None,
+        )
 
-    # where the run stands
-    run, start_epoch = RunState(), 0
-    if resumed is not None:
-        trainer.load_state(resumed)
-        run, start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
-        restore_rng(resumed["rng"])
-        logger.info("resuming %s after epoch %d (iteration %d)", out, start_epoch, trainer.iteration)
-    elif main:
-        config.save_yaml(out / CONFIG_FILE)
-    logger.info(
-        "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
-        config.model,
-        len(train),
-        len(labeled),
-        iterations_per_epoch,
-        config.epochs,
-        device,
-    )
+        # the data
+        augment = training_transform(
+            crop_size=config.crop_size,
+            mean=statistics["mean"],
+            std=statistics["std"],
+            ignore_index=classes.ignore_index,
+            scale_range=config.scale_range,
+            rotation=config.rotation,
+            horizontal_flip=config.horizontal_flip,
+            vertical_flip=config.vertical_flip,
+            color_jitter=config.color_jitter,
+        )
+        evaluate = evaluation_transform(
+            mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
+        )
+        labeled_data = LabeledCrops(train, labeled, augment)
+        unlabeled_data = (
+            unlabeled_dataset(config, train, hidden, unlabeled, augment, in_channels)
+            if config.uses_discriminator
+            else None
+        )
 
-    for epoch in range(start_epoch, config.epochs):
-        if run.should_stop(config.patience):
-            break
-        started = time.perf_counter()
-        train_stats = _train_epoch(trainer, labeled_data, unlabeled_data, epoch, iterations_per_epoch, progress)
-        record: dict[str, Any] = {"epoch": epoch + 1, "iteration": trainer.iteration}
-        record["lr"] = trainer.optimizer.param_groups[0]["lr"]
-        record.update({f"train_{key}": value for key, value in reduce_mean(train_stats).items()})
-        val_metrics: dict[str, Any] = {}
-        if val is not None and len(val) > 0 and main:
-            val_metrics = trainer.validate(val, evaluate)
-            record.update(_flat_metrics(val_metrics))
-        record = broadcast_from_main(record)
-        record["seconds"] = round(time.perf_counter() - started, 3)
-        improved = run.add(record, min_delta=config.min_delta)
+        # where the run stands
+        run, start_epoch = RunState(), 0
+        if resumed is not None:
+            trainer.load_state(resumed)
+            run, start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
+        # augmentation (and D's label smoothing) draw from a stream of each process's own
+        seed_everything(process_seed(config.seed, start_epoch))
+        if resumed is not None:
+            restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
+        elif main:
+            config.save_yaml(out / CONFIG_FILE)
+        if main:  # the others would only repeat it
+            if resumed is not None:
+                logger.info("resuming %s after epoch %d (iteration %d)", out, start_epoch, trainer.iteration)
+            logger.info(
+                "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
+                config.model,
+                len(train),
+                len(labeled),
+                steps,
+                config.epochs,
+                device,
+            )
 
-        if main:
-            metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
-            saved = {"epoch": epoch + 1, "metrics": metrics, "normalization": statistics, "in_channels": in_channels}
-            save_checkpoint(out / LAST_FILE, resume_payload(trainer, run, **saved))
-            if improved:
-                save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
-            write_history(out / METRICS_FILE, run.history)
-            plot_curves(run.history, out / CURVES_FILE)
-            logger.info(_summary(record, config.epochs, improved))
-        if run.should_stop(config.patience):
-            logger.info("stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch)
+        for epoch in range(start_epoch, config.epochs):
+            if run.should_stop(config.patience):
+                break
+            started = time.perf_counter()
+            sums, counts = _train_epoch(trainer, labeled_data, unlabeled_data, epoch, steps, progress)
+            record: dict[str, Any] = {"epoch": epoch + 1, "iteration": trainer.iteration}
+            record["lr"] = trainer.optimizer.param_groups[0]["lr"]
+            record.update({f"train_{key}": value for key, value in reduce_mean(sums, counts).items()})
+            # validation and the checkpoint see the main process's BatchNorm statistics
+            share_buffers_of_main(trainer.raw_model)
+            val_metrics: dict[str, Any] = {}
+            if val is not None and len(val) > 0:
+                val_metrics = trainer.validate(val, evaluate)  # every process its share, summed
+                record.update(_flat_metrics(val_metrics))
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            # early stopping and best.pt decided once, by the main process, for all
+            improved = run.add(record, min_delta=config.min_delta) if main else False
+            run, improved = broadcast_from_main((run, improved))
+            rng = gather(rng_state(device))
+
+            if main:
+                metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
+                saved = {
+                    "epoch": epoch + 1,
+                    "metrics": metrics,
+                    "normalization": statistics,
+                    "in_channels": in_channels,
+                }
+                save_checkpoint(out / LAST_FILE, resume_payload(trainer, run, rng=rng, **saved))
+                if improved:
+                    save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
+                write_history(out / METRICS_FILE, run.history)
+                plot_curves(run.history, out / CURVES_FILE)
+                logger.info(_summary(record, config.epochs, improved))
+            if run.should_stop(config.patience) and main:
+                logger.info(
+                    "stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch
+                )
+        barrier()  # the run's files are complete when fit returns, on every process
 
     return RunResult(
         out_dir=out,
@@ -208,9 +251,14 @@ def _train_epoch(
     epoch: int,
     iterations: int,
     progress: bool,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, int]]:
     """``iterations`` labeled batches (one pass unless ``iterations_per_epoch`` asks for more), each with an
-    unlabeled batch when there are unlabeled images; both loaders restart when used up."""
+    unlabeled batch when there are unlabeled images; both loaders restart when used up.
+
+    Returns the sums and counts of each logged number over the steps (NaN never counts). They are added up
+    where they are, on the device, and read once at the end: reading a GPU number waits for the GPU, and
+    doing so every step keeps it from running ahead of Python.
+    """
     from tqdm import tqdm
 
     config = trainer.config
@@ -228,26 +276,26 @@ def _train_epoch(
             num_workers=config.num_workers,
         )
         unlabeled_batches = _forever(unlabeled_loader)
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    bar = tqdm(
-        total=iterations,
-        desc=f"epoch {epoch + 1}/{config.epochs}",
-        leave=False,
-        disable=not (progress and is_main_process()),
-        unit="it",
-    )
-    with bar:
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, torch.Tensor] = {}
+    show = progress and is_main_process()
+    shown = time.perf_counter()
+    with tqdm(
+        total=iterations, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not show, unit="it"
+    ) as bar:
         for images, masks in itertools.islice(_forever(loader), iterations):
             extra = next(unlabeled_batches) if unlabeled_batches is not None else None
             stats = trainer.train_step(images, masks, extra)
             for key, value in stats.items():
-                if not math.isnan(value):
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
+                number = torch.as_tensor(value).detach().to(torch.float64)
+                counted = ~number.isnan()
+                sums[key] = sums.get(key, 0) + torch.where(counted, number, 0.0)
+                counts[key] = counts.get(key, 0) + counted
             bar.update()
-            bar.set_postfix(loss=f"{stats['loss']:.4f}", refresh=False)
-    return {key: sums[key] / counts[key] for key in sums}
+            if show and time.perf_counter() - shown >= 1.0:  # the loss on the bar: one read a second at most
+                bar.set_postfix(loss=f"{float(stats['loss']):.4f}", refresh=False)
+                shown = time.perf_counter()
+    return {key: float(total) for key, total in sums.items()}, {key: int(count) for key, count in counts.items()}
 
 
 def _forever(loader: DataLoader[Any]) -> Iterator[Any]:

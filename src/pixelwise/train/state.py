@@ -1,16 +1,21 @@
-"""Where a run stands, and what lets it continue exactly: the checkpoint payloads, RNG states, resume checks.
+"""Where a run stands, and what lets it continue exactly: the checkpoint payloads, RNG states, resume checks,
+and the switch to deterministic kernels.
 
 ``best.pt`` holds what prediction needs (``prediction_payload``); ``last.pt`` adds everything that moves
 during training (``resume_payload``): optimizers, schedulers, gradient scalers, the discriminator, the
-iteration count, the RNG states, the history and the early-stopping counters. Restoring all of them makes
-1 epoch + resume 1 epoch give the same weights as 2 epochs straight (tests/train/test_loop.py).
+iteration count, the RNG states of every process, the history and the early-stopping counters. Restoring
+all of them makes 1 epoch + resume 1 epoch give the same weights as 2 epochs straight (tests/train/test_loop.py,
+and under torchrun tests/train/test_torchrun.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +31,9 @@ from pixelwise.versions import library_versions
 logger = logging.getLogger(__name__)
 
 # settings that may change between the sessions of one run; any other change is allowed but logged
-RESUMABLE_CHANGES = frozenset({"epochs", "patience", "min_delta", "num_workers", "device"})
+RESUMABLE_CHANGES = frozenset(
+    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout"}
+)
 
 
 def score(record: dict[str, Any]) -> float:
@@ -107,12 +114,13 @@ def prediction_payload(
     }
 
 
-def resume_payload(trainer: Trainer, run: RunState, **prediction: Any) -> dict[str, Any]:
-    """``last.pt``: ``prediction_payload(trainer, **prediction)`` plus everything that moves during training."""
+def resume_payload(trainer: Trainer, run: RunState, *, rng: list[dict[str, Any]], **prediction: Any) -> dict[str, Any]:
+    """``last.pt``: ``prediction_payload(trainer, **prediction)`` plus everything that moves during training;
+    ``rng``: the ``rng_state()`` of every process, in rank order."""
     return {
         **prediction_payload(trainer, **prediction),
         **trainer.state(),
-        "rng": rng_state(),
+        "rng": rng,
         "history": run.history,
         "early_stopping": run.early_stopping(),
     }
@@ -144,23 +152,80 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rng_state() -> dict[str, Any]:
-    """The global generators' states, in plain types so that the checkpoint loads with weights_only=True."""
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """This process's global generators' states (and ``device``'s, on a GPU), in plain types so that the
+    checkpoint loads with weights_only=True."""
     numpy_state: tuple[Any, ...] = tuple(np.random.get_state())
-    return {
+    state = {
         "python": random.getstate(),
         "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *map(_plain, numpy_state[2:])],
         "torch": torch.get_rng_state(),
     }
+    if device.type == "cuda":  # dropout and D's label smoothing draw from the GPU's generator there
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
-def restore_rng(state: dict[str, Any]) -> None:
-    """Put back the states ``rng_state`` saved."""
+def restore_rng(
+    saved: list[dict[str, Any]] | dict[str, Any], *, rank: int, world_size: int, device: torch.device
+) -> None:
+    """Put back the states ``rng_state`` saved for this process (``saved``: one per process, in rank order;
+    a single dict in checkpoints from before torchrun training).
+
+    Saved by another number of processes, the per-process streams cannot continue: each process keeps the
+    fresh stream it was seeded with, and the run goes on, no longer bitwise the one it would have been.
+    """
+    states = saved if isinstance(saved, list) else [saved]
+    if len(states) != world_size:
+        if rank == 0:
+            logger.warning(
+                "resuming on %d processes a run saved by %d: random streams start afresh (not bitwise the same run)",
+                world_size,
+                len(states),
+            )
+        return
+    state = states[rank]
     python = state["python"]
     random.setstate((python[0], tuple(python[1]), python[2]))
     kind, keys, position, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), int(position), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@contextlib.contextmanager
+def deterministic_kernels(enabled: bool) -> Iterator[None]:
+    """Within the block (when ``enabled``), torch picks deterministic kernels, so that a seed repeats bitwise on
+    a GPU too: ``torch.use_deterministic_algorithms`` (warn-only), cuDNN deterministic without autotuning,
+    and the cuBLAS workspace setting it needs. Everything is put back afterwards.
+
+    On the CPU training repeats bitwise without it. On CUDA, a few operations have no deterministic kernel
+    (the backward passes of bilinear upsampling and of reflection padding, among others): torch warns once
+    naming each, and the gradients through it may differ in the last bits from run to run.
+    """
+    if not enabled:
+        yield
+        return
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    # cuBLAS is deterministic only with a fixed workspace; read when its first handle is made
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        mode, warn_only, cudnn_deterministic, cudnn_benchmark, workspace = before
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn_deterministic, cudnn_benchmark
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def _plain(value: Any) -> Any:

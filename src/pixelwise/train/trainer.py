@@ -18,12 +18,12 @@ checkpoints use. In one process both names hold the same module.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -33,7 +33,12 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses import LossFunction, make_loss
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import Samples
-from pixelwise.train.distributed import choose_device, wrap_for_training
+from pixelwise.train.distributed import choose_device, is_main_process, share_of, whole_set_result, wrap_for_training
+
+logger = logging.getLogger(__name__)
+
+# the numbers one step logs: tensors stay on the device (reading them would wait for the GPU every step)
+Stats = dict[str, "Tensor | float"]
 
 
 @dataclass
@@ -61,13 +66,12 @@ class Trainer:
         default_factory=lambda: torch.amp.GradScaler("cpu", enabled=False)
     )
     iteration: int = 0
+    amp_dtype: torch.dtype | None = None  # what autocast computes in with ``amp``; None: float32
 
     # one iteration -------------------------------------------------------------------------------------
 
-    def train_step(
-        self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, Tensor] | None = None
-    ) -> dict[str, float]:
-        """S's update, then D's (if any); returns the numbers to log for this iteration."""
+    def train_step(self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, Tensor] | None = None) -> Stats:
+        """S's update, then D's (if any); returns the numbers to log for this iteration (0-d tensors or floats)."""
         stats, probabilities = self.segmenter_step(images, masks, unlabeled)
         if self.discriminator is not None and probabilities is not None:
             stats.update(self.discriminator_step(images, masks, probabilities))
@@ -76,13 +80,13 @@ class Trainer:
 
     def segmenter_step(
         self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[dict[str, float], Tensor | None]:
+    ) -> tuple[Stats, Tensor | None]:
         """Update S once with D frozen; returns the stats and P = softmax(S(X)) detached (for D's step)."""
         config, discriminator = self.config, self.discriminator
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         images, masks = self._to_device(images), masks.to(self.device)
-        stats: dict[str, float] = {}
+        stats: Stats = {}
         probabilities: Tensor | None = None
         # D's parameters require no gradient inside: S's losses flow *through* D into P, never into D
         with frozen_parameters(discriminator):
@@ -90,7 +94,7 @@ class Trainer:
                 logits = self.model(images)
                 supervised = self.loss_function(logits, masks)
             loss = supervised
-            stats["supervised_loss"] = supervised.item()
+            stats["supervised_loss"] = supervised.detach()
             if discriminator is not None:
                 probabilities = logits.float().softmax(dim=1)
                 if config.adversarial_weight > 0:
@@ -100,24 +104,24 @@ class Trainer:
                         fake = discriminator(probabilities, *self._image_condition(images))
                     adversarial = adversarial_loss(fake.float(), masks != self.classes.ignore_index)
                     loss = loss + config.adversarial_weight * adversarial
-                    stats["adversarial_loss"] = adversarial.item()
+                    stats["adversarial_loss"] = adversarial.detach()
             self.scaler.scale(loss).backward()
-            total = loss.item()
+            total = loss.detach()
             if unlabeled is not None and discriminator is not None and self._wants_unlabeled():
                 unlabeled_loss, unlabeled_stats = self._unlabeled_loss(*unlabeled)
                 self.scaler.scale(unlabeled_loss).backward()
-                total += unlabeled_loss.item()
+                total = total + unlabeled_loss.detach()
                 stats.update(unlabeled_stats)
         stats["loss"] = total
         if config.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
-            stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip))
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         return stats, None if probabilities is None else probabilities.detach()
 
-    def discriminator_step(self, images: Tensor, masks: Tensor, probabilities: Tensor) -> dict[str, float]:
+    def discriminator_step(self, images: Tensor, masks: Tensor, probabilities: Tensor) -> Stats:
         """Update D once on the one-hot truth (real) and S's detached prediction (fake); S is not touched."""
         from pixelwise.adversarial.objectives import (
             discriminator_accuracy,
@@ -146,7 +150,7 @@ class Trainer:
             self.discriminator_scheduler.step()
         accuracy_real, accuracy_fake = discriminator_accuracy(real_logits.detach(), fake_logits.detach(), valid)
         return {
-            "discriminator_loss": loss.item(),
+            "discriminator_loss": loss.detach(),
             "discriminator_accuracy_real": accuracy_real,
             "discriminator_accuracy_fake": accuracy_fake,
         }
@@ -159,7 +163,7 @@ class Trainer:
     def _semi_active(self) -> bool:
         return self.config.semi_weight > 0 and self.iteration >= self.config.semi_start
 
-    def _unlabeled_loss(self, images: Tensor, validity: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def _unlabeled_loss(self, images: Tensor, validity: Tensor) -> tuple[Tensor, Stats]:
         """λ_adv,u · BCE(D(P_u), 1) + λ_semi · CE(S(X_u), argmax P_u) on trusted pixels; padding never counts."""
         from pixelwise.adversarial.objectives import adversarial_loss, semi_supervised_loss, trusted_pixels
 
@@ -172,17 +176,17 @@ class Trainer:
             logits = self.model(images)
             d_logits = self.discriminator(logits.float().softmax(dim=1), *self._image_condition(images)).float()
         loss = logits.sum() * 0.0
-        stats: dict[str, float] = {}
+        stats: Stats = {}
         if config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0:
             adversarial = adversarial_loss(d_logits, valid)
             loss = loss + config.adversarial_weight_unlabeled * adversarial
-            stats["unlabeled_adversarial_loss"] = adversarial.item()
+            stats["unlabeled_adversarial_loss"] = adversarial.detach()
         if self._semi_active():
             semi, fraction = semi_supervised_loss(
                 logits.float(), d_logits.detach(), valid, threshold=config.semi_threshold
             )
             loss = loss + config.semi_weight * semi
-            stats["semi_loss"] = semi.item()
+            stats["semi_loss"] = semi.detach()
         else:  # logged all the same: how far D is from trusting S before the term starts
             _, fraction = trusted_pixels(d_logits.detach(), valid, threshold=config.semi_threshold)
         stats["semi_fraction"] = fraction
@@ -194,15 +198,16 @@ class Trainer:
     def validate(self, dataset: Samples, transform: PairedTransform) -> dict[str, Any]:
         """Metrics of ``pixelwise.metrics.Evaluator`` on whole images, plus the mean loss per image.
 
-        Runs the raw network (never a multi-process wrapper). Consecutive images of the same size go
-        through it together, up to ``batch_size``.
+        Runs the raw network (never a multi-process wrapper, so no collective inside). Under torchrun each
+        process scores its own share of the images and the counts are summed afterwards (every process calls
+        this). Consecutive images of the same size go through the network together, up to ``batch_size``.
         """
         from pixelwise.metrics import Evaluator
 
         self.raw_model.eval()
         evaluator = Evaluator(self.classes)
         losses: list[float] = []
-        for batch in _same_size_batches(dataset, self.config.batch_size):
+        for batch in _same_size_batches(share_of(dataset), self.config.batch_size):
             pairs = [transform(sample.image, sample.mask) for sample in batch]
             images = self._to_device(torch.stack([image for image, _ in pairs]))
             masks = torch.stack([mask for _, mask in pairs]).to(self.device)
@@ -212,9 +217,7 @@ class Trainer:
                 losses.append(self.loss_function(logits[index : index + 1], masks[index : index + 1]).item())
                 prediction = logits[index].argmax(dim=0).to(torch.uint8).cpu().numpy()
                 evaluator.add(prediction, sample.mask, name=str(getattr(sample, "image_path", index)))
-        result = evaluator.result()
-        result["loss"] = float(np.mean(losses)) if losses else float("nan")
-        return result
+        return whole_set_result(evaluator, losses)
 
     # what a checkpoint holds ---------------------------------------------------------------------------
 
@@ -278,10 +281,9 @@ class Trainer:
         return (images,) if self.config.discriminator_image else ()
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.config.amp:
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.device.type == "cpu" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
 
 @contextlib.contextmanager
@@ -325,6 +327,7 @@ def build_trainer(
     ``total_iterations`` sets the length of the poly / cosine schedule; ``pretrained=False`` skips loading
     encoder weights (a resumed run gets its weights from the checkpoint).
     """
+    from pixelwise.hardware import autocast_dtype
     from pixelwise.models.registry import create_model
 
     device = device or choose_device(config.device)
@@ -340,11 +343,17 @@ def build_trainer(
         raw_model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(config, raw_model)
     factor = learning_rate_factor(config, total_iterations)
-    # a gradient scaler only matters for float16 on CUDA; bfloat16 on the CPU has float32's range
-    scaling = config.amp and device.type == "cuda"
+    precision = autocast_dtype(device) if config.amp else None
+    if config.amp and precision is None and is_main_process():
+        logger.warning(
+            "amp: this CPU has no bfloat16 instructions (avx512_bf16, amx_bf16), where bf16 trains about 4x "
+            "slower than float32; training in float32"
+        )
+    # a gradient scaler only matters for float16; bfloat16 has float32's range
+    scaling = precision == torch.float16
     trainer = Trainer(
         config=config,
-        model=wrap_for_training(raw_model),
+        model=wrap_for_training(raw_model, torch.zeros(1, in_channels, 1, 1, device=device)),
         raw_model=raw_model,
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, factor),
@@ -359,6 +368,7 @@ def build_trainer(
         device=device,
         scaler=torch.amp.GradScaler(device.type, enabled=scaling),
         discriminator_scaler=torch.amp.GradScaler(device.type, enabled=scaling),
+        amp_dtype=precision,
     )
     if config.uses_discriminator:
         from pixelwise.adversarial.discriminator import Discriminator
