@@ -21,6 +21,7 @@ from pixelwise.cli.options import (
     switch_option,
     threads_option,
 )
+from pixelwise.cli.train import given_settings
 from pixelwise.comparison.methods import NETWORK_METHODS
 from pixelwise.errors import PixelwiseError
 
@@ -205,8 +206,11 @@ def compare_command(
     the scores, noise curves and examples.
     """
     set_threads(threads, torch=True)
-    train_options = _train_options(
-        config, train_set, model_option, epochs=epochs, model=model, device=None if device == "auto" else device
+    train_options = given_settings(
+        config,
+        train_set,
+        model_option,
+        {"epochs": epochs, "model": model, "device": None if device == "auto" else device},
     )
     run_compare(
         data,
@@ -224,29 +228,6 @@ def compare_command(
         quiet=quiet,
         overwrite=overwrite,
     )
-
-
-def _train_options(config: Path | None, settings: list[str], model_options: list[str], **flags: Any) -> dict[str, Any]:
-    """The CNNs' settings as given: --config < --set < the flags; --model-option adds to the model's options.
-
-    Only what is given, so that the report can list it: from --config the settings the file names.
-    """
-    options: dict[str, Any] = {}
-    if config is not None:
-        import yaml
-
-        from pixelwise.train.config import TrainConfig
-
-        checked = TrainConfig.from_yaml(config).to_dict()  # the file checked first: its errors name it
-        options.update({key: checked[key] for key in yaml.safe_load(config.read_text()) or {}})
-    options.update(parse_key_values(settings, "--set"))
-    options.update({key: value for key, value in flags.items() if value is not None})
-    if model_options:
-        options["model_options"] = {
-            **(options.get("model_options") or {}),
-            **parse_key_values(model_options, "--model-option"),
-        }
-    return options
 
 
 @app.command(

@@ -113,6 +113,32 @@ def _shown_default(value: Any) -> str:
     return str(value)
 
 
+def given_settings(
+    config_file: Path | None,
+    settings: list[str],
+    model_options: list[str],
+    flags: dict[str, Any],
+    *,
+    base: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The training settings given on the command line: --config < --set < the flags, only the keys given
+    (so that a report can list them; from --config the settings the file names, the file checked first so
+    that its errors name it). --model-option adds to the model options below it: --config's or --set's, else
+    ``base``'s."""
+    given: dict[str, Any] = {}
+    if config_file is not None:
+        import yaml
+
+        checked = TrainConfig.from_yaml(config_file).to_dict()
+        given.update({key: checked[key] for key in yaml.safe_load(config_file.read_text()) or {}})
+    given.update(parse_key_values(settings, "--set"))
+    given.update({key: value for key, value in flags.items() if value is not None})
+    if model_options:
+        below = given.get("model_options", (base or {}).get("model_options")) or {}
+        given["model_options"] = {**below, **parse_key_values(model_options, "--model-option")}
+    return given
+
+
 def resolve_config(
     *,
     out: Path,
@@ -132,19 +158,7 @@ def resolve_config(
             raise PixelwiseError(f"{out}: no {CONFIG_FILE} to resume from; start a new run without --resume")
         base = TrainConfig.from_yaml(saved)
     values = base.to_dict()
-    if config_file is not None:
-        import yaml
-
-        from_file = TrainConfig.from_yaml(config_file).to_dict()  # checks the file, errors name it
-        # only the settings the file names override the base (which may be a resumed run's config)
-        values.update({key: from_file[key] for key in yaml.safe_load(config_file.read_text()) or {}})
-    values.update(parse_key_values(settings, "--set"))
-    values.update({key: value for key, value in flags.items() if value is not None})
-    if model_options:
-        values["model_options"] = {
-            **(values.get("model_options") or {}),
-            **parse_key_values(model_options, "--model-option"),
-        }
+    values.update(given_settings(config_file, settings, model_options, flags, base=values))
     return TrainConfig.from_dict(values, source="command line")
 
 
