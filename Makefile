@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint setup system-packages
+.PHONY: demo test lint setup system-packages lower-bounds
 
 demo: setup system-packages
 	$(BIN)/pixelwise demo --overwrite
@@ -44,3 +44,14 @@ system-packages:
 	else \
 	  echo "note: missing$$missing; install with 'sudo apt-get install$$missing' (or set PIXELWISE_FASHION_MNIST=DIR)"; \
 	fi
+
+# The lower bounds pyproject.toml states, run: every runtime dependency at the lowest release its bound
+# allows (tools/lowest_constraints.py), in a virtual environment of its own, then the test suite. About ten
+# minutes; not part of `make test`, run it when a dependency or its bound changes.
+LOWEST := .venv-lowest
+lower-bounds: system-packages
+	test -x $(LOWEST)/bin/python || python3 -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip packaging
+	$(LOWEST)/bin/python tools/lowest_constraints.py serve > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install -q -e '.[dev]' -c $(LOWEST)/constraints.txt
+	NEED_BROWSER=1 $(LOWEST)/bin/python -m pytest -q
