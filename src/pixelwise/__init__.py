@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "fit": "pixelwise.train.loop",
     "Predictor": "pixelwise.inference.predictor",
     "InferenceSpec": "pixelwise.inference.spec",
+    "export": "pixelwise.inference.onnx_export",
     "compare": "pixelwise.compare",
 }
 _SUBMODULES = {"classical", "data", "models", "adversarial", "train", "inference", "metrics", "losses", "report"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from pixelwise.cli import classical, compare, datasets, evaluate, predict, train  # noqa: F401  (registration)
+from pixelwise.cli import classical, compare, datasets, evaluate, export, predict, train  # noqa: F401  (registration)
 from pixelwise.cli.app import app
 from pixelwise.errors import PixelwiseError
 
