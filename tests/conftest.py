@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,33 @@ def strict_numpy_scalars() -> Iterator[None]:
     spec.loader.exec_module(module)
     with module.strict_python_scalars():
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (ONNX exports of checkpoints) go to a folder of the test session, never the user's."""
+    saved = os.environ.get("PIXELWISE_CACHE")
+    os.environ["PIXELWISE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        del os.environ["PIXELWISE_CACHE"]
+    else:
+        os.environ["PIXELWISE_CACHE"] = saved
+
+
+@pytest.fixture
+def device() -> str:
+    """The device for device-sensitive tests: ``PIXELWISE_TEST_DEVICE`` (e.g. ``cuda``), default ``cpu``.
+
+    CI runs on the CPU; anyone with a GPU runs the same tests there with ``PIXELWISE_TEST_DEVICE=cuda``.
+    """
+    chosen = os.environ.get("PIXELWISE_TEST_DEVICE", "cpu")
+    if chosen.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip(f"PIXELWISE_TEST_DEVICE={chosen} but PyTorch sees no CUDA device")
+    return chosen
 
 
 @pytest.fixture

@@ -128,8 +128,7 @@ def onnx_bytes(model: SegmentationNetwork, spec: InferenceSpec, *, opset: int = 
     """The serialised ONNX model of ``model``'s bare network, with ``spec`` in its metadata."""
     import torch
 
-    if spec.model in NOT_EXPORTABLE:
-        raise PixelwiseError(f"model {spec.model!r} cannot be exported to ONNX: {NOT_EXPORTABLE[spec.model]}")
+    _refuse_unexportable(spec.model)
     stride = model.stride
     # two of everything: the exporter specialises dimensions that are 0 or 1 in the example
     example = torch.zeros(2, spec.in_channels, 2 * stride, 2 * stride)
@@ -195,9 +194,14 @@ def check_parity(
     checks = []
     for shape in shapes:
         images = generator.standard_normal(shape, dtype=np.float32)
-        with torch.no_grad():
-            expected = model.eval()(torch.from_numpy(images)).numpy()
-        logits = padded_forward(NumpyArrays(backend), images, stride)
+        try:
+            with torch.no_grad():
+                expected = model.eval()(torch.from_numpy(images)).numpy()
+            logits = padded_forward(NumpyArrays(backend), images, stride)
+        except Exception as error:  # a network that cannot take this size at all, in either runtime
+            reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+            shown = "×".join(map(str, shape))
+            raise PixelwiseError(f"model {spec.model!r} fails on a {shown} input ({reason})") from None
         checks.append(
             ParityCheck(
                 shape=shape,
@@ -207,6 +211,11 @@ def check_parity(
             )
         )
     return checks
+
+
+def _refuse_unexportable(name: str) -> None:
+    if name in NOT_EXPORTABLE:
+        raise PixelwiseError(f"model {name!r} cannot be exported to ONNX: {NOT_EXPORTABLE[name]}")
 
 
 def exportable(name: str) -> bool:
@@ -242,11 +251,12 @@ def cached_onnx(checkpoint: dict[str, Any], *, threads: int | None = None) -> Pa
     target = cache_folder() / f"{digest.hexdigest()[:24]}-opset{OPSET}-torch{torch.__version__}.onnx"
     if target.is_file():
         return target
+    spec = InferenceSpec.from_checkpoint(checkpoint)
+    _refuse_unexportable(spec.model)
     warnings.warn(
         f"exporting {source} to ONNX once for ONNX Runtime (cached in {target.parent}); --backend torch skips this",
         stacklevel=2,
     )
-    spec = InferenceSpec.from_checkpoint(checkpoint)
     model = model_from_checkpoint(checkpoint)
     data = onnx_bytes(model, spec)
     failed = [check for check in check_parity(model, data, spec, threads=threads) if not check.passed]
