@@ -69,8 +69,9 @@ def resolve_device(device: str) -> str:
 def resolve_precision(precision: str, device: str) -> Precision:
     """The number format to run a network in on ``device`` (``cpu``, ``cuda``, ``cuda:N``).
 
-    ``auto``: fp16 autocast on CUDA (tensor cores; argmax agreement with fp32 above 99.9 %), fp32 on the CPU
-    (exact; bf16 changes logits by a few per cent, so it is asked for, never implied). A format the
+    ``auto``: fp16 autocast on CUDA (tensor cores, as MONAI and nnU-Net predict), fp32 on the CPU (bf16
+    moves logits by a few per cent: on a trained unet-small 99.92 % of labels stay, on random ResNet-34
+    weights 97.7 %; so it is asked for, never implied). A format the
     device cannot run fast falls back to fp32 with a one-line warning: fp16 off CUDA, bf16 on a CPU
     without bf16 hardware (``cpu_has_bf16``). Results stay right; only the speed-up is not there.
     """

@@ -100,6 +100,14 @@ def test_architectures_that_cannot_export_are_refused_with_the_reason(tmp_path: 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.pt"]
 
 
+def test_export_is_in_the_public_api() -> None:
+    import pixelwise
+    import pixelwise.inference
+
+    assert pixelwise.export is export and pixelwise.inference.export is export
+    assert pixelwise.inference.OnnxBackend is OnnxBackend
+
+
 def test_export_never_overwrites_without_being_asked(exported: tuple[Path, Path], tmp_path: Path) -> None:
     checkpoint, _ = exported
     with pytest.raises(PixelwiseError, match=r"best\.onnx: exists already; add --overwrite"):
@@ -230,6 +238,15 @@ def test_predicting_with_an_onnx_file_imports_no_pytorch(exported: tuple[Path, P
     assert completed.returncode == 0, completed.stderr
     assert "wrote 2 masks" in completed.stdout and "loaded: []" in completed.stdout
     assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "out" / "overlays" / "b.png").is_file()
+    # a checkpoint there is one line saying what to do
+    code = code.replace(repr(str(model_file)), repr(str(model_file.with_suffix(".pt"))))
+    code = code.replace(repr(str(tmp_path / "out")), repr(str(tmp_path / "out2")))
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"pixelwise: error: {model_file.with_suffix('.pt')}: a checkpoint needs PyTorch, which is not installed "
+        "here; predict with an .onnx from 'pixelwise export', or install pixelwise with its dependencies"
+    ]
 
 
 # each architecture at its smallest: timm's tiny test ResNet as the encoder, narrow decoders (export time

@@ -131,9 +131,11 @@ def predict(
 
     with _notes(note):
         if threads is not None and model.suffix.lower() != ".onnx":
-            import torch
+            # without PyTorch, loading the checkpoint says so in one line
+            with contextlib.suppress(ImportError):
+                import torch
 
-            torch.set_num_threads(threads)
+                torch.set_num_threads(threads)
         predictor = Predictor.load(
             model,
             tile_size=tile,

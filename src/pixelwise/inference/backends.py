@@ -173,6 +173,13 @@ def load_backend(
 def _load_checkpoint(
     file: Path, *, backend: str, device: str | torch.device, precision: str, threads: int | None
 ) -> tuple[Backend, InferenceSpec]:
+    try:
+        import torch  # noqa: F401  (only to say so in one line where it is missing)
+    except ImportError:
+        raise PixelwiseError(
+            f"{file}: a checkpoint needs PyTorch, which is not installed here; predict with an .onnx from "
+            "'pixelwise export', or install pixelwise with its dependencies"
+        ) from None
     from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
     from pixelwise.hardware import resolve_device
 
