@@ -66,9 +66,9 @@ def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.nda
 
 
 BACKEND_HELP = (
-    "auto: for a .pt on the CPU, ONNX Runtime when it is installed and the model exports (about 2x PyTorch "
-    "there, see bench/backends.py; exported once, checked, cached), else PyTorch; an .onnx always runs in "
-    "ONNX Runtime. torch, onnx: that runtime."
+    "auto: for a .pt on the CPU, ONNX Runtime when it is installed and the model exports (1.6-1.9x eager PyTorch "
+    "on one thread, more on several: bench/backends.py; exported once, checked, cached), else PyTorch; an .onnx "
+    "always runs in ONNX Runtime. torch, onnx: that runtime."
 )
 PRECISION_HELP = (
     "auto: fp16 on CUDA, fp32 on the CPU. bf16 runs on CPUs with bf16 hardware (avx512_bf16/amx_bf16), fp16 on "
