@@ -1,12 +1,26 @@
-"""Tiled inference: what tiling and blending cost, and what memory grows with. Ratios from one run.
+"""Tiled inference against MONAI and the bare forward passes, on the CPU or a GPU; and its memory. One run.
 
-(a) time of ``Predictor.predict`` on a 2048 × 2048 image / time of the bare forward passes over the same
-    tile batches (same model, same batch size): the price of tiling, blending and the softmax;
-(c) peak resident memory while predicting 4096² and 1024² images, each in a fresh subprocess: it should
-    grow with the output canvas (K × H × W + H × W float32), not with the network's activations;
-(record) images/s of smp Unet-ResNet18 at 256², batch 1, eager (NCHW) and channels_last.
+(a) One image through the same model and weights, interleaved rounds, best of each:
 
-Usage: ``.venv/bin/python bench/inference.py`` (a few minutes on two cores; ``--quick`` for a smoke run).
+    - bare: the forward passes alone over the same tiles, pre-cut, standardised and already on the device
+      (through ``TorchBackend.forward``, so channels_last and autocast are the predictor's);
+    - MONAI ``sliding_window_inference``: Gaussian blending with σ = tile/8 (``sigma_scale=0.125``, as
+      pixelwise), the same tile, overlap and batch, the standardised image already on the device, its
+      logits left there;
+    - pixelwise ``Predictor.predict_logits`` (blended logits back on the host as numpy) and
+      ``predict_labels`` (the argmax, back on the host), from the numpy image in [0, 1].
+
+    in fp32, and in fp16 (autocast) on CUDA; with the argmax agreement of pixelwise with MONAI and of fp16
+    with fp32. Targets: on the CPU pixelwise ≤ 1.05× the bare forwards; on CUDA ≤ 1.1× MONAI in fp32 and,
+    in fp16, faster than MONAI in fp32.
+(b) On the CPU, the peak resident memory while predicting 1024² and 4096² images, each in a fresh
+    subprocess: it should grow with the output canvas (K × H × W + H × W float32), not with the image.
+
+Usage (MONAI is a bench-only dependency: ``pip install 'pixelwise[bench]'``)::
+
+    .venv/bin/python bench/inference.py                    # CPU: unet-small, 2048², tile 256, batch 4
+    .venv/bin/python bench/inference.py --device cuda      # unet-resnet34, 4096², tile 512, batch 8
+    .venv/bin/python bench/inference.py --quick            # smoke run, small sizes
 """
 
 from __future__ import annotations
@@ -17,12 +31,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.inference.backends import Backend, TorchBackend
+from pixelwise.inference.backends import TorchBackend
 from pixelwise.inference.predictor import Predictor
 from pixelwise.inference.spec import InferenceSpec
 from pixelwise.inference.tiling import tile_grid
@@ -30,84 +46,157 @@ from pixelwise.models.network import SegmentationNetwork
 from pixelwise.models.registry import create_model
 
 NUM_CLASSES = 3
+MEAN, STD = 0.5, 0.25
 
 
-def small_predictor(width: int, *, tile_size: int = 256, batch_size: int = 4) -> Predictor:
-    """The project's small U-Net (random weights: speed and memory do not depend on training)."""
+@dataclass(frozen=True)
+class Setting:
+    model: str
+    size: int
+    tile: int
+    batch: int
+
+
+DEFAULTS = {
+    "cpu": Setting("unet-small", 2048, 256, 4),
+    "cuda": Setting("unet-resnet34", 4096, 512, 8),
+}
+
+
+def build_model(name: str, *, width: int = 16) -> SegmentationNetwork:
+    """``unet-small`` (width 16) or ``unet-resnet34`` (smp's Unet on a ResNet-34 encoder), random weights."""
     torch.manual_seed(0)
-    model = create_model("unet-small", num_classes=NUM_CLASSES, in_channels=3, width=width)
-    return Predictor(TorchBackend(model), spec("unet-small", model.stride, tile_size), batch_size=batch_size)
+    if name == "unet-resnet34":
+        return create_model("unet", num_classes=NUM_CLASSES, in_channels=3, encoder="resnet34")
+    return create_model("unet-small", num_classes=NUM_CLASSES, in_channels=3, width=width)
 
 
 def spec(model: str, stride: int, tile_size: int = 256) -> InferenceSpec:
-    classes = ClassSpec.default(NUM_CLASSES)
     return InferenceSpec(
         model=model,
-        classes=classes,
-        mean=(0.5,) * 3,
-        std=(0.25,) * 3,
+        classes=ClassSpec.default(NUM_CLASSES),
+        mean=(MEAN,) * 3,
+        std=(STD,) * 3,
         in_channels=3,
         tile_size=tile_size,
         stride=stride,
     )
 
 
-class TimedBackend:
-    """Wraps a backend and adds up the wall-clock and CPU seconds spent inside it."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.wall = 0.0
-        self.cpu = 0.0
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        start, cpu = time.perf_counter(), time.process_time()
-        logits = self.backend(batch)
-        self.wall += time.perf_counter() - start
-        self.cpu += time.process_time() - cpu
-        return logits
+def timed(function: Callable[[], object], device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    function()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
-def tiling_overhead(size: int, repeats: int) -> dict[str, float]:
-    """(a): tiled prediction against the bare forward passes over the same tile batches.
+class CountingBackend(TorchBackend):
+    """A TorchBackend that adds up the seconds spent in its forward passes (CPU only: on a GPU, timing each
+    call would add a synchronisation per batch)."""
 
-    Two views of the same question. Separately: the forward passes alone over pre-cut batches, then
-    ``predict``, interleaved, best of ``repeats``. Within one run: ``predict``'s own time against the time
-    spent inside its backend calls, which neighbours' load cannot skew between the two.
-    """
-    predictor = small_predictor(16)
-    timed = TimedBackend(predictor.backend)
-    predictor.backend = timed
-    image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
-    tile_height = tile_width = min(predictor.tile_size, size)
-    positions = tile_grid(size, size, predictor.tile_size, predictor.overlap)
-    batches = []
-    for first in range(0, len(positions), predictor.batch_size):
-        chunk = positions[first : first + predictor.batch_size]
-        batch = np.stack([image[top : top + tile_height, left : left + tile_width] for top, left in chunk])
-        batches.append(((batch - 0.5) / 0.25).transpose(0, 3, 1, 2).copy())
-    timed.backend(batches[0])  # warm-up: oneDNN picks its kernels on the first call
-    separate: list[tuple[float, float]] = []
-    within: list[tuple[float, float]] = []
-    for _ in range(repeats):
-        start, cpu = time.perf_counter(), time.process_time()
-        for batch in batches:
-            timed.backend(batch)
-        bare = (time.perf_counter() - start, time.process_time() - cpu)
-        timed.wall = timed.cpu = 0.0
-        start, cpu = time.perf_counter(), time.process_time()
-        predictor.predict(image)
-        tiled = (time.perf_counter() - start, time.process_time() - cpu)
-        separate.append((tiled[0] / bare[0], tiled[1] / bare[1]))
-        within.append((tiled[0] / timed.wall, tiled[1] / timed.cpu))
-    return {
-        "tiles": len(positions),
-        "separate_wall": min(wall for wall, _ in separate),
-        "separate_cpu": min(cpu for _, cpu in separate),
-        "within_wall": min(wall for wall, _ in within),
-        "within_cpu": min(cpu for _, cpu in within),
-        "predict_seconds": tiled[0],
+    inside = 0.0
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        result = super().forward(batch)
+        self.inside += time.perf_counter() - start
+        return result
+
+
+def compare(setting: Setting, device: str, overlap: float, rounds: int) -> None:
+    """(a): bare forwards, MONAI and pixelwise on one image, in each precision the device runs fast."""
+    model = build_model(setting.model)
+    image = np.random.default_rng(0).random((setting.size, setting.size, 3), dtype=np.float32)
+    standardised = torch.from_numpy((image.transpose(2, 0, 1)[None] - MEAN) / STD).to(device)
+    positions = tile_grid(setting.size, setting.size, setting.tile, overlap)
+    tiles = [standardised[0, :, top : top + setting.tile, left : left + setting.tile] for top, left in positions]
+    batches = [torch.stack(tiles[first : first + setting.batch]) for first in range(0, len(tiles), setting.batch)]
+    print(
+        f"(a) {setting.model}, {setting.size}² RGB, {len(positions)} tiles of {setting.tile}² "
+        f"(overlap {overlap}, batch {setting.batch}), {device}; best of {rounds} interleaved rounds"
+    )
+    precisions = ["fp32", "fp16"] if device.startswith("cuda") else ["fp32"]
+    labels = {
+        precision: one_precision(model, image, standardised, batches, setting, device, precision, overlap, rounds)
+        for precision in precisions
     }
+    if "fp16" in labels:
+        print(f"    argmax agreement fp16 / fp32 (pixelwise): {(labels['fp16'] == labels['fp32']).mean():.5f}")
+
+
+def one_precision(
+    model: SegmentationNetwork,
+    image: np.ndarray,
+    standardised: torch.Tensor,
+    batches: list[torch.Tensor],
+    setting: Setting,
+    device: str,
+    precision: str,
+    overlap: float,
+    rounds: int,
+) -> np.ndarray:
+    """Time the four sides in one precision, print them; pixelwise's labels for the agreement with fp32."""
+    from monai.inferers import sliding_window_inference
+
+    backend = TorchBackend(model, device=device, precision=precision)
+    counting = CountingBackend(model, device=device, precision=precision)
+    predictor = Predictor(counting, spec(setting.model, model.stride, setting.tile), batch_size=setting.batch)
+    predictor.overlap = overlap
+    within: list[float] = []
+
+    def bare() -> None:
+        for batch in batches:
+            backend.forward(batch)
+
+    def monai() -> torch.Tensor:
+        with torch.no_grad():
+            result: torch.Tensor = sliding_window_inference(
+                standardised,
+                roi_size=setting.tile,
+                sw_batch_size=setting.batch,
+                predictor=backend.forward,
+                overlap=overlap,
+                mode="gaussian",
+                sigma_scale=0.125,
+            )
+            return result
+
+    def logits() -> None:
+        counting.inside = 0.0
+        start = time.perf_counter()
+        predictor.predict_logits(image)
+        if not device.startswith("cuda"):
+            within.append((time.perf_counter() - start) / counting.inside)
+
+    sides: dict[str, Callable[[], object]] = {
+        "bare forwards": bare,
+        "MONAI sliding_window_inference": monai,
+        "pixelwise predict_logits": logits,
+        "pixelwise predict_labels": lambda: predictor.predict_labels(image),
+    }
+    for side in sides.values():  # warm-up: kernels picked, memory pools filled
+        side()
+    within.clear()
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, side in sides.items():
+            seconds[name].append(timed(side, device))
+    best = {name: min(values) for name, values in seconds.items()}
+    labels = predictor.predict_labels(image)
+    monai_labels = monai().argmax(dim=1)[0].cpu().numpy()
+    print(f"    {precision}:")
+    for name, value in best.items():
+        print(
+            f"      {name:32s} {value:8.3f} s   ×{value / best['bare forwards']:.3f} bare"
+            f"   ×{value / best['MONAI sliding_window_inference']:.3f} MONAI"
+        )
+    if within:
+        print(f"      pixelwise predict_logits, within each run: ×{min(within):.3f} the time inside its forwards")
+    print(f"      argmax agreement pixelwise / MONAI: {(labels == monai_labels).mean():.5f}")
+    return labels
 
 
 def _status_bytes(field: str) -> int:
@@ -131,7 +220,11 @@ def pointwise_predictor() -> Predictor:
 
 def peak_memory_child(size: int, pointwise: bool) -> None:
     """Run in a subprocess: print how far predicting one size × size image lifts the peak RSS (bytes)."""
-    predictor = pointwise_predictor() if pointwise else small_predictor(8)
+    if pointwise:
+        predictor = pointwise_predictor()
+    else:
+        model = build_model("unet-small", width=8)
+        predictor = Predictor(TorchBackend(model), spec("unet-small", model.stride), batch_size=4)
     predictor.predict(np.zeros((64, 64, 3), np.float32))  # load kernels and allocator pools before measuring
     image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     # reset the peak to the current RSS (Linux clear_refs 5), so imports and set-up do not hide the growth
@@ -146,7 +239,7 @@ def peak_memory_child(size: int, pointwise: bool) -> None:
 
 
 def peak_memory(size: int, *, pointwise: bool = False) -> dict[str, float]:
-    """(c): peak-RSS growth of predicting a size × size image, measured in a fresh interpreter."""
+    """(b): peak-RSS growth of predicting a size × size image, measured in a fresh interpreter."""
     command = [sys.executable, __file__, "--child-memory", str(size), "--threads", str(torch.get_num_threads())]
     command += ["--pointwise"] if pointwise else []
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -154,32 +247,38 @@ def peak_memory(size: int, *, pointwise: bool = False) -> dict[str, float]:
     return result
 
 
-def unet_resnet18_speed(iterations: int) -> dict[str, float]:
-    """(record): images/s of smp Unet-ResNet18 at 256², batch 1, NCHW and channels_last, interleaved."""
-    import segmentation_models_pytorch as smp
-
-    model = smp.Unet(encoder_name="resnet18", encoder_weights=None, classes=NUM_CLASSES).eval()
-    image = torch.rand(1, 3, 256, 256)
-    layouts = {"eager": (model, image), "channels_last": (None, image.contiguous(memory_format=torch.channels_last))}
-    fast = smp.Unet(encoder_name="resnet18", encoder_weights=None, classes=NUM_CLASSES).eval()
-    fast.load_state_dict(model.state_dict())
-    layouts["channels_last"] = (fast.to(memory_format=torch.channels_last), layouts["channels_last"][1])
-    seconds = {name: [] for name in layouts}  # type: dict[str, list[float]]
-    with torch.inference_mode():
-        for network, batch in layouts.values():
-            network(batch)  # warm-up
-        for _ in range(iterations):
-            for name, (network, batch) in layouts.items():
-                start = time.perf_counter()
-                network(batch)
-                seconds[name].append(time.perf_counter() - start)
-    # the median of single passes resists a neighbour's burst better than a mean
-    return {name: 1 / float(np.median(values)) for name, values in seconds.items()}
+def memory(quick: bool) -> None:
+    small, large = (512, 1024) if quick else (1024, 4096)
+    low, high = peak_memory(small), peak_memory(large)
+    mib = 1 / 2**20
+    print(
+        f"(b) peak RSS growth while predicting (unet-small width 8, tiles 256², batch 4, K={NUM_CLASSES}):\n"
+        f"    {small}²: {low['growth'] * mib:.0f} MiB (canvas {low['canvas'] * mib:.0f} MiB); "
+        f"{large}²: {high['growth'] * mib:.0f} MiB (canvas {high['canvas'] * mib:.0f} MiB)\n"
+        f"    growth ratio {high['growth'] / max(low['growth'], 1):.1f} for a canvas ratio "
+        f"{high['canvas'] / low['canvas']:.0f}; beyond the canvas: {(low['growth'] - low['canvas']) * mib:.0f} "
+        f"and {(high['growth'] - high['canvas']) * mib:.0f} MiB (tile batches, constant in the image size)"
+    )
+    huge = 2048 if quick else 10_000
+    biggest = peak_memory(huge, pointwise=True)
+    tiles = len(tile_grid(huge, huge, 256, 0.5))
+    print(
+        f"    {huge}² with a 1×1-convolution network ({tiles} tiles, {biggest['seconds']:.0f} s): growth "
+        f"{biggest['growth'] * mib:.0f} MiB for a canvas of {biggest['canvas'] * mib:.0f} MiB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--model", choices=["unet-small", "unet-resnet34"], help="default: per device (see above)")
+    parser.add_argument("--size", type=int, help="image side in pixels")
+    parser.add_argument("--tile", type=int, help="tile side in pixels")
+    parser.add_argument("--batch", type=int, help="tiles per forward pass")
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    parser.add_argument("--no-memory", action="store_true", help="skip (b)")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: stable ratios on a machine shared with other jobs)"
     )
@@ -191,44 +290,19 @@ def main() -> None:
         peak_memory_child(arguments.child_memory, arguments.pointwise)
         return
 
-    quick = arguments.quick
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
-
-    size = 512 if quick else 2048
-    overhead = tiling_overhead(size, repeats=1 if quick else 2)
-    print(
-        f"(a) {size}² image, {overhead['tiles']} tiles of 256² (overlap 0.5, batch 4), unet-small width 16, "
-        f"predict {overhead['predict_seconds']:.0f} s; tiled / bare forward passes (target <= 1.15):\n"
-        f"    measured separately: wall {overhead['separate_wall']:.3f}, CPU {overhead['separate_cpu']:.3f}; "
-        f"within one predict: wall {overhead['within_wall']:.3f}, CPU {overhead['within_cpu']:.3f}"
+    device = arguments.device
+    default = DEFAULTS["cuda" if device.startswith("cuda") else "cpu"]
+    setting = Setting(
+        arguments.model or default.model,
+        arguments.size or (512 if arguments.quick else default.size),
+        arguments.tile or (128 if arguments.quick else default.tile),
+        arguments.batch or default.batch,
     )
-
-    small, large = (512, 1024) if quick else (1024, 4096)
-    low, high = peak_memory(small), peak_memory(large)
-    mib = 1 / 2**20
-    print(
-        f"(c) peak RSS growth while predicting (unet-small width 8, tiles 256², batch 4, K={NUM_CLASSES}):\n"
-        f"    {small}²: {low['growth'] * mib:.0f} MiB (canvas {low['canvas'] * mib:.0f} MiB); "
-        f"{large}²: {high['growth'] * mib:.0f} MiB (canvas {high['canvas'] * mib:.0f} MiB)\n"
-        f"    growth ratio {high['growth'] / max(low['growth'], 1):.1f} for a canvas ratio "
-        f"{high['canvas'] / low['canvas']:.0f}; beyond the canvas: {(low['growth'] - low['canvas']) * mib:.0f} "
-        f"and {(high['growth'] - high['canvas']) * mib:.0f} MiB (tile batches, constant in the image size)"
-    )
-
-    huge = 2048 if quick else 10_000
-    biggest = peak_memory(huge, pointwise=True)
-    tiles = len(tile_grid(huge, huge, pointwise_predictor().tile_size, pointwise_predictor().overlap))
-    print(
-        f"    {huge}² with a 1×1-convolution network ({tiles} "
-        f"tiles, {biggest['seconds']:.0f} s): growth {biggest['growth'] * mib:.0f} MiB for a canvas of "
-        f"{biggest['canvas'] * mib:.0f} MiB"
-    )
-
-    speed = unet_resnet18_speed(5 if quick else 20)
-    print(
-        f"(record) smp Unet-ResNet18 256², batch 1: eager {speed['eager']:.1f} img/s, "
-        f"channels_last {speed['channels_last']:.1f} img/s ({speed['channels_last'] / speed['eager']:.2f}×)"
-    )
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, load average {os.getloadavg()[0]:.1f}")
+    compare(setting, device, arguments.overlap, 1 if arguments.quick else arguments.rounds)
+    if not device.startswith("cuda") and not arguments.no_memory:
+        memory(arguments.quick)
 
 
 if __name__ == "__main__":

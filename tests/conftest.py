@@ -30,7 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> str:
-    """Where the device-sensitive tests run (training repeatability and resume, padding, RNG states): the CPU,
+    """Where the device-sensitive tests run (training repeatability and resume, padding, RNG states, the
+    predictor's blending and precisions): the CPU,
     as in CI, or CUDA with ``--device cuda`` or ``PIXELWISE_TEST_DEVICE=cuda``; skipped with the reason
     when CUDA is asked for and torch sees no GPU."""
     name = request.config.getoption("--device") or os.environ.get(DEVICE_VARIABLE) or "cpu"
@@ -93,6 +94,18 @@ def strict_numpy_scalars() -> Iterator[None]:
     spec.loader.exec_module(module)
     with module.strict_python_scalars():
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Caches (ONNX exports of checkpoints) go to a folder of the test session, never the user's."""
+    saved = os.environ.get("PIXELWISE_CACHE")
+    os.environ["PIXELWISE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        del os.environ["PIXELWISE_CACHE"]
+    else:
+        os.environ["PIXELWISE_CACHE"] = saved
 
 
 @pytest.fixture

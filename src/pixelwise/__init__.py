@@ -39,6 +39,7 @@ _PUBLIC_NAMES = {
     "train.loop": ["fit"],
     "inference.predictor": ["Predictor"],
     "inference.spec": ["InferenceSpec"],
+    "inference.onnx_export": ["export"],
     "comparison": ["compare"],
 }
 

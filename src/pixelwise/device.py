@@ -16,10 +16,20 @@ if TYPE_CHECKING:
     import torch
 
 DEVICES = "auto, cpu, cuda or cuda:N"
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def check_device_name(name: str) -> str:
+    """``name`` if it names a device pixelwise runs on (auto, cpu, cuda, cuda:N), else a PixelwiseError;
+    checked without torch, as a flag is read."""
+    if not DEVICE_PATTERN.fullmatch(name.strip().lower()):
+        raise PixelwiseError(f"--device {name}: not a device pixelwise runs on; give {DEVICES}")
+    return name
 
 
 def choose_device(name: str) -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` -> a torch device this machine has."""
+    check_device_name(name)
     import torch
 
     text = name.strip().lower()
@@ -27,8 +37,6 @@ def choose_device(name: str) -> torch.device:
         return torch.device("cpu")
     if text == "auto":
         return torch.device("cuda")
-    if not re.fullmatch(r"cuda(:\d+)?", text):
-        raise PixelwiseError(f"--device {name}: not a device pixelwise runs on; give {DEVICES}")
     if not torch.cuda.is_available():
         raise PixelwiseError(f"--device {name}: torch sees no CUDA GPU on this machine; use --device cpu or auto")
     index = int(text.partition(":")[2] or 0)

@@ -10,7 +10,7 @@ import sys
 import warnings
 from typing import Any
 
-from pixelwise.cli import classical, compare, datasets, evaluate, models, predict, serve, train  # noqa: F401  (registration)
+from pixelwise.cli import classical, compare, datasets, evaluate, export, models, predict, serve, train  # noqa: F401  (registration)
 from pixelwise.cli.app import app
 from pixelwise.errors import PixelwiseError, describe_os_error
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import typer
 
+from pixelwise.device import check_device_name
 from pixelwise.errors import PixelwiseError
-from pixelwise.train.config import DEVICE_PATTERN
 
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N"
 
@@ -80,9 +80,7 @@ def device_option(
 
 def check_device(value: str) -> str:
     """A callback, run as the flag is read: ``--device`` must be auto, cpu, cuda or cuda:N."""
-    if not DEVICE_PATTERN.fullmatch(value):
-        raise PixelwiseError(f"--device {value!r}: not a device; choose one of auto, cpu, cuda, cuda:N")
-    return value
+    return check_device_name(value)
 
 
 def check_threads(value: int | None) -> int | None:

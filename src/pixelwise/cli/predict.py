@@ -1,4 +1,7 @@
-"""`pixelwise predict CHECKPOINT INPUT... --out DIR`: label maps for images of any size with a trained model.
+"""`pixelwise predict MODEL INPUT... --out DIR`: label maps for images of any size with a trained model.
+
+MODEL is a checkpoint of ``pixelwise train`` or an ``.onnx`` of ``pixelwise export``; with an ``.onnx`` nothing
+here imports PyTorch.
 
 Writes ``DIR/<stem>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
 ``DIR/overlays/<stem>.png`` (the image with the classes painted over it) and
@@ -10,8 +13,10 @@ time writes into a folder (``files.output_lock``).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +65,30 @@ def collect_images(inputs: list[Path]) -> list[Path]:
     return images
 
 
+BACKEND_HELP = (
+    "auto: for a .pt on the CPU, ONNX Runtime when it is installed and the model exports (1.6-1.9x eager PyTorch "
+    "on one thread: bench/backends.py; exported once, checked, cached), else PyTorch; an .onnx always runs in "
+    "ONNX Runtime. torch, onnx: that runtime."
+)
+PRECISION_HELP = (
+    "auto: fp16 on CUDA, fp32 on the CPU. bf16 runs on CPUs with bf16 hardware (avx512_bf16/amx_bf16), fp16 on "
+    "CUDA; asked for elsewhere, a note says so and fp32 runs."
+)
+
+
 @app.command(
     epilog="""Examples:
 
 \b
   pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
+  pixelwise predict model.onnx images/ -o masks/ --threads 4
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda"""
 )
 def predict(
-    checkpoint: Path = typer.Argument(
-        ..., metavar="CHECKPOINT", help="A best.pt / last.pt from 'pixelwise train', or its run folder."
+    model: Path = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="An .onnx from 'pixelwise export', or a best.pt / last.pt from 'pixelwise train' or its run folder.",
     ),
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Images and/or folders of images."),
     out: Path = out_option("Folder for the masks (<stem>.png)."),
@@ -85,16 +104,21 @@ def predict(
     save_probabilities: bool = typer.Option(
         False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
     ),
+    backend: str = typer.Option(
+        "auto", "--backend", metavar="auto|torch|onnx", help=BACKEND_HELP, case_sensitive=False
+    ),
     device: str = device_option(),
-    threads: int | None = threads_option(),
-    quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds)."),
+    precision: str = typer.Option(
+        "auto", "--precision", metavar="auto|fp32|fp16|bf16", help=PRECISION_HELP, case_sensitive=False
+    ),
+    threads: int | None = threads_option("CPU threads of the runtime (torch or ONNX Runtime)."),
+    quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds), no notes."),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Label masks for images of any size with a trained model.
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
-    from pixelwise.device import choose_device
     from pixelwise.files import check_apart, output_lock
     from pixelwise.inference.predictor import Predictor
 
@@ -104,7 +128,6 @@ def predict(
     targets = {image: out / f"{image.stem}.png" for image in images}
     outputs = [path for image in images for path in _outputs(out, image, save_overlay, save_probabilities)]
     check_apart(out, input_folders=inputs, input_files=images, targets=outputs, flag="--out")
-    torch_device = str(choose_device(device))
     with output_lock(out):
         existing = [path for path in outputs if path.exists()]
         if existing and not overwrite:
@@ -112,10 +135,20 @@ def predict(
             raise PixelwiseError(
                 f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
             )
-        set_threads(threads, torch=True)
-        predictor = Predictor.load(
-            checkpoint, tile_size=tile, overlap=overlap, batch_size=batch_size, tta=tta, device=torch_device
-        )
+        # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
+        set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
+        with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
+            predictor = Predictor.load(
+                model,
+                tile_size=tile,
+                overlap=overlap,
+                batch_size=batch_size,
+                tta=tta,
+                backend=backend.lower(),
+                device=device,
+                precision=precision.lower(),
+                threads=threads,
+            )
         _predict_all(
             predictor,
             images,
@@ -125,7 +158,34 @@ def predict(
             save_probabilities=save_probabilities,
             quiet=quiet,
         )
-    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out}")
+    runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
+    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out} ({runtime})")
+
+
+def _has_torch() -> bool:
+    """Whether PyTorch can be imported (without importing it): a checkpoint without it is one line later."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _notes(say: Callable[[str], Any]) -> Iterator[None]:
+    """Python warnings raised inside become one plain line each (``say``), as they come, once per message."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        if str(message) not in seen:
+            seen.add(str(message))
+            say(str(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
 
 
 def _predict_all(
@@ -153,8 +213,13 @@ def _predict_all(
         for image_path in images:
             bar.set_postfix_str(image_path.name)
             image = read_image(image_path)
-            with warnings.catch_warnings(record=True) as notices:
-                warnings.simplefilter("always")
+
+            def image_note(message: str, name: str = image_path.name) -> None:
+                if not quiet:
+                    bar.write(f"note: {name}: {message}", file=sys.stderr)
+
+            # channel conversions and the like: a plain note per image, not a Python warning with a traceback line
+            with _notes(image_note):
                 if save_probabilities:
                     probabilities = predictor.predict(image, progress=bar.update)
                     labels = probabilities.argmax(axis=0).astype(np.uint8)
@@ -163,9 +228,6 @@ def _predict_all(
                     del probabilities
                 else:
                     labels = predictor.predict_labels(image, progress=bar.update)
-            # channel conversions and the like: a plain note per image, not a Python warning with a traceback line
-            for message in dict.fromkeys(str(notice.message) for notice in notices):
-                bar.write(f"note: {image_path.name}: {message}", file=sys.stderr)
             write_mask(targets[image_path], labels, predictor.classes)
             if save_overlay:
                 with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:

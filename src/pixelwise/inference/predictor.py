@@ -5,8 +5,11 @@ H × W float32 weight sum): the image is never passed whole through the network,
 photo costs what its output costs. Logits (not probabilities) are blended, as nnU-Net does: averaging
 scores before the softmax keeps confident tiles confident where a tile edge cuts an object.
 
-The tiler is numpy only: the network sits behind a ``Backend`` (``inference.backends``), a callable from a
-(N, C, h, w) float32 numpy batch to (N, K, h, w) float32 logits, described by an ``InferenceSpec``.
+The network sits behind a ``Backend`` (``inference.backends``), a callable from a (N, C, h, w) float32
+numpy batch to (N, K, h, w) float32 logits, described by an ``InferenceSpec``. Every window is padded to a
+multiple of the network's stride here, outside the network, so an exported network without padding of its
+own (ONNX) takes any image. The loop is written once over ``inference.arrays``: numpy on the host, or, for
+a ``TorchBackend``, torch on the model's device, so that a GPU blends its own tiles.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.errors import PixelwiseError
-from pixelwise.inference.backends import Backend, load_backend
+from pixelwise.inference.arrays import Array, Arrays, NumpyArrays, padded_forward
+from pixelwise.inference.backends import ArrayBackend, Backend, load_backend
 from pixelwise.inference.spec import InferenceSpec
 from pixelwise.inference.tiling import gaussian_importance_map, tile_grid
 
@@ -30,18 +34,15 @@ if TYPE_CHECKING:
 
     from pixelwise.data.classes import ClassSpec
 
-# the softmax runs over row bands of about this many values, so it needs no second full-size canvas
-_SOFTMAX_BLOCK = 1 << 22
-
 
 class Predictor:
     """Any-size image -> per-class probabilities, by tiles blended with a Gaussian importance map.
 
     ``backend`` runs the network (``TorchBackend(model)``, or any callable from a numpy batch to numpy
     logits); ``spec`` says what it expects and returns: classes, per-channel standardisation of [0, 1]
-    inputs, input channels, the training tile size. ``tile_size``: tiles are at most this size (default:
-    the spec's; smaller images use one tile of their own size; a multiple of ``spec.stride`` avoids padding
-    inside the model). ``overlap`` in [0, 1): fraction shared by neighbouring tiles. ``tta``: also predict
+    inputs, input channels, the training tile size, the network's stride. ``tile_size``: tiles are at most
+    this size (default: the spec's; an image smaller than a tile is one window of its own size; every
+    window is padded to a multiple of ``spec.stride``, so a tile that is one avoids the padding). ``overlap`` in [0, 1): fraction shared by neighbouring tiles. ``tta``: also predict
     the horizontally, vertically and doubly flipped tiles and average the logits (4× the time; exactly
     flip-equivariant).
 
@@ -92,16 +93,21 @@ class Predictor:
         overlap: float = 0.5,
         batch_size: int = 4,
         tta: bool = False,
+        backend: str | None = None,
         device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        threads: int | None = None,
     ) -> Predictor:
-        """A predictor for a trained model file: a checkpoint of ``pixelwise train`` (``.pt`` or its run folder).
+        """A predictor for a trained model file: a checkpoint of ``pixelwise train`` (``.pt`` or its run
+        folder) or an ``.onnx`` file of ``pixelwise export``.
 
-        The network, classes, normalisation and input channels come from the file (``load_backend``);
-        ``tile_size`` defaults to the one it was trained with. A missing, corrupt or foreign file is a
-        PixelwiseError naming it.
+        The network, classes, normalisation and input channels come from the file; ``tile_size`` defaults
+        to the one it was trained with. ``backend`` (None: the file's own runtime; ``torch``, ``onnx``,
+        ``auto``: the faster here), ``device``, ``precision`` (``auto``, ``fp32``, ``fp16``, ``bf16``) and
+        ``threads``: see ``load_backend``. A missing, corrupt or foreign file is a PixelwiseError naming it.
         """
-        backend, spec = load_backend(path, device=device)
-        return cls(backend, spec, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta)
+        runner, spec = load_backend(path, backend=backend, device=device, precision=precision, threads=threads)
+        return cls(runner, spec, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta)
 
     @property
     def classes(self) -> ClassSpec:
@@ -120,74 +126,87 @@ class Predictor:
 
         ``progress`` is called with the number of tiles done after each batch (e.g. ``tqdm.update``).
         """
-        logits = self.predict_logits(image, progress=progress)
-        _softmax_in_place(logits)
-        return logits
+        arrays, summed, weight = self._accumulate(image, progress)
+        summed /= weight
+        arrays.softmax_(summed)
+        return arrays.to_host(summed)
 
     def predict_labels(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
         """Most probable class per pixel, (H, W) uint8."""
         if self.num_classes > 256:
             raise PixelwiseError(f"{self.num_classes} classes do not fit uint8 labels; use predict() and argmax")
-        summed, _ = self._accumulate(image, progress)
+        arrays, summed, _ = self._accumulate(image, progress)
         # every class of a pixel is divided by the same positive weight: the argmax needs no division
-        return np.argmax(summed, axis=0).astype(np.uint8)
+        return arrays.labels(summed)
 
     def predict_logits(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
         """Blended logits (K, H, W) float32: the Gaussian-weighted average over the tiles covering each pixel."""
-        summed, weight = self._accumulate(image, progress)
+        arrays, summed, weight = self._accumulate(image, progress)
         summed /= weight
-        return summed
+        return arrays.to_host(summed)
 
-    def _accumulate(self, image: np.ndarray, progress: Callable[[int], Any] | None) -> tuple[np.ndarray, np.ndarray]:
-        """(K, H, W) sum of Gaussian-weighted tile logits and the (H, W) sum of the weights."""
-        pixels, convert = self._check_image(image)
+    def _accumulate(self, image: np.ndarray, progress: Callable[[int], Any] | None) -> tuple[Arrays, Array, Array]:
+        """Where the arrays live, the (K, H, W) sum of Gaussian-weighted tile logits and the (H, W) sum of
+        the weights, both there."""
+        pixels, scale = self._check_image(image)
         height, width = pixels.shape[:2]
+        arrays = self._arrays(pixels)
+        # every window of an image has one shape: the tile, or the image where it is smaller
         tile_height, tile_width = min(self.tile_size, height), min(self.tile_size, width)
         positions = tile_grid(height, width, self.tile_size, self.overlap)
-        importance = gaussian_importance_map(tile_height, tile_width)
-        summed = np.zeros((self.num_classes, height, width), dtype=np.float32)
-        weight = np.zeros((height, width), dtype=np.float32)
-        batch = np.empty((min(self.batch_size, len(positions)), self.in_channels, tile_height, tile_width), np.float32)
+        source = arrays.image(pixels)
+        mean, std = arrays.constant(self.mean[:, None, None]), arrays.constant(self.std[:, None, None])
+        importance = arrays.constant(gaussian_importance_map(tile_height, tile_width))
+        summed = arrays.zeros((self.num_classes, height, width))
+        weight = arrays.zeros((height, width))
+        batch = arrays.zeros((min(self.batch_size, len(positions)), self.in_channels, tile_height, tile_width))
         for first in range(0, len(positions), self.batch_size):
             chunk = positions[first : first + self.batch_size]
             for index, (top, left) in enumerate(chunk):
-                self._fill(batch[index], convert(pixels[top : top + tile_height, left : left + tile_width]))
-            logits = self._run(batch[: len(chunk)])
+                window = source[top : top + tile_height, left : left + tile_width]
+                arrays.standardize(window, scale, mean, std, out=batch[index])
+            logits = self._run(arrays, batch[: len(chunk)])
             expected = (len(chunk), self.num_classes, tile_height, tile_width)
-            if logits.shape != expected:
+            if tuple(logits.shape) != expected:
                 raise PixelwiseError(
-                    f"the model gave logits of shape {logits.shape} for a batch needing {expected}; "
+                    f"the model gave logits of shape {tuple(logits.shape)} for a batch needing {expected}; "
                     f"the model and the class list ({self.num_classes} classes) do not belong together"
                 )
             for index, (top, left) in enumerate(chunk):
-                np.multiply(logits[index], importance, out=logits[index])
+                logits[index] *= importance
                 summed[:, top : top + tile_height, left : left + tile_width] += logits[index]
                 weight[top : top + tile_height, left : left + tile_width] += importance
             if progress is not None:
                 progress(len(chunk))
-        return summed, weight
+        return arrays, summed, weight
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """Backend logits for a batch, averaged over the four flips when TTA is on."""
-        logits = np.asarray(self.backend(batch), dtype=np.float32)
+    def _arrays(self, pixels: np.ndarray) -> Arrays:
+        """The backend's own arrays (a torch device) when it offers them and the work fits, else numpy."""
+        if isinstance(self.backend, ArrayBackend):
+            height, width, channels = pixels.shape
+            # the canvas, its weights and the image, all float32 at most
+            needed = 4 * height * width * (self.num_classes + 1 + channels)
+            arrays = self.backend.arrays(needed)
+            if arrays is not None:
+                return arrays
+        return NumpyArrays(self.backend)
+
+    def _run(self, arrays: Arrays, batch: Array) -> Array:
+        """Logits for a batch of windows (padded to the stride outside the network), averaged over the four
+        flips when TTA is on."""
+        logits = padded_forward(arrays, batch, self.spec.stride)
         if not self.tta:
             return logits
-        logits = logits.copy()
         for axes in ((-1,), (-2,), (-2, -1)):
-            flipped = np.ascontiguousarray(np.flip(batch, axis=axes))
-            logits += np.flip(np.asarray(self.backend(flipped), dtype=np.float32), axis=axes)
+            logits += arrays.flip(padded_forward(arrays, arrays.flip(batch, axes), self.spec.stride), axes)
         logits /= 4
         return logits
 
-    def _fill(self, out: np.ndarray, tile: np.ndarray) -> None:
-        """Write one (h, w, C) float32 tile, standardised, into ``out`` (C, h, w)."""
-        np.subtract(tile.transpose(2, 0, 1), self.mean[:, None, None], out=out)
-        out /= self.std[:, None, None]
+    def _check_image(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image as (H, W, C) with the model's channels, and the factor that takes its values to [0, 1].
 
-    def _check_image(self, image: np.ndarray) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
-        """The image as (H, W, C) and a per-tile conversion to float32 [0, 1] with the model's channels.
-
-        Conversions happen per tile, so a huge image is never copied whole.
+        Values are converted per window, so a huge image is never copied whole; only an image whose channels
+        differ from the model's is converted once (to float32, with a notice).
         """
         pixels = np.asarray(image)
         if pixels.ndim == 2:
@@ -204,34 +223,21 @@ class Predictor:
                 "read files with pixelwise.data.io.read_image, which scales any type"
             )
         channels = pixels.shape[2]
-
-        def to_float(tile: np.ndarray) -> np.ndarray:
-            converted = tile.astype(np.float32)
-            return converted * np.float32(scale) if scale != 1.0 else converted
-
         if channels == self.in_channels:
-            return pixels, to_float
+            return pixels, scale
         if channels == 1:
             warnings.warn(
                 f"the image is grey and the model expects {self.in_channels} channels: repeating the grey channel",
                 stacklevel=3,
             )
-            return pixels, lambda tile: conform_channels(to_float(tile), self.in_channels)
-        if channels == 3 and self.in_channels == 1:
+        elif channels == 3 and self.in_channels == 1:
             warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=3)
-            return pixels, lambda tile: conform_channels(to_float(tile), 1)
-        raise PixelwiseError(
-            f"the image has {channels} channels but the model was trained on {self.in_channels}; "
-            "give images like the training images"
-        )
-
-
-def _softmax_in_place(logits: np.ndarray) -> None:
-    """Softmax over axis 0 of (K, H, W) float32 logits, in place, a band of rows at a time."""
-    classes, height, width = logits.shape
-    rows = max(1, _SOFTMAX_BLOCK // max(1, classes * width))
-    for start in range(0, height, rows):
-        band = logits[:, start : start + rows]
-        band -= band.max(axis=0, keepdims=True)
-        np.exp(band, out=band)
-        band /= band.sum(axis=0, keepdims=True)
+        else:
+            raise PixelwiseError(
+                f"the image has {channels} channels but the model was trained on {self.in_channels}; "
+                "give images like the training images"
+            )
+        as_float = pixels.astype(np.float32)
+        if scale != 1.0:
+            as_float *= np.float32(scale)
+        return conform_channels(as_float, self.in_channels), 1.0

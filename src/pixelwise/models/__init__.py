@@ -11,7 +11,7 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     "MODELS": "pixelwise.models.registry",
     "SegmentationNetwork": "pixelwise.models.network",
-    "pad_amounts": "pixelwise.models.network",
+    "pad_amounts": "pixelwise.padding",
     "create_model": "pixelwise.models.registry",
     "list_models": "pixelwise.models.registry",
     "list_encoders": "pixelwise.models.registry",

@@ -13,6 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelwise.padding import pad_amounts, pad_mode
+
+__all__ = ["SegmentationNetwork", "pad_amounts"]
+
 
 class SegmentationNetwork(nn.Module):
     """Wraps a network that needs sizes divisible by ``stride``: pad (reflect), run, crop the logits back.
@@ -49,9 +53,8 @@ class SegmentationNetwork(nn.Module):
         top, bottom = pad_amounts(height, multiple=self.stride)
         left, right = pad_amounts(width, multiple=self.stride)
         if top or bottom or left or right:
-            # reflection needs the image to be longer than the padding; tiny inputs repeat the border
-            fits = max(top, bottom) < height and max(left, right) < width
-            padded = F.pad(images, (left, right, top, bottom), mode="reflect" if fits else "replicate")
+            mode = pad_mode(height, width, (top, bottom), (left, right))
+            padded = F.pad(images, (left, right, top, bottom), mode=mode)
             if images.dim() == 4 and images.is_contiguous(memory_format=torch.channels_last):
                 # F.pad returns NCHW; keep the layout the caller chose for speed
                 padded = padded.contiguous(memory_format=torch.channels_last)
@@ -59,23 +62,3 @@ class SegmentationNetwork(nn.Module):
             return cropped
         logits: torch.Tensor = self.network(images)
         return logits
-
-
-def pad_amounts(size: int, *, multiple: int = 1, minimum: int = 0) -> tuple[int, int]:
-    """(before, after) padding that takes ``size`` to the next multiple of ``multiple`` that is ≥ ``minimum``.
-
-    Split evenly (the extra pixel after), so the content stays centred and both borders get context.
-
-    >>> pad_amounts(97, multiple=32)
-    (15, 16)
-    >>> pad_amounts(64, multiple=32)
-    (0, 0)
-    >>> pad_amounts(50, minimum=64)
-    (7, 7)
-    """
-    if multiple < 1:
-        raise ValueError(f"multiple must be at least 1, got {multiple}")
-    target = max(size, minimum)
-    target = -(-target // multiple) * multiple
-    total = target - size
-    return total // 2, total - total // 2

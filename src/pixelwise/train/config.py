@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +23,13 @@ from typing import Any
 
 import yaml
 
+from pixelwise.device import DEVICE_PATTERN
 from pixelwise.errors import PixelwiseError, did_you_mean
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
 LOSSES = ("ce", "dice", "focal", "ce+dice")
 NORMALIZATIONS = ("auto", "dataset", "imagenet")
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def setting(default: Any, doc: str, *, choices: tuple[str, ...] = (), metavar: str | None = None) -> Any:
