@@ -55,8 +55,9 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
     resumed = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "resumed", resume=True, progress=False)
 
     assert [record["epoch"] for record in resumed.history] == [1, 2]
+    resumed_weights = weights(resumed.last_checkpoint)
     for name, tensor in weights(straight.last_checkpoint).items():
-        assert torch.equal(tensor, weights(resumed.last_checkpoint)[name]), name
+        assert torch.equal(tensor, resumed_weights[name]), name
     if config.uses_discriminator:
         discriminator_straight = load_checkpoint(straight.last_checkpoint)["discriminator"]["state_dict"]
         discriminator_resumed = load_checkpoint(resumed.last_checkpoint)["discriminator"]["state_dict"]

@@ -106,8 +106,9 @@ def test_torchrun_trains_resumes_exactly_and_its_checkpoint_predicts(tmp_path: P
 
     straight = launch(*common, "--out", tmp_path / "straight", "--epochs", "2", *settings)
     assert straight.returncode == 0, straight.stderr[-3000:]
+    resumed_weights = weights(run / "last.pt")
     for name, tensor in weights(tmp_path / "straight" / "last.pt").items():
-        assert torch.equal(tensor, weights(run / "last.pt")[name]), name
+        assert torch.equal(tensor, resumed_weights[name]), name
 
     from pixelwise.inference.predictor import Predictor
 
