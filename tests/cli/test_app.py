@@ -164,7 +164,10 @@ def test_heavy_commands_take_threads_and_quiet_and_the_device_rule_is_one() -> N
 
 
 def test_bad_threads_and_device_are_one_line_before_any_work(cli: Any, tmp_path: Path) -> None:
-    for flags, message in ((["--threads", "0"], "--threads 0: give 1 or more"), (["--device", "tpu"], "--device tpu: not a device")):
+    for flags, message in (
+        (["--threads", "0"], "--threads 0: give 1 or more"),
+        (["--device", "tpu"], "--device tpu: not a device"),
+    ):
         result = cli("predict", tmp_path / "missing.pt", tmp_path, "-o", tmp_path / "out", *flags)
         assert result.returncode == 2 and message in result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
