@@ -7,27 +7,17 @@ exported: predicting with an .onnx file needs numpy and onnxruntime only.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
-_EXPORTS: dict[str, str] = {
-    "Predictor": "pixelwise.inference.predictor",
-    "InferenceSpec": "pixelwise.inference.spec",
-    "Backend": "pixelwise.inference.backends",
-    "ArrayBackend": "pixelwise.inference.backends",
-    "TorchBackend": "pixelwise.inference.backends",
-    "OnnxBackend": "pixelwise.inference.onnx_backend",
-    "load_backend": "pixelwise.inference.backends",
-    "export": "pixelwise.inference.onnx_export",
-    "tile_starts": "pixelwise.inference.tiling",
-    "tile_grid": "pixelwise.inference.tiling",
-    "gaussian_importance_map": "pixelwise.inference.tiling",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'pixelwise.inference' has no attribute {name!r}")
+# module -> the public names it defines (attached lazily, as in pixelwise/__init__.py)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "predictor": ["Predictor"],
+        "spec": ["InferenceSpec"],
+        "backends": ["Backend", "ArrayBackend", "TorchBackend", "load_backend"],
+        "onnx_backend": ["OnnxBackend"],
+        "onnx_export": ["export"],
+        "tiling": ["tile_starts", "tile_grid", "gaussian_importance_map"],
+    },
+)

@@ -5,26 +5,14 @@ Names are resolved lazily so that importing ``pixelwise.models.pretrained`` (no 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
-_EXPORTS: dict[str, str] = {
-    "MODELS": "pixelwise.models.registry",
-    "SegmentationNetwork": "pixelwise.models.network",
-    "pad_amounts": "pixelwise.padding",
-    "create_model": "pixelwise.models.registry",
-    "list_models": "pixelwise.models.registry",
-    "list_encoders": "pixelwise.models.registry",
-    "model_options": "pixelwise.models.registry",
-    "IMAGENET_MEAN": "pixelwise.models.pretrained",
-    "IMAGENET_STD": "pixelwise.models.pretrained",
-    "normalization_for": "pixelwise.models.pretrained",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'pixelwise.models' has no attribute {name!r}")
+# module -> the public names it defines (attached lazily, as in pixelwise/__init__.py)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "registry": ["MODELS", "create_model", "list_models", "list_encoders", "model_options"],
+        "network": ["SegmentationNetwork"],
+        "pretrained": ["IMAGENET_MEAN", "IMAGENET_STD", "normalization_for"],
+    },
+)
