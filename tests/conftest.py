@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,17 +83,30 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+def _test_module(name: str) -> Any:
+    """A helper module of tests/ by file name (pytest's importlib mode does not put tests/ on the path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def deploy_blocker() -> str:
+    """Python source that refuses every import the README's install without PyTorch does not bring
+    (``deploy_path.py``; httpx2, FastAPI's test client, allowed for the test itself); run it first in a
+    subprocess."""
+    return str(_test_module("deploy_path").blocker_source("httpx2"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def strict_numpy_scalars() -> Iterator[None]:
     """The whole suite under NumPy 2.5's rule for Python integers (see ``strict_numpy.py``), which the
     NumPy we can install does not yet apply everywhere."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("strict_numpy", Path(__file__).with_name("strict_numpy.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with module.strict_python_scalars():
+    with _test_module("strict_numpy").strict_python_scalars():
         yield
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ def test_load_predictor_reads_the_checkpoint_and_sets_the_threads(checkpoint: Pa
         torch.set_num_threads(before)
     assert predictor.classes == QUOKKA_CLASSES
     assert (predictor.in_channels, predictor.tile_size) == (3, 64)
-    assert backend_name(predictor) == "torch"
+    # a checkpoint runs in ONNX Runtime where it is installed (the faster runtime on the CPU), else PyTorch
+    assert backend_name(predictor) == ("onnx" if importlib.util.find_spec("onnxruntime") else "torch")
     assert load_predictor(checkpoint, device="auto", threads=before, tile_size=128).tile_size == 128
 
 
@@ -39,3 +41,36 @@ def test_with_options_copies_and_never_changes_the_shared_predictor(predictor) -
     assert (variant.tile_size, variant.overlap, variant.tta) == (32, 0.0, True)
     assert (predictor.tile_size, predictor.overlap, predictor.tta) == (64, 0.5, False)
     assert variant.backend is predictor.backend  # the network is shared, not copied
+
+
+def test_an_onnx_model_is_served_with_only_the_install_without_pytorch(
+    checkpoint: Path, tmp_path: Path, deploy_blocker: str
+) -> None:
+    """`pixelwise serve MODEL.onnx` on a machine with the README's install without PyTorch: loading, the page
+    and a prediction import nothing else (tests/deploy_path.py)."""
+    import subprocess
+    import sys
+
+    from pixelwise.inference.onnx_export import export
+
+    model_file = export(checkpoint, tmp_path / "model.onnx").path
+    code = deploy_blocker + (
+        f"""
+import io, sys
+import numpy as np
+from fastapi.testclient import TestClient
+from PIL import Image
+from pixelwise.serve import create_app
+from pixelwise.serve.model import backend_name, load_predictor
+
+predictor = load_predictor({str(model_file)!r}, device="auto", threads=1)
+buffer = io.BytesIO()
+Image.fromarray(np.full((40, 50, 3), 200, np.uint8)).save(buffer, format="PNG")
+with TestClient(create_app(predictor)) as client:
+    answer = client.post("/predict?format=json", files={{"image": ("a.png", buffer.getvalue())}})
+    page = client.get("/")
+print(backend_name(predictor), answer.status_code, answer.json()["width"], page.status_code, "torch" in sys.modules)
+"""
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert result.stdout.split() == ["onnx", "200", "50", "200", "False"], result.stderr[-3000:]

@@ -38,17 +38,25 @@ def load_predictor(
 ) -> ServedPredictor:
     """The predictor of a model file, with ``threads`` compute threads for each inference slot.
 
-    ``device``: auto (a CUDA GPU when torch sees one), cpu, cuda or cuda:N. A missing or foreign file is a
-    PixelwiseError naming it.
+    An ``.onnx`` file (``pixelwise export``) runs in ONNX Runtime and imports no PyTorch. A checkpoint runs
+    in ONNX Runtime too where it is installed and the architecture exports (the faster runtime on the CPU:
+    exported once, checked, cached), else in PyTorch on ``device`` (auto: a CUDA GPU when torch sees one,
+    cpu, cuda or cuda:N). A missing or foreign file is a PixelwiseError naming it.
     """
+    from pathlib import Path
+
+    from pixelwise.inference.predictor import Predictor
+
+    if Path(path).suffix.lower() == ".onnx":
+        return Predictor.load(path, tile_size=tile_size, device=device, threads=threads)
     import torch
 
     from pixelwise.device import choose_device
-    from pixelwise.inference.predictor import Predictor
 
+    chosen = choose_device(device)
     # the intra-op pool is per calling thread: slots × threads is what the process uses at most
     torch.set_num_threads(threads)
-    return Predictor.load(path, tile_size=tile_size, device=choose_device(device))
+    return Predictor.load(path, tile_size=tile_size, backend="auto", device=chosen, precision="fp32", threads=threads)
 
 
 def backend_name(predictor: ServedPredictor) -> str:
