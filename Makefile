@@ -52,6 +52,6 @@ LOWEST := .venv-lowest
 lower-bounds: system-packages
 	test -x $(LOWEST)/bin/python || python3 -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip packaging
-	$(LOWEST)/bin/python tools/lowest_constraints.py serve > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python tools/lowest_constraints.py serve onnx > $(LOWEST)/constraints.txt
 	$(LOWEST)/bin/python -m pip install -q -e '.[dev]' -c $(LOWEST)/constraints.txt
 	NEED_BROWSER=1 $(LOWEST)/bin/python -m pytest -q
