@@ -95,9 +95,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=10, help="the iterations fall into this many epochs")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-size", type=int, default=96)
-    parser.add_argument("--discriminator-base-channels", type=int, default=32, help="64 in the paper; 32 halves D's cost")
+    parser.add_argument(
+        "--discriminator-base-channels", type=int, default=32, help="64 in the paper; 32 halves D's cost"
+    )
     parser.add_argument("--val-images", type=int, default=50, help="validation images per epoch (curves only)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field, all runs")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field, all runs"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table-only", action="store_true", help="only write the table of the finished runs")
     return parser.parse_args(argv)
@@ -281,9 +285,8 @@ def table(results: list[dict[str, Any]], arms: list[str]) -> str:
     lines += ["| dataset | labels | " + " | ".join(arms) + " |", "| --- | --- |" + " ---: |" * len(arms)]
     groups: dict[tuple[str, float], dict[str, dict[int, dict[str, Any]]]] = {}
     for record in results:
-        groups.setdefault((record["dataset"], record["fraction"]), {}).setdefault(record["arm"], {})[
-            record["seed"]
-        ] = record
+        by_arm = groups.setdefault((record["dataset"], record["fraction"]), {})
+        by_arm.setdefault(record["arm"], {})[record["seed"]] = record
     for (dataset, fraction), by_arm in sorted(groups.items(), key=lambda item: (item[0][0], -item[0][1])):
         cells = []
         for arm in arms:
