@@ -119,11 +119,8 @@ def fixmatch_loss(
     """``CE(S(CutMix(strong)), CutMix(argmax P_weak))`` over the pixels whose weak max softmax passes the
     threshold, divided by the count of valid pixels; also the trusted share of the valid pixels."""
     boxes = cutmix_boxes(strong.shape[0], strong.shape[-2:], generator=generator).to(strong.device)
-    partner = torch.roll(torch.arange(strong.shape[0], device=strong.device), 1)
     weak = weak_logits.softmax(dim=1)
-    confidence, labels = weak.amax(dim=1), weak.argmax(dim=1)
-    mixed_images = torch.where(boxes.unsqueeze(1), strong[partner], strong)
-    confidence, labels, valid = (torch.where(boxes, value[partner], value) for value in (confidence, labels, valid))
+    mixed_images, confidence, labels, valid = cutmix(boxes, strong, weak.amax(dim=1), weak.argmax(dim=1), valid)
     trusted, fraction = confident_pixels(confidence, valid, threshold=trainer.config.fixmatch_threshold)
     with trainer._autocast():
         logits = trainer.model(mixed_images)
@@ -132,6 +129,23 @@ def fixmatch_loss(
     if count == 0:
         return logits.sum() * 0.0, fraction
     return torch.where(trusted, losses, 0.0).sum() / count, fraction
+
+
+def cutmix(boxes: Tensor, *batches: Tensor) -> tuple[Tensor, ...]:
+    """Each batch (N, ...) with image i's box (``boxes`` (N, H, W) bool) filled from image i − 1 of the same
+    batch: images, pseudo-labels, confidences and validity mixed alike.
+
+    >>> images = torch.arange(2.0).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    >>> boxes = torch.tensor([[[True, False], [False, False]], [[False] * 2] * 2])
+    >>> cutmix(boxes, images)[0][:, 0].tolist()
+    [[[1.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]
+    """
+    partner = torch.roll(torch.arange(boxes.shape[0], device=boxes.device), 1)
+    mixed = []
+    for batch in batches:
+        inside = boxes.view(boxes.shape[0], *([1] * (batch.ndim - 3)), *boxes.shape[1:])
+        mixed.append(torch.where(inside, batch[partner], batch))
+    return tuple(mixed)
 
 
 def cutmix_boxes(
