@@ -69,10 +69,11 @@ def cli() -> Callable[..., CliResult]:
     return run_cli
 
 
-def write_unseen_dataset(root: Path) -> None:
+def write_unseen_dataset(root: Path, count: int = 12) -> None:
     """A dataset folder as a user brings it: grey 8-bit PNG and 16-bit TIFF images, index masks, classes.yaml.
 
-    Bright blobs on a dark background, 3 classes (background, cell, nucleus), 12 images of 40x48.
+    Bright blobs on a dark background, 3 classes (background, cell, nucleus), ``count`` images of 40x48,
+    no train/ val/ test/ folders.
     """
     import numpy as np
     import tifffile
@@ -85,7 +86,7 @@ def write_unseen_dataset(root: Path) -> None:
         "classes:\n  - background\n  - {name: cell, color: [0, 200, 0]}\n  - {name: nucleus, color: [200, 0, 0]}\n"
     )
     rows, cols = np.mgrid[:40, :48]
-    for index in range(12):
+    for index in range(count):
         mask = np.zeros((40, 48), np.uint8)
         centre_row, centre_col = rng.integers(12, 28), rng.integers(12, 36)
         distance = np.hypot(rows - centre_row, cols - centre_col)
@@ -105,3 +106,9 @@ def unseen_dataset(tmp_path: Path) -> Path:
     """The folder of :func:`write_unseen_dataset`, at ``tmp_path / "unseen"``."""
     write_unseen_dataset(tmp_path / "unseen")
     return tmp_path / "unseen"
+
+
+@pytest.fixture
+def write_unseen() -> Callable[..., None]:
+    """:func:`write_unseen_dataset` itself: ``write_unseen(root, count=13)`` for a folder of another size."""
+    return write_unseen_dataset

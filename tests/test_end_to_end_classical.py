@@ -22,7 +22,7 @@ def test_classical_then_evaluate_on_an_unseen_folder(tmp_path: Path, cli, unseen
     result = cli("classical", method, data, predictions, "--fit", data, "--split", "test", "-q", *options)
     assert result.returncode == 0, result.stderr
     scores_file = tmp_path / "scores.json"
-    result = cli("evaluate", predictions, data, "--json", scores_file)
+    result = cli("evaluate", predictions, data, "--split", "test", "--json", scores_file)
     assert result.returncode == 0, result.stderr
     scores = json.loads(scores_file.read_text())
 

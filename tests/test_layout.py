@@ -182,10 +182,6 @@ def test_the_package_and_the_classical_path_load_no_torch() -> None:
     assert output == "[]"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="until the other splits of issue 8 land: train/loop.py, report.py, compare.py, data/builtin.py",
-)
 def test_no_module_is_longer_than_a_reader_can_hold() -> None:
     lengths = {path: len(path.read_text().splitlines()) for path in sorted(SOURCE.rglob("*.py"))}
     too_long = [f"{path.relative_to(SOURCE)} ({count})" for path, count in lengths.items() if count > MAX_LINES]

@@ -12,7 +12,6 @@ import tifffile
 from PIL import Image
 
 from pixelwise.classical import list_methods
-from pixelwise.cli.classical import METHOD_NAMES
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.data.io import read_mask, write_mask
@@ -42,7 +41,19 @@ def dataset(tmp_path: Path) -> Path:
 
 def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
-    result = cli("classical", "otsu", dataset, out, "--fit", dataset, "--save-fit", tmp_path / "fit.json", "-q")
+    result = cli(
+        "classical",
+        "otsu",
+        dataset,
+        out,
+        "--fit",
+        dataset,
+        "--save-fit",
+        tmp_path / "fit.json",
+        "--split",
+        "test",
+        "-q",
+    )
     assert result.returncode == 0, result.stderr
     test = SegmentationFolder(dataset, "test")
     assert sorted(path.name for path in out.iterdir()) == sorted(f"{stem}.png" for stem in test.stems)
@@ -51,7 +62,7 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
         assert (predicted == sample.mask).mean() > 0.95
     assert "learned on" in result.stdout and "warning" not in result.stderr
     # the saved fit is reused without the training data, and gives the same masks
-    again = cli("classical", "otsu", dataset, tmp_path / "again", "--fit", tmp_path / "fit.json", "-q")
+    again = cli("classical", "otsu", dataset, tmp_path / "again", "--fit", tmp_path / "fit.json", "--split", "test")
     assert again.returncode == 0, again.stderr
     for sample in test:
         first = read_mask(out / f"{sample.stem}.png", CLASSES)
@@ -62,7 +73,7 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
 def test_oracle_is_named_as_such_and_needs_masks(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("classical", "slic", dataset, tmp_path / "oracle", "--oracle", "--set", "segments=20", "-q")
     assert result.returncode == 0, result.stderr
-    assert "ORACLE" in result.stdout and "slic (oracle)" in result.stdout
+    assert "ORACLE" in result.stdout and "slic-oracle" in result.stdout
     masks = list((tmp_path / "oracle").iterdir())
     assert masks and all(path.suffix == ".png" for path in masks)
     refused = cli("classical", "slic", dataset / "images", tmp_path / "x", "--oracle")
@@ -84,6 +95,25 @@ def test_without_fit_or_oracle_writes_region_labels(dataset: Path, tmp_path: Pat
 def test_fitting_on_the_segmented_images_warns(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "--split", "all", "-q")
     assert result.returncode == 0 and "includes the fit's training images" in result.stderr
+
+
+def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    # no --split: the flat folder has no split of its own, so every image is segmented (the fit's training
+    # images among them, which the warning says)
+    result = cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "-q")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "o").iterdir()) == [f"cell{index}.png" for index in range(7)]
+    assert f"every image of {dataset} includes the fit's training images" in result.stderr
+    oracle = cli("classical", "otsu", dataset, tmp_path / "oracle", "--oracle", "-q")
+    assert oracle.returncode == 0 and len(list((tmp_path / "oracle").iterdir())) == 7
+    # a folder with train/ val/ test/ gives its test/ folder
+    split_folder = tmp_path / "split"
+    write_dataset(split_folder / "train", count=3)
+    write_dataset(split_folder / "test", count=2)
+    tested = cli("classical", "otsu", split_folder, tmp_path / "t", "--fit", split_folder, "-q")
+    assert tested.returncode == 0, tested.stderr
+    assert sorted(path.name for path in (tmp_path / "t").iterdir()) == ["cell0.png", "cell1.png"]
+    assert "warning" not in tested.stderr
 
 
 @pytest.mark.parametrize(
@@ -109,10 +139,17 @@ def test_bad_paths_and_a_fit_for_another_method(dataset: Path, tmp_path: Path, c
     cli("classical", "otsu", dataset, tmp_path / "o", "--fit", dataset, "--save-fit", tmp_path / "otsu.json", "-q")
     other = cli("classical", "kmeans", dataset, tmp_path / "k", "--fit", tmp_path / "otsu.json")
     assert other.returncode == 2 and "fitted for otsu, not kmeans" in other.stderr
+    # the right format with a key missing: one line naming the file and the key, no traceback
+    saved = json.loads((tmp_path / "otsu.json").read_text())
+    del saved["labeler"]
+    (tmp_path / "broken.json").write_text(json.dumps(saved))
+    broken = cli("classical", "otsu", dataset, tmp_path / "b", "--fit", tmp_path / "broken.json")
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1
+    assert f"{tmp_path / 'broken.json'}: the fitted segmenter has no 'labeler'" in broken.stderr
 
 
 def test_help_lists_every_method(cli) -> None:  # type: ignore[no-untyped-def]
-    assert METHOD_NAMES.split(", ") == list_methods()
     result = cli("classical", "--help")
     assert result.returncode == 0
     assert all(name in re.sub(r"\s+", "", result.stdout) for name in list_methods())

@@ -16,6 +16,7 @@ from pixelwise.classical import (
     list_methods,
     method_options,
     oracle_labels,
+    oracle_name,
     segment,
 )
 from pixelwise.data.classes import ClassSpec
@@ -153,7 +154,7 @@ def test_fitted_segmenter_never_reads_the_test_truth() -> None:
     assert (fitted.predict(image, truth=truth) == prediction).all()  # truth given, and ignored
     oracle = ClassicalSegmenter("otsu", labeler="oracle")
     assert (oracle.predict(image, truth=truth) == truth).mean() > 0.95
-    assert oracle.name == "otsu (oracle)" and fitted.name == "otsu"
+    assert oracle.name == "otsu-oracle" == oracle_name("otsu") and fitted.name == "otsu"
 
 
 @pytest.mark.parametrize(
@@ -210,3 +211,28 @@ def test_segmenter_fits_a_dataset_folder_and_saves_for_reuse(tmp_path: Path) -> 
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(PixelwiseError, match="not a fitted classical segmenter"):
         ClassicalSegmenter.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("key", ["method", "classes", "labeler", "labeler.table", "labeler.mode"])
+def test_a_saved_segmenter_missing_a_key_is_one_line_naming_file_and_key(tmp_path: Path, key: str) -> None:
+    segmenter = ClassicalSegmenter("otsu").fit([blobs(seed) for seed in range(2)])
+    saved = segmenter.to_dict()
+    if "." in key:
+        part, key = key.split(".")
+        del saved[part][key]
+    else:
+        del saved[key]
+    file = tmp_path / "fit.json"
+    file.write_text(json.dumps(saved))
+    with pytest.raises(PixelwiseError) as raised:
+        ClassicalSegmenter.load(file)
+    message = str(raised.value)
+    assert message.startswith(f"{file}: ") and repr(key) in message and "\n" not in message
+
+
+def test_a_saved_segmenter_of_an_unknown_method_names_the_file(tmp_path: Path) -> None:
+    saved = ClassicalSegmenter("otsu").fit([blobs(0)]).to_dict()
+    saved["method"] = "watershed"
+    (tmp_path / "fit.json").write_text(json.dumps(saved))
+    with pytest.raises(PixelwiseError, match=r"fit\.json: unknown classical method 'watershed'"):
+        ClassicalSegmenter.load(tmp_path / "fit.json")

@@ -12,7 +12,9 @@ from PIL import Image
 from torchmetrics.classification import MulticlassJaccardIndex
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.io import write_mask
+from pixelwise.data.folder import SegmentationFolder
+from pixelwise.data.io import read_mask, write_mask
+from pixelwise.metrics import evaluate
 
 CLASSES = ClassSpec(("background", "cell", "debris"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
 
@@ -36,6 +38,71 @@ def folders(tmp_path: Path) -> tuple[Path, Path, list[np.ndarray], list[np.ndarr
         truths.append(truth)
         preds.append(pred)
     return dataset, predictions, truths, preds
+
+
+def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, write_unseen) -> None:  # type: ignore[no-untyped-def]
+    # a real-looking folder of 13 images (8-bit PNG and 16-bit TIFF) with images/ + masks/ and no split
+    # folders: every one of its 13 masks is truth, not the 2 that a seeded 70/15/15 split would call test
+    data, predictions = tmp_path / "cells", tmp_path / "pred"
+    write_unseen(data, count=13)
+    made = cli("classical", "multi_otsu", data, predictions, "--oracle", "--set", "classes=3", "-q")
+    assert made.returncode == 0, made.stderr
+    assert len(list(predictions.iterdir())) == 13
+
+    result = cli("evaluate", predictions, data, "--json", tmp_path / "scores.json")
+    assert result.returncode == 0, result.stderr
+    assert "not scored" not in result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["num_images"] == 13
+    classes = ClassSpec.load(data / "classes.yaml")
+    stems = sorted(path.stem for path in (data / "masks").iterdir())
+    expected = evaluate(
+        [read_mask(predictions / f"{stem}.png", classes) for stem in stems],
+        [read_mask(data / "masks" / f"{stem}.png", classes) for stem in stems],
+        classes=classes,
+    )
+    assert scores["miou"] == pytest.approx(expected["miou"])
+    # the masks alone (no images beside them) are a folder without split folders too
+    alone = cli(
+        "evaluate", predictions, data / "masks", "--classes", data / "classes.yaml", "--json", tmp_path / "a.json"
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads((tmp_path / "a.json").read_text())["num_images"] == 13
+
+    # a split only when asked for: the seeded test split, the same images as SegmentationFolder's
+    test_stems = SegmentationFolder(data, "test").stems
+    assert 0 < len(test_stems) < 13
+    chosen = cli("evaluate", predictions, data, "--split", "test", "--json", tmp_path / "t.json")
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["num_images"] == len(test_stems)
+    assert f"{13 - len(test_stems)} predictions" in chosen.stderr and "not scored" in chosen.stderr
+    for truth in (data, data / "masks"):
+        again = cli(
+            "evaluate",
+            predictions,
+            truth,
+            "--split",
+            "test",
+            "--classes",
+            data / "classes.yaml",
+            "--json",
+            tmp_path / "x.json",
+        )
+        assert again.returncode == 0, again.stderr
+        assert json.loads((tmp_path / "x.json").read_text())["num_images"] == len(test_stems)
+
+
+def test_a_folder_with_split_folders_is_scored_on_its_test_split(folders, cli) -> None:  # type: ignore[no-untyped-def]
+    dataset, predictions, _, _ = folders
+    (dataset / "val" / "masks").mkdir(parents=True)
+    write_mask(dataset / "val" / "masks" / "other.png", np.zeros((12, 15), np.uint8), CLASSES)
+    assert cli("evaluate", predictions, dataset).returncode == 0  # test/ only: "other" needs no prediction
+    every = cli("evaluate", predictions, dataset, "--split", "all")
+    assert every.returncode == 2 and "no prediction for 1 of 4 truth masks (other.png)" in every.stderr
+    missing = cli("evaluate", predictions, dataset, "--split", "train")
+    assert missing.returncode == 2 and "train/masks: no such folder" in missing.stderr
+    bad = cli("evaluate", predictions, dataset, "--split", "testing")
+    assert bad.returncode == 2 and "split 'testing' is not one of" in bad.stderr
 
 
 def test_scores_match_an_independent_implementation(folders, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,18 @@ from typer.testing import CliRunner
 
 from pixelwise.cli.app import app
 from pixelwise.data import builtin
-from pixelwise.data.builtin import dataset_root, export_builtin, fashion_scenes, list_builtin, load_builtin
+from pixelwise.data.builtin import (
+    dataset_root,
+    export_builtin,
+    fashion,
+    list_builtin,
+    load_builtin,
+    nuclei,
+    quokka,
+    shapes,
+)
+from pixelwise.data.builtin.base import ASSETS
+from pixelwise.data.builtin.fashion import fashion_scenes
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.data.io import read_mask
 from pixelwise.errors import PixelwiseError
@@ -65,8 +77,8 @@ def test_shapes_are_deterministic_and_seeded(tmp_path: Path) -> None:
 
 
 def test_shapes_noise_option_changes_the_pixels_not_the_labels() -> None:
-    clean_image, clean_labels = builtin.shapes_scene(np.random.default_rng(5), 32, 0.0)
-    noisy_image, noisy_labels = builtin.shapes_scene(np.random.default_rng(5), 32, 0.2)
+    clean_image, clean_labels = shapes.shapes_scene(np.random.default_rng(5), 32, 0.0)
+    noisy_image, noisy_labels = shapes.shapes_scene(np.random.default_rng(5), 32, 0.2)
     np.testing.assert_array_equal(clean_labels, noisy_labels)
     assert np.abs(clean_image.astype(int) - noisy_image).mean() > 10
 
@@ -171,17 +183,17 @@ def test_fashion_missing_files_say_how_to_install(tmp_path: Path, monkeypatch: p
 def test_fashion_damaged_file(tmp_path: Path, tiny_fashion: Path) -> None:
     path = tiny_fashion / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:50])
-    builtin.load_fashion.cache_clear()
+    fashion.load_fashion.cache_clear()
     with pytest.raises(PixelwiseError, match=r"t10k-images-idx3-ubyte\.gz: cannot read"):
         export_builtin("fashion", tmp_path / "f", source=tiny_fashion)
 
 
 def test_real_fashion_test_scenes_come_from_t10k(tmp_path: Path) -> None:
-    if not (builtin.FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+    if not (fashion.FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
-    root = export_builtin("fashion", tmp_path / "f", count=8, size=48, source=builtin.FASHION_DIR)
-    t10k, t10k_labels = builtin.load_fashion(str(builtin.FASHION_DIR.resolve()), "t10k")
-    train, _ = builtin.load_fashion(str(builtin.FASHION_DIR.resolve()), "train")
+    root = export_builtin("fashion", tmp_path / "f", count=8, size=48, source=fashion.FASHION_DIR)
+    t10k, t10k_labels = fashion.load_fashion(str(fashion.FASHION_DIR.resolve()), "t10k")
+    train, _ = fashion.load_fashion(str(fashion.FASHION_DIR.resolve()), "train")
     rows = [row.split(",") for row in (root / "test" / "items.csv").read_text().splitlines()[1:]]
     last_item = {row[0]: row for row in rows}  # the item painted last in each scene is never covered
     for stem, _, file, index, label, row, col in last_item.values():
@@ -200,8 +212,8 @@ def test_real_fashion_test_scenes_come_from_t10k(tmp_path: Path) -> None:
 
 def test_nuclei_tiles_cover_the_image_once_and_stay_16_bit(tmp_path: Path) -> None:
     root = export_builtin("nuclei", tmp_path / "n", size=128)
-    source = tifffile.imread(builtin.ASSETS / "nuclei" / "img2d.tif")
-    truth = tifffile.imread(builtin.ASSETS / "nuclei" / "mask2d.tif") > 0
+    source = tifffile.imread(ASSETS / "nuclei" / "img2d.tif")
+    truth = tifffile.imread(ASSETS / "nuclei" / "mask2d.tif") > 0
     image = np.zeros_like(source)
     mask = np.zeros(source.shape, np.uint8)
     covered = np.zeros(source.shape, int)
@@ -227,16 +239,16 @@ def test_nuclei_tiles_cover_the_image_once_and_stay_16_bit(tmp_path: Path) -> No
 
 
 def test_nuclei_seed_picks_the_quadrants() -> None:
-    layouts = {json.dumps(builtin.nuclei_quadrants(seed)) for seed in range(8)}
+    layouts = {json.dumps(nuclei.nuclei_quadrants(seed)) for seed in range(8)}
     assert len(layouts) > 1
     for seed in range(8):
-        parts = builtin.nuclei_quadrants(seed)
-        assert sorted(name for names in parts.values() for name in names) == sorted(builtin.QUADRANTS)
+        parts = nuclei.nuclei_quadrants(seed)
+        assert sorted(name for names in parts.values() for name in names) == sorted(nuclei.QUADRANTS)
 
 
 def test_quokka_bands_rebuild_the_photo(tmp_path: Path) -> None:
     root = export_builtin("quokka", tmp_path / "q", size=240)
-    image, labels = builtin.quokka_scene(240)
+    image, labels = quokka.quokka_scene(240)
     assert image.shape == (161, 240, 3)
     assert 0.27 < labels.mean() < 0.33  # about 30% quokka
     bands = [SegmentationFolder(root, split)[0] for split in SPLITS]
@@ -292,6 +304,17 @@ def test_cli_list_and_export(tmp_path: Path) -> None:
     assert len(SegmentationFolder(out, "train")) == 4
     again = runner.invoke(app, ["datasets", "export", "shapes", str(out), "--count", "2", "--size", "32", "--force"])
     assert again.exit_code == 0 and len(SegmentationFolder(out, "train")) == 2
+
+
+def test_every_option_of_every_builtin_is_a_flag_of_export_with_its_meaning() -> None:
+    import typer.main
+
+    command: Any = typer.main.get_command(app)
+    flags = {param.name: param for param in command.commands["datasets"].commands["export"].params}
+    for entry in builtin.BUILTINS.values():
+        for option in entry.defaults:
+            assert option in flags, f"{entry.name}'s option {option} has no flag in `pixelwise datasets export`"
+            assert f"{entry.name}: {entry.option_help[option]}" in flags[option].help
 
 
 def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:

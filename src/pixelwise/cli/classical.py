@@ -19,22 +19,20 @@ from typing import Any
 
 import typer
 
+from pixelwise.classical.registry import list_methods
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.data.splits import ALL, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
-
-METHOD_NAMES = (
-    "otsu, multi_otsu, local_threshold, sobel_watershed, canny_regions, region_grow, kmeans, slic, felzenszwalb"
-)
-SPLITS = ("train", "val", "test")
 
 
 @app.command()
 def classical(
-    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {METHOD_NAMES}."),
+    method: str = typer.Argument(..., metavar="METHOD", help=f"One of: {', '.join(list_methods())}."),
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",
-        help="An image, a folder of images, a dataset folder (its --split, default test) or a built-in dataset name.",
+        help="An image, a folder of images, a dataset folder or a built-in dataset name (a dataset: every image, "
+        "or its test/ folder when it has train/ val/ test/ folders; --split chooses another).",
     ),
     out_dir: Path = typer.Argument(
         ..., metavar="OUT_DIR", help="Where the masks go, one file per image, named by its stem."
@@ -50,7 +48,12 @@ def classical(
         False, "--oracle", help="Label regions with INPUT's true masks: an upper bound, never a result."
     ),
     settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="A method option, e.g. classes=4."),
-    split: str = typer.Option("test", help="Split of a dataset INPUT: train, val, test or all."),
+    split: str | None = typer.Option(
+        None,
+        help="Segment only this split of a dataset INPUT: train, val, test or all. Default: test of a folder "
+        "with train/ val/ test/ folders, every image of any other (a --split of a flat folder is the seeded "
+        "70/15/15 split that --fit trains on).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Segment images with a classical method (thresholds, edges, region growing, clustering).
@@ -71,7 +74,7 @@ def classical(
     if out_dir.exists() and not out_dir.is_dir():
         raise PixelwiseError(f"{out_dir} is a file; give a folder for the masks")
 
-    items, dataset = _inputs(input_path, split)
+    items, dataset, split = _inputs(input_path, split)
     if oracle and dataset is None:
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
@@ -81,11 +84,9 @@ def classical(
         segmenter = _fitted(method, options, fit, settings)
         if save_fit is not None:
             segmenter.save(save_fit)
-        if dataset is not None and split in ("train", "all") and _same_dataset(fit, dataset.root):
-            print(
-                f"pixelwise: warning: the {split} split of {input_path} includes the fit's training images",
-                file=sys.stderr,
-            )
+        if dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
+            segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
+            print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
         what = f"classes learned on {fit}"
     elif oracle:
         assert dataset is not None
@@ -113,29 +114,30 @@ def classical(
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
 
 
-def _inputs(input_path: str, split: str) -> tuple[list[tuple[str, Path, Any]], Any]:
-    """[(stem, path, load() -> (image, truth or None))] and the SegmentationFolder (None for plain images)."""
+def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, Any]], Any, str | None]:
+    """[(stem, path, load() -> (image, truth or None))], the SegmentationFolder (None for plain images) and
+    the split segmented (``data.splits.resolve_split``; None for plain images)."""
     from pixelwise.data.io import list_images, read_image
 
     path = Path(input_path)
     if path.is_file():
-        return [(path.stem, path, lambda: (read_image(path), None))], None
-    if path.is_dir() and not _is_dataset(path):
+        return [(path.stem, path, lambda: (read_image(path), None))], None, None
+    if path.is_dir() and not is_dataset_folder(path):
         images = list_images(path)
         if not images:
             raise PixelwiseError(f"{path}: no images in this folder; give a folder of images or a dataset folder")
-        return [(image.stem, image, _reader(image)) for image in images], None
+        return [(image.stem, image, _reader(image)) for image in images], None, None
 
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import SegmentationFolder
 
     if not path.exists() and ("/" in input_path or Path(input_path).suffix):
         raise PixelwiseError(f"{input_path}: no such file or folder; give an image, a folder or a dataset")
-    if split not in (*SPLITS, "all"):
-        raise PixelwiseError(f"--split {split!r}: choose train, val, test or all")
-    dataset = SegmentationFolder(dataset_root(input_path), split)
+    root = dataset_root(input_path)
+    chosen = resolve_split(root, split)
+    dataset = SegmentationFolder(root, chosen)
     if len(dataset) == 0:
-        raise PixelwiseError(f"{input_path}: the {split} split has no images; choose another --split")
+        raise PixelwiseError(f"{input_path}: the {chosen} split has no images; choose another --split")
 
     def sample(index: int) -> Any:
         def load() -> tuple[Any, Any]:
@@ -145,17 +147,13 @@ def _inputs(input_path: str, split: str) -> tuple[list[tuple[str, Path, Any]], A
         return load
 
     items = [(stem, dataset.image_paths[index], sample(index)) for index, stem in enumerate(dataset.stems)]
-    return items, dataset
+    return items, dataset, chosen
 
 
 def _reader(path: Path) -> Any:
     from pixelwise.data.io import read_image
 
     return lambda: (read_image(path), None)
-
-
-def _is_dataset(folder: Path) -> bool:
-    return (folder / "images").is_dir() or any((folder / name / "images").is_dir() for name in SPLITS)
 
 
 def _same_dataset(fit: str, root: Path) -> bool:

@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
+from pixelwise.classical import list_methods, oracle_name
 from pixelwise.cli.app import app, parse_key_values
+from pixelwise.comparison.methods import NETWORK_METHODS
 from pixelwise.errors import PixelwiseError
 
 # The demo: the `fashion` scenes (1-4 Fashion-MNIST items on a black canvas, 11 classes). Every item is bright
@@ -60,15 +62,13 @@ def run_compare(
     classical_fit_images: int | None = None,
 ) -> dict[str, Any]:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
-    from pixelwise.compare import ORACLE_SUFFIX, classical_names, compare, default_method_names
+    from pixelwise.comparison import compare, default_method_names
     from pixelwise.noise import noise_sweep
 
     chosen = list(methods) if methods else default_method_names()
     if oracle:
-        known = set(classical_names())
-        chosen += [
-            f"{name}{ORACLE_SUFFIX}" for name in chosen if name in known and f"{name}{ORACLE_SUFFIX}" not in chosen
-        ]
+        known = set(list_methods())
+        chosen += [oracle_name(name) for name in chosen if name in known and oracle_name(name) not in chosen]
     levels = noise_sweep(sigmas=_numbers(sigmas, "--sigmas"), salt_pepper=_numbers(salt_pepper, "--salt-pepper"))
     results = compare(
         data,
@@ -90,20 +90,20 @@ def run_compare(
 
 
 def _print_table(results: dict[str, Any]) -> None:
-    from pixelwise.report import display_name, honest_methods, oracle_methods
+    from pixelwise.report import honest_methods, oracle_methods
 
     def cell(value: Any) -> str:
         return "     -" if value is None else f"{value:6.3f}"
 
     rows = honest_methods(results) + oracle_methods(results)
-    width = max(12, *(len(display_name(method)) for method in rows))
+    width = max(12, *(len(method["name"]) for method in rows))
     typer.echo(
         f"{'method':<{width}}  {'family':<11}  {'mIoU':>6}  {'Dice':>6}  {'pixel':>6}  {'bF1':>6}  {'ms/img':>8}"
     )
     for method in rows:
         metrics = method["metrics"]
         typer.echo(
-            f"{display_name(method):<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
+            f"{method['name']:<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
             f"{cell(metrics['mean_dice'])}  {cell(metrics['pixel_accuracy'])}  {cell(metrics['boundary_f1'])}  "
             f"{method['ms_per_image']:8.2f}"
         )
@@ -111,14 +111,19 @@ def _print_table(results: dict[str, Any]) -> None:
 
 @app.command("compare")
 def compare_command(
-    data: str = typer.Argument(..., help="Dataset folder (images/ + masks/, or train/ val/ test/) or a built-in name."),
+    data: str = typer.Argument(
+        ...,
+        help="Dataset folder or built-in name: its train/ val/ test/ folders, or the seeded (--seed) 70/15/15 split "
+        "of a flat images/ + masks/ folder.",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Report folder: report.html, report.md, results.json, models."),
     methods: str = typer.Option(
         "",
         "--methods",
         "-m",
-        help="Comma-separated methods: classical names (see `pixelwise classical --help`), NAME-oracle, cnn, "
-        "adversarial, semi. Default: every classical method, cnn and adversarial.",
+        help=f"Comma-separated methods: a classical method ({', '.join(list_methods())}), its oracle bound "
+        f"{oracle_name('NAME')}, or a network ({', '.join(NETWORK_METHODS)}). Default: every classical method, "
+        "cnn and adversarial.",
     ),
     oracle: bool = typer.Option(
         False, "--oracle", help="Also score each chosen classical method with the oracle labeler (marked 'oracle')."
@@ -194,7 +199,7 @@ def demo_command(
     ),
 ) -> None:
     """Compare classical, CNN and adversarial segmentation on the built-in fashion scenes (about 10 minutes)."""
-    from pixelwise.data.builtin import fashion_source
+    from pixelwise.data.builtin.fashion import fashion_source
 
     _set_threads(threads)
     dataset, dataset_options, train_options = DEMO_DATASET, DEMO_DATASET_OPTIONS, DEMO_TRAIN_OPTIONS

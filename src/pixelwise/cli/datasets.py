@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from pixelwise.cli.app import datasets_app
+from pixelwise.data.builtin import BUILTINS
 from pixelwise.errors import PixelwiseError
+
+
+def option_help(option: str) -> str:
+    """What ``option`` means for each built-in that takes it, from the registry: "shapes: image side; ..."."""
+    meanings = [f"{entry.name}: {entry.option_help[option]}" for entry in BUILTINS.values() if option in entry.defaults]
+    return "; ".join(meanings) + "."
 
 
 @datasets_app.command("list")
@@ -26,20 +33,16 @@ def list_datasets() -> None:
 def export(
     name: Annotated[str, typer.Argument(help="Built-in dataset name (see `pixelwise datasets list`).")],
     out_dir: Annotated[Path, typer.Argument(help="Folder to write: train/ val/ test/, classes.yaml, README.")],
-    size: Annotated[
-        int | None, typer.Option(help="Image side (shapes, fashion), tile side (nuclei), longer side (quokka).")
-    ] = None,
-    count: Annotated[
-        int | None, typer.Option(help="Training images (shapes, fashion); val and test get a quarter each.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (shapes, fashion; nuclei: which quadrants).")] = None,
-    noise: Annotated[float | None, typer.Option(help="Noise standard deviation (shapes).")] = None,
-    source: Annotated[Path | None, typer.Option(help="Folder of the four Fashion-MNIST idx files (fashion).")] = None,
+    size: Annotated[int | None, typer.Option(help=option_help("size"))] = None,
+    count: Annotated[int | None, typer.Option(help=option_help("count"))] = None,
+    seed: Annotated[int | None, typer.Option(help=option_help("seed"))] = None,
+    noise: Annotated[float | None, typer.Option(help=option_help("noise"))] = None,
+    source: Annotated[Path | None, typer.Option(help=option_help("source"))] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT_DIR if it holds an earlier export.")] = False,
 ) -> None:
     """Export a built-in dataset as an ordinary dataset folder (deterministic for the same options)."""
     from pixelwise.data.builtin import METADATA_FILE, export_builtin
-    from pixelwise.data.folder import SPLITS
+    from pixelwise.data.splits import SPLITS
 
     if out_dir.exists():
         if not out_dir.is_dir():

@@ -10,35 +10,62 @@ import typer
 
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.splits import (
+    ALL,
+    SPLITS,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    dataset_layout,
+    is_dataset_folder,
+    resolve_split,
+    split_stems,
+)
 from pixelwise.errors import PixelwiseError
 
 
-def is_dataset_folder(folder: Path) -> bool:
-    return (folder / "images").is_dir() or any(
-        (folder / split / "images").is_dir() for split in ("train", "val", "test")
-    )
-
-
 def truth_masks(
-    truth: Path, *, split: str, seed: int, classes_file: Path | None
+    truth: Path, *, split: str | None, seed: int, classes_file: Path | None
 ) -> tuple[list[Path], ClassSpec | None]:
-    """The truth masks and classes: a dataset folder's ``split`` (the same split `classical` and `predict`
-    take by default), or every mask of a plain folder with ``--classes`` or a ``classes.yaml`` beside it."""
+    """The truth masks and classes of TRUTH's ``split``; None: what its layout says (``data.splits``).
+
+    A dataset folder gives its masks through ``SegmentationFolder``; a folder of masks without their images
+    (TRUTH/masks, TRUTH/<split>/masks or TRUTH itself) is read the same way, its classes from ``--classes``
+    or a ``classes.yaml`` beside the masks.
+    """
     from pixelwise.data.folder import SegmentationFolder
-    from pixelwise.data.io import list_images
 
     given = ClassSpec.load(classes_file) if classes_file is not None else None
     if is_dataset_folder(truth):
-        dataset = SegmentationFolder(truth, split=split, seed=seed, classes=given)
+        dataset = SegmentationFolder(truth, split=resolve_split(truth, split), seed=seed, classes=given)
         return dataset.mask_paths, dataset.classes
-    # masks without their images: TRUTH/<split>/masks, TRUTH/masks, or TRUTH itself
-    masks_dir = next((d for d in (truth / split / "masks", truth / "masks") if d.is_dir()), truth)
+    masks, masks_dir = _masks_alone(truth, resolve_split(truth, split, files="masks"), seed)
     if given is None:
         for folder in (masks_dir, masks_dir.parent, masks_dir.parent.parent):
             if (folder / "classes.yaml").is_file():
                 given = ClassSpec.load(folder / "classes.yaml")
                 break
-    return list_images(masks_dir), given
+    return masks, given
+
+
+def _masks_alone(truth: Path, split: str, seed: int) -> tuple[list[Path], Path]:
+    """The masks of ``split`` in a folder of masks without images, and the (first) folder they are in."""
+    from pixelwise.data.io import list_images
+
+    if dataset_layout(truth, files="masks") == "splits":
+        present = [name for name in SPLITS if (truth / name / "masks").is_dir()]
+        if split != ALL and split not in present:
+            raise PixelwiseError(
+                f"{truth / split / 'masks'}: no such folder ({truth} has {', '.join(present)}); pick one with --split"
+            )
+        wanted = present if split == ALL else [split]
+        return [mask for name in wanted for mask in list_images(truth / name / "masks")], truth / wanted[0] / "masks"
+    masks_dir = truth / "masks" if (truth / "masks").is_dir() else truth
+    masks = list_images(masks_dir)
+    if split != ALL:
+        # the same seeded split as the dataset folder these masks came from
+        chosen = set(split_stems([mask.stem for mask in masks], seed, VAL_FRACTION, TEST_FRACTION)[split])
+        masks = [mask for mask in masks if mask.stem in chosen]
+    return masks, masks_dir
 
 
 def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Path) -> list[tuple[Path, Path]]:
@@ -64,13 +91,19 @@ def pair_by_stem(predictions: list[Path], truths: list[Path], prediction_dir: Pa
 def evaluate(
     prediction_dir: Path = typer.Argument(..., help="Folder of predicted masks (palette or index PNG), named by stem."),
     truth: Path = typer.Argument(
-        ..., help="Folder of truth masks, a dataset folder or a built-in name (datasets: scored on their --split)."
+        ...,
+        help="Folder of truth masks, a dataset folder or a built-in name: scored whole, or its test/ folder when "
+        "it has train/ val/ test/ folders (--split chooses another).",
     ),
     classes_file: Path | None = typer.Option(None, "--classes", help="classes.yaml; default: the dataset's."),
     json_file: Path | None = typer.Option(None, "--json", help="Also write every score to this JSON file."),
     tolerance: float = typer.Option(2.0, help="Boundary F1 tolerance in pixels."),
-    split: str = typer.Option("test", help="Split of a dataset TRUTH: train, val, test or all."),
-    seed: int = typer.Option(0, help="Split seed of a dataset TRUTH without train/val/test folders."),
+    split: str | None = typer.Option(
+        None,
+        help="Score only this split of TRUTH: train, val, test or all. Default: test of a folder with train/ val/ "
+        "test/ folders, every mask of any other (a --split of a flat folder is the seeded 70/15/15 split).",
+    ),
+    seed: int = typer.Option(0, help="Seed of a --split of a TRUTH without train/ val/ test/ folders."),
     data_option: list[str] = typer.Option(
         [], "--data-option", metavar="KEY=VALUE", help="Option of a built-in TRUTH dataset, e.g. count=500."
     ),

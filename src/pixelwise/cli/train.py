@@ -158,7 +158,11 @@ def resolve_config(
 @app.command(cls=_SectionedHelp)
 @with_setting_flags
 def train(
-    data: str = typer.Argument(..., help="Dataset folder (images/ + masks/, or train/ val/ test/) or a built-in name."),
+    data: str = typer.Argument(
+        ...,
+        help="Dataset folder or built-in name: its train/ and val/ folders, or the seeded 70/15/15 split of a flat "
+        "images/ + masks/ folder.",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
     config_file: Path | None = typer.Option(None, "--config", help="YAML file of settings; flags override it."),
     settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any setting, e.g. lr=0.01."),
@@ -185,6 +189,7 @@ def train(
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
+    from pixelwise.data.splits import available_splits
     from pixelwise.train.loop import fit
 
     if force:
@@ -212,7 +217,7 @@ def train(
     train_data.check()
     # a flat folder always yields a val split; a train/ val/ test/ folder may lack val/, which is allowed
     val_data: SegmentationFolder | None = None
-    if train_data.layout == "flat" or (root / "val" / "images").is_dir():
+    if "val" in available_splits(root):
         val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
         val_data.check()
     if val_data is None or len(val_data) == 0:

@@ -5,13 +5,9 @@ Two layouts are understood::
     root/images/a.png  root/masks/a.png     (+ root/classes.yaml, + root/unlabeled/)
     root/train/images  root/train/masks  root/val/...  root/test/...   (+ root/classes.yaml)
 
-An image and its mask share the file stem; their extensions may differ (``a.jpg`` + ``a.png``).
-
-In the first layout the split is made here, deterministically: the stems are ordered by a hash of
-``(seed, stem)``, the first ``round(n * test_fraction)`` are test, the next ``round(n * val_fraction)`` are
-val, the rest train (at least one each when the fraction is above 0 and there are three images or more).
-Ordering by hash rather than shuffling the list means that adding images to the folder moves only a few
-images between splits instead of reshuffling them all, so an earlier test image does not end up in training.
+An image and its mask share the file stem; their extensions may differ (``a.jpg`` + ``a.png``). Which
+images make which split, and which split a command uses, is decided in ``data.splits``: a flat folder is
+split there, deterministically by seed, when a split is asked for.
 
 Without ``classes.yaml`` the number of classes K is inferred from the masks: the largest label over all
 masks of every split (``ignore_index`` 255 left out) + 1, at least 2; two classes are named
@@ -21,7 +17,6 @@ large dataset, and a class absent from every mask cannot be guessed: a ``classes
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,9 +27,19 @@ import numpy as np
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.io import image_size, list_images, read_image, read_mask
+from pixelwise.data.splits import (
+    ALL,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    Layout,
+    available_splits,
+    check_fractions,
+    check_split,
+    dataset_layout,
+    split_stems,
+)
 from pixelwise.errors import PixelwiseError
 
-SPLITS = ("train", "val", "test")
 CLASSES_FILE = "classes.yaml"
 
 # inferred number of classes per set of mask files (path, size, modification time): train and val of the
@@ -71,29 +76,28 @@ class SegmentationFolder:
         split: str = "train",
         *,
         seed: int = 0,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
+        val_fraction: float = VAL_FRACTION,
+        test_fraction: float = TEST_FRACTION,
         classes: ClassSpec | None = None,
         in_channels: int | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
-        if split not in (*SPLITS, "all"):
-            raise PixelwiseError(f"split {split!r} is not one of train, val, test, all; pick one of them")
+        check_split(split)
         if not self.root.is_dir():
             raise PixelwiseError(f"{self.root}: no such folder; give a dataset folder with images/ and masks/")
-        self.layout = _detect_layout(self.root)
+        present = available_splits(self.root)  # an error for a folder in neither layout
+        self.layout: Layout = dataset_layout(self.root) or "splits"
         if self.layout == "flat":
-            _check_fractions(val_fraction, test_fraction)
+            check_fractions(val_fraction, test_fraction)
             pairs = _pairs(self.root / "images", self.root / "masks")
             every_pair = pairs
-            if split != "all":
+            if split != ALL:
                 chosen = set(split_stems([stem for stem, _, _ in pairs], seed, val_fraction, test_fraction)[split])
                 pairs = [pair for pair in pairs if pair[0] in chosen]
         else:
-            present = [name for name in SPLITS if (self.root / name / "images").is_dir()]
-            wanted = present if split == "all" else [split]
-            if split not in present and split != "all":
+            wanted = present if split == ALL else (split,)
+            if split not in present and split != ALL:
                 raise PixelwiseError(
                     f"{self.root / split / 'images'}: no such folder (this dataset has {', '.join(present)}); "
                     f"pick one of them or add {split}/images and {split}/masks"
@@ -184,32 +188,6 @@ class SegmentationFolder:
         return infer_classes(mask_paths)
 
 
-def split_stems(stems: Sequence[str], seed: int, val_fraction: float, test_fraction: float) -> dict[str, list[str]]:
-    """Assign stems to train / val / test, deterministically from ``seed`` (see the module docstring).
-
-    Returns {"train": [...], "val": [...], "test": [...]}, each sorted.
-    """
-    count = len(stems)
-    test_count = round(count * test_fraction)
-    val_count = round(count * val_fraction)
-    if count >= 3:
-        # a split asked for should not come out empty on a small dataset
-        test_count = max(test_count, 1 if test_fraction > 0 else 0)
-        val_count = max(val_count, 1 if val_fraction > 0 else 0)
-    # training keeps at least one image
-    while count and test_count + val_count >= count:
-        if val_count >= test_count and val_count > 0:
-            val_count -= 1
-        else:
-            test_count -= 1
-    ordered = sorted(stems, key=lambda stem: hashlib.blake2b(f"{seed}\0{stem}".encode(), digest_size=8).digest())
-    return {
-        "test": sorted(ordered[:test_count]),
-        "val": sorted(ordered[test_count : test_count + val_count]),
-        "train": sorted(ordered[test_count + val_count :]),
-    }
-
-
 def infer_classes(mask_paths: Sequence[Path]) -> ClassSpec:
     """Classes from the masks alone: K = largest label (255 left out) + 1, at least 2."""
     key = tuple((str(path), (stat := path.stat()).st_size, stat.st_mtime_ns) for path in mask_paths)
@@ -226,24 +204,6 @@ def infer_classes(mask_paths: Sequence[Path]) -> ClassSpec:
 
 
 # --- layout and pairing --------------------------------------------------------------------------------
-
-
-def _detect_layout(root: Path) -> str:
-    flat = (root / "images").is_dir()
-    splits = [name for name in SPLITS if (root / name / "images").is_dir()]
-    if flat and splits:
-        raise PixelwiseError(
-            f"{root} has both images/ and {splits[0]}/images; keep one layout (images/ + masks/, "
-            "or train/ val/ test/ each with images/ + masks/)"
-        )
-    if flat:
-        return "flat"
-    if splits:
-        return "splits"
-    raise PixelwiseError(
-        f"{root}: no images/ folder (nor train/images); put the images in {root / 'images'} "
-        f"and their masks, with the same file names, in {root / 'masks'}"
-    )
 
 
 def _pairs(images_dir: Path, masks_dir: Path) -> list[tuple[str, Path, Path]]:
@@ -282,14 +242,6 @@ def _by_stem(paths: list[Path], folder: Path) -> dict[str, Path]:
             )
         found[path.stem] = path
     return found
-
-
-def _check_fractions(val_fraction: float, test_fraction: float) -> None:
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise PixelwiseError(
-            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) "
-            "and leave images for training (sum below 1)"
-        )
 
 
 def _names(paths: Iterator[Path] | Sequence[Path]) -> str:

@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -22,20 +22,17 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
+from pixelwise.data.transforms import PairedTransform, WeakStrongTransform
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-PairTransform = Callable[[np.ndarray, "np.ndarray | None"], tuple[Tensor, Tensor]]
-# unlabeled crops: (image, validity) or, for FixMatch, (weak image, validity, strong image)
-UnlabeledTransform = Callable[[np.ndarray, None], tuple[Tensor, ...]]
 T = TypeVar("T")
 
 # the streams of random augmentation, one per loader (see on_own_stream)
 LABELED_STREAM, UNLABELED_STREAM, REAL_STREAM = 0, 1, 2
 _AUGMENTATION = 0xA06  # keeps these seeds apart from the loaders' own (seed, epoch, stream)
-
 
 class Samples(Protocol):
     """Indexable samples with ``.image`` and ``.mask`` (a SegmentationFolder, a list)."""
@@ -55,7 +52,7 @@ class LabeledSource(Samples, Protocol):
 class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     """``source[indices[i]]`` through ``transform``: image (C, h, w) float32 and mask (h, w) int64."""
 
-    def __init__(self, source: Samples, indices: Sequence[int], transform: PairTransform) -> None:
+    def __init__(self, source: Samples, indices: Sequence[int], transform: PairedTransform) -> None:
         self.source = source
         self.indices = list(indices)
         self.transform = transform
@@ -81,7 +78,9 @@ class UnlabeledCrops(Dataset[tuple[Tensor, ...]]):
     data layer does for labeled folders (grey repeated, colour to luminance).
     """
 
-    def __init__(self, items: Samples | Sequence[Any], transform: UnlabeledTransform, *, channels: int) -> None:
+    def __init__(
+        self, items: Samples | Sequence[Any], transform: PairedTransform | WeakStrongTransform, *, channels: int
+    ) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
@@ -216,7 +215,7 @@ def unlabeled_dataset(
     train: Samples,
     hidden: list[int],
     unlabeled: Sequence[Any] | None,
-    transform: UnlabeledTransform,
+    transform: PairedTransform | WeakStrongTransform,
     in_channels: int,
 ) -> Dataset[tuple[Tensor, ...]] | None:
     """Images whose labels are hidden, ``unlabeled`` and the folder's unlabeled/; None when no term needs them."""

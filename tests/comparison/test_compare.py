@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pixelwise.compare import FORMAT, Method, build_methods, compare
+from pixelwise.classical import oracle_name
+from pixelwise.comparison import FORMAT, Method, build_methods, compare
 from pixelwise.data.builtin import export_builtin
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.errors import PixelwiseError
@@ -124,6 +125,10 @@ def test_bad_inputs_are_one_line_errors(shapes: Path, tmp_path: Path) -> None:
         compare(tmp_path / "missing", methods=[Constant(0)], out_dir=tmp_path / "out", progress=False)
     with pytest.raises(PixelwiseError, match="listed twice"):
         build_methods([Constant(0), Constant(1)])
+    # an oracle reads the test truth: its name must say so, the one way every oracle is named
+    with pytest.raises(PixelwiseError, match=r"'peek' is an oracle .* end its name in '-oracle'"):
+        build_methods([Recorder("peek", family="oracle")])
+    assert [method.name for method in build_methods(["otsu-oracle"])] == [oracle_name("otsu")]
     no_masks = tmp_path / "no-masks"
     (no_masks / "images").mkdir(parents=True)
     test_image = next((shapes / "test" / "images").iterdir())
@@ -202,13 +207,13 @@ def test_demo_falls_back_to_shapes_without_fashion_mnist(
     tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pixelwise.cli.compare as command
-    import pixelwise.data.builtin as builtin
+    import pixelwise.data.builtin.fashion as fashion
     from pixelwise.classical import list_methods
 
     def missing(source: Any = None) -> Path:
         raise PixelwiseError("Fashion-MNIST files not found in /nowhere")
 
-    monkeypatch.setattr(builtin, "fashion_source", missing)
+    monkeypatch.setattr(fashion, "fashion_source", missing)
     monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
     # the demo's wiring with a budget of seconds
     monkeypatch.setattr(command, "FALLBACK_DATASET_OPTIONS", {"size": 32, "count": 4})

@@ -1,0 +1,216 @@
+"""``compare``: fit every method on the training split, predict every test image clean and under noise, score.
+
+Every method sees the same seeded noisy images (``noise.apply_noise``); scores come from
+``metrics.Evaluator``; a few examples are saved (``examples``); the result is ``results.json``
+(``results``) and, through ``pixelwise.report``, the report.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pixelwise.comparison.examples import example_plan, file_name, save_example_inputs, save_example_prediction
+from pixelwise.comparison.methods import Method, NetworkMethod, build_methods, default_method_names
+from pixelwise.comparison.results import LEVEL_METRICS, method_record, results_document, write_results
+from pixelwise.comparison.test_images import TestImages, truth_of
+from pixelwise.errors import PixelwiseError
+from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
+
+if TYPE_CHECKING:
+    from pixelwise.data.folder import SegmentationFolder
+
+
+def compare(
+    data: str | os.PathLike[str],
+    *,
+    methods: Sequence[str | Method] | None = None,
+    out_dir: str | os.PathLike[str],
+    noise: Sequence[NoiseLevel] | None = None,
+    train_options: dict[str, Any] | None = None,
+    classical_options: dict[str, dict[str, Any]] | None = None,
+    classical_fit_images: int | None = None,
+    dataset_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    test_limit: int | None = None,
+    num_examples: int = 3,
+    boundary_tolerance: float = 2.0,
+    progress: bool = True,
+    report: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Fit, predict and score every method on ``data``'s test split; write ``results.json`` and the report.
+
+    data: a dataset folder or a built-in name (``dataset_options`` go to the built-in's exporter).
+    methods: names for ``build_methods`` (or ``Method`` instances); None means ``default_method_names()``.
+    noise: the sweep (``pixelwise.noise.noise_sweep()`` when None); the clean level is always scored.
+    test_limit: score only the first N test images (None: all).
+    Returns the content of ``results.json`` (schema: ``pixelwise.comparison.results``).
+    """
+    from pixelwise.data.builtin import dataset_root, list_builtin
+    from pixelwise.data.folder import SegmentationFolder
+    from pixelwise.data.splits import available_splits
+    from pixelwise.metrics import Evaluator
+
+    say = log or (lambda message: None)
+    started = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise PixelwiseError(f"{out}: exists and is not a folder; give another --out")
+    chosen = build_methods(
+        list(methods) if methods is not None else default_method_names(),
+        train_options={"seed": seed, **(train_options or {})},
+        classical_options=classical_options,
+        classical_fit_images=classical_fit_images,
+    )
+    levels = _levels(noise)
+    if test_limit is not None and test_limit < 1:
+        raise PixelwiseError(f"test limit {test_limit}: give at least 1 (or no limit)")
+
+    root = dataset_root(str(data), **(dataset_options or {}))
+    train = SegmentationFolder(root, split="train", seed=seed)
+    # a train/ test/ layout may have no val/: the networks then keep the checkpoint of the lowest training loss
+    has_val = "val" in available_splits(root)
+    val = SegmentationFolder(root, split="val", seed=seed) if has_val else None
+    test_folder = SegmentationFolder(root, split="test", seed=seed)
+    _check_test_split(test_folder, root)
+    if len(train) == 0:
+        raise PixelwiseError(f"{root}: the training split is empty; add labelled images so methods can be fitted")
+    test = TestImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
+    test.cache_if_small()
+    classes = test_folder.classes
+    builtin = list_builtin()
+    name = str(data) if str(data) in builtin else Path(root).name
+    say(
+        f"dataset {name}: {len(train)} train, {len(val or [])} val, {test.limit} test images, "
+        f"{classes.num_classes} classes; {len(chosen)} methods × {len(levels)} noise levels"
+    )
+
+    plan = example_plan(levels, test.limit, num_examples)
+    examples = save_example_inputs(plan, test, levels, classes, out, seed)
+    records = []
+    for method in chosen:
+        say(f"{method.name}: fitting ({method.description})")
+        if isinstance(method, NetworkMethod):
+            method.progress = progress
+        with method.running():
+            fit_started = time.perf_counter()
+            method.fit(train, val if val else None, out / "models" / file_name(method.name))
+            train_seconds = time.perf_counter() - fit_started
+            clean_metrics, per_level, timings = _score(
+                method,
+                test,
+                levels,
+                evaluator=lambda: Evaluator(classes, boundary_tolerance=boundary_tolerance),
+                seed=seed,
+                save_example=partial(save_example_prediction, examples, plan, method.name, classes, out),
+                progress=progress,
+            )
+        records.append(
+            method_record(
+                method,
+                metrics=clean_metrics,
+                per_level=per_level,
+                timings=timings,
+                train_seconds=train_seconds,
+                out=out,
+            )
+        )
+        say(f"{method.name}: mIoU {_format(clean_metrics['miou'])} clean, fitted in {train_seconds:.1f} s")
+
+    networks = [method for method in chosen if isinstance(method, NetworkMethod)]
+    dataset = {
+        "name": name,
+        "description": builtin.get(str(data), ""),
+        "root": str(root),
+        "classes": classes.to_dict(),
+        "in_channels": test_folder.in_channels,
+        "splits": {"train": len(train), "val": len(val or []), "test": len(test_folder)},
+        "test_limit": test.limit,
+    }
+    results = write_results(
+        results_document(
+            dataset=dataset,
+            seed=seed,
+            levels=levels,
+            networks=networks,
+            total_seconds=time.perf_counter() - started,
+            methods=records,
+            examples=examples,
+        ),
+        out,
+    )
+    if report:
+        from pixelwise.report import write_report
+
+        write_report(results, out)
+    return results
+
+
+def _score(
+    method: Method,
+    test: TestImages,
+    levels: Sequence[NoiseLevel],
+    *,
+    evaluator: Callable[[], Any],
+    seed: int,
+    save_example: Callable[[str, int, np.ndarray], None],
+    progress: bool,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[float]]:
+    """Predict every test image at every noise level: (clean Evaluator result, summary per level, clean
+    prediction times in seconds)."""
+    from tqdm.auto import tqdm
+
+    # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
+    warm = test[0]
+    method.predict(warm.image, truth_of(warm) if method.oracle else None)
+    timings: list[float] = []
+    per_level: dict[str, dict[str, Any]] = {}
+    clean: dict[str, Any] = {}
+    with tqdm(total=len(levels) * len(test), desc=f"{method.name:>16}", unit="img", disable=not progress) as bar:
+        for level_index, level in enumerate(levels):
+            scores = evaluator()
+            for index in range(len(test)):
+                sample = test[index]
+                truth = truth_of(sample)
+                image = apply_noise(sample.image, level, seed=seed, index=index)
+                started = time.perf_counter()
+                labels = method.predict(image, truth if method.oracle else None)
+                if level_index == 0:
+                    timings.append(time.perf_counter() - started)
+                scores.add(labels, truth, name=f"{method.name} on {sample.stem}")
+                save_example(level.key, index, labels)
+                bar.update(1)
+            result = scores.result()
+            per_level[level.key] = {key: result[key] for key in LEVEL_METRICS}
+            if level_index == 0:
+                clean = result
+    return clean, per_level, timings
+
+
+def _levels(noise: Sequence[NoiseLevel] | None) -> list[NoiseLevel]:
+    """The sweep with the clean level first, exactly once."""
+    levels = list(noise) if noise is not None else noise_sweep()
+    clean = NoiseLevel("gaussian", 0.0)
+    return [clean, *(level for level in dict.fromkeys(levels) if level.amount > 0)]
+
+
+def _check_test_split(test: SegmentationFolder, root: Path) -> None:
+    """Fail before any method is fitted: an empty test split, or masks whose size differs from the image."""
+    if len(test) == 0:
+        raise PixelwiseError(
+            f"{root}: the test split is empty (too few images to split off a test set); "
+            "add images with masks, or a test/ folder with images/ and masks/"
+        )
+    test.check()
+
+
+def _format(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"

@@ -1,0 +1,123 @@
+"""The built-in datasets by name, and how one becomes a folder: exported once into the cache, then read like any.
+
+A new built-in dataset is one module beside this one (its ``write`` and a ``DATASET = Builtin(...)``) and
+its line in ``BUILTINS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelwise.data.builtin import fashion, nuclei, quokka, shapes
+from pixelwise.data.builtin.base import Builtin
+from pixelwise.data.folder import SegmentationFolder
+from pixelwise.errors import PixelwiseError
+from pixelwise.files import atomic_dir
+
+BUILTINS: dict[str, Builtin] = {
+    dataset.name: dataset for dataset in (shapes.DATASET, fashion.DATASET, nuclei.DATASET, quokka.DATASET)
+}
+CACHE_ENV = "PIXELWISE_CACHE"
+METADATA_FILE = "pixelwise-dataset.json"
+# bump when a generator changes its output, so that cached exports are made again
+FORMAT_VERSION = 1
+
+
+def list_builtin() -> dict[str, str]:
+    """Names of the built-in datasets and a one-line description of each."""
+    return {name: entry.description for name, entry in BUILTINS.items()}
+
+
+def export_builtin(name: str, out_dir: str | os.PathLike[str], **options: Any) -> Path:
+    """Write the built-in dataset ``name`` as a dataset folder at ``out_dir`` (replacing it atomically).
+
+    Options (``None`` means the default): shapes ``size, count, seed, noise``; fashion
+    ``size, count, seed, source``; nuclei ``size, seed``; quokka ``size``. Returns the folder.
+    """
+    entry = _entry(name)
+    resolved = _resolve_options(name, options)
+    target = Path(out_dir)
+    with atomic_dir(target) as tmp:
+        entry.write(tmp, resolved)
+        metadata = {"name": name, "options": resolved, "format": FORMAT_VERSION}
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return target
+
+
+def dataset_root(name_or_path: str | os.PathLike[str], **options: Any) -> Path:
+    """An existing folder as it is; a built-in name exported once into the cache and its folder returned.
+
+    The cache is ``$PIXELWISE_CACHE`` or ``~/.cache/pixelwise``; one folder per name and options.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    if name not in BUILTINS:
+        raise PixelwiseError(
+            f"{name!r} is neither a folder nor a built-in dataset; give a dataset folder or one of "
+            f"{', '.join(BUILTINS)} (see `pixelwise datasets list`)"
+        )
+    resolved = _resolve_options(name, options)
+    key = json.dumps({"options": resolved, "format": FORMAT_VERSION}, sort_keys=True)
+    folder = cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not (folder / METADATA_FILE).is_file():
+        try:
+            export_builtin(name, folder, **resolved)
+        except OSError as error:
+            raise PixelwiseError(
+                f"cannot write the dataset cache {folder} ({error.strerror or error}); "
+                f"set {CACHE_ENV} to a writable folder"
+            ) from error
+    return folder
+
+
+def load_builtin(name: str, split: str = "train", **options: Any) -> SegmentationFolder:
+    """The ``split`` of a built-in dataset (exported into the cache on first use)."""
+    return SegmentationFolder(dataset_root(name, **options), split)
+
+
+def cache_dir() -> Path:
+    """Where built-in datasets are exported: ``$PIXELWISE_CACHE`` or ``~/.cache/pixelwise``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "pixelwise"
+
+
+def _entry(name: str) -> Builtin:
+    if name not in BUILTINS:
+        raise PixelwiseError(f"no built-in dataset {name!r}; choose one of {', '.join(BUILTINS)}")
+    return BUILTINS[name]
+
+
+def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in, unknown options refused, types checked; ``None`` means the default."""
+    defaults = BUILTINS[name].defaults
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        accepted = ", ".join(defaults) or "none"
+        raise PixelwiseError(f"dataset {name!r} has no option {', '.join(unknown)}; its options: {accepted}")
+    resolved = dict(defaults)
+    for key, value in options.items():
+        if value is None:
+            continue
+        default = defaults[key]
+        if isinstance(default, bool) or default is None:
+            resolved[key] = value
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise PixelwiseError(f"dataset {name!r}: option {key} must be an integer, got {value!r}")
+            resolved[key] = int(value)
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise PixelwiseError(f"dataset {name!r}: option {key} must be a number, got {value!r}")
+            resolved[key] = float(value)
+        else:
+            resolved[key] = value
+    resolve = BUILTINS[name].resolve
+    return resolve(resolved) if resolve is not None else resolved
