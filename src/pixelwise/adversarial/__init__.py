@@ -1,6 +1,6 @@
 """Adversarial segmentation (Hung et al., 2018): the discriminator and the adversarial / semi-supervised losses."""
 
-from pixelwise.adversarial.discriminator import Discriminator, downsamplings_for
+from pixelwise.adversarial.discriminator import Discriminator, discriminator_for_crops, downsamplings_for
 from pixelwise.adversarial.objectives import (
     adversarial_loss,
     confident_pixels,
@@ -21,6 +21,7 @@ __all__ = [
     "adversarial_loss",
     "confident_pixels",
     "discriminator_accuracy",
+    "discriminator_for_crops",
     "discriminator_loss",
     "discriminator_losses",
     "downsamplings_for",

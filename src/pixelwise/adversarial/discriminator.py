@@ -17,9 +17,13 @@ product it needs; Luc et al. report the variants within a point of each other.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 KERNEL = 4
 STRIDE = 2
@@ -130,6 +134,27 @@ class Discriminator(nn.Module):
         for conv, stride in zip(self.convs, self.strides, strict=False):
             x = self.activation(conv(_pad(x, stride)))
         return self.classifier(_pad(x, self.strides[-1]))
+
+
+def discriminator_for_crops(
+    num_classes: int, crop_size: int, *, min_map: int, seed: int, image_channels: int = 0, base_channels: int = 64
+) -> Discriminator:
+    """D for training crops of ``crop_size``: as many stride-2 layers as keep ``min_map`` logits a side.
+
+    Its initial weights come from a generator seeded with ``seed``, the global one left as it was.
+
+    >>> d = discriminator_for_crops(3, 96, min_map=8, seed=0, base_channels=4)
+    >>> d.downsamplings, tuple(d.coarse(torch.zeros(1, 3, 96, 96)).shape[-2:])
+    (3, (12, 12))
+    """
+    downsamplings = downsamplings_for(crop_size, min_map=min_map)
+    if map_side(crop_size, downsamplings) < min_map:
+        logger.warning("crop size %d is below the discriminator's least map side %d", crop_size, min_map)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return Discriminator(
+            num_classes, image_channels=image_channels, base_channels=base_channels, downsamplings=downsamplings
+        )
 
 
 def _pad(x: torch.Tensor, stride: int) -> torch.Tensor:

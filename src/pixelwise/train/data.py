@@ -34,6 +34,7 @@ T = TypeVar("T")
 LABELED_STREAM, UNLABELED_STREAM, REAL_STREAM = 0, 1, 2
 _AUGMENTATION = 0xA06  # keeps these seeds apart from the loaders' own (seed, epoch, stream)
 
+
 class Samples(Protocol):
     """Indexable samples with ``.image`` and ``.mask`` (a SegmentationFolder, a list)."""
 

@@ -22,7 +22,6 @@ checkpoints use. In one process both names hold the same module.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,8 +39,6 @@ from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import Samples, derived_seed
 from pixelwise.train.distributed import choose_device, wrap_for_training
 from pixelwise.train.semi import Predicted, unlabeled_loss
-
-logger = logging.getLogger(__name__)
 
 _SMOOTHING = 0x5A0  # the key of the real maps' smoothing noise (with the seed and the iteration)
 _DISCRIMINATOR = 0xD15  # the key of D's initial weights (with the seed)
@@ -377,7 +374,16 @@ def build_trainer(
         discriminator_scaler=torch.amp.GradScaler(device.type, enabled=scaling),
     )
     if config.uses_discriminator:
-        raw_discriminator = build_discriminator(config, classes.num_classes, in_channels).to(device)
+        from pixelwise.adversarial.discriminator import discriminator_for_crops
+
+        raw_discriminator = discriminator_for_crops(
+            classes.num_classes,
+            config.crop_size,
+            min_map=config.discriminator_min_map,
+            seed=derived_seed(config.seed, _DISCRIMINATOR),  # its own stream: adding D changes no other draw
+            image_channels=in_channels if config.discriminator_image else 0,
+            base_channels=config.discriminator_base_channels,
+        ).to(device)
         discriminator_optimizer = torch.optim.Adam(
             raw_discriminator.parameters(), lr=config.discriminator_lr, betas=config.discriminator_betas
         )
@@ -389,24 +395,6 @@ def build_trainer(
             discriminator_optimizer, learning_rate_factor(config, total_iterations, warmup=0)
         )
     return trainer
-
-
-def build_discriminator(config: TrainConfig, num_classes: int, in_channels: int) -> nn.Module:
-    """D for this run's crops: as many stride-2 layers as keep ``discriminator_min_map`` logits a side. Its
-    initial weights come from a stream of their own, so adding D changes nothing else the global RNG draws."""
-    from pixelwise.adversarial.discriminator import Discriminator, downsamplings_for, map_side
-
-    downsamplings = downsamplings_for(config.crop_size, min_map=config.discriminator_min_map)
-    if map_side(config.crop_size, downsamplings) < config.discriminator_min_map:
-        logger.warning("crop_size %d < discriminator_min_map: D sees little context", config.crop_size)
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(derived_seed(config.seed, _DISCRIMINATOR))
-        return Discriminator(
-            num_classes,
-            image_channels=in_channels if config.discriminator_image else 0,
-            base_channels=config.discriminator_base_channels,
-            downsamplings=downsamplings,
-        )
 
 
 def model_arguments(config: TrainConfig) -> dict[str, Any]:
