@@ -294,3 +294,12 @@ def test_a_resumed_fixmatch_run_repeats_the_straight_one(
     first, second = (load_checkpoint(run.last_checkpoint)["state_dict"] for run in (straight, resumed))
     assert all(torch.equal(first[name], second[name]) for name in first)
     assert straight.history[-1]["train_fixmatch_loss"] == resumed.history[-1]["train_fixmatch_loss"]
+
+
+def test_resuming_with_a_discriminator_of_other_strides_is_refused(tmp_path: Any, tiny_train: TinyData) -> None:
+    from pixelwise.errors import PixelwiseError
+
+    config = FAST.replace(adversarial_weight=0.01)  # 16² crops: one stride-2 layer keeps 8×8 logits
+    fit(config, tiny_train, out_dir=tmp_path, progress=False)
+    with pytest.raises(PixelwiseError, match="has 1 stride-2 layers, this config's 5"):
+        fit(config.replace(discriminator_min_map=0), tiny_train, out_dir=tmp_path, resume=True, progress=False)

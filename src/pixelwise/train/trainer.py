@@ -275,6 +275,14 @@ class Trainer:
                     "adversarial_weight and semi_weight 0, or start a new run"
                 )
             assert self.discriminator_optimizer is not None and self.discriminator_scheduler is not None
+            # the strides change no weight's shape: a D saved with other strides would load and judge otherwise
+            saved_strides, strides = int(saved.get("downsamplings", 5)), self.raw_discriminator.downsamplings
+            if saved_strides != strides:  # runs saved before D adapted to the crop had five
+                raise PixelwiseError(
+                    f"{checkpoint['path']}: the run's discriminator has {saved_strides} stride-2 layers, this "
+                    f"config's {strides}; resume with the run's crop_size and discriminator_min_map (0 for a run "
+                    "saved before D adapted to the crop)"
+                )
             self.raw_discriminator.load_state_dict(saved["state_dict"])
             self.discriminator_optimizer.load_state_dict(saved["optimizer"])
             self.discriminator_scheduler.load_state_dict(saved["scheduler"])
