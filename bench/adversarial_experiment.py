@@ -88,7 +88,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the arms")
     parser.add_argument("--scan-seeds", default="0,1", help="seeds of step 1")
-    parser.add_argument("--candidates", default="0.125,0.03125", help="label fractions step 1 tries")
+    parser.add_argument("--candidates", default="0.03125,0.015625,0.0078125", help="label fractions step 1 tries")
     parser.add_argument("--min-gap", type=float, default=5.0, help="mIoU points all labels must win by")
     parser.add_argument("--fraction", type=float, default=None, help="skip step 1: run the arms at this fraction")
     parser.add_argument("--iterations", type=int, default=480, help="segmenter iterations per run")
