@@ -84,7 +84,7 @@ def fraction_label(fraction: float) -> str:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for runs/, results/, plan.json, table.md")
-    parser.add_argument("--datasets", default="fashion")
+    parser.add_argument("--datasets", default="fashion,shapes")
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the arms")
     parser.add_argument("--scan-seeds", default="0,1", help="seeds of step 1")
