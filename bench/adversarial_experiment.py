@@ -1,30 +1,39 @@
-"""Hung et al.'s table, in shape, on our data: supervised vs + adversarial vs + adversarial + semi-supervised.
+"""Does adversarial training help segmentation where labels are scarce? Paired arms over seeds (issue 14).
 
-For each built-in dataset, each label regime (1/8 of the training labels, all labels) and each seed, train
-the same segmenter with ``pixelwise.train.loop.fit`` three ways and score its best checkpoint (by validation
-mIoU) on the test split:
+Hung et al. (BMVC 2018) showed the adversarial gain as semi-supervised learning; this runs their recipe,
+with the three blind spots of our first attempt fixed (D keeps a spatial map, sees unlabeled predictions as
+fakes, sees fakes masked like the reals), beside two non-adversarial semi-supervised baselines:
 
-- ``supervised``: cross-entropy only;
-- ``adversarial``: + λ_adv · BCE(D(P), 1) on the labeled images (the paper's ``L_adv`` row);
-- ``adversarial+semi``: + λ_semi · CE against argmax P_u where σ(D(P_u)) > T_semi, + λ_adv,u · BCE(D(P_u), 1)
-  on unlabeled images: only at 1/8, where the other 7/8 of the training images lose their masks.
+======================  ======================================================================================
+arm                     what it adds to cross-entropy on the labeled crops
+======================  ======================================================================================
+``supervised``          nothing
+``adversarial``         λ_adv · BCE(D(P), 1) on labeled crops (λ_adv 0.01)
+``adversarial+semi``    + λ_semi · CE(S(X_u), argmax P_u) where σ(D(P_u)) > 0.2 (λ_semi 0.1, from 25% of the
+                        iterations) + λ_adv,u · BCE(D(P_u), 1) (0.001): the paper's full method
+``self-training``       λ_semi · CE(S(X_u), argmax P_u) where max P_u > 0.95, same weight and start, no D
+``fixmatch``            CE of the strong view against the weak view's argmax where max P_weak > 0.95 (weight 1)
+======================  ======================================================================================
 
-Every run of a regime makes the same number of segmenter iterations (Hung et al. train a fixed 20,000): at 1/8
-of the labels the loop's "epoch" is 8× shorter, so the epoch count is scaled to keep the iterations equal.
-The seed sets the weights, the order, the augmentation and which images keep their labels; the three
-methods of one seed share that labeled subset, so their differences are paired.
+Step 1 (the regime): ``supervised`` with all labels and with each candidate fraction (``--candidates``), on
+the scan seeds, at the same iteration count. The arms run at the largest fraction whose mean gap (all − fraction)
+is at least ``--min-gap`` mIoU points (if none, the smallest: labels are then not the bottleneck and no arm can
+show much); the choice is written to ``plan.json`` once and kept.
 
-Each finished run writes ``results/<run>.json`` at once; a restart skips them and resumes a run cut off
-mid-way from its ``last.pt``. The table (mean ± sample std over seeds) goes to stdout and ``table.md``.
-The defaults (800 scenes, 200 iterations, 32² crops) fit the 30 runs into about 45 minutes on two cores
-shared with other jobs; results and their reading are in docs/results.md.
+Step 2 (the arms): every arm at that fraction for each seed, plus ``supervised`` on all labels. The seed fixes
+the labeled subset, the segmenter's initial weights and every labeled batch (each loader draws from its own
+stream, ``train.data.on_own_stream``), so arms of one seed are paired. Each run is scored on the whole test
+split with its final weights (``last.pt``; no model selection).
 
-    .venv/bin/python bench/adversarial_experiment.py --out /tmp/adversarial-experiment
-    .venv/bin/python bench/adversarial_experiment.py --out /tmp/probe --datasets shapes --seeds 0 \\
-        --methods supervised --fractions 0.125     # one run, to time it
-    # other settings as a named variant beside the main runs (own files, own column, paired differences)
-    .venv/bin/python bench/adversarial_experiment.py --out /tmp/adversarial-experiment --methods adversarial+semi \\
-        --fractions 0.125 --variant smooth0.5 --set discriminator_real_smoothing=0.5
+Criterion, written down before the runs: the adversarial claim holds here if ``adversarial+semi`` −
+``supervised`` is at least +1 mIoU point on average over the seeds *and* its 95% t-interval excludes 0.
+
+Each finished run writes ``results/<run>.json`` atomically; a restart skips those and resumes a run cut off
+mid-way from its ``last.pt``. ``table.md`` collects every finished run. One process, one thread:
+
+    nohup nice -n 5 .venv/bin/python bench/adversarial_experiment.py --out /work/experiments/adversarial \\
+        > /work/experiments/adversarial/log.txt 2>&1 &
+    .venv/bin/python bench/adversarial_experiment.py --out /work/experiments/adversarial --table-only
 """
 
 from __future__ import annotations
@@ -39,19 +48,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# the paper's rows: L_adv on labeled images only; the unlabeled images (with λ_adv,u = 0.001) come in with L_semi
-METHODS: dict[str, dict[str, float]] = {
-    "supervised": {"adversarial_weight": 0.0, "semi_weight": 0.0},
-    "adversarial": {"adversarial_weight": 0.01, "semi_weight": 0.0, "adversarial_weight_unlabeled": 0.0},
-    "adversarial+semi": {"adversarial_weight": 0.01, "semi_weight": 0.1},
-    # the published negative control (semi-supervised without the adversarial term); not run by default
-    "semi": {"adversarial_weight": 0.0, "semi_weight": 0.1},
+# the arms' own settings; everything else is common (see _config)
+ARMS: dict[str, dict[str, Any]] = {
+    "supervised": {},
+    "adversarial": {"adversarial_weight": 0.01, "adversarial_weight_unlabeled": 0.0},
+    "adversarial+semi": {"adversarial_weight": 0.01, "semi_weight": 0.1, "semi_threshold": 0.2},
+    "self-training": {"semi_weight": 0.1, "semi_trust": "softmax", "semi_threshold": 0.95},
+    "fixmatch": {"fixmatch_weight": 1.0, "fixmatch_threshold": 0.95},
 }
+SEMI_ARMS = {"adversarial+semi", "self-training"}  # L_semi starts after a warm-up, as in the paper
 
-# built-in dataset options: scene side and number of training scenes (val and test: a quarter each)
+# built-in dataset options: the scene side and the number of training scenes (val and test: a quarter each)
 DATASETS: dict[str, dict[str, Any]] = {
-    "fashion": {"size": 64, "count": 800},
-    "shapes": {"size": 48, "count": 800},
+    "fashion": {"size": 96, "count": 800},
+    "shapes": {"size": 96, "count": 800},
 }
 
 
@@ -59,100 +69,101 @@ DATASETS: dict[str, dict[str, Any]] = {
 class Run:
     dataset: str
     fraction: float
-    method: str
+    arm: str
     seed: int
-    variant: str = ""  # a label for runs with other settings (--variant), kept apart in files and table
-
-    @property
-    def label(self) -> str:
-        return f"{self.method} [{self.variant}]" if self.variant else self.method
 
     @property
     def name(self) -> str:
-        method = f"{self.method}.{self.variant}" if self.variant else self.method
-        return f"{self.dataset}-{_fraction_label(self.fraction).replace('/', 'of')}-{method}-seed{self.seed}"
+        return f"{self.dataset}-{fraction_label(self.fraction).replace('/', 'of')}-{self.arm}-seed{self.seed}"
 
 
-def _fraction_label(fraction: float) -> str:
+def fraction_label(fraction: float) -> str:
     return "all" if fraction >= 1 else f"1/{round(1 / fraction)}"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for runs/, results/ and table.md")
+    parser.add_argument("--out", type=Path, required=True, help="folder for runs/, results/, plan.json, table.md")
     parser.add_argument("--datasets", default="fashion,shapes")
-    parser.add_argument("--fractions", default="0.125,1.0", help="labeled fractions")
-    parser.add_argument("--methods", default="supervised,adversarial,adversarial+semi")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--iterations", type=int, default=200, help="segmenter iterations per run")
+    parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the arms")
+    parser.add_argument("--scan-seeds", default="0,1", help="seeds of step 1")
+    parser.add_argument("--candidates", default="0.03125,0.015625,0.0078125", help="label fractions step 1 tries")
+    parser.add_argument("--min-gap", type=float, default=5.0, help="mIoU points all labels must win by")
+    parser.add_argument("--fraction", type=float, default=None, help="skip step 1: run the arms at this fraction")
+    parser.add_argument("--iterations", type=int, default=480, help="segmenter iterations per run")
+    parser.add_argument("--epochs", type=int, default=10, help="the iterations fall into this many epochs")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--crop-size", type=int, default=32)
-    parser.add_argument("--model", default="unet-small")
-    parser.add_argument("--adversarial-weight", type=float, default=0.01)
-    parser.add_argument("--semi-weight", type=float, default=0.1)
-    parser.add_argument("--semi-threshold", type=float, default=0.2)
-    parser.add_argument("--semi-start", type=float, default=0.25, help="warm-up, as a fraction of the iterations")
-    parser.add_argument("--discriminator-lr", type=float, default=1e-4)
-    parser.add_argument("--discriminator-base-channels", type=int, default=64)
-    parser.add_argument("--discriminator-real-label", type=float, default=1.0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other TrainConfig field")
-    parser.add_argument("--val-images", type=int, default=50, help="validation images (best checkpoint)")
-    parser.add_argument("--test-images", type=int, default=200, help="test images scored")
-    # one thread: on a shared 2-core machine two threads per process ran 5-10x slower (spinning on contention)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--crop-size", type=int, default=96)
     parser.add_argument(
-        "--variant", default="", help="name for runs with non-default settings: own files, own table column"
+        "--discriminator-base-channels", type=int, default=32, help="64 in the paper; 32 halves D's cost"
     )
-    parser.add_argument("--table-only", action="store_true", help="only print the table of all finished runs")
+    parser.add_argument("--val-images", type=int, default=50, help="validation images per epoch (curves only)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any TrainConfig field, all runs"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true", help="only write the table of the finished runs")
     return parser.parse_args(argv)
 
 
-def _config(args: argparse.Namespace, run: Run, labeled_count: int) -> Any:
+def _config(args: argparse.Namespace, run: Run) -> Any:
     from pixelwise.train.config import TrainConfig
 
-    method = dict(METHODS[run.method])
-    if method["adversarial_weight"] > 0:
-        method["adversarial_weight"] = args.adversarial_weight
-    if method["semi_weight"] > 0:
-        method["semi_weight"] = args.semi_weight
-    # the loop's epoch is one pass over the *labeled* images: scale the epochs to a fixed iteration count
-    per_epoch = max(labeled_count // args.batch_size, 1)
-    epochs = max(1, math.ceil(args.iterations / per_epoch))
+    arm = dict(ARMS[run.arm])
+    if run.arm in SEMI_ARMS:
+        arm["semi_start"] = args.iterations // 4  # 5,000 of 20,000 in the official code
     extra = dict(item.split("=", 1) for item in args.set)
     return TrainConfig().replace(
-        model=args.model,
-        epochs=epochs,
+        model="unet",
+        encoder="efficientnet-lite0",
+        encoder_weights="imagenet",
+        epochs=args.epochs,
+        iterations_per_epoch=max(1, args.iterations // args.epochs),
         batch_size=args.batch_size,
         crop_size=args.crop_size,
-        patience=0,  # a fixed budget for every method, as in the paper; the best checkpoint is still kept
+        patience=0,  # a fixed budget for every arm; the final weights are scored
         seed=run.seed,
         labeled_fraction=run.fraction,
-        semi_threshold=args.semi_threshold,
-        semi_start=int(args.semi_start * epochs * per_epoch),
-        discriminator_lr=args.discriminator_lr,
         discriminator_base_channels=args.discriminator_base_channels,
-        discriminator_real_label=args.discriminator_real_label,
-        **method,
+        **arm,
         **extra,
     )
 
 
-def _test_scores(checkpoint: Path, test: Any, count: int) -> dict[str, Any]:
+def _test_scores(checkpoint: Path, test: Any) -> dict[str, Any]:
     from pixelwise.inference.predictor import Predictor
     from pixelwise.metrics import Evaluator
 
     predictor = Predictor.load(checkpoint)
     evaluator = Evaluator(test.classes)
-    for index in range(min(count, len(test))):
+    for index in range(len(test)):
         sample = test[index]
         evaluator.add(predictor.predict_labels(sample.image), sample.mask)
     result = evaluator.result()
     return {key: result[key] for key in ("miou", "pixel_accuracy", "mean_dice", "boundary_f1")}
 
 
-def _mean(values: list[float]) -> float:
-    finite = [value for value in values if value is not None and math.isfinite(value)]
+def _mean(values: list[Any]) -> float:
+    finite = [float(value) for value in values if isinstance(value, (int, float)) and math.isfinite(value)]
     return statistics.fmean(finite) if finite else math.nan
+
+
+DIAGNOSTICS = (
+    "train_discriminator_loss_real",
+    "train_discriminator_loss_fake",
+    "train_discriminator_accuracy_real",
+    "train_discriminator_accuracy_fake",
+    "train_semi_fraction",
+    "train_fixmatch_fraction",
+)
+FINAL = (
+    "pseudo_trusted_fraction",
+    "pseudo_accuracy_trusted",
+    "pseudo_accuracy_untrusted",
+    "pseudo_auroc_discriminator",
+    "pseudo_auroc_softmax",
+)
 
 
 def _run_one(args: argparse.Namespace, run: Run) -> dict[str, Any]:
@@ -167,140 +178,202 @@ def _run_one(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     val = [val_folder[index] for index in range(min(args.val_images, len(val_folder)))]
     test = load_builtin(run.dataset, "test", **options)
     labeled, _ = split_labeled(len(train), run.fraction, seed=run.seed)
-    config = _config(args, run, len(labeled))
+    config = _config(args, run)
     run_dir = args.out / "runs" / run.name
     resume = (run_dir / LAST_FILE).is_file()
     started = time.perf_counter()
     result = fit(config, train, val, out_dir=run_dir, resume=resume, force=not resume, progress=False)
     seconds = time.perf_counter() - started
     history = result.history
-    # the adversarial game's state over the second half of the run, for the report
-    late = history[len(history) // 2 :]
-    diagnostics = {
-        key: _mean([record.get(f"train_{key}", math.nan) for record in late])
-        for key in ("discriminator_accuracy_real", "discriminator_accuracy_fake", "semi_fraction", "semi_loss")
-    }
+    late = history[len(history) // 2 :]  # the game's state over the second half of the run
     return {
         "run": run.name,
         "dataset": run.dataset,
         "fraction": run.fraction,
-        "method": run.label,
+        "arm": run.arm,
         "seed": run.seed,
         "labeled_images": len(labeled),
         "train_images": len(train),
+        "test_images": len(test),
         "iterations": history[-1]["iteration"] if history else 0,
-        "best_epoch": result.best_epoch,
-        "best_val_miou": result.best_score,
-        "test": _test_scores(result.best_checkpoint, test, args.test_images),
+        "test": _test_scores(result.last_checkpoint, test),
+        "final_val_miou": history[-1].get("val_miou") if history else None,
+        "late_training": {key: _mean([record.get(key) for record in late]) for key in DIAGNOSTICS},
+        "final_epoch": {key: history[-1].get(key, math.nan) for key in FINAL} if history else {},
         "train_seconds": round(seconds, 1),
-        "late_training": diagnostics,
         "config": config.to_dict(),
         "resumed": resume,
     }
 
 
-def _columns(results: list[dict[str, Any]]) -> list[str]:
-    """The method labels present: the paper's rows in its order, then the variants."""
-    present = {record["method"] for record in results}
-    return [name for name in METHODS if name in present] + sorted(present - set(METHODS))
+def _finished(results_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
 
 
-def _table(results: list[dict[str, Any]], methods: list[str]) -> str:
-    """Markdown: one row per (dataset, labels), one column per method, test mIoU ×100 as mean ± std (n)."""
-    groups: dict[tuple[str, float], dict[str, list[float]]] = {}
+def _execute(args: argparse.Namespace, runs: list[Run], label: str) -> None:
+    from pixelwise.files import atomic_path
+
+    for number, run in enumerate(runs, 1):
+        path = args.out / "results" / f"{run.name}.json"
+        if path.is_file():
+            continue
+        started = time.perf_counter()
+        record = _run_one(args, run)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
+        late, final = record["late_training"], record["final_epoch"]
+        print(
+            f"[{label} {number}/{len(runs)}] {run.name}: test mIoU {100 * record['test']['miou']:.1f}, "
+            f"{time.perf_counter() - started:.0f} s; D loss real/fake {late['train_discriminator_loss_real']:.2f}/"
+            f"{late['train_discriminator_loss_fake']:.2f}, trusted {late['train_semi_fraction']:.2f}, "
+            f"pseudo acc. trusted/untrusted {final.get('pseudo_accuracy_trusted', math.nan):.2f}/"
+            f"{final.get('pseudo_accuracy_untrusted', math.nan):.2f}, AUROC D/softmax "
+            f"{final.get('pseudo_auroc_discriminator', math.nan):.2f}/{final.get('pseudo_auroc_softmax', math.nan):.2f}",
+            flush=True,
+        )
+
+
+def _choose_fraction(args: argparse.Namespace, dataset: str, candidates: list[float], seeds: list[int]) -> float:
+    """Step 1's rule: the largest candidate that all labels beat by ``min_gap`` points on average; once chosen,
+    kept in plan.json (so a restart, or a later change of the defaults, does not move the arms)."""
+    from pixelwise.files import atomic_path
+
+    plan_path = args.out / "plan.json"
+    plan = json.loads(plan_path.read_text()) if plan_path.is_file() else {}
+    if dataset in plan:
+        return float(plan[dataset]["fraction"])
+    scores = {
+        (r["fraction"], r["seed"]): 100 * r["test"]["miou"]
+        for r in _finished(args.out / "results")
+        if r["dataset"] == dataset and r["arm"] == "supervised"
+    }
+    gaps = {
+        fraction: statistics.fmean(scores[(1.0, seed)] - scores[(fraction, seed)] for seed in seeds)
+        for fraction in candidates
+    }
+    wide = [fraction for fraction, gap in gaps.items() if gap >= args.min_gap]
+    chosen = max(wide) if wide else min(candidates)
+    plan[dataset] = {
+        "fraction": chosen,
+        "gaps": {fraction_label(fraction): round(gap, 2) for fraction, gap in gaps.items()},
+        "labels_are_the_bottleneck": bool(wide),
+    }
+    with atomic_path(plan_path) as tmp:
+        tmp.write_text(json.dumps(plan, indent=1))
+    print(f"step 1, {dataset}: gaps all − fraction {plan[dataset]['gaps']}; arms at {fraction_label(chosen)}")
+    return chosen
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def _interval(values: list[float]) -> str:
+    """mean ± sample std, and the 95% t-interval of the mean."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:+.1f} (n=1)"
+    spread = statistics.stdev(values)
+    half = stats.t.ppf(0.975, len(values) - 1) * spread / math.sqrt(len(values))
+    return f"{mean:+.1f} ± {spread:.1f}, 95% CI [{mean - half:+.1f}, {mean + half:+.1f}] (n={len(values)})"
+
+
+def table(results: list[dict[str, Any]], arms: list[str]) -> str:
+    """Markdown: test mIoU ×100 per (dataset, labels) and arm; paired differences; the game's diagnostics."""
+    lines = ["Test mIoU ×100, mean ± sample std over seeds (final weights, whole test split):", ""]
+    lines += ["| dataset | labels | " + " | ".join(arms) + " |", "| --- | --- |" + " ---: |" * len(arms)]
+    groups: dict[tuple[str, float], dict[str, dict[int, dict[str, Any]]]] = {}
     for record in results:
-        key = (record["dataset"], record["fraction"])
-        groups.setdefault(key, {}).setdefault(record["method"], []).append(100 * record["test"]["miou"])
-    lines = [
-        "| dataset | labels | " + " | ".join(methods) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in methods) + " |",
-    ]
-    for (dataset, fraction), by_method in sorted(groups.items(), key=lambda item: (item[0][0], item[0][1])):
+        by_arm = groups.setdefault((record["dataset"], record["fraction"]), {})
+        by_arm.setdefault(record["arm"], {})[record["seed"]] = record
+    for (dataset, fraction), by_arm in sorted(groups.items(), key=lambda item: (item[0][0], -item[0][1])):
         cells = []
-        for method in methods:
-            values = by_method.get(method, [])
+        for arm in arms:
+            values = [100 * r["test"]["miou"] for r in by_arm.get(arm, {}).values()]
             if not values:
                 cells.append("—")
-            elif len(values) == 1:
-                cells.append(f"{values[0]:.1f} (n=1)")
             else:
-                cells.append(f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f} (n={len(values)})")
-        lines.append(f"| {dataset} | {_fraction_label(fraction)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _paired(results: list[dict[str, Any]], methods: list[str]) -> str:
-    """Per seed differences against supervised (same labeled subset), test mIoU points, mean ± std."""
-    by_key = {(r["dataset"], r["fraction"], r["method"], r["seed"]): 100 * r["test"]["miou"] for r in results}
-    lines = []
-    for dataset, fraction in sorted({(r["dataset"], r["fraction"]) for r in results}):
-        for method in methods:
-            if method == "supervised":
+                spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+                cells.append(f"{statistics.fmean(values):.1f}{spread} (n={len(values)})")
+        lines.append(f"| {dataset} | {fraction_label(fraction)} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences against supervised (same seed, same labeled images), mIoU points:", ""]
+    for (dataset, fraction), by_arm in sorted(groups.items(), key=lambda item: (item[0][0], -item[0][1])):
+        supervised = by_arm.get("supervised", {})
+        for arm in arms:
+            if arm == "supervised" or arm not in by_arm:
                 continue
-            seeds = sorted(s for (d, f, m, s) in by_key if (d, f, m) == (dataset, fraction, method))
-            deltas = [
-                by_key[(dataset, fraction, method, seed)] - by_key[(dataset, fraction, "supervised", seed)]
-                for seed in seeds
-                if (dataset, fraction, "supervised", seed) in by_key
-            ]
+            seeds = sorted(seed for seed in by_arm[arm] if seed in supervised)
+            deltas = [100 * (by_arm[arm][s]["test"]["miou"] - supervised[s]["test"]["miou"]) for s in seeds]
             if deltas:
-                spread = f" ± {statistics.stdev(deltas):.1f}" if len(deltas) > 1 else ""
                 listed = ", ".join(f"{delta:+.1f}" for delta in deltas)
                 lines.append(
-                    f"- {dataset}, {_fraction_label(fraction)}: {method} − supervised = "
-                    f"{statistics.fmean(deltas):+.1f}{spread} (per seed {listed})"
+                    f"- {dataset} {fraction_label(fraction)}: {arm} − supervised = {_interval(deltas)}; "
+                    f"per seed {listed}"
                 )
-    return "\n".join(lines)
+        all_labels = groups.get((dataset, 1.0), {}).get("supervised", {})
+        seeds = sorted(seed for seed in supervised if seed in all_labels and fraction < 1)
+        if seeds:
+            gaps = [100 * (all_labels[s]["test"]["miou"] - supervised[s]["test"]["miou"]) for s in seeds]
+            lines.append(f"- {dataset} {fraction_label(fraction)}: all labels − this fraction = {_interval(gaps)}")
+    lines += ["", "The game and the pseudo-labels (means over seeds):", ""]
+    columns = [
+        ("D loss real", "late_training", "train_discriminator_loss_real"),
+        ("D loss fake", "late_training", "train_discriminator_loss_fake"),
+        ("D acc. real", "late_training", "train_discriminator_accuracy_real"),
+        ("D acc. fake", "late_training", "train_discriminator_accuracy_fake"),
+        ("trusted (train)", "late_training", "train_semi_fraction"),
+        ("FixMatch trusted", "late_training", "train_fixmatch_fraction"),
+        ("pseudo acc. trusted", "final_epoch", "pseudo_accuracy_trusted"),
+        ("pseudo acc. untrusted", "final_epoch", "pseudo_accuracy_untrusted"),
+        ("AUROC D", "final_epoch", "pseudo_auroc_discriminator"),
+        ("AUROC softmax", "final_epoch", "pseudo_auroc_softmax"),
+    ]
+    lines += ["| dataset | labels | arm | " + " | ".join(name for name, _, _ in columns) + " |"]
+    lines += ["| --- | --- | --- |" + " ---: |" * len(columns)]
+    for (dataset, fraction), by_arm in sorted(groups.items(), key=lambda item: (item[0][0], -item[0][1])):
+        for arm in arms:
+            if arm not in by_arm or fraction >= 1:
+                continue
+            cells = []
+            for _, part, key in columns:
+                value = _mean([r.get(part, {}).get(key) for r in by_arm[arm].values()])
+                cells.append("—" if math.isnan(value) else f"{value:.2f}")
+            lines.append(f"| {dataset} | {fraction_label(fraction)} | {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    methods = [name for name in args.methods.split(",") if name]
-    unknown = sorted(set(methods) - set(METHODS)) + sorted(set(args.datasets.split(",")) - set(DATASETS))
+    arms = [name for name in args.arms.split(",") if name]
+    datasets = [name for name in args.datasets.split(",") if name]
+    unknown = sorted(set(arms) - set(ARMS)) + sorted(set(datasets) - set(DATASETS))
     if unknown:
-        print(f"unknown method or dataset {unknown}", file=sys.stderr)
+        print(f"unknown arm or dataset {unknown}", file=sys.stderr)
         return 2
     from pixelwise.files import atomic_path
 
-    results_dir = args.out / "results"
-    # seed-major order: a cut-off experiment still has whole tables for its first seeds
-    runs = [
-        Run(dataset, float(fraction), method, int(seed), args.variant)
-        for seed in args.seeds.split(",")
-        for dataset in args.datasets.split(",")
-        for fraction in args.fractions.split(",")
-        for method in methods
-        # semi-supervised needs images without labels: none are left when every label is kept
-        if not (METHODS[method]["semi_weight"] > 0 and float(fraction) >= 1)
-    ]
     if not args.table_only:
         import torch
 
         torch.set_num_threads(args.threads)
-        for number, run in enumerate(runs, 1):
-            path = results_dir / f"{run.name}.json"
-            if path.is_file():
-                continue
-            started = time.perf_counter()
-            record = _run_one(args, run)
-            with atomic_path(path) as tmp:
-                tmp.write_text(json.dumps(record, indent=1))
-            print(
-                f"[{number}/{len(runs)}] {run.name}: test mIoU {100 * record['test']['miou']:.1f}, "
-                f"{time.perf_counter() - started:.0f} s, "
-                f"D acc real/fake {record['late_training']['discriminator_accuracy_real']:.2f}/"
-                f"{record['late_training']['discriminator_accuracy_fake']:.2f}, "
-                f"trusted {record['late_training']['semi_fraction']:.2f}",
-                flush=True,
-            )
-    # the table covers every finished run in --out: the main runs and any variants next to them
-    results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
-    columns = _columns(results)
-    table = _table(results, columns) + "\n\nPaired differences (same seed, same labeled images):\n\n"
-    table += _paired(results, columns) + "\n"
-    print(table)
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        scan_seeds = [int(seed) for seed in args.scan_seeds.split(",")]
+        candidates = sorted((float(value) for value in args.candidates.split(",")), reverse=True)
+        for dataset in datasets:
+            fraction = args.fraction
+            if fraction is None:
+                scan = [Run(dataset, f, "supervised", s) for s in scan_seeds for f in [1.0, *candidates]]
+                _execute(args, scan, f"step 1, {dataset}")
+                fraction = _choose_fraction(args, dataset, candidates, scan_seeds)
+            # seed-major: a cut-off experiment still has whole comparisons for its first seeds
+            main_runs = [Run(dataset, fraction, arm, seed) for seed in seeds for arm in arms]
+            main_runs += [Run(dataset, 1.0, "supervised", seed) for seed in seeds]
+            _execute(args, main_runs, f"step 2, {dataset}")
+    text = table(_finished(args.out / "results"), [arm for arm in ARMS if arm in arms])
+    print(text)
     with atomic_path(args.out / "table.md") as tmp:
-        tmp.write_text(table)
+        tmp.write_text(text)
     return 0
 
 

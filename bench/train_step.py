@@ -37,7 +37,8 @@ from pixelwise.hardware import autocast_dtype
 from pixelwise.models.registry import create_model
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.distributed import choose_device
-from pixelwise.train.trainer import build_trainer, learning_rate_factor
+from pixelwise.train.optimization import learning_rate_factor
+from pixelwise.train.trainer import build_trainer
 
 
 def bare_step_factory(

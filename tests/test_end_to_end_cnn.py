@@ -14,7 +14,7 @@ from PIL import Image
 def test_train_predict_other_sizes_evaluate(tmp_path: Path, cli, unseen_dataset: Path) -> None:  # type: ignore[no-untyped-def]
     run = tmp_path / "run"
     result = cli(
-        "train", unseen_dataset, "--out", run, "--epochs", "3", "--crop-size", "32", "--batch-size", "4",
+        "train", unseen_dataset, "--out", run, "--epochs", "6", "--crop-size", "32", "--batch-size", "4",
         "--lr", "3e-3", "--iterations-per-epoch", "15", "--patience", "0", "-q",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -49,5 +49,6 @@ def test_train_predict_other_sizes_evaluate(tmp_path: Path, cli, unseen_dataset:
     assert result.returncode == 0, result.stderr
     scores = json.loads((tmp_path / "s.json").read_text())
     assert scores["num_images"] == 2
-    # three epochs on twelve blob images: the network has found the blobs
+    # six epochs on twelve blob images: the network has found the blobs (after three, the mIoU on these other
+    # sizes ranged 0.39-0.64 over seeds 0-4, a coin toss against 0.5; after six, 0.59-0.88)
     assert scores["miou"] > 0.5, scores["per_class"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pixelwise.adversarial import discriminator as discriminator_module
-from pixelwise.adversarial.discriminator import Discriminator, _same_padding
+from pixelwise.adversarial.discriminator import Discriminator, _same_padding, downsamplings_for, map_side
 from pixelwise.adversarial.objectives import discriminator_accuracy, discriminator_loss, one_hot
 
 
@@ -110,3 +110,43 @@ def test_learns_to_tell_one_hot_maps_from_soft_predictions() -> None:
         optimizer.step()
     real_accuracy, fake_accuracy = discriminator_accuracy(d(real), d(fake), valid)
     assert real_accuracy > 0.9 and fake_accuracy > 0.9
+
+
+@pytest.mark.parametrize(("crop", "downsamplings", "side"), [(32, 2, 8), (96, 3, 12), (128, 4, 8), (321, 5, 11)])
+def test_small_crops_keep_a_spatial_map_of_at_least_8x8(crop: int, downsamplings: int, side: int) -> None:
+    # five stride-2 layers leave a 32² crop one logit (a 96² crop 3×3): one verdict for every pixel of it
+    assert downsamplings_for(crop, min_map=8) == downsamplings
+    d = Discriminator(3, base_channels=4, downsamplings=downsamplings)
+    assert d.coarse(torch.softmax(torch.randn(1, 3, crop, crop), dim=1)).shape[-2:] == (side, side)
+    assert [c.stride for c in d.modules() if isinstance(c, nn.Conv2d)] == [(2, 2)] * downsamplings + [(1, 1)] * (
+        5 - downsamplings
+    )
+    assert Discriminator(3, base_channels=4).coarse(torch.zeros(1, 3, crop, crop)).shape[-1] == map_side(crop, 5)
+    assert downsamplings_for(crop, min_map=0) == 5  # the paper's D, whatever the crop
+
+
+def test_the_trainer_builds_d_for_its_crops() -> None:
+    from pixelwise.data.classes import ClassSpec
+    from pixelwise.train.config import TrainConfig
+    from pixelwise.train.trainer import build_trainer
+
+    def coarse_side(**settings: object) -> int:
+        config = TrainConfig(adversarial_weight=0.01, discriminator_base_channels=4, model_options={"width": 4})
+        trainer = build_trainer(
+            config.replace(**settings), classes=ClassSpec.default(3), in_channels=1, total_iterations=4
+        )
+        assert trainer.raw_discriminator is not None
+        crop = trainer.config.crop_size
+        return int(trainer.raw_discriminator.coarse(torch.zeros(1, 3, crop, crop)).shape[-1])
+
+    assert coarse_side(crop_size=96) == 12
+    assert coarse_side(crop_size=64, discriminator_min_map=16) == 16
+    assert coarse_side(crop_size=96, discriminator_min_map=0) == 3  # switched off: the paper's five layers
+
+
+def test_stride_one_layers_keep_the_size_for_any_input() -> None:
+    d = Discriminator(3, base_channels=4, downsamplings=0)
+    for shape in ((1, 1), (7, 12)):
+        assert d.coarse(torch.zeros(1, 3, *shape)).shape[-2:] == shape
+    with pytest.raises(ValueError, match="downsamplings"):
+        Discriminator(3, downsamplings=6)

@@ -11,13 +11,17 @@ import torch
 from pixelwise.adversarial import objectives
 from pixelwise.adversarial.objectives import (
     adversarial_loss,
+    confident_pixels,
     discriminator_accuracy,
     discriminator_loss,
+    discriminator_losses,
     frozen,
     one_hot,
+    pseudo_label_loss,
     semi_supervised_loss,
     smooth_one_hot,
     trusted_pixels,
+    zero_invalid,
 )
 
 LN3 = math.log(3.0)
@@ -212,3 +216,53 @@ def test_trusted_share_counts_only_valid_pixels() -> None:
     assert fraction == share
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)  # pixel 0 alone
     assert trusted_pixels(d_logits, torch.zeros(1, 1, 3, dtype=torch.bool), threshold=0.2)[1] == 0.0
+
+
+def test_the_halves_of_the_discriminator_loss_each_average_over_their_own_pixels() -> None:
+    # two reals (one valid) and three fakes (two valid): fakes from a labeled and an unlabeled batch
+    real = torch.tensor([[[[0.0, 5.0]]]])
+    fake = torch.tensor([[[[0.0, -LN3, 9.0]]]])
+    real_half, fake_half = discriminator_losses(
+        real, fake, torch.tensor([[[True, False]]]), fake_valid=torch.tensor([[[True, True, False]]])
+    )
+    assert real_half.item() == pytest.approx(math.log(2), abs=1e-6)
+    assert fake_half.item() == pytest.approx((math.log(2) + math.log(4 / 3)) / 2, abs=1e-6)
+    total = discriminator_loss(
+        real, fake, torch.tensor([[[True, False]]]), fake_valid=torch.tensor([[[True, True, False]]])
+    )
+    assert total.item() == pytest.approx(real_half.item() + fake_half.item())
+    accuracy = discriminator_accuracy(
+        real, fake, torch.tensor([[[True, True]]]), fake_valid=torch.tensor([[[1, 1, 0]]])
+    )
+    # reals: logit 0 is not called real, 5 is; fakes: 0 and -ln 3 are called fake, the 9 lies outside fake_valid
+    assert accuracy == (0.5, 1.0)
+
+
+def test_masked_fakes_are_zero_exactly_where_real_maps_are() -> None:
+    labels = torch.tensor([[[0, 255, 1], [2, 2, 255]]])
+    real, valid = one_hot(labels, 3)
+    fake = zero_invalid(torch.softmax(torch.randn(1, 3, 2, 3), dim=1), valid)
+    assert torch.equal(fake.sum(dim=1) == 0, real.sum(dim=1) == 0)
+    assert torch.allclose(fake.sum(dim=1)[valid], torch.ones(4))
+
+
+def test_confident_pixels_is_the_one_threshold_of_d_and_of_the_softmax() -> None:
+    confidence = torch.tensor([[[0.1, 0.3, 0.96, 0.99]]])
+    valid = torch.tensor([[[True, True, True, False]]])
+    mask, share = confident_pixels(confidence, valid, threshold=0.2)
+    assert mask.tolist() == [[[False, True, True, False]]] and share == pytest.approx(2 / 3)
+    # D's version thresholds σ(logit): the same pixels for the same probabilities
+    logits = torch.logit(confidence).unsqueeze(1)
+    assert torch.equal(trusted_pixels(logits, valid, threshold=0.2)[0], mask)
+    with pytest.raises(ValueError, match="confidence map"):
+        confident_pixels(confidence.unsqueeze(1), threshold=0.5)
+
+
+def test_pseudo_label_loss_teaches_the_argmax_on_trusted_pixels_only() -> None:
+    logits = torch.tensor([[[[2.0, 0.0, 1.0]], [[0.0, 2.0, 1.0]]]], requires_grad=True)
+    loss = pseudo_label_loss(logits, torch.tensor([[[True, False, False]]]))
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
+    assert logits.grad is not None and logits.grad[..., 1:].abs().sum() == 0  # untrusted pixels learn nothing
+    none = pseudo_label_loss(logits, torch.zeros(1, 1, 3, dtype=torch.bool))
+    assert none.item() == 0.0 and none.requires_grad

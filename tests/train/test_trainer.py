@@ -12,7 +12,8 @@ from torch import nn
 
 from pixelwise.train import trainer as trainer_module
 from pixelwise.train.config import TrainConfig
-from pixelwise.train.trainer import build_trainer, learning_rate_factor
+from pixelwise.train.optimization import learning_rate_factor
+from pixelwise.train.trainer import build_trainer
 
 from .conftest import TinyData
 
@@ -63,16 +64,16 @@ def test_gradients_do_not_leak_between_segmenter_and_discriminator(tiny_train: T
 
     d_parameters, d_grads = snapshot(trainer.discriminator)
     s_parameters, _ = snapshot(trainer.model)
-    stats, probabilities = trainer.segmenter_step(images, masks, unlabeled)
+    stats, fakes = trainer.segmenter_step(images, masks, unlabeled)
     assert "adversarial_loss" in stats and "semi_loss" in stats
     after_parameters, after_grads = snapshot(trainer.discriminator)
     assert same(d_parameters, after_parameters) and same(d_grads, after_grads)  # S's step left D alone
     assert not same(s_parameters, snapshot(trainer.model)[0])  # ... and moved S
     assert all(p.requires_grad for p in trainer.discriminator.parameters())  # D unfrozen afterwards
 
-    assert probabilities is not None and not probabilities.requires_grad
+    assert len(fakes) == 2 and not any(fake.probabilities.requires_grad for fake in fakes)  # labeled, unlabeled
     s_parameters, s_grads = snapshot(trainer.model)
-    trainer.discriminator_step(images, masks, probabilities)
+    trainer.discriminator_step((images, masks), fakes)
     assert same(s_parameters, snapshot(trainer.model)[0]) and same(s_grads, snapshot(trainer.model)[1])
     assert not same(d_parameters, snapshot(trainer.discriminator)[0])  # D's step moved D
 

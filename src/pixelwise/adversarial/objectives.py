@@ -72,6 +72,18 @@ def smooth_one_hot(
     return softened * valid.unsqueeze(1).to(maps.dtype) if num_classes > 1 else maps
 
 
+def zero_invalid(maps: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Class maps (N, K, H, W) set to zero where ``valid`` (N, H, W) is False, as ``one_hot`` leaves ignored pixels.
+
+    Real maps are all-zero at padding and ignored pixels while a softmax sums to one everywhere: D would tell
+    them apart by that alone. Fed to D masked the same way, the two differ only where the labels are known.
+
+    >>> zero_invalid(torch.full((1, 2, 1, 2), 0.5), torch.tensor([[[True, False]]]))[0, :, 0].tolist()
+    [[0.5, 0.0], [0.5, 0.0]]
+    """
+    return maps * valid.unsqueeze(1).to(maps.dtype)
+
+
 def _valid_mask(logits: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     """The mask (N, 1, H, W) bool matching discriminator logits (N, 1, H, W); all True when ``valid`` is None."""
     if logits.ndim != 4 or logits.shape[1] != 1:
@@ -94,26 +106,45 @@ def _masked_bce(logits: torch.Tensor, target: float, valid: torch.Tensor | None)
     return torch.where(mask, losses, 0.0).sum() / count
 
 
+def discriminator_losses(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    fake_valid: torch.Tensor | None = None,
+    real_label: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two halves of ``L_D``: ``BCE(D(Y1), real_label)`` and ``BCE(D(P.detach()), 0)``, each a pixel mean.
+
+    ``real_logits`` = D(one-hot ground truth) and ``fake_logits`` = D(detached prediction), both (N, 1, H, W)
+    (the batches may differ in N: reals from their own labeled batch, fakes from labeled and unlabeled ones);
+    ``valid`` (N, H, W) bool masks the reals, ``fake_valid`` the fakes (None: ``valid`` for both).
+    ``real_label`` < 1 is one-sided label smoothing (Salimans et al., 2016): it keeps D from becoming
+    over-confident on the exact zeros and ones of ``Y1``. Each half sits near log 2 = 0.69 while D guesses; the
+    official code's maintainers read 0.2–0.5 as a working game, near 0 as D winning outright.
+    """
+    if not 0.0 <= real_label <= 1.0:
+        raise ValueError(f"real_label must lie in [0, 1], got {real_label}")
+    fake_valid = valid if fake_valid is None else fake_valid
+    return _masked_bce(real_logits, real_label, valid), _masked_bce(fake_logits, 0.0, fake_valid)
+
+
 def discriminator_loss(
     real_logits: torch.Tensor,
     fake_logits: torch.Tensor,
     valid: torch.Tensor | None = None,
     *,
+    fake_valid: torch.Tensor | None = None,
     real_label: float = 1.0,
 ) -> torch.Tensor:
-    """``L_D = BCE(D(Y1), real_label) + BCE(D(P.detach()), 0)``, each averaged over the valid pixels.
-
-    ``real_logits`` = D(one-hot ground truth) and ``fake_logits`` = D(detached prediction), both (N, 1, H, W);
-    ``valid`` (N, H, W) or (N, 1, H, W) bool, from ``one_hot``. ``real_label`` < 1 is one-sided label smoothing
-    (Salimans et al., 2016): it keeps D from becoming over-confident on the exact zeros and ones of ``Y1``.
+    """``L_D = BCE(D(Y1), real_label) + BCE(D(P.detach()), 0)``: the sum of ``discriminator_losses``.
 
     >>> zero = torch.zeros(1, 1, 2, 2)
     >>> round(discriminator_loss(zero, zero).item(), 4)  # 2 · log 2
     1.3863
     """
-    if not 0.0 <= real_label <= 1.0:
-        raise ValueError(f"real_label must lie in [0, 1], got {real_label}")
-    return _masked_bce(real_logits, real_label, valid) + _masked_bce(fake_logits, 0.0, valid)
+    real, fake = discriminator_losses(real_logits, fake_logits, valid, fake_valid=fake_valid, real_label=real_label)
+    return real + fake
 
 
 def adversarial_loss(fake_logits: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -127,24 +158,60 @@ def adversarial_loss(fake_logits: torch.Tensor, valid: torch.Tensor | None = Non
     return _masked_bce(fake_logits, 1.0, valid)
 
 
+def confident_pixels(
+    confidence: torch.Tensor, valid: torch.Tensor | None = None, *, threshold: float
+) -> tuple[torch.Tensor, float]:
+    """The valid pixels whose ``confidence`` (N, H, W) in [0, 1] exceeds ``threshold``, and their share.
+
+    ``valid`` (N, H, W) bool (None: all pixels) leaves out padding and ignored pixels. Returns the mask
+    (N, H, W) bool (a constant: no gradient) and the share of the valid pixels it keeps (0.0 when there are
+    none): the trusted fraction, whether the confidence is D's (``trusted_pixels``) or the softmax's.
+
+    >>> mask, share = confident_pixels(torch.tensor([[[0.99, 0.5, 0.99]]]), torch.tensor([[[True, True, False]]]), threshold=0.95)
+    >>> mask.tolist(), share
+    ([[[True, False, False]]], 0.5)
+    """
+    if confidence.ndim != 3:
+        raise ValueError(f"expected a confidence map of shape (N, H, W), got {tuple(confidence.shape)}")
+    valid_mask = _valid_mask(confidence.unsqueeze(1), valid)[:, 0]
+    with torch.no_grad():
+        trusted = (confidence > threshold) & valid_mask
+    valid_count = int(valid_mask.sum())
+    return trusted, int(trusted.sum()) / valid_count if valid_count else 0.0
+
+
 def trusted_pixels(
     d_logits_u: torch.Tensor, valid: torch.Tensor | None = None, *, threshold: float
 ) -> tuple[torch.Tensor, float]:
     """The pixels whose prediction D takes for real, ``σ(D(P_u)) > threshold``, among the valid ones.
 
-    ``d_logits_u`` (N, 1, H, W) are D's logits on the segmenter's softmax; ``valid`` (N, H, W) bool (None: all
-    pixels) leaves out padding and ignored pixels. Returns the mask (N, H, W) bool (a constant: no gradient)
-    and the trusted share of the valid pixels (0.0 when there are none), the number logged as ``semi_fraction``.
+    ``d_logits_u`` (N, 1, H, W) are D's logits on the segmenter's softmax; otherwise as ``confident_pixels``
+    (the share is the number logged as ``semi_fraction``).
 
     >>> mask, share = trusted_pixels(torch.tensor([[[[5.0, -5.0, 5.0]]]]), torch.tensor([[[True, True, False]]]), threshold=0.2)
     >>> mask.tolist(), share
     ([[[True, False, False]]], 0.5)
     """
-    valid_mask = _valid_mask(d_logits_u, valid)[:, 0]
+    _valid_mask(d_logits_u, valid)  # checks the shape
+    return confident_pixels(torch.sigmoid(d_logits_u.detach()[:, 0]), valid, threshold=threshold)
+
+
+def pseudo_label_loss(logits_u: torch.Tensor, trusted: torch.Tensor) -> torch.Tensor:
+    """``CE(S(X_u), argmax P_u)`` averaged over the ``trusted`` pixels (N, H, W) bool; labels and mask constant.
+
+    A zero with a graph when no pixel is trusted.
+
+    >>> logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])      # (1, 2, 1, 2): pixel 0 says class 0, pixel 1 class 1
+    >>> round(pseudo_label_loss(logits, torch.tensor([[[True, False]]])).item(), 4)   # log(1 + e^-2)
+    0.1269
+    """
     with torch.no_grad():
-        trusted = (torch.sigmoid(d_logits_u[:, 0]) > threshold) & valid_mask
-    valid_count = int(valid_mask.sum())
-    return trusted, int(trusted.sum()) / valid_count if valid_count else 0.0
+        pseudo_labels = logits_u.argmax(dim=1)
+    count = int(trusted.sum())
+    if count == 0:
+        return logits_u.sum() * 0.0
+    losses = F.cross_entropy(logits_u, pseudo_labels, reduction="none")
+    return torch.where(trusted, losses, 0.0).sum() / count
 
 
 def semi_supervised_loss(
@@ -172,19 +239,19 @@ def semi_supervised_loss(
             f"{tuple(logits_u.shape)}; expected (N, 1, H, W)"
         )
     confident, fraction = trusted_pixels(d_logits_u, valid, threshold=threshold)
-    with torch.no_grad():
-        pseudo_labels = logits_u.argmax(dim=1)
-    count = int(confident.sum())
-    if count == 0:
-        return logits_u.sum() * 0.0, fraction
-    losses = F.cross_entropy(logits_u, pseudo_labels, reduction="none")
-    return torch.where(confident, losses, 0.0).sum() / count, fraction
+    return pseudo_label_loss(logits_u, confident), fraction
 
 
 def discriminator_accuracy(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor, valid: torch.Tensor | None = None
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    fake_valid: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """For logging: the share of valid real pixels D calls real (logit > 0), and of fake pixels it calls fake.
+
+    ``valid`` masks the reals, ``fake_valid`` the fakes (None: ``valid`` for both).
 
     Both near 1 means D wins outright (its gradient for S saturates); both near 0.5 means it is guessing.
 
@@ -192,7 +259,7 @@ def discriminator_accuracy(
     (0.5, 1.0)
     """
     real_mask = _valid_mask(real_logits, valid)
-    fake_mask = _valid_mask(fake_logits, valid)
+    fake_mask = _valid_mask(fake_logits, valid if fake_valid is None else fake_valid)
     with torch.no_grad():
         real_count = int(real_mask.sum())
         fake_count = int(fake_mask.sum())

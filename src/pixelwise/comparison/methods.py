@@ -2,8 +2,9 @@
 
 A *method* is a small uniform thing: a name, a family (``classical``, ``cnn``, ``adversarial`` or
 ``oracle``), ``fit(train, val, out_dir)`` and ``predict(image) -> (H, W) labels``. ``build_methods`` makes
-them from names: a classical name, its oracle bound ``<classical>-oracle``, ``cnn``, ``adversarial`` or
-``semi``.
+them from names: a classical name, its oracle bound ``<classical>-oracle``, ``cnn``, ``adversarial``, ``semi``
+(adversarial + semi-supervised, Hung et al.), ``fixmatch`` or ``self-training`` (semi-supervised CNNs
+without a discriminator).
 
 Oracle methods label a classical partition with the *test* truth: ``oracle`` is true for them, their family is
 ``"oracle"`` and their name is ``classical.oracle_name(method)`` (``otsu-oracle``; a ``Method`` of family
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from pixelwise.data.folder import SegmentationFolder
 
 Family = Literal["classical", "cnn", "adversarial", "oracle"]
-NETWORK_METHODS = ("cnn", "adversarial", "semi")
+NETWORK_METHODS = ("cnn", "adversarial", "semi", "fixmatch", "self-training")
+SEMI_SUPERVISED = ("semi", "fixmatch", "self-training")  # the methods that need unlabeled images
 
 
 class Method:
@@ -134,8 +136,9 @@ class NetworkMethod(Method):
     def check(self, train: SegmentationFolder) -> None:
         if self.semi and not train.unlabeled_paths and self.config.labeled_fraction >= 1:
             raise PixelwiseError(
-                f"{train.root}: method 'semi' needs unlabeled images; put them in {train.root / 'unlabeled'} "
-                "or hide labels with --set labeled_fraction=0.25 (every CNN then trains on those labels only)"
+                f"{train.root}: method {self.name!r} needs unlabeled images; put them in "
+                f"{train.root / 'unlabeled'} or hide labels with --set labeled_fraction=0.25 (every CNN then "
+                "trains on those labels only)"
             )
 
     def fit(self, train: SegmentationFolder, val: SegmentationFolder | None, out_dir: Path) -> None:
@@ -173,12 +176,14 @@ def build_methods(
     classical_options: dict[str, dict[str, Any]] | None = None,
     classical_fit_images: int | None = None,
 ) -> list[Method]:
-    """Methods from their names: a classical name, ``<classical>-oracle``, ``cnn``, ``adversarial`` or ``semi``.
+    """Methods from their names: a classical name, ``<classical>-oracle``, or one of ``NETWORK_METHODS``.
 
     ``Method`` instances (your own methods) pass through unchanged. ``train_options`` override
-    ``TrainConfig`` fields for every network (epochs, model, encoder...); ``adversarial`` uses the config's
-    adversarial weight, or the published 0.01 where it is 0. ``classical_options``: per classical method,
-    its options; ``classical_fit_images``: fit the labelers on that many training images (None: all).
+    ``TrainConfig`` fields for every network (epochs, model, encoder...); each network method sets its own
+    weights, using the config's where they are not 0 and the published ones otherwise (λ_adv 0.01,
+    λ_semi 0.1, FixMatch 1 at threshold 0.95, self-training at max softmax 0.95). ``classical_options``: per
+    classical method, its options; ``classical_fit_images``: fit the labelers on that many training images
+    (None: all).
     """
     wanted = [name for name in names if isinstance(name, str)]
     known = list_methods()
@@ -215,16 +220,33 @@ def _network_method(name: str, train_options: dict[str, Any]) -> NetworkMethod:
     from pixelwise.train.config import TrainConfig
 
     config = TrainConfig().replace(**train_options)  # unknown or bad settings: PixelwiseError naming them
-    adversarial_weight = getattr(config, "adversarial_weight", 0.0) or 0.01
+    adversarial_weight = config.adversarial_weight or 0.01
+    semi_weight = config.semi_weight or 0.1
+    # each method has only its own terms, whatever train_options say for all networks
+    alone = {"adversarial_weight": 0.0, "semi_weight": 0.0, "fixmatch_weight": 0.0}
+    semi = name in SEMI_SUPERVISED
     if name == "cnn":
-        config = config.replace(adversarial_weight=0.0, semi_weight=0.0)
+        config = config.replace(**alone)
         description = f"{config.model} trained with cross-entropy only"
-        return NetworkMethod(name, family="cnn", config=config, description=description)
-    if name == "adversarial":
-        config = config.replace(adversarial_weight=adversarial_weight, semi_weight=0.0)
+    elif name == "adversarial":
+        config = config.replace(**{**alone, "adversarial_weight": adversarial_weight})
         description = f"{config.model} trained with cross-entropy + {adversarial_weight:g} × adversarial loss"
-        return NetworkMethod(name, family="adversarial", config=config, description=description)
-    semi_weight = getattr(config, "semi_weight", 0.0) or 0.1
-    config = config.replace(adversarial_weight=adversarial_weight, semi_weight=semi_weight)
-    description = f"{config.model}, adversarial + semi-supervised on the unlabeled images (λ_semi {semi_weight:g})"
-    return NetworkMethod(name, family="adversarial", config=config, description=description, semi=True)
+    elif name == "semi":
+        config = config.replace(
+            **{**alone, "adversarial_weight": adversarial_weight, "semi_weight": semi_weight},
+            semi_trust="discriminator",
+        )
+        description = f"{config.model}, adversarial + semi-supervised on the unlabeled images (λ_semi {semi_weight:g})"
+    elif name == "fixmatch":
+        weight = config.fixmatch_weight or 1.0
+        config = config.replace(**{**alone, "fixmatch_weight": weight})
+        description = (
+            f"{config.model}, FixMatch on the unlabeled images (weight {weight:g}, confidence > "
+            f"{config.fixmatch_threshold:g})"
+        )
+    else:  # self-training: L_semi trusting the max softmax instead of D (T_semi 0.2 is D's; 0.95 here)
+        threshold = float(train_options.get("semi_threshold", 0.95))
+        config = config.replace(**{**alone, "semi_weight": semi_weight}, semi_trust="softmax", semi_threshold=threshold)
+        description = f"{config.model}, self-training on the unlabeled images (max softmax > {threshold:g})"
+    family: Family = "adversarial" if config.uses_discriminator else "cnn"
+    return NetworkMethod(name, family=family, config=config, description=description, semi=semi)

@@ -119,7 +119,7 @@ def _relative(path: Path, base: Path) -> str:
 
 def _budget(config: Any) -> dict[str, Any]:
     """The training settings every network shared (the per-method weights are in each description)."""
-    per_method = {"adversarial_weight", "semi_weight"}
+    per_method = {"adversarial_weight", "semi_weight", "fixmatch_weight", "semi_trust", "semi_threshold"}
     return {key: value for key, value in config.to_dict().items() if key not in per_method}
 
 

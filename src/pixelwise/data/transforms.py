@@ -81,6 +81,28 @@ def training_transform(
     Scale and rotation are one affine resampling (one interpolation instead of two). The crop pads with 0
     in the image and ``ignore_index`` in the mask, so images of different sizes batch together.
     """
+    steps = _training_steps(
+        crop_size=crop_size,
+        ignore_index=ignore_index,
+        scale_range=scale_range,
+        rotation=rotation,
+        horizontal_flip=horizontal_flip,
+        vertical_flip=vertical_flip,
+        color_jitter=color_jitter,
+    )
+    return PairedTransform([*steps, v2.Normalize(mean=list(mean), std=list(std))], ignore_index=ignore_index)
+
+
+def _training_steps(
+    *,
+    crop_size: int,
+    ignore_index: int,
+    scale_range: tuple[float, float],
+    rotation: float,
+    horizontal_flip: bool,
+    vertical_flip: bool,
+    color_jitter: float,
+) -> list[v2.Transform]:
     fill = {tv_tensors.Image: 0.0, tv_tensors.Mask: ignore_index}
     steps: list[v2.Transform] = []
     if color_jitter > 0:
@@ -94,8 +116,75 @@ def training_transform(
         steps.append(v2.RandomHorizontalFlip())
     if vertical_flip:
         steps.append(v2.RandomVerticalFlip())
-    steps.append(v2.Normalize(mean=list(mean), std=list(std)))
-    return PairedTransform(steps, ignore_index=ignore_index)
+    return steps
+
+
+def strong_augmentation() -> v2.Compose:
+    """The photometric half of FixMatch's strong view, as UniMatch sets it: colour jitter (0.5, 0.5, 0.5, 0.25)
+    with probability 0.8, grey with 0.2, Gaussian blur (σ 0.1–2) with 0.5. On images in [0, 1], before
+    standardisation; hue, saturation and grey leave 1-channel images alone. (CutMix, the other half, mixes
+    whole batches: ``pixelwise.train.semi``.)"""
+    return v2.Compose(
+        [
+            v2.RandomApply([v2.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.25)], p=0.8),
+            v2.RandomGrayscale(p=0.2),
+            v2.RandomApply([v2.GaussianBlur(kernel_size=9, sigma=(0.1, 2.0))], p=0.5),
+        ]
+    )
+
+
+class WeakStrongTransform:
+    """Two views of one random crop for FixMatch: the training transform's (weak) and the same crop
+    strongly recoloured and blurred (``strong_augmentation``).
+
+    Called like ``PairedTransform``; returns (weak image, mask or validity map, strong image), the images
+    (C, h, w) float32 standardised alike. The geometry is drawn once, so the two views align pixel for pixel.
+    """
+
+    def __init__(self, geometric: PairedTransform, strong: v2.Transform, normalize: v2.Normalize) -> None:
+        self.geometric = geometric
+        self.strong = strong
+        self.normalize = normalize
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None) -> tuple[Tensor, Tensor, Tensor]:
+        crop, out_mask = self.geometric(image, mask)
+        strong = self.strong(tv_tensors.Image(crop)).as_subclass(Tensor)
+        return self.normalize(crop), out_mask, self.normalize(strong)
+
+    def __repr__(self) -> str:
+        return f"WeakStrongTransform({self.geometric}, strong={self.strong})"
+
+
+def weak_and_strong_transform(
+    *,
+    crop_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    ignore_index: int = 255,
+    scale_range: tuple[float, float] = (0.75, 1.25),
+    rotation: float = 10.0,
+    horizontal_flip: bool = True,
+    vertical_flip: bool = False,
+    color_jitter: float = 0.2,
+) -> WeakStrongTransform:
+    """``training_transform``'s crop as the weak view, plus a strong view of the same crop (FixMatch).
+
+    >>> transform = weak_and_strong_transform(crop_size=8, mean=(0.5,), std=(0.25,))
+    >>> weak, validity, strong = transform(np.full((8, 8, 1), 0.5, np.float32), None)
+    >>> weak.shape == strong.shape == (1, 8, 8), validity.shape
+    (True, torch.Size([8, 8]))
+    """
+    steps = _training_steps(
+        crop_size=crop_size,
+        ignore_index=ignore_index,
+        scale_range=scale_range,
+        rotation=rotation,
+        horizontal_flip=horizontal_flip,
+        vertical_flip=vertical_flip,
+        color_jitter=color_jitter,
+    )
+    geometric = PairedTransform(steps, ignore_index=ignore_index)
+    return WeakStrongTransform(geometric, strong_augmentation(), v2.Normalize(mean=list(mean), std=list(std)))
 
 
 def evaluation_transform(*, mean: Sequence[float], std: Sequence[float], ignore_index: int = 255) -> PairedTransform:

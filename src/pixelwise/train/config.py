@@ -30,6 +30,7 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
 LOSSES = ("ce", "dice", "focal", "ce+dice")
 NORMALIZATIONS = ("auto", "dataset", "imagenet")
+SEMI_TRUST = ("discriminator", "softmax")
 
 
 def setting(default: Any, doc: str, *, choices: tuple[str, ...] = (), metavar: str | None = None) -> Any:
@@ -125,7 +126,15 @@ class TrainConfig:
     )
     adversarial_weight_unlabeled: float = setting(0.001, "λ_adv,u: the same term on unlabeled images.")
     semi_weight: float = setting(0.0, "λ_semi (e.g. 0.1): CE against argmax P_u where D is confident; 0: off.")
-    semi_threshold: float = setting(0.2, "T_semi: trust unlabeled pixels where σ(D(P_u)) > this.")
+    semi_threshold: float = setting(
+        0.2, "T_semi: trust unlabeled pixels whose confidence (see semi_trust) is above this; 0.2 for D."
+    )
+    semi_trust: str = setting(
+        "discriminator",
+        "Whose confidence L_semi trusts: the discriminator's σ(D(P_u)) (Hung et al.) or the max softmax "
+        "(plain self-training, no D).",
+        choices=SEMI_TRUST,
+    )
     semi_start: int = setting(0, "Iterations of warm-up before the semi-supervised term switches on.")
     labeled_fraction: float = setting(
         1.0, "Keep the labels of this fraction of the training set (seeded); the rest become unlabeled."
@@ -136,6 +145,26 @@ class TrainConfig:
     discriminator_real_label: float = setting(1.0, "< 1: one-sided label smoothing of D's 'real' target.")
     discriminator_real_smoothing: float = setting(0.0, "Real maps: the true class gives e ~ U(0, this) to the others.")
     discriminator_base_channels: int = setting(64, "Width of D's first layer (64 in the paper); less is faster.")
+    discriminator_min_map: int = setting(
+        8, "D keeps at least this many logits a side on a training crop (fewer stride-2 layers); 0: always five."
+    )
+    discriminator_unlabeled_fakes: bool = setting(
+        True, "Predictions on unlabeled images are fakes for D too, as in the official code."
+    )
+    discriminator_masked_fakes: bool = setting(
+        True, "Zero predicted maps where the real maps are zero (padding, ignored pixels) before D sees them."
+    )
+    discriminator_separate_reals: bool = setting(
+        True, "D's real maps come from a labeled batch of their own, as in the official code."
+    )
+    # FixMatch-style consistency (Sohn et al. 2020; UniMatch's baseline): one network, no D
+    fixmatch_weight: float = setting(
+        0.0, "Weight of FixMatch's term (e.g. 1): a weak view's confident argmax teaches a strong view; 0: off."
+    )
+    fixmatch_threshold: float = setting(0.95, "FixMatch: only pixels whose weak-view max softmax is above this teach.")
+    pseudo_label_check_images: int = setting(
+        32, "Images with hidden labels on which pseudo-labels are scored each epoch; 0: never."
+    )
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -162,21 +191,30 @@ class TrainConfig:
         for name in at_least_one:
             if getattr(self, name) < 1:
                 yield f"{name} must be at least 1, got {getattr(self, name)}"
-        for name in ("iterations_per_epoch", "warmup_iterations", "patience", "num_workers", "semi_start", "seed"):
+        non_negative_counts: tuple[str, ...] = (
+            "iterations_per_epoch",
+            "warmup_iterations",
+            "patience",
+            "num_workers",
+            "semi_start",
+        )
+        non_negative_counts += ("seed", "discriminator_min_map", "pseudo_label_check_images")
+        for name in non_negative_counts:
             if getattr(self, name) < 0:
                 yield f"{name} must be 0 or more, got {getattr(self, name)}"
         positive: tuple[str, ...] = ("lr", "discriminator_lr", "poly_power")
         non_negative: tuple[str, ...] = ("weight_decay", "momentum", "grad_clip", "dice_weight", "focal_gamma")
         non_negative += ("rotation", "color_jitter", "min_delta", "adversarial_weight", "adversarial_weight_unlabeled")
-        non_negative += ("semi_weight",)
+        non_negative += ("semi_weight", "fixmatch_weight")
         for name in positive + non_negative:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
                 yield f"{name} must be {'positive' if name in positive else '0 or more'}, got {value}"
         if not 0 < self.labeled_fraction <= 1:
             yield f"labeled_fraction must be in (0, 1], got {self.labeled_fraction}"
-        if not 0 <= self.semi_threshold < 1:
-            yield f"semi_threshold must be in [0, 1), got {self.semi_threshold}"
+        for name in ("semi_threshold", "fixmatch_threshold"):
+            if not 0 <= getattr(self, name) < 1:
+                yield f"{name} must be in [0, 1), got {getattr(self, name)}"
         if not 0 <= self.discriminator_real_smoothing <= 1:
             yield f"discriminator_real_smoothing must be in [0, 1], got {self.discriminator_real_smoothing}"
         if not 0 < self.discriminator_real_label <= 1:
@@ -219,8 +257,14 @@ class TrainConfig:
 
     @property
     def uses_discriminator(self) -> bool:
-        """D is trained whenever an adversarial or a semi-supervised term needs it."""
-        return self.adversarial_weight > 0 or self.semi_weight > 0
+        """D is trained whenever an adversarial term or a semi-supervised term trusting D needs it."""
+        return self.adversarial_weight > 0 or (self.semi_weight > 0 and self.semi_trust == "discriminator")
+
+    @property
+    def uses_unlabeled(self) -> bool:
+        """Some term learns from images without labels: L_semi, FixMatch, or L_adv on unlabeled images."""
+        adversarial = self.adversarial_weight > 0 and self.adversarial_weight_unlabeled > 0
+        return self.semi_weight > 0 or self.fixmatch_weight > 0 or adversarial
 
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with ``overrides`` applied; values are converted to the field types (strings from flags)."""

@@ -7,12 +7,13 @@ are read lazily, one per ``__getitem__``, so a large folder costs no memory up f
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -21,11 +22,17 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.transforms import PairedTransform
+from pixelwise.data.transforms import PairedTransform, WeakStrongTransform
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# the streams of random augmentation, one per loader (see on_own_stream)
+LABELED_STREAM, UNLABELED_STREAM, REAL_STREAM = 0, 1, 2
+_AUGMENTATION = 0xA06  # keeps these seeds apart from the loaders' own (seed, epoch, stream)
 
 
 class Samples(Protocol):
@@ -62,8 +69,9 @@ class LabeledCrops(Dataset[tuple[Tensor, Tensor]]):
         return self.transform(sample.image, sample.mask)
 
 
-class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
-    """Images without labels through ``transform``: image (C, h, w) and a validity map (h, w) int64.
+class UnlabeledCrops(Dataset[tuple[Tensor, ...]]):
+    """Images without labels through ``transform``: image (C, h, w) and a validity map (h, w) int64 (and,
+    with a ``WeakStrongTransform``, the strong view of the same crop after them).
 
     ``items`` are image paths, (H, W, C) arrays or samples with ``.image``; their masks, if any, are never
     read. The validity map is 0 on pixels from the image and ``ignore_index`` on padding or on corners a
@@ -71,7 +79,9 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     data layer does for labeled folders (grey repeated, colour to luminance).
     """
 
-    def __init__(self, items: Samples | Sequence[Any], transform: PairedTransform, *, channels: int) -> None:
+    def __init__(
+        self, items: Samples | Sequence[Any], transform: PairedTransform | WeakStrongTransform, *, channels: int
+    ) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
@@ -79,7 +89,7 @@ class UnlabeledCrops(Dataset[tuple[Tensor, Tensor]]):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         image = conform_channels(load_image(self.items[index]), self.channels)
         return self.transform(image, None)
 
@@ -110,6 +120,32 @@ def load_image(item: Any) -> np.ndarray:
     if image is None:
         raise TypeError(f"cannot read an image from {type(item).__name__}; give a path, an array or a sample")
     return np.asarray(image)
+
+
+def on_own_stream(batches: Iterator[T], *, seed: int, stream: int, start: int, rank: int = 0) -> Iterator[T]:
+    """``batches`` with the random augmentation of each drawn from a generator of its own, seeded by
+    (``seed``, ``stream``, position), ``start`` being the position of the first; each process of a DDP run
+    (``rank`` > 0) has streams of its own, and the first's are those of a run of one process.
+
+    In one process the transforms draw from torch's global generator, which the networks share (the
+    discriminator's initialisation, dropout): without this, adding D or an unlabeled loader would change
+    every later labeled crop, and paired comparisons would compare different batches. Positions count
+    iterations, so a resumed run draws the same. (With ``num_workers`` > 0 the workers are seeded from the
+    loader's own generator anyway.)
+    """
+    for position in itertools.count(start):
+        with torch.random.fork_rng(devices=[]):
+            keys = (seed, _AUGMENTATION, stream, position, *((rank,) if rank else ()))
+            torch.default_generator.manual_seed(derived_seed(*keys))
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def derived_seed(*keys: int) -> int:
+    """A 32-bit seed from several integers, well mixed (``numpy.random.SeedSequence``)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 def split_labeled(count: int, fraction: float, *, seed: int) -> tuple[list[int], list[int]]:
@@ -182,11 +218,11 @@ def unlabeled_dataset(
     train: Samples,
     hidden: list[int],
     unlabeled: Sequence[Any] | None,
-    transform: PairedTransform,
+    transform: PairedTransform | WeakStrongTransform,
     in_channels: int,
-) -> Dataset[tuple[Tensor, Tensor]] | None:
-    """Images whose labels are hidden, ``unlabeled`` and the folder's unlabeled/; None when D needs none."""
-    sources: list[Dataset[tuple[Tensor, Tensor]]] = []
+) -> Dataset[tuple[Tensor, ...]] | None:
+    """Images whose labels are hidden, ``unlabeled`` and the folder's unlabeled/; None when no term needs them."""
+    sources: list[Dataset[tuple[Tensor, ...]]] = []
     counts = {"hidden labels": len(hidden)}
     if hidden:
         sources.append(UnlabeledCrops(SubsetView(train, hidden), transform, channels=in_channels))
@@ -195,15 +231,15 @@ def unlabeled_dataset(
             counts[name] = len(items)
             sources.append(UnlabeledCrops(list(items), transform, channels=in_channels))
     total = sum(counts.values())
-    wants = config.semi_weight > 0 or (config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0)
-    if config.semi_weight > 0 and not total:
+    needing = [name for name in ("semi_weight", "fixmatch_weight") if getattr(config, name) > 0]
+    if needing and not total:
         raise PixelwiseError(
-            "semi_weight > 0 needs unlabeled images: put them in DATA/unlabeled/, pass --unlabeled DIR, "
+            f"{needing[0]} > 0 needs unlabeled images: put them in DATA/unlabeled/, pass --unlabeled DIR, "
             "or hide labels with --labeled-fraction F"
         )
-    if not wants or not total:
+    if not config.uses_unlabeled or not total:
         if total:
-            logger.info("not using %d unlabeled images: adversarial_weight and semi_weight are 0", total)
+            logger.info("not using %d unlabeled images: no term learns from them", total)
         return None
     logger.info("unlabeled images: %s", ", ".join(f"{count} ({name})" for name, count in counts.items() if count))
     return sources[0] if len(sources) == 1 else ConcatDataset(sources)

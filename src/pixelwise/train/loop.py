@@ -28,16 +28,21 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixelwise.checkpoint import load_checkpoint
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.transforms import evaluation_transform, training_transform
+from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import json_ready
 from pixelwise.train.checkpoint import save_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
+    LABELED_STREAM,
+    REAL_STREAM,
+    UNLABELED_STREAM,
     LabeledCrops,
     LabeledSource,
     Samples,
+    SubsetView,
     normalization,
+    on_own_stream,
     split_labeled,
     unlabeled_dataset,
 )
@@ -148,26 +153,32 @@ def fit(
         )
 
         # the data
-        augment = training_transform(
-            crop_size=config.crop_size,
-            mean=statistics["mean"],
-            std=statistics["std"],
-            ignore_index=classes.ignore_index,
-            scale_range=config.scale_range,
-            rotation=config.rotation,
-            horizontal_flip=config.horizontal_flip,
-            vertical_flip=config.vertical_flip,
-            color_jitter=config.color_jitter,
-        )
+        augmentation: dict[str, Any] = {
+            "crop_size": config.crop_size,
+            "mean": statistics["mean"],
+            "std": statistics["std"],
+            "ignore_index": classes.ignore_index,
+            "scale_range": config.scale_range,
+            "rotation": config.rotation,
+            "horizontal_flip": config.horizontal_flip,
+            "vertical_flip": config.vertical_flip,
+            "color_jitter": config.color_jitter,
+        }
+        augment = training_transform(**augmentation)
         evaluate = evaluation_transform(
             mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
         )
         labeled_data = LabeledCrops(train, labeled, augment)
+        # FixMatch's crops come with a strong view of themselves
+        unlabeled_augment = weak_and_strong_transform(**augmentation) if config.fixmatch_weight > 0 else augment
         unlabeled_data = (
-            unlabeled_dataset(config, train, hidden, unlabeled, augment, in_channels)
-            if config.uses_discriminator
+            unlabeled_dataset(config, train, hidden, unlabeled, unlabeled_augment, in_channels)
+            if config.uses_unlabeled
             else None
         )
+        # the images whose labels are hidden score the pseudo-labels each epoch (a bounded, fixed sample)
+        wanted = config.pseudo_label_check_images
+        checked = hidden[:: -(-len(hidden) // wanted)] if wanted and hidden else []
 
         # where the run stands
         run, start_epoch = RunState(), 0
@@ -207,6 +218,10 @@ def fit(
             if val is not None and len(val) > 0:
                 val_metrics = trainer.validate(val, evaluate)  # every process its share, summed
                 record.update(_flat_metrics(val_metrics))
+            if checked and main:  # the raw network on the main process alone: no collective inside
+                from pixelwise.train.pseudo_labels import pseudo_label_quality
+
+                record.update(pseudo_label_quality(trainer, SubsetView(train, checked), evaluate))
             record["seconds"] = round(time.perf_counter() - started, 3)
             # early stopping and best.pt decided once, by the main process, for all
             improved = run.add(record, min_delta=config.min_delta) if main else False
@@ -253,7 +268,8 @@ def _train_epoch(
     progress: bool,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """``iterations`` labeled batches (one pass unless ``iterations_per_epoch`` asks for more), each with an
-    unlabeled batch when there are unlabeled images; both loaders restart when used up.
+    unlabeled batch when there are unlabeled images and a batch of D's reals when D has them apart; every
+    loader restarts when used up, and draws its augmentation from its own stream (``data.on_own_stream``).
 
     Returns the sums and counts of each logged number over the steps (NaN never counts). They are added up
     where they are, on the device, and read once at the end: reading a GPU number waits for the GPU, and
@@ -262,20 +278,22 @@ def _train_epoch(
     from tqdm import tqdm
 
     config = trainer.config
-    loader = make_loader(
-        labeled, batch_size=config.batch_size, seed=config.seed, epoch=epoch, stream=0, num_workers=config.num_workers
-    )
-    unlabeled_batches = None
-    if unlabeled is not None:
-        unlabeled_loader = make_loader(
-            unlabeled,
+
+    def batches(dataset: Dataset[Any], stream: int) -> Iterator[Any]:
+        loader = make_loader(
+            dataset,
             batch_size=config.batch_size,
             seed=config.seed,
             epoch=epoch,
-            stream=1,
+            stream=stream,
             num_workers=config.num_workers,
         )
-        unlabeled_batches = _forever(unlabeled_loader)
+        return on_own_stream(_forever(loader), seed=config.seed, stream=stream, start=trainer.iteration, rank=rank())
+
+    labeled_batches = batches(labeled, LABELED_STREAM)
+    unlabeled_batches = batches(unlabeled, UNLABELED_STREAM) if unlabeled is not None else None
+    separate_reals = trainer.discriminator is not None and config.discriminator_separate_reals
+    real_batches = batches(labeled, REAL_STREAM) if separate_reals else None
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, torch.Tensor] = {}
     show = progress and is_main_process()
@@ -283,9 +301,10 @@ def _train_epoch(
     with tqdm(
         total=iterations, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not show, unit="it"
     ) as bar:
-        for images, masks in itertools.islice(_forever(loader), iterations):
+        for images, masks in itertools.islice(labeled_batches, iterations):
             extra = next(unlabeled_batches) if unlabeled_batches is not None else None
-            stats = trainer.train_step(images, masks, extra)
+            reals = next(real_batches) if real_batches is not None else None
+            stats = trainer.train_step(images, masks, extra, reals)
             for key, value in stats.items():
                 number = torch.as_tensor(value).detach().to(torch.float64)
                 counted = ~number.isnan()
@@ -326,11 +345,22 @@ def _summary(record: dict[str, Any], epochs: int, improved: bool) -> str:
         parts.append(f"val mIoU {record['val_miou']:.4f}")
     if "train_discriminator_loss" in record:
         parts.append(
-            f"D loss {record['train_discriminator_loss']:.3f} "
-            f"(acc. real {record['train_discriminator_accuracy_real']:.2f}, "
-            f"predicted {record['train_discriminator_accuracy_fake']:.2f})"
+            f"D loss real/predicted {record['train_discriminator_loss_real']:.3f}/"
+            f"{record['train_discriminator_loss_fake']:.3f} "
+            f"(acc. {record['train_discriminator_accuracy_real']:.2f}/"
+            f"{record['train_discriminator_accuracy_fake']:.2f})"
         )
-    if "train_semi_fraction" in record:
-        parts.append(f"trusted {record['train_semi_fraction']:.2f}")
+    for key, name in (("train_semi_fraction", "trusted"), ("train_fixmatch_fraction", "FixMatch trusted")):
+        if key in record:
+            parts.append(f"{name} {record[key]:.2f}")
+    if "pseudo_accuracy_trusted" in record:
+        parts.append(
+            f"pseudo-label acc. trusted/untrusted {record['pseudo_accuracy_trusted']:.2f}/"
+            f"{record['pseudo_accuracy_untrusted']:.2f}"
+        )
+        aurocs = [
+            f"{record[key]:.2f}" for key in ("pseudo_auroc_discriminator", "pseudo_auroc_softmax") if key in record
+        ]
+        parts.append(f"AUROC {'D/softmax' if len(aurocs) == 2 else 'softmax'} {'/'.join(aurocs)}")
     parts.append(f"{record['seconds']:.1f} s")
     return ", ".join(parts) + (" *" if improved else "")

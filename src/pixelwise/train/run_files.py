@@ -7,7 +7,7 @@ config.yaml       once, when a new run starts (``TrainConfig.save_yaml``)
 last.pt           every epoch: what resuming needs (``state.resume_payload``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
-curves.png        every epoch: losses, validation scores, the discriminator's numbers
+curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers
 ================  ====================================================================
 
 Every file is written atomically; only the main process writes (``distributed.is_main_process``).
@@ -74,10 +74,25 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
             (
                 "discriminator",
                 [
-                    ("train_discriminator_loss", "D loss"),
+                    ("train_discriminator_loss_real", "D loss, real half"),
+                    ("train_discriminator_loss_fake", "D loss, predicted half"),
                     ("train_discriminator_accuracy_real", "D acc. real"),
                     ("train_discriminator_accuracy_fake", "D acc. predicted"),
                     ("train_semi_fraction", "unlabeled px trusted"),
+                ],
+            )
+        )
+    if any("pseudo_accuracy_trusted" in record for record in history):
+        panels.append(
+            (
+                "pseudo-labels (hidden labels)",
+                [
+                    ("pseudo_accuracy_trusted", "acc. trusted"),
+                    ("pseudo_accuracy_untrusted", "acc. untrusted"),
+                    ("pseudo_trusted_fraction", "trusted"),
+                    ("pseudo_auroc_discriminator", "AUROC of D"),
+                    ("pseudo_auroc_softmax", "AUROC of max softmax"),
+                    ("train_fixmatch_fraction", "FixMatch trusted (train)"),
                 ],
             )
         )

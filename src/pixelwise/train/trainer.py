@@ -3,11 +3,15 @@
 One iteration (Hung et al. 2018, see docs/design.md and methods.md section 3):
 
 1. **Segmenter S**, with the discriminator D frozen: ``L = loss(S(X), Y) + λ_adv · BCE(D(P), 1)`` on a
-   labeled batch, then on an unlabeled batch ``λ_adv,u · BCE(D(P_u), 1) + λ_semi · CE(S(X_u), argmax P_u)``
-   over the pixels D trusts (``σ(D(P_u)) > T_semi``, from iteration ``semi_start`` on). One optimizer step.
-2. **Discriminator D**: ``BCE(D(Y1), 1) + BCE(D(P.detach()), 0)`` on the labeled batch. One optimizer step.
+   labeled batch, then the terms of an unlabeled batch (``train.semi``: ``λ_adv,u · BCE(D(P_u), 1) +
+   λ_semi · CE(S(X_u), argmax P_u)`` over the pixels D trusts, from iteration ``semi_start`` on; self-training;
+   FixMatch). One optimizer step.
+2. **Discriminator D**: ``BCE(D(Y1), 1) + BCE(D(P.detach()), 0)``, the reals from a labeled batch of their
+   own, the fakes the labeled and the unlabeled predictions. One optimizer step.
 
-With ``adversarial_weight = semi_weight = 0`` there is no D and step 1 is plain supervised training.
+D sees predictions zeroed where the real maps are (padding, ignored pixels), and keeps a real spatial map on
+the training crops (``adversarial.discriminator.downsamplings_for``). With ``adversarial_weight = 0`` and no
+semi-supervised term trusting D there is no D, and without unlabeled terms step 1 is plain supervised training.
 
 Each network is held twice: ``model`` / ``discriminator`` is what the training step calls (wrapped by
 ``distributed.wrap_for_training``, e.g. in DistributedDataParallel), ``raw_model`` / ``raw_discriminator``
@@ -19,8 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +35,17 @@ from pixelwise.data.transforms import PairedTransform
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses import LossFunction, make_loss
 from pixelwise.train.config import TrainConfig
-from pixelwise.train.data import Samples
+from pixelwise.train.data import Samples, derived_seed
 from pixelwise.train.distributed import choose_device, is_main_process, share_of, whole_set_result, wrap_for_training
+from pixelwise.train.optimization import learning_rate_factor, make_optimizer
+from pixelwise.train.semi import Predicted, unlabeled_loss
 
 logger = logging.getLogger(__name__)
 
 # the numbers one step logs: tensors stay on the device (reading them would wait for the GPU every step)
 Stats = dict[str, "Tensor | float"]
+_SMOOTHING = 0x5A0  # the key of the real maps' smoothing noise (with the seed and the iteration)
+_DISCRIMINATOR = 0xD15  # the key of D's initial weights (with the seed)
 
 
 @dataclass
@@ -46,7 +53,8 @@ class Trainer:
     """The networks, optimizers and loss of one run, and the two updates of one iteration.
 
     Batches: images (N, C, h, w) float32 standardised, masks (N, h, w) int64 with ``ignore_index``;
-    unlabeled images (M, C, h, w) with a validity map (M, h, w) (``ignore_index`` on padding).
+    unlabeled images (M, C, h, w) with a validity map (M, h, w) (``ignore_index`` on padding) and, for
+    FixMatch, their strong views (M, C, h, w); D's reals: a labeled batch (images, masks) of their own.
     """
 
     config: TrainConfig
@@ -70,24 +78,32 @@ class Trainer:
 
     # one iteration -------------------------------------------------------------------------------------
 
-    def train_step(self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, Tensor] | None = None) -> Stats:
-        """S's update, then D's (if any); returns the numbers to log for this iteration (0-d tensors or floats)."""
-        stats, probabilities = self.segmenter_step(images, masks, unlabeled)
-        if self.discriminator is not None and probabilities is not None:
-            stats.update(self.discriminator_step(images, masks, probabilities))
+    def train_step(
+        self,
+        images: Tensor,
+        masks: Tensor,
+        unlabeled: tuple[Tensor, ...] | None = None,
+        reals: tuple[Tensor, Tensor] | None = None,
+    ) -> Stats:
+        """S's update, then D's (if any) on ``reals`` (default: the labeled batch); returns the numbers to log
+        (0-d tensors or floats)."""
+        stats, fakes = self.segmenter_step(images, masks, unlabeled)
+        if self.discriminator is not None and fakes:
+            stats.update(self.discriminator_step(reals or (images, masks), fakes))
         self.iteration += 1
         return stats
 
     def segmenter_step(
-        self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Stats, Tensor | None]:
-        """Update S once with D frozen; returns the stats and P = softmax(S(X)) detached (for D's step)."""
+        self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, ...] | None = None
+    ) -> tuple[Stats, list[Predicted]]:
+        """Update S once with D frozen; returns the stats and the detached predictions D's step takes as fakes."""
         config, discriminator = self.config, self.discriminator
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         images, masks = self._to_device(images), masks.to(self.device)
+        valid = masks != self.classes.ignore_index
         stats: Stats = {}
-        probabilities: Tensor | None = None
+        fakes: list[Predicted] = []
         # D's parameters require no gradient inside: S's losses flow *through* D into P, never into D
         with frozen_parameters(discriminator):
             with self._autocast():
@@ -97,21 +113,24 @@ class Trainer:
             stats["supervised_loss"] = supervised.detach()
             if discriminator is not None:
                 probabilities = logits.float().softmax(dim=1)
+                fakes.append(Predicted(probabilities.detach(), valid, images))
                 if config.adversarial_weight > 0:
                     from pixelwise.adversarial.objectives import adversarial_loss
 
                     with self._autocast():
-                        fake = discriminator(probabilities, *self._image_condition(images))
-                    adversarial = adversarial_loss(fake.float(), masks != self.classes.ignore_index)
+                        fake = discriminator(self._shown_to_d(probabilities, valid), *self._image_condition(images))
+                    adversarial = adversarial_loss(fake.float(), valid)
                     loss = loss + config.adversarial_weight * adversarial
                     stats["adversarial_loss"] = adversarial.detach()
             self.scaler.scale(loss).backward()
             total = loss.detach()
-            if unlabeled is not None and discriminator is not None and self._wants_unlabeled():
-                unlabeled_loss, unlabeled_stats = self._unlabeled_loss(*unlabeled)
-                self.scaler.scale(unlabeled_loss).backward()
-                total = total + unlabeled_loss.detach()
+            if unlabeled is not None and self._wants_unlabeled():
+                unlabeled_term, unlabeled_stats, unlabeled_fake = unlabeled_loss(self, unlabeled)
+                self.scaler.scale(unlabeled_term).backward()
+                total = total + unlabeled_term.detach()
                 stats.update(unlabeled_stats)
+                if unlabeled_fake is not None:
+                    fakes.append(unlabeled_fake)
         stats["loss"] = total
         if config.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
@@ -119,13 +138,17 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return stats, None if probabilities is None else probabilities.detach()
+        return stats, fakes
 
-    def discriminator_step(self, images: Tensor, masks: Tensor, probabilities: Tensor) -> Stats:
-        """Update D once on the one-hot truth (real) and S's detached prediction (fake); S is not touched."""
+    def discriminator_step(self, reals: tuple[Tensor, Tensor], fakes: list[Predicted]) -> Stats:
+        """Update D once on one-hot truths (real) and S's detached predictions (fake); S is not touched.
+
+        ``reals`` = (images, masks) of a labeled batch; ``fakes`` from ``segmenter_step``. Each half of the loss
+        is a mean over its own valid pixels, so more fakes than reals weigh no more.
+        """
         from pixelwise.adversarial.objectives import (
             discriminator_accuracy,
-            discriminator_loss,
+            discriminator_losses,
             one_hot,
             smooth_one_hot,
         )
@@ -133,64 +156,55 @@ class Trainer:
         assert self.discriminator is not None and self.discriminator_optimizer is not None
         self.discriminator.train()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
-        images, masks = self._to_device(images), masks.to(self.device)
-        real, valid = one_hot(masks, self.classes.num_classes, ignore_index=self.classes.ignore_index)
+        real_images, real_masks = self._to_device(reals[0]), reals[1].to(self.device)
+        real, real_valid = one_hot(real_masks, self.classes.num_classes, ignore_index=self.classes.ignore_index)
         if self.config.discriminator_real_smoothing > 0:
-            # D must not win by spotting exact zeros and ones; the draw uses the global RNG, saved in last.pt
-            real = smooth_one_hot(real, valid, amount=self.config.discriminator_real_smoothing)
-        condition = self._image_condition(images)
+            # D must not win by spotting exact zeros and ones; the noise has its own stream, keyed by the iteration
+            generator = torch.Generator(self.device).manual_seed(
+                derived_seed(self.config.seed, _SMOOTHING, self.iteration)
+            )
+            real = smooth_one_hot(
+                real, real_valid, amount=self.config.discriminator_real_smoothing, generator=generator
+            )
+        fake_valid = torch.cat([fake.valid for fake in fakes])
+        fake = self._shown_to_d(torch.cat([fake.probabilities for fake in fakes]), fake_valid)
+        fake_images = torch.cat([fake.images for fake in fakes])
         with self._autocast():
-            real_logits = self.discriminator(real, *condition).float()
-            fake_logits = self.discriminator(probabilities.detach(), *condition).float()
-        loss = discriminator_loss(real_logits, fake_logits, valid, real_label=self.config.discriminator_real_label)
+            real_logits = self.discriminator(real, *self._image_condition(real_images)).float()
+            fake_logits = self.discriminator(fake, *self._image_condition(fake_images)).float()
+        real_loss, fake_loss = discriminator_losses(
+            real_logits, fake_logits, real_valid, fake_valid=fake_valid, real_label=self.config.discriminator_real_label
+        )
+        loss = real_loss + fake_loss
         self.discriminator_scaler.scale(loss).backward()
         self.discriminator_scaler.step(self.discriminator_optimizer)
         self.discriminator_scaler.update()
         if self.discriminator_scheduler is not None:
             self.discriminator_scheduler.step()
-        accuracy_real, accuracy_fake = discriminator_accuracy(real_logits.detach(), fake_logits.detach(), valid)
+        accuracy_real, accuracy_fake = discriminator_accuracy(
+            real_logits.detach(), fake_logits.detach(), real_valid, fake_valid=fake_valid
+        )
         return {
             "discriminator_loss": loss.detach(),
+            "discriminator_loss_real": real_loss.detach(),
+            "discriminator_loss_fake": fake_loss.detach(),
             "discriminator_accuracy_real": accuracy_real,
             "discriminator_accuracy_fake": accuracy_fake,
         }
 
+    def _shown_to_d(self, probabilities: Tensor, valid: Tensor) -> Tensor:
+        """A prediction as D sees it: zero where the real maps are zero, unless the fix is switched off."""
+        from pixelwise.adversarial.objectives import zero_invalid
+
+        return zero_invalid(probabilities, valid) if self.config.discriminator_masked_fakes else probabilities
+
     def _wants_unlabeled(self) -> bool:
         config = self.config
-        adversarial = config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0
-        return adversarial or self._semi_active()
+        adversarial = self.discriminator is not None and config.adversarial_weight_unlabeled > 0
+        return (adversarial and config.adversarial_weight > 0) or self._semi_active() or config.fixmatch_weight > 0
 
     def _semi_active(self) -> bool:
         return self.config.semi_weight > 0 and self.iteration >= self.config.semi_start
-
-    def _unlabeled_loss(self, images: Tensor, validity: Tensor) -> tuple[Tensor, Stats]:
-        """λ_adv,u · BCE(D(P_u), 1) + λ_semi · CE(S(X_u), argmax P_u) on trusted pixels; padding never counts."""
-        from pixelwise.adversarial.objectives import adversarial_loss, semi_supervised_loss, trusted_pixels
-
-        assert self.discriminator is not None
-        config = self.config
-        images = self._to_device(images)
-        # pixels made up by padding or rotation are never trusted, and never count in the trusted share
-        valid = validity.to(self.device) != self.classes.ignore_index
-        with self._autocast():
-            logits = self.model(images)
-            d_logits = self.discriminator(logits.float().softmax(dim=1), *self._image_condition(images)).float()
-        loss = logits.sum() * 0.0
-        stats: Stats = {}
-        if config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0:
-            adversarial = adversarial_loss(d_logits, valid)
-            loss = loss + config.adversarial_weight_unlabeled * adversarial
-            stats["unlabeled_adversarial_loss"] = adversarial.detach()
-        if self._semi_active():
-            semi, fraction = semi_supervised_loss(
-                logits.float(), d_logits.detach(), valid, threshold=config.semi_threshold
-            )
-            loss = loss + config.semi_weight * semi
-            stats["semi_loss"] = semi.detach()
-        else:  # logged all the same: how far D is from trusting S before the term starts
-            _, fraction = trusted_pixels(d_logits.detach(), valid, threshold=config.semi_threshold)
-        stats["semi_fraction"] = fraction
-        return loss, stats
 
     # evaluation ----------------------------------------------------------------------------------------
 
@@ -246,6 +260,7 @@ class Trainer:
                 "num_classes": self.classes.num_classes,
                 "image_channels": int(getattr(self.raw_discriminator, "image_channels", 0)),
                 "base_channels": self.config.discriminator_base_channels,
+                "downsamplings": int(getattr(self.raw_discriminator, "downsamplings", 5)),
             }
         return state
 
@@ -265,6 +280,14 @@ class Trainer:
                     "adversarial_weight and semi_weight 0, or start a new run"
                 )
             assert self.discriminator_optimizer is not None and self.discriminator_scheduler is not None
+            # the strides change no weight's shape: a D saved with other strides would load and judge otherwise
+            saved_strides, strides = int(saved.get("downsamplings", 5)), self.raw_discriminator.downsamplings
+            if saved_strides != strides:  # runs saved before D adapted to the crop had five
+                raise PixelwiseError(
+                    f"{checkpoint['path']}: the run's discriminator has {saved_strides} stride-2 layers, this "
+                    f"config's {strides}; resume with the run's crop_size and discriminator_min_map (0 for a run "
+                    "saved before D adapted to the crop)"
+                )
             self.raw_discriminator.load_state_dict(saved["state_dict"])
             self.discriminator_optimizer.load_state_dict(saved["optimizer"])
             self.discriminator_scheduler.load_state_dict(saved["scheduler"])
@@ -371,10 +394,13 @@ def build_trainer(
         amp_dtype=precision,
     )
     if config.uses_discriminator:
-        from pixelwise.adversarial.discriminator import Discriminator
+        from pixelwise.adversarial.discriminator import discriminator_for_crops
 
-        raw_discriminator = Discriminator(
+        raw_discriminator = discriminator_for_crops(
             classes.num_classes,
+            config.crop_size,
+            min_map=config.discriminator_min_map,
+            seed=derived_seed(config.seed, _DISCRIMINATOR),  # its own stream: adding D changes no other draw
             image_channels=in_channels if config.discriminator_image else 0,
             base_channels=config.discriminator_base_channels,
         ).to(device)
@@ -384,8 +410,10 @@ def build_trainer(
         trainer.discriminator = wrap_for_training(raw_discriminator)
         trainer.raw_discriminator = raw_discriminator
         trainer.discriminator_optimizer = discriminator_optimizer
-        # D's learning rate follows the same schedule as S's (poly in the official code)
-        trainer.discriminator_scheduler = torch.optim.lr_scheduler.LambdaLR(discriminator_optimizer, factor)
+        # D's learning rate follows S's schedule (poly in the official code), without S's warm-up
+        trainer.discriminator_scheduler = torch.optim.lr_scheduler.LambdaLR(
+            discriminator_optimizer, learning_rate_factor(config, total_iterations, warmup=0)
+        )
     return trainer
 
 
@@ -393,36 +421,3 @@ def model_arguments(config: TrainConfig) -> dict[str, Any]:
     """The keyword arguments of ``create_model`` that the config chooses: the encoder and the model's options."""
     encoder = {} if config.encoder is None else {"encoder": config.encoder}
     return {**encoder, **config.model_options}
-
-
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW or SGD over ``model``'s trainable parameters; no weight decay on norms and biases (decaying them
-    only fights the normalisation)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    return torch.optim.AdamW(groups, lr=config.lr)
-
-
-def learning_rate_factor(config: TrainConfig, total_iterations: int) -> Callable[[int], float]:
-    """The multiplier of the base lr after ``step`` iterations: linear warm-up from 1/10, then poly or cosine.
-
-    >>> factor = learning_rate_factor(TrainConfig(schedule="poly", poly_power=1.0), 10)
-    >>> [round(factor(step), 2) for step in (0, 5, 10)]
-    [1.0, 0.5, 0.0]
-    """
-    warmup = min(config.warmup_iterations, max(total_iterations - 1, 0))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return 0.1 + 0.9 * step / warmup
-        if config.schedule == "constant":
-            return 1.0
-        progress = min((step - warmup) / max(total_iterations - warmup, 1), 1.0)
-        if config.schedule == "poly":
-            return (1.0 - progress) ** config.poly_power
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
