@@ -36,7 +36,7 @@ def test_serve_starts_with_a_banner_and_answers(checkpoint: Path) -> None:
         assert server.stdout is not None
         banner = server.stdout.readline().rstrip("\n")
         match = re.fullmatch(
-            r"pixelwise serve: (http://127\.0\.0\.1:\d+) · model (.+) \(torch, 1 slot × 1 thread\) · "
+            r"pixelwise serve: (http://127\.0\.0\.1:\d+) · model (.+) \((?:onnx|torch), 1 slot × 1 thread\) · "
             r"classes: background, quokka",
             banner,
         )

@@ -28,7 +28,7 @@ IGNORE = 255
 class Recorder(nn.Module):
     """Stands in for the training wrapper: calls the network and keeps a copy of every first input."""
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, example: torch.Tensor | None = None) -> None:
         super().__init__()
         self.module = module
         self.inputs: list[torch.Tensor] = []

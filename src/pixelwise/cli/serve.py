@@ -7,6 +7,7 @@ classes; then uvicorn serves until Ctrl-C. See ``pixelwise.serve.app`` for the e
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import typer
@@ -84,9 +85,13 @@ def serve(
             "they will wait for each other",
             err=True,
         )
-    predictor = load_predictor(model, device=device, threads=threads, tile_size=tile)
-    application = create_app(predictor, settings)
+    # the port first: a port in use is said at once, not after loading (or exporting) the model
     sock = listen(host, port)
+    with warnings.catch_warnings():
+        if quiet:  # the notes of loading (a model exported once for ONNX Runtime) are not shown either
+            warnings.simplefilter("ignore")
+        predictor = load_predictor(model, device=device, threads=threads, tile_size=tile)
+    application = create_app(predictor, settings)
     names = ", ".join(predictor.classes.names)
     print(
         f"pixelwise serve: {url_of(sock)} · model {model} ({backend_name(predictor)}, "
