@@ -218,3 +218,21 @@ def test_a_near_miss_says_did_you_mean(cli: Any, words: tuple[str, ...], hint: s
     assert hint in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("words", "message", "usage"),
+    [
+        (("predict",), "Missing argument 'MODEL'", "usage: pixelwise predict [OPTIONS] MODEL INPUT..."),
+        (("predict", "a.pt", "b", "--tile-sise", "3"), "No such option: --tile-sise", "pixelwise predict -h"),
+        (("predict", "a.pt", "b", "--tile", "x"), "Invalid value for '--tile'", "pixelwise predict -h"),
+        (("datasets", "export"), "Missing argument 'NAME'", "usage: pixelwise datasets export [OPTIONS] NAME"),
+        (("predcit",), "No such command 'predcit'", "usage: pixelwise [OPTIONS] COMMAND"),
+    ],
+)
+def test_a_usage_error_is_one_line_with_the_usage(cli: Any, words: tuple[str, ...], message: str, usage: str) -> None:
+    """click's own errors too: one line, exit status 2, the usage and where help is, in the same line."""
+    result = cli(*words)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("pixelwise: error: "), result.stderr
+    assert message in result.stderr and usage in result.stderr, result.stderr

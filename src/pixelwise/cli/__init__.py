@@ -10,6 +10,8 @@ import sys
 import warnings
 from typing import Any
 
+import typer
+
 from pixelwise.cli import classical, compare, datasets, evaluate, export, models, predict, serve, train  # noqa: F401  (registration)
 from pixelwise.cli.app import app
 from pixelwise.errors import PixelwiseError, describe_os_error
@@ -17,17 +19,53 @@ from pixelwise.errors import PixelwiseError, describe_os_error
 
 def main() -> None:
     """Entry point: user errors and OS errors (a read-only folder, a full disk) become one line on stderr and
-    exit status 2, never a traceback; warnings become one ``note:`` line each. Ctrl-C exits with 130."""
+    exit status 2, never a traceback; so do click's usage errors (a missing argument, an unknown flag), with
+    the usage in the same line; warnings become one ``note:`` line each. Ctrl-C exits with 130."""
+    click = _typer_s_click_exceptions()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _note
-            app(standalone_mode=True)
+            # not standalone: click would print its usage errors as four lines of its own
+            status = app(standalone_mode=False, prog_name="pixelwise")
+    except click.UsageError as error:
+        print(f"pixelwise: error: {_usage_error_line(error)}", file=sys.stderr)
+        sys.exit(2)
+    except click.ClickException as error:
+        print(f"pixelwise: error: {_one_line(error.format_message())}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        print("pixelwise: aborted", file=sys.stderr)
+        sys.exit(1)
     except PixelwiseError as error:
         print(f"pixelwise: error: {error}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:
         print(f"pixelwise: error: {describe_os_error(error)}", file=sys.stderr)
         sys.exit(2)
+    # a command returns None; --help, --version and Ctrl-C (130) end with click's exit status
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _typer_s_click_exceptions() -> Any:
+    """The module of the click exceptions typer raises: its own copy of click in newer typers
+    (``typer._click``), the click package in older ones (our lower bound, typer 0.20)."""
+    import typer.core
+
+    click = getattr(typer.core, "_click", None) or typer.core.click  # type: ignore[attr-defined]
+    return click.exceptions
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_error_line(error: Any) -> str:
+    """``Missing argument 'MODEL' (usage: pixelwise predict [OPTIONS] MODEL INPUT...; -h for help)``."""
+    message = _one_line(error.format_message()).rstrip(".")
+    if error.ctx is None:
+        return message
+    usage = _one_line(error.ctx.get_usage()).removeprefix("Usage: ")
+    return f"{message} (usage: {usage}; {error.ctx.command_path} -h for help)"
 
 
 def _note(
