@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ def run_cli(*args: str | Path) -> CliResult:
 
     stdout, stderr = io.StringIO(), io.StringIO()
     code = 0
-    saved = sys.argv
+    saved, saved_sigterm = sys.argv, signal.getsignal(signal.SIGTERM)
     sys.argv = ["pixelwise", *map(str, args)]
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -68,6 +69,7 @@ def run_cli(*args: str | Path) -> CliResult:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         sys.argv = saved
+        signal.signal(signal.SIGTERM, saved_sigterm)  # main() makes SIGTERM a Ctrl-C; pytest's is its own
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
 

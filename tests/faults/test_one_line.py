@@ -214,7 +214,8 @@ TINY_TRAIN = ["--crop-size", "32", "--batch-size", "4", "--model-option", "width
 
 
 @pytest.mark.slow
-def test_an_interrupted_training_says_how_to_resume(dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_training_says_how_to_resume(stop: signal.Signals, dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     command = [sys.executable, "-m", "pixelwise", "train", str(dataset), "--out", str(run), "--epochs", "500"]
     process = subprocess.Popen(
@@ -228,7 +229,7 @@ def test_an_interrupted_training_says_how_to_resume(dataset: Path, tmp_path: Pat
     while not (run / "last.pt").exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert (run / "last.pt").exists(), process.communicate()[1]
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr

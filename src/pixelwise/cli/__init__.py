@@ -6,7 +6,9 @@ command, so that ``pixelwise --help`` stays fast.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import warnings
 from typing import Any
 
@@ -20,8 +22,12 @@ from pixelwise.errors import PixelwiseError, describe_os_error
 def main() -> None:
     """Entry point: user errors and OS errors (a read-only folder, a full disk) become one line on stderr and
     exit status 2, never a traceback; so do click's usage errors (a missing argument, an unknown flag), with
-    the usage in the same line; warnings become one ``note:`` line each. Ctrl-C exits with 130."""
+    the usage in the same line; warnings become one ``note:`` line each. Ctrl-C and SIGTERM exit with 130."""
     click = _typer_s_click_exceptions()
+    # a scheduler's SIGTERM (SLURM's preemption, torchrun stopping its workers) stops a run as Ctrl-C does:
+    # train says where its checkpoint is and how to resume; every write is atomic either way
+    if threading.current_thread() is threading.main_thread():  # only there may a handler be set
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _note
@@ -44,6 +50,10 @@ def main() -> None:
         sys.exit(2)
     # a command returns None; --help, --version and Ctrl-C (130) end with click's exit status
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _typer_s_click_exceptions() -> Any:
