@@ -160,7 +160,7 @@ def _segment_all(
     segmenter: Any, items: list[tuple[str, Path, Any]], out_dir: Path, *, regions: bool, quiet: bool
 ) -> int:
     """Segment every item into ``out_dir``: region labels (TIFF) when ``regions``, else class masks (PNG)."""
-    from pixelwise.cli.progress import tracked
+    from pixelwise.progress import tracked
 
     written = 0
     for stem, path, load in tracked(items, total=len(items), desc=segmenter.name, unit="image", quiet=quiet):

@@ -173,12 +173,12 @@ def evaluate(
 
     IoU, Dice, pixel and class accuracy, boundary F1; a table on stdout, every score in JSON with --out.
     """
-    from pixelwise.cli.progress import tracked
     from pixelwise.data.builtin import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.metrics import Evaluator, format_table
+    from pixelwise.progress import tracked
 
     json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)

@@ -201,10 +201,10 @@ def _predict_all(
     """Every image through ``predictor``: its mask, and its probabilities and overlay when asked."""
     from PIL import Image
 
-    from pixelwise.cli.progress import progress_bar
     from pixelwise.data.io import image_size, overlay, read_image, write_mask
     from pixelwise.files import atomic_path
     from pixelwise.inference.tiling import tile_grid
+    from pixelwise.progress import progress_bar
     from pixelwise.report.legend import with_legend
 
     sizes = {image: image_size(image) for image in images}

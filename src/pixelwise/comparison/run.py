@@ -243,7 +243,7 @@ def _score(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[float]]:
     """Predict every test image at every noise level: (clean Evaluator result, summary per level, clean
     prediction times in seconds)."""
-    from tqdm.auto import tqdm
+    from pixelwise.progress import progress_bar
 
     # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
     warm = test[0]
@@ -251,7 +251,7 @@ def _score(
     timings: list[float] = []
     per_level: dict[str, dict[str, Any]] = {}
     clean: dict[str, Any] = {}
-    with tqdm(total=len(levels) * len(test), desc=f"{method.name:>16}", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(levels) * len(test), desc=f"{method.name:>16}", unit="img", quiet=not progress) as bar:
         for level_index, level in enumerate(levels):
             scores = evaluator()
             for index in range(len(test)):

@@ -275,7 +275,7 @@ def _train_epoch(
     where they are, on the device, and read once at the end: reading a GPU number waits for the GPU, and
     doing so every step keeps it from running ahead of Python.
     """
-    from tqdm import tqdm
+    from pixelwise.progress import progress_bar
 
     config = trainer.config
 
@@ -298,8 +298,8 @@ def _train_epoch(
     counts: dict[str, torch.Tensor] = {}
     show = progress and is_main_process()
     shown = time.perf_counter()
-    with tqdm(
-        total=iterations, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not show, unit="it"
+    with progress_bar(
+        total=iterations, desc=f"epoch {epoch + 1}/{config.epochs}", unit="it", quiet=not show, leave=False
     ) as bar:
         for images, masks in itertools.islice(labeled_batches, iterations):
             extra = next(unlabeled_batches) if unlabeled_batches is not None else None
@@ -312,7 +312,7 @@ def _train_epoch(
                 counts[key] = counts.get(key, 0) + counted
             bar.update()
             if show and time.perf_counter() - shown >= 1.0:  # the loss on the bar: one read a second at most
-                bar.set_postfix(loss=f"{float(stats['loss']):.4f}", refresh=False)
+                bar.set_postfix_str(f"loss={float(stats['loss']):.4f}")
                 shown = time.perf_counter()
     return {key: float(total) for key, total in sums.items()}, {key: int(count) for key, count in counts.items()}
 

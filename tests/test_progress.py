@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.cli import progress
-from pixelwise.cli.progress import LineProgress, progress_bar
+from pixelwise import progress
+from pixelwise.progress import LineProgress, progress_bar
 
 
 class Clock:
@@ -90,3 +90,18 @@ def test_predict_piped_prints_progress_lines(
     ]
     quiet = cli("predict", checkpoint, tmp_path / "a.png", "-o", tmp_path / "q", "--tile", "16", "-q")
     assert quiet.returncode == 0 and "tiles" not in quiet.stderr
+
+
+def test_train_piped_prints_a_line_per_interval_not_a_redrawn_bar(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train's epochs report through the same progress as predict: lines in a pipe, no carriage returns."""
+    data = tmp_path / "shapes"
+    assert cli("datasets", "export", "shapes", "-o", data, "--count", "8", "--size", "16").returncode == 0
+    monkeypatch.setattr(progress, "PIPE_INTERVAL", 0.0)
+    tiny = ["--crop-size", "16", "--batch-size", "4", "--model-option", "width=4", "--model-option", "depth=2"]
+    result = cli("train", data, "-o", tmp_path / "run", "--epochs", "1", *tiny)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    steps = [line for line in result.stderr.splitlines() if line.startswith("epoch 1/1: ")]
+    assert steps and steps[-1].startswith(f"epoch 1/1: {len(steps)}/{len(steps)} its (100%)"), result.stderr

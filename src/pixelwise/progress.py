@@ -17,15 +17,21 @@ T = TypeVar("T")
 PIPE_INTERVAL = 5.0  # seconds between progress lines off a terminal
 
 
-def progress_bar(*, total: int, desc: str, unit: str, quiet: bool = False, stream: TextIO | None = None) -> Any:
+def progress_bar(
+    *, total: int, desc: str, unit: str, quiet: bool = False, leave: bool = True, stream: TextIO | None = None
+) -> Any:
     """A context manager with ``update(n)``, ``set_postfix_str(text)`` and ``write(line)``: tqdm when
-    ``stream`` (stderr) is a terminal, else ``LineProgress``; silent (but still usable) with ``quiet``."""
+    ``stream`` (stderr) is a terminal (``leave=False``: its bar is cleared at the end), else
+    ``LineProgress``; silent (but still usable) with ``quiet``. The commands' and the library's long loops
+    (predict, classical, evaluate, train's epochs, compare's methods) all report through it."""
     stream = stream or sys.stderr
     if quiet or stream.isatty():
         from tqdm import tqdm
 
         # delay: a command that fails on its first item (a bad value) stays one line
-        return tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=stream, delay=0.5, dynamic_ncols=True)
+        return tqdm(
+            total=total, desc=desc, unit=unit, disable=quiet, leave=leave, file=stream, delay=0.5, dynamic_ncols=True
+        )
     return LineProgress(total=total, desc=desc, unit=unit, stream=stream)
 
 
