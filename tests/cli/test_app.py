@@ -236,3 +236,10 @@ def test_a_usage_error_is_one_line_with_the_usage(cli: Any, words: tuple[str, ..
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("pixelwise: error: "), result.stderr
     assert message in result.stderr and usage in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("words", [(), ("datasets",)])
+def test_a_bare_group_prints_its_help(cli: Any, words: tuple[str, ...]) -> None:
+    result = cli(*words)
+    assert result.returncode == 2 and result.stderr.startswith(f"Usage: {' '.join(('pixelwise', *words))} [OPTIONS]")
+    assert "Commands:" in result.stderr and "pixelwise: error" not in result.stderr

@@ -34,7 +34,12 @@ def main() -> None:
             # not standalone: click would print its usage errors as four lines of its own
             status = app(standalone_mode=False, prog_name="pixelwise")
     except click.UsageError as error:
-        print(f"pixelwise: error: {_usage_error_line(error)}", file=sys.stderr)
+        # a bare `pixelwise` or `pixelwise datasets`: the help, as click prints it (older clicks exit 0 instead)
+        no_args_is_help: Any = getattr(click, "NoArgsIsHelpError", ())
+        if isinstance(error, no_args_is_help):
+            print(error.format_message(), file=sys.stderr)
+        else:
+            print(f"pixelwise: error: {_usage_error_line(error)}", file=sys.stderr)
         sys.exit(2)
     except click.ClickException as error:
         print(f"pixelwise: error: {_one_line(error.format_message())}", file=sys.stderr)

@@ -12,7 +12,14 @@ from pathlib import Path
 import typer
 
 from pixelwise.cli.app import app
-from pixelwise.cli.options import out_option, overwrite_option, quiet_option, set_threads, threads_option
+from pixelwise.cli.options import (
+    out_option,
+    out_or_old,
+    overwrite_option,
+    quiet_option,
+    set_threads,
+    threads_option,
+)
 
 
 @app.command(
@@ -30,6 +37,7 @@ def export_command(
     out: Path | None = out_option(
         "The .onnx file to write.  [default: the checkpoint's name with .onnx, beside it]", default=None, metavar="FILE"
     ),
+    old_out: Path | None = typer.Argument(None, metavar="OUT", hidden=True),  # `export CKPT OUT.onnx`: -o's job
     threads: int | None = threads_option("CPU threads for the export and its check."),
     overwrite: bool = overwrite_option("Replace an existing output file."),
     quiet: bool = quiet_option("Only the closing line."),
@@ -41,10 +49,14 @@ def export_command(
     """
     from pixelwise.inference.onnx_export import OPSET, export
 
+    out = out_or_old(out, old_out, old_name="the OUT argument")
     set_threads(threads, torch=True)
-    if not quiet:
-        print(f"exporting {checkpoint} (opset {OPSET}; a few seconds to a few minutes) ...", file=sys.stderr)
-    report = export(checkpoint, out, overwrite=overwrite, threads=threads)
+
+    def starting(target: Path) -> None:  # after the checks: bad input stays one line
+        if not quiet:
+            print(f"exporting {checkpoint} to {target} (opset {OPSET}; seconds to minutes) ...", file=sys.stderr)
+
+    report = export(checkpoint, out, overwrite=overwrite, threads=threads, starting=starting)
     if not quiet:
         print("ONNX Runtime against PyTorch (input shape N×C×H×W):")
         for check in report.checks:

@@ -19,7 +19,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +87,7 @@ def export(
     opset: int = OPSET,
     overwrite: bool = False,
     threads: int | None = None,
+    starting: Callable[[Path], None] | None = None,
 ) -> ExportReport:
     """Export a ``pixelwise train`` checkpoint (``.pt`` or its run folder) to the ONNX file ``out``.
 
@@ -94,7 +95,7 @@ def export(
     existing file is replaced only with ``overwrite``. The file is written atomically and only after ONNX
     Runtime has matched PyTorch on four shapes (``ExportReport.checks``). A missing checkpoint, an
     architecture that does not export, a failed check or a missing onnxruntime is a PixelwiseError, and
-    nothing is written.
+    nothing is written. ``starting(target)`` is called once the inputs are checked, before the slow part.
     """
     from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
     from pixelwise.files import atomic_path
@@ -110,7 +111,10 @@ def export(
     if target.exists() and not overwrite:
         raise PixelwiseError(f"{target}: exists already; add --overwrite or give another output file")
     spec = InferenceSpec.from_checkpoint(loaded)
+    _refuse_unexportable(spec.model)
     model = model_from_checkpoint(loaded)
+    if starting is not None:
+        starting(target)
     data = onnx_bytes(model, spec, opset=opset)
     checks = check_parity(model, data, spec, threads=threads)
     failed = [check for check in checks if not check.passed]
