@@ -34,16 +34,18 @@ class ImportReport:
 
 
 def check_output(out: Path, inputs: list[Path], *, overwrite: bool) -> None:
-    """Before any work: ``out`` is neither an input nor inside one nor around one (an import never writes into
-    its source, and replacing ``out`` must not remove it), and holds nothing unless ``overwrite`` and it is an
-    earlier import (never other files)."""
+    """Before any work: ``out`` is not an input folder, nor inside one (an import never writes into its source),
+    nor around an input (replacing ``out`` would remove it), and holds nothing unless ``overwrite`` and it is
+    an earlier import (never other files)."""
     target = out.resolve()
     for given in inputs:
         place = given.resolve()
-        if target == place or place in target.parents or target in place.parents:
+        inside = given.is_dir() and place in target.parents
+        if target == place or inside or target in place.parents:
+            where = "into" if inside else "over"
             raise PixelwiseError(
-                f"-o {out}: the dataset would be written {'into' if target != place and place in target.parents else 'over'} "
-                f"{given}, which the import reads; inputs are never written: choose another folder"
+                f"-o {out}: the dataset would be written {where} {given}, which the import reads; inputs are never "
+                "written: choose another folder"
             )
     if out.exists() and not out.is_dir():
         raise PixelwiseError(f"-o {out} is a file; give a folder to write the dataset into")
