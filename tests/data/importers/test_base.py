@@ -5,22 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixelwise.data.importers.base import ImportOptions, Layer, distinct_colors, paint, shape_classes
+from pixelwise.data.importers.base import ImportOptions, Layer, Patch, distinct_colors, paint, shape_classes
 from pixelwise.errors import PixelwiseError
 
 
 def square(top: int, left: int, side: int) -> Layer:
-    def mask() -> np.ndarray:
-        canvas = np.zeros((8, 8), dtype=bool)
-        canvas[top : top + side, left : left + side] = True
-        return canvas
-
-    return Layer(0, mask)
+    return Layer(0, lambda: Patch(np.ones((side, side), dtype=bool), top, left))
 
 
 def test_later_layers_paint_over_earlier_ones_unless_smaller_go_on_top() -> None:
     small, large = square(3, 3, 2), square(1, 1, 6)
-    layers = [Layer(1, small.mask), Layer(2, large.mask)]
+    layers = [Layer(1, small.patch), Layer(2, large.patch)]
     later = paint((8, 8), 0, layers)
     assert (later[1:7, 1:7] == 2).all() and later[0, 0] == 0
     smaller_on_top = paint((8, 8), 9, layers, overlap_rule="smaller-on-top")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -99,3 +100,15 @@ def test_refusals(tmp_path: Path, tools: SimpleNamespace) -> None:
         export_coco(root, tmp_path / "coco.json")
     assert export_coco(root, tmp_path / "coco.json", overwrite=True).images == 3
     assert not list((root / "images").glob("*.json"))
+
+
+def test_without_pycocotools_one_line_names_the_extra(
+    tmp_path: Path, tools: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = dataset(tmp_path, tools)
+    monkeypatch.setitem(sys.modules, "pycocotools", None)
+    with pytest.raises(
+        PixelwiseError, match=r"exporting COCO needs pycocotools; install it with pip install 'pixelwise\[coco\]'"
+    ):
+        export_coco(root, tmp_path / "coco.json")
+    assert not (tmp_path / "coco.json").exists()

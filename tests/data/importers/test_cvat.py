@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -187,3 +188,13 @@ def test_shape_options_are_refused_for_a_mask_export(
 ) -> None:
     source = mask_export(tmp_path, tools)
     refused(lambda: import_dataset("cvat", source, out, uncovered="ignore"), "--uncovered is for shapes")
+
+
+def test_xml_polygons_without_pycocotools_name_the_extra(
+    tmp_path: Path, tools: SimpleNamespace, out: Path, refused: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = xml_export(tmp_path, tools)
+    monkeypatch.setitem(sys.modules, "pycocotools", None)
+    refused(lambda: import_dataset("cvat", source, out), "rasterising CVAT polygons and boxes needs pycocotools")
+    # a mask export needs no extra
+    assert import_dataset("cvat", mask_export(tmp_path, tools), out).images == 2

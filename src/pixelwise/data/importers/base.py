@@ -161,11 +161,27 @@ class Importer:
 
 
 @dataclass(frozen=True)
+class Patch:
+    """The pixels of one shape: a (h, w) bool ``mask`` whose first pixel is the image's (``top``, ``left``).
+
+    A shape covers a small part of a large image; painting its bounding box alone, not a whole-image mask,
+    is what keeps an import of many shapes per image fast."""
+
+    mask: np.ndarray
+    top: int = 0
+    left: int = 0
+
+    def region(self) -> tuple[slice, slice]:
+        """The image's rows and columns the patch covers."""
+        return slice(self.top, self.top + self.mask.shape[0]), slice(self.left, self.left + self.mask.shape[1])
+
+
+@dataclass(frozen=True)
 class Layer:
-    """One shape as the painter sees it: the value it paints and its (H, W) bool mask, drawn when called."""
+    """One shape as the painter sees it: the value it paints and its patch, drawn when called."""
 
     value: int
-    mask: Callable[[], np.ndarray]
+    patch: Callable[[], Patch]
 
 
 def paint(size: tuple[int, int], fill: int, layers: Sequence[Layer], *, overlap_rule: str = "later") -> np.ndarray:
@@ -176,11 +192,11 @@ def paint(size: tuple[int, int], fill: int, layers: Sequence[Layer], *, overlap_
     drawn inside a larger one stays visible whichever came first in the file.
     """
     labels = np.full(size, fill, dtype=np.uint8)
-    masks = [(layer.value, layer.mask()) for layer in layers]
+    patches = [(layer.value, layer.patch()) for layer in layers]
     if overlap_rule == "smaller-on-top":
-        masks.sort(key=lambda pair: -int(np.count_nonzero(pair[1])))  # a stable sort: ties keep the file order
-    for value, mask in masks:
-        labels[mask] = value
+        patches.sort(key=lambda pair: -int(np.count_nonzero(pair[1].mask)))  # stable: ties keep the file order
+    for value, patch in patches:
+        labels[patch.region()][patch.mask] = value
     return labels
 
 

@@ -35,6 +35,7 @@ from pixelwise.data.importers.base import (
     Importer,
     ImportOptions,
     Layer,
+    Patch,
     check_empty,
     note_skipped,
     paint,
@@ -207,10 +208,10 @@ def _image_file(folder: Path, file_name: str, size: tuple[int, int], source: Pat
     return image
 
 
-def _drawing(geometry: Any, size: tuple[int, int]) -> Callable[[], np.ndarray]:
+def _drawing(geometry: Any, size: tuple[int, int]) -> Callable[[], Patch]:
     if isinstance(geometry, dict):
-        return lambda: rle.rle_mask(geometry, size)
-    return lambda: rle.polygon_mask(geometry, size)
+        return lambda: rle.rle_patch(geometry, size)
+    return lambda: rle.polygon_patch(geometry, size)
 
 
 def _painter(size: tuple[int, int], fill: int, layers: list[Layer], rule: str) -> Callable[[], np.ndarray]:

@@ -33,6 +33,7 @@ from pixelwise.data.importers.base import (
     Importer,
     ImportOptions,
     Layer,
+    Patch,
     check_empty,
     note_skipped,
     number,
@@ -52,11 +53,11 @@ SHAPE_OPTIONS = ("uncovered", "empty_images", "background")
 
 @dataclass(frozen=True)
 class Shape:
-    """One shape of an image: its label, its z_order and the (H, W) bool mask it covers, drawn when called."""
+    """One shape of an image: its label, its z_order and the pixels it covers, drawn when called."""
 
     label: str
     z_order: int
-    mask: Callable[[], np.ndarray]
+    patch: Callable[[], Patch]
 
 
 def read(source: Path, options: ImportOptions) -> ImportedDataset:
@@ -117,7 +118,7 @@ def read_xml(tree: Tree, name: str, top: str, options: ImportOptions) -> Importe
     records = []
     for name_in_xml, image, size, shapes in parsed:
         ordered = sorted(shapes, key=lambda shape: shape.z_order)  # stable: equal z_orders keep the file order
-        layers = [Layer(classes.values[shape.label], shape.mask) for shape in ordered]
+        layers = [Layer(classes.values[shape.label], shape.patch) for shape in ordered]
         stem = PurePosixPath(name_in_xml).stem
         records.append(ImportedImage(stem, image, size, _painter(size, classes.fill, layers)))
     unique_stems([(record.stem, record.image.name) for record in records], source=where)
@@ -183,22 +184,22 @@ def _image(
     return name, image, size, shapes
 
 
-def _drawing(shape: ElementTree.Element, size: tuple[int, int], here: str) -> Callable[[], np.ndarray]:
+def _drawing(shape: ElementTree.Element, size: tuple[int, int], here: str) -> Callable[[], Patch]:
     if shape.tag == "polygon":
         pairs = [pair.split(",") for pair in (shape.get("points") or "").split(";") if pair.strip()]
         if any(len(pair) != 2 for pair in pairs):
             raise PixelwiseError(f"{here}: points {shape.get('points')!r} are not 'x,y;x,y;...'; fix the export")
         flat = [number(value, "a point", source=here) for pair in pairs for value in pair]
         polygon = rle.check_polygons([flat], where=here)
-        return lambda: rle.polygon_mask(polygon, size)
+        return lambda: rle.polygon_patch(polygon, size)
     if shape.tag == "box":
         left, top, right, bottom = (number(shape.get(key), key, source=here) for key in ("xtl", "ytl", "xbr", "ybr"))
         corners = [[left, top, right, top, right, bottom, left, bottom]]
-        return lambda: rle.polygon_mask(corners, size)
+        return lambda: rle.polygon_patch(corners, size)
     return _mask(shape, size, here)
 
 
-def _mask(shape: ElementTree.Element, size: tuple[int, int], here: str) -> Callable[[], np.ndarray]:
+def _mask(shape: ElementTree.Element, size: tuple[int, int], here: str) -> Callable[[], Patch]:
     """CVAT's ``<mask rle="3, 6, 5" left top width height>``: runs of 0s and 1s, row by row, inside the box."""
     try:
         runs = [int(value) for value in (shape.get("rle") or "").split(",")]
@@ -215,11 +216,8 @@ def _mask(shape: ElementTree.Element, size: tuple[int, int], here: str) -> Calla
             f"{here}: mask box ({left}, {top}, {width} × {height}) is not inside the image; fix the export"
         )
 
-    def draw() -> np.ndarray:
-        values = np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(height, width)
-        canvas = np.zeros(size, dtype=bool)
-        canvas[top : top + height, left : left + width] = values
-        return canvas
+    def draw() -> Patch:
+        return Patch(np.repeat(np.arange(len(runs)) % 2 == 1, runs).reshape(height, width), top, left)
 
     return draw
 

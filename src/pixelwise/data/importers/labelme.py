@@ -34,6 +34,7 @@ from pixelwise.data.importers.base import (
     Importer,
     ImportOptions,
     Layer,
+    Patch,
     check_empty,
     note_skipped,
     number,
@@ -182,18 +183,14 @@ def _embedded_mask(value: Any, points: list[tuple[float, float]], size: tuple[in
     return mask
 
 
-def _drawing(
-    kind: str, points: list[tuple[float, float]], extra: Any, size: tuple[int, int]
-) -> Callable[[], np.ndarray]:
-    def draw() -> np.ndarray:
+def _drawing(kind: str, points: list[tuple[float, float]], extra: Any, size: tuple[int, int]) -> Callable[[], Patch]:
+    def draw() -> Patch:
         from PIL import Image, ImageDraw
 
         height, width = size
         if kind == "mask":
-            canvas = np.zeros(size, dtype=bool)
             (left, top), _ = ((int(x), int(y)) for x, y in points)
-            canvas[top : top + extra.shape[0], left : left + extra.shape[1]] = extra
-            return canvas
+            return Patch(extra, top, left)
         picture = Image.new("L", (width, height), 0)
         pen = ImageDraw.Draw(picture)
         if kind == "rectangle":
@@ -205,7 +202,8 @@ def _drawing(
             pen.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], outline=1, fill=1)
         else:
             pen.polygon(points, outline=1, fill=1)
-        return np.asarray(picture, dtype=bool)
+        # on the whole image: Pillow's edges for coordinates shifted to a box could differ by a rounding
+        return Patch(np.asarray(picture, dtype=bool))
 
     return draw
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.data.importers.base import Patch
 from pixelwise.errors import PixelwiseError
 
 EXTRA = "pip install 'pixelwise[coco]'"
@@ -111,30 +112,47 @@ def counts_from_string(counts: str, *, where: str) -> list[int]:
     return runs
 
 
-def polygon_mask(polygons: Sequence[Sequence[float]], size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: the union of ``polygons`` (checked by ``check_polygons``), as pycocotools draws them."""
+def polygon_patch(polygons: Sequence[Sequence[float]], size: tuple[int, int]) -> Patch:
+    """The union of ``polygons`` (checked by ``check_polygons``), as pycocotools draws them, cropped to its box."""
     mask = mask_api("rasterising polygons")
     height, width = size
-    encoded = mask.merge(mask.frPyObjects([list(polygon) for polygon in polygons], height, width))
-    return _decoded(mask, encoded)
+    return _patch(mask, mask.merge(mask.frPyObjects([list(polygon) for polygon in polygons], height, width)))
 
 
-def rle_mask(segmentation: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool of an RLE checked by ``check_rle``."""
+def rle_patch(segmentation: dict[str, Any], size: tuple[int, int]) -> Patch:
+    """The pixels of an RLE checked by ``check_rle``, cropped to their box."""
     mask = mask_api("decoding COCO RLE masks")
     height, width = size
     if isinstance(segmentation["counts"], list):
         encoded = mask.frPyObjects(segmentation, height, width)
     else:
         encoded = {"size": [height, width], "counts": segmentation["counts"].encode("ascii")}
-    return _decoded(mask, encoded)
+    return _patch(mask, encoded)
 
 
-def _decoded(mask: Any, encoded: dict[str, Any]) -> np.ndarray:
+def polygon_mask(polygons: Sequence[Sequence[float]], size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: ``polygon_patch`` on the whole image."""
+    return _whole(polygon_patch(polygons, size), size)
+
+
+def rle_mask(segmentation: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: ``rle_patch`` on the whole image."""
+    return _whole(rle_patch(segmentation, size), size)
+
+
+def _patch(mask: Any, encoded: dict[str, Any]) -> Patch:
+    left, top, width, height = (int(value) for value in mask.toBbox(encoded))  # from the runs, not the pixels
     with warnings.catch_warnings():
         # pycocotools' own NumPy 2 deprecation (its __array__ lacks ``copy``): nothing a user can act on
         warnings.simplefilter("ignore", DeprecationWarning)
-        return np.asarray(mask.decode(encoded), dtype=bool)
+        decoded = mask.decode(encoded)
+    return Patch(np.asarray(decoded[top : top + height, left : left + width], dtype=bool), top, left)
+
+
+def _whole(patch: Patch, size: tuple[int, int]) -> np.ndarray:
+    canvas = np.zeros(size, dtype=bool)
+    canvas[patch.region()] = patch.mask
+    return canvas
 
 
 def encode(binary: np.ndarray) -> dict[str, Any]:
