@@ -199,9 +199,9 @@ def export_coco_command(
     overwrite: bool = overwrite_option("Replace the .json file if it exists."),
     quiet: bool = quiet_option(),
 ) -> None:
-    """Write a dataset's masks as COCO RLE, for CVAT, Label Studio or any COCO reader.
+    """Write a dataset's masks as a COCO file for a labelling tool.
 
-    Class 0 is the background: listed, without annotations. Ignored pixels are
+    For CVAT, Label Studio or any COCO reader. Class 0 is the background: listed, without annotations. Ignored pixels are
     left out (COCO has no ignore label). Needs the [coco] extra (pycocotools).
     """
     from pixelwise.data.importers import export_coco
