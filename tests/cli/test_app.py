@@ -112,7 +112,18 @@ def test_version(cli: Any) -> None:
 
 def test_every_command_with_outputs_names_them_dash_o_out() -> None:
     writers = {name for name, command in zip(NAMES, COMMANDS.values(), strict=True) if "--out" in options(command)}
-    assert writers == {"classical", "compare", "demo", "evaluate", "export", "predict", "train", "datasets export"}
+    assert writers == {
+        "classical",
+        "compare",
+        "demo",
+        "evaluate",
+        "export",
+        "predict",
+        "train",
+        "datasets export",
+        "datasets import",
+        "datasets export-coco",
+    }
     for words, command in COMMANDS.items():
         names = options(command)
         if "--out" in names:
