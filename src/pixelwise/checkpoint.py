@@ -16,6 +16,8 @@ stride                    int: the network pads its input to a multiple of this 
                           files: ``stride_from_checkpoint`` derives it from the architecture)
 config                    ``TrainConfig.to_dict()``
 metrics                   the validation metrics of this checkpoint's epoch (JSON-ready)
+mpp                       float, optional: microns per pixel of the training images, where the
+                          dataset says it (prediction picks the pyramid level nearest it)
 versions                  ``versions.library_versions()``
 epoch                     epochs completed
 digest                    ``"sha256:<hex>"`` of every other value (``payload_digest``), written at

@@ -6,7 +6,9 @@ here imports PyTorch.
 Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
 ``DIR/overlays/<name>.png`` (the image with the classes painted over it) and
 ``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities); ``<name>`` is an image's path
-within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` (one loop with
+within the folder given (``batch2/a``), or its stem. Slides, tiled and pyramidal TIFFs and images over
+100 megapixels get ``DIR/<name>.tif`` instead, a tiled pyramidal TIFF mask, and ``.ome.zarr`` probabilities
+(``inference.file_prediction``: the format per image, the pyramid level, the background skipped, resuming). The work is a ``jobs.Job`` (one loop with
 ``classical``): every file written atomically; a bad image said in one line while the others go on; a
 rerun of the same command finishes what is missing; files of other runs replaced only with
 ``--overwrite``; inputs never written, whatever the flags. One ``predict`` at a time writes into a folder.
@@ -22,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import typer
 
 from pixelwise.cli.app import app
@@ -37,9 +38,8 @@ from pixelwise.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from pixelwise.data.sources import ImageSource
-    from pixelwise.jobs import Item, JobReport, Task
-    from pixelwise.sinks import PredictionBand
+    from pixelwise.inference.file_prediction import RunStats
+    from pixelwise.jobs import JobReport
 
 
 BACKEND_HELP = (
@@ -57,9 +57,10 @@ PRECISION_HELP = (
     epilog="""Examples:
 
 \b
-  pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
+  pixelwise predict runs/cells/best.pt photo.tif -o masks/ --overlay
   pixelwise predict model.onnx images/ -o masks/ --threads 4
-  pixelwise predict runs/cells images/ -o masks/ --tta --device cuda"""
+  pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
+  pixelwise predict runs/tissue/best.pt slide.svs -o masks/ --mpp 1   # -> masks/slide.tif, pyramidal"""
 )
 def predict(
     model: Path = typer.Argument(
@@ -79,7 +80,36 @@ def predict(
         False, "--overlay", help="Also write overlays/<stem>.png: the classes over the image, with a legend."
     ),
     save_probabilities: bool = typer.Option(
-        False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
+        False,
+        "--save-probs",
+        help="Also write probabilities/<stem>.npy, float16 (K, H, W); beside a TIFF mask <stem>.ome.zarr (OME-Zarr).",
+    ),
+    mask_format: str = typer.Option(
+        "auto",
+        "--mask-format",
+        metavar="auto|png|tiff",
+        help="png: palette PNG; tiff: tiled pyramidal TIFF (QuPath, OpenSlide, tifffile read it). auto: tiff for "
+        "slides, tiled or pyramidal TIFFs and images over 100 megapixels, else png.",
+        case_sensitive=False,
+    ),
+    level: int | None = typer.Option(
+        None,
+        "--level",
+        metavar="N",
+        help="Predict on pyramid level N of a slide or pyramidal TIFF (0: full resolution).",
+    ),
+    mpp: float | None = typer.Option(
+        None,
+        "--mpp",
+        metavar="X",
+        help="Predict on the pyramid level nearest X microns per pixel.  [default: the model's, where it says]",
+    ),
+    foreground: bool | None = typer.Option(
+        None,
+        "--foreground-mask/--no-foreground-mask",
+        help="Skip tiles of empty background (Otsu on a low level; their pixels get class 0).  [default: on for "
+        "slides and microscope pyramids, off otherwise]",
+        show_default=False,
     ),
     backend: str = typer.Option(
         "auto", "--backend", metavar="auto|torch|onnx", help=BACKEND_HELP, case_sensitive=False
@@ -96,15 +126,15 @@ def predict(
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
-    from pixelwise.data.io import image_size
+    from pixelwise.inference import file_prediction as files
     from pixelwise.inference.predictor import Predictor
     from pixelwise.jobs import Job, check_job, collect_items, run_job
-    from pixelwise.sinks import make_sink
 
     items = collect_items(inputs)
-    sinks = [make_sink("mask")]
-    sinks += [make_sink("overlay")] if save_overlay else []
-    sinks += [make_sink("probabilities")] if save_probabilities else []
+    options = files.OutputOptions(
+        mask_format.lower(), save_probabilities, save_overlay, level=level, mpp=mpp, foreground=foreground
+    )
+    formats = files.mask_formats(items, options)  # from the headers, before any work
     settings = {
         "command": "predict",
         "model": _identity(model),
@@ -112,7 +142,12 @@ def predict(
         "overlap": overlap,
         "tta": tta,
         "precision": precision.lower(),
+        "reading": {"level": level, "mpp": mpp, "foreground": foreground},
     }
+    names = ["mask", *(["overlay"] if save_overlay else []), *(["probabilities"] if save_probabilities else [])]
+    sinks = files.prediction_sinks(
+        formats, options, key=files.job_key({**settings, "outputs": names}), resume=not overwrite
+    )
     job = Job(
         items,
         out,
@@ -139,16 +174,19 @@ def predict(
             threads=threads,
         )
     job = replace(job, classes=predictor.classes)
+    opener = files.level_opener(options, predictor.spec.mpp)
+    stats = files.RunStats()
     report = run_job(
         job,
-        _prediction_task(predictor),
-        units=lambda item: predictor.tiles(*image_size(item.path)),
+        files.prediction_task(predictor, options, sinks, out, stats),
+        units=files.tiles_at_level(predictor, options, opener),
         desc="predict",
         unit="tile",
         quiet=quiet,
+        open_source=opener,
     )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
-    print(_summary(report, out, runtime))
+    print(_summary(report, out, runtime, stats))
     if report.failed:
         raise report.failure(len(items))
 
@@ -165,25 +203,9 @@ def _identity(model: Path) -> dict[str, Any]:
     }
 
 
-def _prediction_task(predictor: Any) -> Task:
-    """The predictor's bands as the job's: labels, with the probabilities when a sink wants them."""
-    from pixelwise.sinks import PredictionBand
-
-    def task(
-        item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
-    ) -> Iterator[PredictionBand]:
-        if not probabilities:
-            for band in predictor.stream(source, output="labels", progress=progress):
-                yield PredictionBand(band.top, band.values)
-            return
-        for band in predictor.stream(source, output="probabilities", progress=progress):
-            yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
-
-    return task
-
-
-def _summary(report: JobReport, out: Path, runtime: str) -> str:
-    """``wrote 12 masks to out/ (torch, cpu, fp32); 3 were complete from an earlier run``."""
+def _summary(report: JobReport, out: Path, runtime: str, stats: RunStats) -> str:
+    """``wrote 12 masks to out/ (torch, cpu, fp32); 3 were complete from an earlier run``, with the background
+    tiles skipped and the images resumed."""
 
     def masks(count: int) -> str:
         return f"{count} {'mask' if count == 1 else 'masks'}"
@@ -194,7 +216,9 @@ def _summary(report: JobReport, out: Path, runtime: str) -> str:
             "to do (--overwrite does them again)"
         )
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
-    return f"wrote {masks(len(report.written))} to {out} ({runtime}){complete}"
+    skipped = f"; {stats.skipped:,} of {stats.tiles:,} tiles skipped as background" if stats.skipped else ""
+    resumed = f"; {len(stats.resumed)} resumed where an earlier run stopped" if stats.resumed else ""
+    return f"wrote {masks(len(report.written))} to {out} ({runtime}){complete}{skipped}{resumed}"
 
 
 def _has_torch() -> bool:

@@ -46,10 +46,12 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.decode import Raw, decode_raw, header_size
+from pixelwise.data.slides import SLIDE_SUFFIXES
 from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+# whole-slide files (.svs, .ndpi ...) are images to list and predict on (data.slides reads them by region)
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}) | SLIDE_SUFFIXES
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 # files that operating systems drop into folders; never the user's data, so never an error
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})

@@ -27,7 +27,8 @@ class InferenceSpec:
     ``mean`` / ``std``: per-channel standardisation of [0, 1] inputs, as in training. ``in_channels``: the
     channels it reads (1 grey, 3 RGB). ``tile_size``: the size it was trained on, the predictor's default
     tile. ``stride``: the network pads its input to a multiple of this; tiles that are a multiple need no
-    padding inside it.
+    padding inside it. ``mpp``: the resolution (microns per pixel) of the training images, where known:
+    prediction reads the pyramid level nearest it (``data.pyramid``).
 
     >>> spec = InferenceSpec(model="unet", classes=ClassSpec.default(2), mean=(0.5,), std=(0.25,), in_channels=1)
     >>> InferenceSpec.from_dict(spec.to_dict()) == spec
@@ -41,6 +42,7 @@ class InferenceSpec:
     in_channels: int
     tile_size: int = DEFAULT_TILE_SIZE
     stride: int = 1
+    mpp: float | None = None
 
     def __post_init__(self) -> None:
         # sequences from JSON or YAML arrive as lists; keep the frozen spec hashable and immutable
@@ -79,6 +81,7 @@ class InferenceSpec:
             "in_channels": self.in_channels,
             "tile_size": self.tile_size,
             "stride": self.stride,
+            **({"mpp": self.mpp} if self.mpp is not None else {}),
         }
 
     @classmethod
@@ -102,6 +105,7 @@ class InferenceSpec:
                 in_channels=raw["in_channels"],
                 tile_size=raw["tile_size"],
                 stride=raw["stride"],
+                mpp=float(raw["mpp"]) if raw.get("mpp") is not None else None,
             )
         except PixelwiseError as error:
             message = str(error)
@@ -131,6 +135,7 @@ class InferenceSpec:
                 in_channels=int(loaded["in_channels"]),
                 tile_size=int(loaded.get("tile_size") or DEFAULT_TILE_SIZE),
                 stride=stride_from_checkpoint(loaded),
+                mpp=float(loaded["mpp"]) if loaded.get("mpp") is not None else None,
             )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pixelwise.errors import PixelwiseError, did_you_mean
-from pixelwise.sinks import images
+from pixelwise.sinks import images, ome_zarr, tiled_tiff
 from pixelwise.sinks.base import AtomicFile, MaskSink, PredictionBand, SinkWriter
 
 # name -> factory(**options)
@@ -25,6 +25,8 @@ SINKS: dict[str, Callable[..., MaskSink]] = {
     "regions": images.RegionSink,
     "overlay": images.OverlaySink,
     "probabilities": images.ProbabilitySink,
+    "tiled-mask": tiled_tiff.TiledMaskSink,
+    "probabilities-zarr": ome_zarr.OmeZarrProbabilitySink,
 }
 
 
