@@ -66,3 +66,13 @@ def test_import_pixelwise_loads_no_torch() -> None:
     code = "import sys, pixelwise; pixelwise.SegmentationFolder; pixelwise.compare; print('torch' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
+
+
+def test_every_package_star_imports_what_its_all_names() -> None:
+    packages = ["pixelwise"] + [info.name for info in pkgutil.walk_packages(pw.__path__, "pixelwise.") if info.ispkg]
+    assert "pixelwise.comparison" in packages and "pixelwise.data.builtin" in packages
+    for package in packages:
+        namespace: dict[str, object] = {}
+        exec(f"from {package} import *", namespace)
+        module = sys.modules[package]
+        assert set(getattr(module, "__all__", [])) <= namespace.keys(), package

@@ -6,6 +6,7 @@ Where things are (a new compared method is a ``Method`` in ``methods``, or your 
   ``build_methods`` from names (``otsu``, ``otsu-oracle``, ``cnn``, ``adversarial``, ``semi``).
 - ``run``: ``compare``, which fits, predicts every test image clean and at every noise level, and scores.
 - ``examples``: the test images shown in the report, saved with every method's prediction.
+- ``held_out``: the test split's images, read once (``HeldOutImages``).
 - ``results``: the ``results.json`` schema and writer (library versions come from ``pixelwise.versions``).
 
 ``pixelwise.compare`` is ``compare`` itself (this package is ``pixelwise.comparison``, so the name of the
@@ -34,5 +35,4 @@ __all__ = [
     "build_methods",
     "compare",
     "default_method_names",
-    "versions",
 ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pixelwise.comparison.test_images import TestImages, truth_of
+from pixelwise.comparison.held_out import HeldOutImages, truth_of
 from pixelwise.files import atomic_path
 from pixelwise.noise import NoiseLevel, apply_noise
 
@@ -34,7 +34,7 @@ def example_plan(levels: Sequence[NoiseLevel], count: int, num_examples: int) ->
 
 def save_example_inputs(
     plan: set[tuple[str, int]],
-    test: TestImages,
+    test: HeldOutImages,
     levels: Sequence[NoiseLevel],
     classes: ClassSpec,
     out: Path,

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixelwise.comparison.examples import example_plan, file_name, save_example_inputs, save_example_prediction
+from pixelwise.comparison.held_out import HeldOutImages, truth_of
 from pixelwise.comparison.methods import Method, NetworkMethod, build_methods, default_method_names
 from pixelwise.comparison.results import LEVEL_METRICS, method_record, results_document, write_results
-from pixelwise.comparison.test_images import TestImages, truth_of
 from pixelwise.errors import PixelwiseError
 from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
 
@@ -135,7 +135,7 @@ def _run(
     from pixelwise.data.builtin import list_builtin
     from pixelwise.metrics import Evaluator
 
-    test = TestImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
+    test = HeldOutImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
     test.cache_if_small()
     classes = test_folder.classes
     builtin = list_builtin()
@@ -233,7 +233,7 @@ def _check_report_folder(out: Path, overwrite: bool) -> None:
 
 def _score(
     method: Method,
-    test: TestImages,
+    test: HeldOutImages,
     levels: Sequence[NoiseLevel],
     *,
     evaluator: Callable[[], Any],
