@@ -52,7 +52,9 @@ def test_compare_is_one_stable_function(tmp_path: Path) -> None:
     first = pw.compare
     assert callable(first) and not isinstance(first, types.ModuleType)
     data = export_builtin("shapes", tmp_path / "shapes", size=16, count=3)
-    results = pw.compare(data, methods=[Constant()], out_dir=tmp_path / "out", noise=[], report=False, progress=False)
+    results = pw.compare(
+        data, methods=[Constant()], out_dir=tmp_path / "out", noise=[], report=False, progress=False
+    ).to_dict()
     assert [method["name"] for method in results["methods"]] == ["zero"]
     assert pw.compare is first
     import pixelwise.comparison
