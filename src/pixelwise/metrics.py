@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
@@ -115,6 +114,8 @@ def _class_boundaries(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
     The image frame is not a boundary: erosion treats the outside as the same class.
     """
+    from scipy import ndimage
+
     structure = ndimage.generate_binary_structure(2, 1)
     boundaries = np.zeros((num_classes, *labels.shape), dtype=bool)
     for index in range(num_classes):
@@ -140,6 +141,8 @@ class BoundaryF1:
         self.counts = np.zeros((num_classes, 4), dtype=np.int64)
 
     def update(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        from scipy import ndimage  # not at import: the CLI loads the Scores record on the deploy path, without scipy
+
         valid = truth != self.ignore_index
         # where the truth is unknown, so is its boundary: pixels touching an ignored pixel score nowhere
         scored = ndimage.binary_erosion(valid, ndimage.generate_binary_structure(2, 1), border_value=1)
