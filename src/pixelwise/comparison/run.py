@@ -65,7 +65,7 @@ def compare(
     Returns the results (``ComparisonResults``; its ``to_dict()`` is ``results.json``, schema in
     ``pixelwise.report.results``).
     """
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.splits import available_splits
     from pixelwise.files import output_lock, staged_entries
