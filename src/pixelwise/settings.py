@@ -1,4 +1,4 @@
-"""Settings and options, one mechanism: how a value a user gives becomes a typed value, and a wrong one one line.
+"""Settings and options, one mechanism: a value a user gives becomes a typed value, or one line saying what is wrong.
 
 Every kind of option goes through here: ``TrainConfig``'s settings (a YAML file, ``--set``, the flags), a
 model's options (``--model-option``), a built-in dataset's options (``--data-option``) and a classical
@@ -56,7 +56,7 @@ class Range:
     high_open: bool = False
 
     def contains(self, value: float) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):
+        if not math.isfinite(value):
             return False
         low_ok = self.minimum is None or (value > self.minimum if self.low_open else value >= self.minimum)
         high_ok = self.maximum is None or (value < self.maximum if self.high_open else value <= self.maximum)

@@ -86,22 +86,21 @@ def _entry(name: str) -> Builtin:
 
 
 def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Defaults filled in, unknown options refused, types checked (each option's type is its default's, as
-    keyword arguments: ``settings.convert`` without reading text); ``None`` means the default."""
+    """Defaults filled in, unknown options refused, types checked (an option's type is its default's; values
+    arrive typed, from keyword arguments or parsed ``--data-option``s); ``None`` means the default."""
     defaults = BUILTINS[name].defaults
     unknown = set(options) - set(defaults)
     if unknown:
         raise no_such_option(f"dataset {name!r}", unknown, list(defaults), quoted=False)
     resolved = dict(defaults)
     for key, value in options.items():
-        if value is not None:
+        if value is not None:  # an option without a default (a path) has no type to hold it to
             default = defaults[key]
-            kind = type(default) if default is not None else None  # no default: any value (e.g. a path)
-            typed = (
-                value
-                if kind is None
-                else convert(value, kind, name=f"option {key}", source=f"dataset {name!r}", text=False)
+            typed = default is not None
+            resolved[key] = (
+                convert(value, type(default), name=f"option {key}", source=f"dataset {name!r}", text=False)
+                if typed
+                else value
             )
-            resolved[key] = typed
     resolve = BUILTINS[name].resolve
     return resolve(resolved) if resolve is not None else resolved
