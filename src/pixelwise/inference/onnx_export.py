@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from pixelwise.inference.onnx_backend import METADATA_KEY, OnnxBackend, onnxrunt
 from pixelwise.inference.spec import InferenceSpec
 
 if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
     from pixelwise.models.network import SegmentationNetwork
 
 # opset 20 runs on ONNX Runtime 1.17 (2024) and later, and is the default of torch's exporter
@@ -102,7 +103,7 @@ def export(
 
     onnxruntime()  # the check needs it: fail before minutes of exporting
     loaded = load_checkpoint(checkpoint)
-    source = Path(loaded["path"])
+    source = Path(loaded.source)
     target = Path(out) if out is not None else source.with_suffix(".onnx")
     if target.suffix.lower() != ".onnx":
         raise PixelwiseError(f"{target}: an ONNX file must end in .onnx; e.g. -o {target.with_suffix('.onnx')}")
@@ -248,7 +249,7 @@ def cached_export_path(checkpoint_file: str | os.PathLike[str]) -> Path:
     return cache_folder() / f"{digest.hexdigest()[:24]}-opset{OPSET}-torch{version('torch')}.onnx"
 
 
-def cached_onnx(checkpoint: dict[str, Any], *, threads: int | None = None) -> Path:
+def cached_onnx(checkpoint: Checkpoint, *, threads: int | None = None) -> Path:
     """The ONNX export of a loaded checkpoint, made (and checked) once and kept in ``cache_folder()``.
 
     Exporting takes a while, so the first use says so. Where the cache cannot be written (a read-only home),
@@ -259,7 +260,9 @@ def cached_onnx(checkpoint: dict[str, Any], *, threads: int | None = None) -> Pa
     from pixelwise.checkpoint import model_from_checkpoint
     from pixelwise.files import atomic_path
 
-    source = Path(checkpoint["path"])
+    if checkpoint.path is None:
+        raise PixelwiseError("a checkpoint made in memory has no file to export and cache; save it first")
+    source = checkpoint.path
     target = cached_export_path(source)
     if target.is_file():
         return target
