@@ -18,23 +18,24 @@ from pixelwise.data.io import read_mask
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=2, in_channels=3, width=4, depth=2)
     path = tmp_path / "run" / "best.pt"
     save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(2).to_dict(),
-            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-            "in_channels": 3,
-            "tile_size": 64,
-            "mpp": 1.0,  # trained at 1 µm/px: the level of that resolution is read
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(2),
+            normalization=Normalization((0.5,) * 3, (0.25,) * 3),
+            in_channels=3,
+            tile_size=64,
+            mpp=1.0,  # trained at 1 µm/px: the level of that resolution is read
+        ),
     )
     return path
 

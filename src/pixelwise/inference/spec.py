@@ -137,7 +137,7 @@ class InferenceSpec:
                 in_channels=loaded.in_channels,
                 tile_size=loaded.tile_size,
                 stride=stride_from_checkpoint(loaded),
-                mpp=float(loaded["mpp"]) if loaded.get("mpp") is not None else None,
+                mpp=loaded.mpp,
             )
 
 
