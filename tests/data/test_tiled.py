@@ -164,3 +164,13 @@ def test_read_mask_reads_a_pyramidal_palette_mask(tmp_path: Path) -> None:
     labels = np.random.default_rng(3).integers(0, 3, (200, 260)).astype(np.uint8)
     path = pyramids.write_pyramid(tmp_path / "mask.tif", labels, levels=2)
     np.testing.assert_array_equal(read_mask(path), labels)
+
+
+def test_an_uploaded_pyramid_is_read_as_its_full_resolution(tmp_path: Path) -> None:
+    """What ``pixelwise serve`` decodes: the bytes of a pyramidal TIFF give its level 0, not a refusal."""
+    from pixelwise.data.io import decode_image
+
+    path = pyramids.write_pyramid(tmp_path / "upload.tif", IMAGE, levels=3)
+    np.testing.assert_array_equal(
+        decode_image(path.read_bytes(), "upload.tif"), IMAGE.astype(np.float32) / np.float32(255)
+    )

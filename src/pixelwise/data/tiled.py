@@ -37,7 +37,7 @@ SAMPLE_PIXELS = 1 << 20
 SAMPLE_WINDOWS = 8
 SAMPLE_SIDE = 256
 # decoded tile rows kept for the next read (a band of the predictor straddles two)
-CACHED_TILE_ROWS = 3
+CACHED_TILE_ROWS = 2
 TIFF_SUFFIXES = (".tif", ".tiff")
 WSI_EXTRA = "pip install 'pixelwise[wsi]'"
 

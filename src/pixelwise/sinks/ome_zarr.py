@@ -123,7 +123,9 @@ class OmeZarrWriter:
             os.replace(self.partial, self.path)
 
     def discard(self) -> None:
-        pass  # the partial folder stays for the next run of the same job to resume
+        # the partial folder stays for the next run of the same job to resume, unless it holds nothing
+        if self.blocks.next == 0:
+            shutil.rmtree(self.partial, ignore_errors=True)
 
     def _record(self, rows: int) -> None:
         from pixelwise.files import atomic_path

@@ -120,8 +120,12 @@ class TiledMaskWriter:
         self.spill.remove()
 
     def discard(self) -> None:
-        # the spill stays: the next run of the same job resumes from it (files.is_bookkeeping hides it)
-        self.spill.close()
+        # the spill stays for the next run of the same job to resume from (files.is_bookkeeping hides it),
+        # unless it holds nothing
+        if self.spill.blocks:
+            self.spill.close()
+        else:
+            self.spill.remove()
 
     def _tiles(self, step: int, height: int, width: int) -> Iterator[np.ndarray]:
         """The ``TILE`` × ``TILE`` tiles of the level that keeps every ``step``-th pixel, row by row (edge tiles
