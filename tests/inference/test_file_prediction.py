@@ -152,3 +152,26 @@ def test_a_killed_run_resumes_at_its_last_finished_block(
     assert not spill_path(mask).exists()
     reference = pyramids.mixing_predictor(tile_size=48, batch_size=2)
     np.testing.assert_array_equal(read_mask(mask), reference.predict_labels(tifffile.imread(slide, level=0)))
+
+
+def test_a_slide_predicts_on_the_install_without_pytorch(
+    exported: tuple[Path, Path], tmp_path: Path, deploy_blocker: str
+) -> None:
+    """Regions, the background skip (on for a microscope pyramid) and the tiled mask need nothing beyond the
+    README's install without PyTorch: no torch, SciPy, scikit-image, tiffslide or zarr."""
+    _, model_file = exported
+    image = pyramids.write_pyramid(tmp_path / "slide.tif", pyramids.tissue_image(256, 192), levels=3, mpp=0.5)
+    code = deploy_blocker + textwrap.dedent(
+        f"""
+        sys.argv = ["pixelwise", "predict", {str(model_file)!r}, {str(image)!r}, "-o", {str(tmp_path / "out")!r}]
+        from pixelwise.cli import main
+        try:
+            main()
+        finally:
+            print("loaded:", sorted(name for name in ("torch", "scipy", "skimage", "tiffslide", "zarr") if name in sys.modules))
+        """
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert "loaded: []" in completed.stdout and "tiles skipped as background" in completed.stdout
+    assert read_mask(tmp_path / "out" / "slide.tif").shape == (256, 192)

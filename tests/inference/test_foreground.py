@@ -71,3 +71,12 @@ def test_an_image_without_a_pyramid_is_thinned_band_by_band() -> None:
     image = pyramids.tissue_image(600, 500)
     picture = foreground.thumbnail(ArraySource(image), side=100)
     np.testing.assert_array_equal(picture, image[::6, ::6])
+
+
+def test_otsu_in_numpy_agrees_with_scikit_image() -> None:
+    from skimage.filters import threshold_otsu
+
+    values = np.concatenate(
+        [np.random.default_rng(3).normal(0.2, 0.05, 5000), np.random.default_rng(4).normal(0.7, 0.1, 3000)]
+    )
+    assert abs(foreground._otsu(values) - threshold_otsu(values)) < (values.max() - values.min()) / 256

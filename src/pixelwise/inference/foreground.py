@@ -4,7 +4,7 @@ tiles of empty background (``Predictor.stream(..., tile_filter=...)``).
 The mask is made on a thumbnail of about ``THUMBNAIL_SIDE`` pixels a side, read from the coarsest pyramid
 level that is at least that large (a slide's own overview), or, for an image without one, by reading the
 image in bands and keeping every k-th pixel (a pass over the file, without the network). Then Otsu's
-threshold (scikit-image's, as the ``otsu`` classical method):
+threshold (on a 256-bin histogram, in numpy: the ONNX-only install has no scikit-image or SciPy):
 
 - RGB (bright-field slides): on the saturation; tissue is coloured, glass is white or grey. Only when the
   unsaturated side is bright (mean value ≥ ``GLASS_BRIGHTNESS``) is it taken as background; an image whose
@@ -57,15 +57,12 @@ class Foreground:
 
 def find_foreground(source: ImageSource, *, side: int = THUMBNAIL_SIDE) -> Foreground | None:
     """The foreground of ``source`` (see the module docstring); None when it has no background to skip."""
-    from scipy import ndimage
-
     picture = thumbnail(source, side=side)
     values = picture.astype(np.float32) / np.float32(255) if picture.dtype == np.uint8 else picture
     mask = _rgb_foreground(values) if values.shape[2] == 3 else _grey_foreground(values[:, :, 0])
     if mask is None:
         return None
-    mask = ndimage.binary_dilation(mask, iterations=MARGIN)
-    return Foreground(mask, source.info.height, source.info.width)
+    return Foreground(_widened(mask, MARGIN), source.info.height, source.info.width)
 
 
 def thumbnail(source: ImageSource, *, side: int = THUMBNAIL_SIDE) -> np.ndarray:
@@ -97,12 +94,33 @@ def _strided(source: ImageSource, side: int) -> np.ndarray:
     return np.concatenate(bands, axis=0)
 
 
-def _otsu(values: np.ndarray) -> float | None:
-    from skimage.filters import threshold_otsu
-
-    if values.size == 0 or float(values.min()) == float(values.max()):
+def _otsu(values: np.ndarray, bins: int = 256) -> float | None:
+    """Otsu's threshold: the bin edge that maximises the between-class variance of the histogram (as
+    scikit-image's ``threshold_otsu``); None for a constant image."""
+    low, high = float(values.min()), float(values.max())
+    if values.size == 0 or low == high:
         return None
-    return float(threshold_otsu(values))
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = np.cumsum(counts[::-1])[::-1]
+    mean_low = np.cumsum(counts * centres) / np.maximum(weight_low, 1)
+    mean_high = (np.cumsum((counts * centres)[::-1]) / np.maximum(weight_high[::-1], 1))[::-1]
+    between = weight_low[:-1] * weight_high[1:] * (mean_low[:-1] - mean_high[1:]) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def _widened(mask: np.ndarray, margin: int) -> np.ndarray:
+    """``mask`` grown by ``margin`` pixels (a square neighbourhood), by shifted ORs."""
+    grown = mask.copy()
+    for _ in range(margin):
+        step = grown.copy()
+        step[1:] |= grown[:-1]
+        step[:-1] |= grown[1:]
+        step[:, 1:] |= grown[:, :-1]
+        step[:, :-1] |= grown[:, 1:]
+        grown = step
+    return grown
 
 
 def _rgb_foreground(picture: np.ndarray) -> np.ndarray | None:
