@@ -133,7 +133,7 @@ def predict(
     formats = files.mask_formats(items, options)  # from the headers, before any work
     settings = {
         "command": "predict",
-        "model": _identity(model),
+        "model": files.file_identity(model),
         "tile": tile,
         "overlap": overlap,
         "tta": tta,
@@ -185,18 +185,6 @@ def predict(
     print(_summary(report, out, runtime, stats))
     if report.failed:
         raise report.failure(len(items))
-
-
-def _identity(model: Path) -> dict[str, Any]:
-    """What tells this model file from another for a job's record: where it is, its size and its time (a
-    model trained again into the same place is another model)."""
-    file = model.resolve()
-    status = file.stat() if file.exists() else None
-    return {
-        "path": str(file),
-        "size": status.st_size if status else None,
-        "modified": status.st_mtime_ns if status else None,
-    }
 
 
 def _summary(report: JobReport, out: Path, runtime: str, stats: RunStats) -> str:

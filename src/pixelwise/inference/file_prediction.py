@@ -296,6 +296,18 @@ def _resume_row(sink: MaskSink, out: Path, item: Item, info: ImageInfo) -> int:
     return int(resume(sink.path(out, item.name), info)) if resume is not None else 0
 
 
+def file_identity(path: Path) -> dict[str, Any]:
+    """A model file as a job's record knows it: where it is, its size and its time (a model trained again
+    into the same place is another model)."""
+    file = path.resolve()
+    status = file.stat() if file.exists() else None
+    return {
+        "path": str(file),
+        "size": status.st_size if status else None,
+        "modified": status.st_mtime_ns if status else None,
+    }
+
+
 def job_key(identity: dict[str, Any]) -> str:
     """The key a resumable sink stores with its rows: a job's identity as canonical JSON."""
     return json.dumps(identity, sort_keys=True, default=str)

@@ -333,10 +333,10 @@ class Predictor:
         whole or not at all; for a predictor loaded from a file, a run killed midway resumes at its last
         finished block of rows when called again. A bad image is a PixelwiseError naming it.
         """
-        from pixelwise.inference.file_prediction import OutputOptions, predict_to_folder
+        from pixelwise.inference.file_prediction import OutputOptions, file_identity, predict_to_folder
 
         options = OutputOptions(mask_format, probabilities, False, level, mpp, foreground)
-        model = _file_identity(self.model_path) if self.model_path is not None else {"instance": self._instance}
+        model = file_identity(self.model_path) if self.model_path is not None else {"instance": self._instance}
         settings = {
             "command": "predict",
             "model": model,
@@ -419,17 +419,6 @@ class Predictor:
         if pixels.dtype == np.uint8:
             as_float *= np.float32(1 / 255)
         return conform_channels(as_float, self.in_channels)
-
-
-def _file_identity(path: Path) -> dict[str, Any]:
-    """A model file as a job's record knows it: where it is, its size and its time."""
-    file = path.resolve()
-    status = file.stat() if file.exists() else None
-    return {
-        "path": str(file),
-        "size": status.st_size if status else None,
-        "modified": status.st_mtime_ns if status else None,
-    }
 
 
 def _prefix(source: ImageSource) -> str:
