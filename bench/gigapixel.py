@@ -51,17 +51,26 @@ FILE_TILE = 512
 
 
 def synthetic(
-    top: int, left: int, height: int, width: int, *, step: int = 1, tissue: float = 1.0, labels: bool = False
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    *,
+    step: int = 1,
+    tissue: float = 1.0,
+    extent: int = 40_000,
+    labels: bool = False,
 ) -> np.ndarray:
     """(h, w, 3) uint8 of a slide-like picture at full-resolution rows ``top``, columns ``left`` (every
     ``step``-th pixel): stained 'tissue' with cell-like blobs where a smooth field is below the ``tissue``
-    quantile, white glass elsewhere; with ``labels`` its (h, w) classes instead (glass 0, tissue 1, cells 2).
+    quantile over the ``extent``² image, white glass elsewhere; with ``labels`` its (h, w) classes instead
+    (glass 0, tissue 1, cells 2).
     A pure function of the position: any tile, any level, the same picture."""
     rows = (top + np.arange(height) * step).astype(np.float32)[:, None]
     columns = (left + np.arange(width) * step).astype(np.float32)[None, :]
     field = np.sin(rows / 1900.0) + np.sin(columns / 2300.0) + 0.6 * np.sin((rows + columns) / 700.0)
     cells = np.sin(rows / 9.0) * np.sin(columns / 11.0) + 0.5 * np.sin((rows - columns) / 23.0) > 0.3
-    inside = field < np.float32(_quantile(tissue))
+    inside = field < np.float32(_quantile(tissue, extent))
     if labels:
         return (inside.astype(np.uint8) + (inside & cells)).astype(np.uint8)
     red = np.where(inside, 200 - 60 * cells, 238)
@@ -71,12 +80,12 @@ def synthetic(
 
 
 @functools.cache
-def _quantile(share: float) -> float:
-    """The value of the smooth field below which ``share`` of the plane lies (measured once on a sample)."""
+def _quantile(share: float, extent: int) -> float:
+    """The value of the smooth field below which ``share`` of an ``extent``² image lies (on a sample)."""
     if share >= 1.0:
         return 10.0
-    rows = np.arange(0, 40_000, 37, dtype=np.float32)[:, None]
-    columns = np.arange(0, 40_000, 41, dtype=np.float32)[None, :]
+    rows = np.linspace(0, extent, 1000, dtype=np.float32)[:, None]
+    columns = np.linspace(0, extent, 1000, dtype=np.float32)[None, :]
     field = np.sin(rows / 1900.0) + np.sin(columns / 2300.0) + 0.6 * np.sin((rows + columns) / 700.0)
     return float(np.quantile(field, share))
 
@@ -96,7 +105,9 @@ def write_image(path: Path, size: int, *, tissue: float = 1.0, levels: int = 1, 
             def tiles(step: int = step, side: int = side) -> Any:
                 for top in range(0, side, FILE_TILE):
                     for left in range(0, side, FILE_TILE):
-                        yield synthetic(top * step, left * step, FILE_TILE, FILE_TILE, step=step, tissue=tissue)
+                        yield synthetic(
+                            top * step, left * step, FILE_TILE, FILE_TILE, step=step, tissue=tissue, extent=size
+                        )
 
             extra: dict[str, Any] = {}
             if mpp is not None and level == 0:

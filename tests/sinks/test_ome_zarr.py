@@ -65,3 +65,13 @@ def test_a_killed_run_resumes_at_its_last_row_of_chunks(tmp_path: Path) -> None:
     _write(writer, values, first=2)  # from the band holding row 64 on
     writer.commit()
     np.testing.assert_array_equal(zarr.open_array(path / "0", mode="r")[:], values.astype(np.float16))
+
+
+def test_without_zarr_the_sink_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from pixelwise.errors import PixelwiseError
+
+    monkeypatch.setitem(sys.modules, "zarr", None)
+    with pytest.raises(PixelwiseError, match=r"writes OME-Zarr, which needs zarr: pip install 'pixelwise\[wsi\]'$"):
+        make_sink("probabilities-zarr")

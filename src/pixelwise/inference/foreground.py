@@ -127,8 +127,9 @@ def _rgb_foreground(picture: np.ndarray) -> np.ndarray | None:
     brightest = picture.max(axis=2)
     saturation = np.where(brightest > 0, (brightest - picture.min(axis=2)) / np.maximum(brightest, 1e-6), 0.0)
     threshold = _otsu(saturation)
-    if threshold is None:
-        return None
+    if threshold is None:  # one saturation throughout: all glass (a blank slide), or no glass at all
+        empty = float(saturation.max()) <= MIN_SATURATION and float(brightest.mean()) >= GLASS_BRIGHTNESS
+        return np.zeros(saturation.shape, bool) if empty else None
     tissue = saturation > max(threshold, MIN_SATURATION)
     glass = ~tissue
     if not glass.any() or float(brightest[glass].mean()) < GLASS_BRIGHTNESS:
