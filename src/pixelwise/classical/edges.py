@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from pixelwise.classical._common import check_image, local_extrema, luminance, non_negative_float, positive_int
+from pixelwise.classical.kernels import closing, connected_components, fill_holes, watershed
 
 
 def sobel_gradient(image: np.ndarray) -> np.ndarray:
@@ -58,7 +59,6 @@ def sobel_watershed(
            [1, 1, 1, 1, 2, 2, 2, 2]], dtype=int32)
     """
     from scipy import ndimage
-    from skimage.segmentation import watershed
 
     pixels = check_image(image, method="sobel_watershed")
     sigma = non_negative_float(smoothing, name="smoothing", method="sobel_watershed")
@@ -68,8 +68,8 @@ def sobel_watershed(
     if sigma > 0:
         pixels = ndimage.gaussian_filter(pixels, (sigma, sigma, 0), mode="reflect")
     gradient = sobel_gradient(pixels)
-    markers, _ = ndimage.label(local_extrema(gradient, spacing, maxima=False))
-    return watershed(gradient, markers, compactness=compactness).astype(np.int32)
+    markers, _ = connected_components(local_extrema(gradient, spacing, maxima=False))
+    return watershed(gradient, markers, compactness=compactness)
 
 
 def canny_regions(
@@ -116,10 +116,8 @@ def canny_regions(
            [0, 0, 0, 0, 0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
-    from scipy import ndimage
     from skimage.feature import canny
-    from skimage.measure import label
-    from skimage.morphology import closing, disk
+    from skimage.morphology import disk
 
     grey = luminance(check_image(image, method="canny_regions"))
     sigma = non_negative_float(sigma, name="sigma", method="canny_regions")
@@ -133,7 +131,7 @@ def canny_regions(
     edges = canny(grey, sigma=sigma, low_threshold=thresholds[0], high_threshold=thresholds[1])
     if radius > 0:
         edges = closing(edges, disk(radius))
-    objects = label(ndimage.binary_fill_holes(edges), connectivity=1)
+    objects, _ = connected_components(fill_holes(edges))
     sizes = np.bincount(objects.ravel())
     keep = sizes >= min_size
     keep[0] = False
