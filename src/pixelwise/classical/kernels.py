@@ -31,7 +31,9 @@ LEVELS = np.arange(256, dtype=np.float32) / np.float32(255)
 # between the two passes) by at most 2 passes x 47 taps x 2^-24 (the bound of any order of float32 summation)
 # of the mean itself, plus the weights' and SciPy's own float32 rounding: 8e-6 of the mean bounds it all
 _NEAR_TIE = 8e-6
-# past this share of pixels near their threshold, filtering the whole image in SciPy is cheaper
+# up to this many pixels near their threshold, each one's window is summed as SciPy sums it; beyond, the
+# windows of one value (flat backgrounds) are found first, and past a share of the image SciPy filters it all
+_FEW_NEAR_TIES = 2048
 _MOST_NEAR_TIES = 0.02
 
 
@@ -213,11 +215,9 @@ def above_local_mean(grey: np.ndarray, *, block_size: int, offset: float) -> np.
     The threshold is the Gaussian-weighted local mean (sigma = (block_size - 1) / 6, SciPy's kernel, mirrored
     border) minus ``offset``. SciPy filters in double with a float32 image between its two passes; OpenCV
     filters in float32, within ``_NEAR_TIE`` of the mean from SciPy's (4e-7 seen on photos). The pixels that
-    close to their threshold (0.03 % of a photo's) are decided by SciPy's arithmetic, so the result is SciPy's
-    bit for bit:
-
-    - in a window of one value SciPy's mean is exactly that value (its double sums round back to it);
-    - the others get SciPy's sums in SciPy's order (``_scipy_gaussian_at``).
+    close to their threshold (0.06 % of a photo's) are decided by SciPy's own arithmetic on their windows
+    (``_scipy_gaussian_at``), so the result is SciPy's bit for bit. In a window of one value SciPy's mean is
+    exactly that value (its double sums round back to it), which settles flat backgrounds without arithmetic.
     """
     cv2 = opencv()
     if cv2 is None:
@@ -226,21 +226,25 @@ def above_local_mean(grey: np.ndarray, *, block_size: int, offset: float) -> np.
     source = np.ascontiguousarray(grey)
     threshold_offset = np.float32(offset)
     kernel = weights.astype(np.float32)
-    threshold = cv2.sepFilter2D(source, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT) - threshold_offset
+    mean = cv2.sepFilter2D(source, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    threshold = mean - threshold_offset
     above = grey > threshold
-    # the mean's error, and a few float32 steps of rounding in subtracting the offset
-    near = np.abs(grey - threshold) <= _NEAR_TIE * np.abs(threshold + threshold_offset) + 4e-7 * max(
-        1.0, abs(float(offset))
-    )
-    if not near.any():
-        return above
-    levels = as_levels(source)
-    surface = levels if levels is not None else source
-    flat = near & (minimum_filter(surface, weights.size) == maximum_filter(surface, weights.size))
-    above[flat] = (grey > grey - threshold_offset)[flat]
-    rows, columns = np.nonzero(near & ~flat)
-    if rows.size > _MOST_NEAR_TIES * grey.size:  # e.g. a smooth ramp: SciPy on the whole image costs less
-        return grey > _scipy_threshold(grey, block_size, offset)
+    # the mean's error (below _NEAR_TIE of the mean, at most 1) and a few float32 steps of the offset's rounding
+    slack = 4e-7 * max(1.0, abs(float(offset)))
+    rows, columns = np.nonzero(cv2.absdiff(source, threshold) <= _NEAR_TIE + slack)
+    if rows.size:
+        distance = np.abs(grey[rows, columns] - threshold[rows, columns])
+        near = distance <= _NEAR_TIE * np.abs(mean[rows, columns]) + slack
+        rows, columns = rows[near], columns[near]
+    if rows.size > _FEW_NEAR_TIES:  # flat backgrounds: their windows hold one value, their mean is exact
+        window = weights.size
+        flat = (minimum_filter(source, window) == maximum_filter(source, window))[rows, columns]
+        above[rows[flat], columns[flat]] = grey[rows[flat], columns[flat]] > grey[rows[flat], columns[flat]] - (
+            threshold_offset
+        )
+        rows, columns = rows[~flat], columns[~flat]
+        if rows.size > _MOST_NEAR_TIES * grey.size:  # e.g. a smooth ramp: SciPy on the whole image costs less
+            return grey > _scipy_threshold(grey, block_size, offset)
     for start in range(0, rows.size, 1024):  # 1,024 windows of 47² doubles: 18 MB at a time
         chosen = slice(start, start + 1024)
         means = _scipy_gaussian_at(source, weights, rows[chosen], columns[chosen])
@@ -255,13 +259,12 @@ def _scipy_gaussian_at(grey: np.ndarray, weights: np.ndarray, rows: np.ndarray, 
     symmetric kernel's sum starts at the centre tap and adds the pairs of equal weights from the outermost in.
     The same operations in the same order on each pixel's window give the same float32 (the tests compare).
     """
-    from numpy.lib.stride_tricks import sliding_window_view
-
     radius = weights.size // 2
-    padded = np.pad(grey, radius, mode="symmetric")  # SciPy's "reflect": d c b a | a b c d
-    # (taps, taps, pixels): each tap row contiguous over the pixels, so every step below is one vector operation
-    windows = sliding_window_view(padded, (weights.size, weights.size))[rows, columns]
-    windows = np.ascontiguousarray(windows.transpose(1, 2, 0), dtype=np.float64)
+    offsets = np.arange(-radius, radius + 1)
+    # (tap row, tap column, pixel): every step below is then one vector operation over the pixels
+    window_rows = _reflect(offsets[:, None] + rows[None, :], grey.shape[0])
+    window_columns = _reflect(offsets[:, None] + columns[None, :], grey.shape[1])
+    windows = grey[window_rows[:, None, :], window_columns[None, :, :]].astype(np.float64)
     sums = windows[radius] * weights[radius]
     for tap in range(radius):
         sums += (windows[tap] + windows[2 * radius - tap]) * weights[tap]
@@ -270,6 +273,12 @@ def _scipy_gaussian_at(grey: np.ndarray, weights: np.ndarray, rows: np.ndarray, 
     for tap in range(radius):
         total += (between[tap] + between[2 * radius - tap]) * weights[tap]
     return total.astype(np.float32)
+
+
+def _reflect(index: np.ndarray, size: int) -> np.ndarray:
+    """Indices mirrored into 0..size-1 as SciPy's "reflect" extends a line (d c b a | a b c d | d c b a ...)."""
+    index = np.mod(index, 2 * size)
+    return np.where(index < size, index, 2 * size - 1 - index)
 
 
 def _scipy_threshold(grey: np.ndarray, block_size: int, offset: float) -> np.ndarray:
