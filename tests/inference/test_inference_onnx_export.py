@@ -13,8 +13,10 @@ from timm.layers import Conv2dSame
 from torch import nn
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.inference.onnx_export import _out_of_place, _static_same_padding, export, onnx_bytes
+from pixelwise.inference import onnx_export
+from pixelwise.inference.onnx_export import _out_of_place, _static_same_padding, check_parity, export, onnx_bytes
 from pixelwise.inference.spec import InferenceSpec
+from pixelwise.models.network import SegmentationNetwork
 
 
 class SamePadded(nn.Module):
@@ -34,7 +36,8 @@ def test_same_padding_is_exported_as_constants_that_hold_for_every_multiple_of_t
     torch.manual_seed(0)
     network = SamePadded().eval()
     batch, rows, columns = (torch.export.Dim(name, min=1, max=512) for name in ("batch", "rows", "columns"))
-    with _static_same_padding():
+    with _static_same_padding(network, 1, 8) as constant:
+        assert constant
         program = torch.export.export(
             network, (torch.randn(2, 1, 16, 24),), dynamic_shapes=({0: batch, 2: 8 * rows, 3: 8 * columns},)
         )
@@ -48,6 +51,33 @@ def test_same_padding_is_exported_as_constants_that_hold_for_every_multiple_of_t
     import timm.layers.padding
 
     assert timm.layers.padding.get_same_padding(7, 3, 2, 1) == 2
+
+
+def test_where_a_layer_would_see_other_sides_timms_padding_stays() -> None:
+    """Declared stride 4 while the third layer needs multiples of 8: no constants (timm's slow, general way)."""
+    import timm.layers.padding
+
+    network = SegmentationNetwork(SamePadded(), stride=4, spec={"num_classes": 2, "in_channels": 1}).eval()
+    original = timm.layers.padding.get_same_padding
+    with _static_same_padding(network.network, 1, 4) as constant:
+        assert not constant and timm.layers.padding.get_same_padding is original
+    with _static_same_padding(network.network, 1, 8) as constant:
+        assert constant and timm.layers.padding.get_same_padding is not original
+    assert timm.layers.padding.get_same_padding is original
+
+
+def test_logits_of_another_size_are_a_failed_check_not_a_crash(
+    exported: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixelwise.checkpoint import model_from_checkpoint
+
+    checkpoint, model_file = exported
+    cropped = onnx_export.padded_forward
+    monkeypatch.setattr(onnx_export, "padded_forward", lambda *arguments: cropped(*arguments)[..., :-1])
+    checks = check_parity(
+        model_from_checkpoint(checkpoint), model_file.read_bytes(), InferenceSpec.from_checkpoint(checkpoint)
+    )
+    assert not any(check.passed for check in checks) and "FAILED" in checks[0].describe()
 
 
 def test_in_place_layers_are_switched_back_after_the_export() -> None:
