@@ -98,7 +98,15 @@ def load_onnx(path: str | os.PathLike[str], *, threads: int | None = None) -> tu
 
 def read_spec(backend: OnnxBackend, *, source: str) -> InferenceSpec:
     """The ``InferenceSpec`` in the model's metadata, checked against the graph's input and output."""
-    raw = backend.metadata.get(METADATA_KEY)
+    return spec_from_metadata(
+        backend.metadata, channels=backend.input.shape[1], classes=backend.output.shape[1], source=source
+    )
+
+
+def spec_from_metadata(metadata: dict[str, str], *, channels: object, classes: object, source: str) -> InferenceSpec:
+    """The ``InferenceSpec`` under ``METADATA_KEY`` of an exported file's metadata (whatever runtime read it),
+    checked against the graph's input ``channels`` and output ``classes`` (an int, or a symbol when dynamic)."""
+    raw = metadata.get(METADATA_KEY)
     if raw is None:
         raise PixelwiseError(
             f"{source}: an ONNX model without pixelwise metadata (classes, normalisation, stride); "
@@ -109,7 +117,6 @@ def read_spec(backend: OnnxBackend, *, source: str) -> InferenceSpec:
     except json.JSONDecodeError as error:
         raise PixelwiseError(f"{source}: its pixelwise metadata is not JSON ({error}); export it again") from None
     spec = InferenceSpec.from_dict(content, source=source)
-    channels, classes = backend.input.shape[1], backend.output.shape[1]
     if channels != spec.in_channels or (isinstance(classes, int) and classes != spec.num_classes):
         raise PixelwiseError(
             f"{source}: the graph takes {channels} channels and gives {classes} classes but its metadata says "
