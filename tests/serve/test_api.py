@@ -51,7 +51,7 @@ class GatedPredictor:
         self.fail_warm_up = fail_warm_up
         self.error = error
 
-    def predict_labels(self, image: np.ndarray) -> np.ndarray:
+    def predict_labels(self, image: np.ndarray, *, progress: Any = None) -> np.ndarray:
         if image.shape[:2] == (64, 64):  # the warm-up
             assert self.warm_up_gate.wait(30)
             if self.fail_warm_up:
@@ -280,7 +280,7 @@ from pixelwise.serve import create_app
 class Threshold:
     classes = ClassSpec.default(2)
     in_channels, tile_size, overlap, tta = 1, 64, 0.5, False
-    def predict_labels(self, image):
+    def predict_labels(self, image, progress=None):
         return (image[:, :, 0] > 0.5).astype(np.uint8)
 
 buffer = io.BytesIO()
