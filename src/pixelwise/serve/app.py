@@ -37,12 +37,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from pixelwise.serve import routes
 from pixelwise.serve.budget import request_cost
 from pixelwise.serve.guards import BodyTimeout, DeclaredSizeLimit
 from pixelwise.serve.model import ServedPredictor
 from pixelwise.serve.predict import add_predict_route
 from pixelwise.serve.refusals import http_error, one_line, validation_error
+from pixelwise.serve.routes import add_routes
 from pixelwise.serve.service import Service
 from pixelwise.serve.settings import Settings
 from pixelwise.serve.slots import InferenceSlots, Job
@@ -78,7 +78,7 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
         lifespan=lifespan,
     )
     app.state.service = service
-    app.include_router(routes.router)
+    add_routes(app)
     add_predict_route(app, settings)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

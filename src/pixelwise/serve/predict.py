@@ -24,6 +24,7 @@ import anyio.to_thread
 import numpy as np
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
 
 from pixelwise.data.decode import ImageTooLargeError, header_size
 from pixelwise.data.io import decode_image, encode_mask, encode_overlay
@@ -42,6 +43,9 @@ Format = Literal["mask", "overlay", "json"]
 Result = TypeVar("Result")
 # what the log and an access log say of a request whose client left (nginx's "client closed request")
 CLIENT_GONE = 499
+# the fields a form may hold before the parser stops (400): each costs parsing; any but 'image' is refused
+MAX_FIELDS = 8
+QUERY_PARAMETERS = ("format", "tile", "overlap", "tta", "overlay")
 
 
 @dataclass
@@ -63,7 +67,11 @@ def add_predict_route(app: FastAPI, settings: Settings) -> None:
         response_model=Prediction,
         responses={200: {"content": {"image/png": {}}}, **PREDICT_REFUSALS},
         max_body_size=settings.max_upload_bytes,
-        form_limits={"max_files": 1, "max_fields": 8},
+        form_limits={"max_files": 1, "max_fields": MAX_FIELDS},
+        # the form holds the image and nothing else (another field is refused: see unknown_fields)
+        openapi_extra={
+            "requestBody": {"content": {"multipart/form-data": {"schema": {"additionalProperties": False}}}}
+        },
     )
 
 
@@ -82,6 +90,9 @@ async def predict(
     tta: Annotated[bool | None, Query(description="Average over flips (4× the time).")] = None,
     overlay: Annotated[bool, Query(description="With format=json: also the overlay PNG.")] = False,
 ) -> Response:
+    if message := unknown_fields(await request.form()):  # the parsed form, kept by the request
+        log.warning("POST /predict 422: %s", message)
+        return error_response(422, message)
     name = display_name(image.filename)
     data = await image.read()
     variant = with_options(service.predictor, tile_size=tile, overlap=overlap, tta=tta)
@@ -104,6 +115,21 @@ async def predict(
         log.error("POST /predict 500: %s: %s", name, one_line(error))
         return error_response(500, "the prediction failed inside the server; the server's log says why")
     return answer(outcome, queued, name, format)
+
+
+def unknown_fields(form: FormData) -> str | None:
+    """What is wrong with a form that holds more than the image, or None: ``-F format=json`` is a common slip
+    for ``?format=json``, silently ignored it would answer a PNG."""
+    unknown = list(dict.fromkeys(key for key in form if key != "image"))
+    if not unknown:
+        return None
+    named = ", ".join(f"'{key}'" for key in unknown[:5])
+    hints = [f"{key} is a query parameter (/predict?{key}=...)" for key in unknown if key in QUERY_PARAMETERS]
+    return (
+        f"/predict takes no form field {named}, only the image as 'image'"
+        + (f"; {'; '.join(hints)}" if hints else "")
+        + "; send the image alone (curl -F image=@photo.png)"
+    )
 
 
 async def priced_job(service: Service, predictor: ServedPredictor, data: bytes, name: str) -> Job:

@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from pixelwise.serve.schema import ErrorBody
 
@@ -62,6 +63,9 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
         message = f"no such page: {request.url.path}; the API is described at /openapi.json"
     elif error.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}; see /openapi.json"
+        # Starlette's Allow names the methods of the first route of the path only (HEAD or GET, not both)
+        headers = {**(error.headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return _logged(request, error_response(405, message, headers=headers), message)
     elif error.status_code == 400:
         # FastAPI's line for a body that is no form says nothing a client can act on; Starlette's (too many
         # files or fields) does
@@ -70,9 +74,23 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
         message = f"the body could not be read as a form ({reason.rstrip('.')}); {HOW_TO_SEND}"
     else:
         message = str(error.detail)
+    return _logged(request, error_response(error.status_code, message, headers=error.headers), message)
+
+
+def _logged(request: Request, response: JSONResponse, message: str) -> JSONResponse:
     if request.url.path == "/predict":
-        log.warning("%s /predict %d: %s", request.method, error.status_code, message)
-    return error_response(error.status_code, message, headers=error.headers)
+        log.warning("%s /predict %d: %s", request.method, response.status_code, message)
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method that some route of ``request``'s path takes, in a fixed order."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def validation_error(request: Request, error: Exception) -> JSONResponse:

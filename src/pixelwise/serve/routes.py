@@ -10,57 +10,55 @@ import functools
 import hashlib
 from collections.abc import Callable
 from importlib import resources
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pixelwise.serve.refusals import error_response
 from pixelwise.serve.schema import ErrorBody, ModelInfo, Status
 from pixelwise.serve.service import Service, current_service
 
-router = APIRouter()
-Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+def add_routes(app: FastAPI) -> None:
+    """The page, ``/healthz``, ``/readyz`` and ``/model`` on ``app``, each for GET and HEAD: two operations, as
+    FastAPI gives each operation its own id. On the app itself, not through a router, so that a 405 can list
+    every method of a path (:func:`pixelwise.serve.refusals.allowed_methods`)."""
+    get_and_head(app, "/", index, response_class=HTMLResponse, include_in_schema=False)
+    get_and_head(app, "/healthz", healthz, response_model=Status, summary="The process is alive")
+    get_and_head(
+        app,
+        "/readyz",
+        readyz,
+        response_model=Status,
+        summary="The model is loaded and answered its warm-up prediction",
+        responses={503: {"model": ErrorBody, "description": "not ready yet, or the warm-up failed"}},
+    )
+    get_and_head(
+        app, "/model", model, response_model=ModelInfo, summary="The model: classes, channels, tiling, backend, limits"
+    )
 
 
-def get_and_head(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
-    """``router.get`` and ``router.head`` at once (two operations: FastAPI gives each its own id)."""
-
-    def register(endpoint: Endpoint) -> Endpoint:
-        router.head(path, **options)(endpoint)
-        return router.get(path, **options)(endpoint)
-
-    return register
+def get_and_head(app: FastAPI, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+    for method in ("GET", "HEAD"):
+        app.add_api_route(path, endpoint, methods=[method], **options)
 
 
-@get_and_head("/", response_class=HTMLResponse, include_in_schema=False)
 async def index() -> HTMLResponse:
     html, policy = page()
     return HTMLResponse(html, headers={"Content-Security-Policy": policy, "Cache-Control": "no-cache"})
 
 
-@get_and_head("/healthz", response_model=Status, summary="The process is alive")
 async def healthz() -> Status:
     return Status(status="ok")
 
 
-@get_and_head(
-    "/readyz",
-    response_model=Status,
-    summary="The model is loaded and answered its warm-up prediction",
-    responses={503: {"model": ErrorBody, "description": "not ready yet, or the warm-up failed"}},
-)
 async def readyz(service: Annotated[Service, Depends(current_service)]) -> Status | JSONResponse:
     if service.not_ready is not None:
         return error_response(503, f"not ready: {service.not_ready}")
     return Status(status="ready")
 
 
-@get_and_head(
-    "/model",
-    response_model=ModelInfo,
-    summary="The model: classes, channels, tiling, backend, limits",
-)
 async def model(service: Annotated[Service, Depends(current_service)]) -> ModelInfo:
     return service.model_info
 
