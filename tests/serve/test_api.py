@@ -375,3 +375,12 @@ def test_the_schema_documents_400_and_refuses_an_empty_or_padded_form(client: Te
     assert form["properties"]["image"]["minLength"] == 1  # an empty file is no image: 415, documented
     assert "empty" in operation["responses"]["415"]["description"]
     assert set(schema["paths"]["/healthz"]) == {"get", "head"}
+
+
+def test_a_failure_outside_predict_is_a_500_in_json(predictor) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(predictor)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        app.state.service.model_info = None  # a bug: /model cannot answer its schema
+        answer = client.get("/model")
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "the server failed on this request; the server's log says why"}

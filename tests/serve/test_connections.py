@@ -107,3 +107,13 @@ def test_connections_beyond_the_cap_get_503_in_json_and_the_places_come_back(pre
             assert time.monotonic() < deadline, "the places of closed connections did not come back"
             time.sleep(0.02)
         assert status == 400  # through to the app again: a body that is no form
+
+
+def test_bytes_that_are_no_http_request_get_400_in_json(predictor, connect: Any, read_answer: Any) -> None:  # type: ignore[no-untyped-def]
+    with running_server(create_app(predictor)) as url, connect(url) as connection:
+        connection.sendall(b"HELLO THERE\r\n\r\n")
+        head, body = read_answer(connection)
+    assert head.startswith("HTTP/1.1 400 ")
+    assert "content-type: application/json" in head.lower()
+    message = json.loads(body)["error"]
+    assert message.startswith("not an HTTP/1.1 request (") and message.endswith("); the connection is closed")

@@ -3,6 +3,7 @@ when its client leaves, and a Retry-After that says how long the work admitted w
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -145,3 +146,38 @@ def test_retry_after_is_the_time_the_work_admitted_still_takes(encode_png) -> No
 def test_a_prediction_reports_its_progress_to_the_slot(client: TestClient, rgb_png: bytes, format: str) -> None:
     """The real predictor's progress callback is wired: a normal request passes through it untroubled."""
     assert post(client, rgb_png, format=format).status_code == 200
+
+
+def test_a_request_cancelled_by_a_shutdown_stops_its_prediction() -> None:
+    """Ctrl-C cancels the requests still running after uvicorn's grace period: their predictions stop at the
+    next tile rather than hold the shutdown for as long as they would have run."""
+    import anyio
+
+    from pixelwise.serve.predict import run_watched
+    from pixelwise.serve.slots import InferenceSlots, Job, JobCancelled
+
+    class Connected:  # a client that stays: its connection never says anything more
+        async def receive(self) -> dict[str, Any]:
+            await anyio.sleep_forever()
+            raise AssertionError
+
+    tiles: list[int] = []
+
+    def predict(job: Job) -> None:
+        for tile in range(500):
+            time.sleep(0.01)
+            tiles.append(tile)
+            job.tiles_done(1)
+
+    async def main() -> float:
+        slots = InferenceSlots(slots=1, queue=0)
+        job = Job(cost=500, windows=500)
+        with anyio.move_on_after(0.2), contextlib.suppress(JobCancelled):  # the shutdown's cancellation
+            await run_watched(Connected(), job, lambda: slots.run(job, predict, job))  # type: ignore[arg-type]
+        assert job.cancelled
+        return time.monotonic()
+
+    began = time.monotonic()
+    ended = anyio.run(main)
+    assert ended - began < 2.0  # not the 5 s of the 500 tiles
+    assert len(tiles) < 100

@@ -41,7 +41,7 @@ from pixelwise.serve.budget import request_cost
 from pixelwise.serve.guards import BodyTimeout, DeclaredSizeLimit
 from pixelwise.serve.model import ServedPredictor
 from pixelwise.serve.predict import add_predict_route
-from pixelwise.serve.refusals import http_error, one_line, validation_error
+from pixelwise.serve.refusals import http_error, internal_error, one_line, validation_error
 from pixelwise.serve.routes import add_routes
 from pixelwise.serve.service import Service
 from pixelwise.serve.settings import Settings
@@ -82,6 +82,7 @@ def create_app(predictor: ServedPredictor, settings: Settings | None = None) -> 
     add_predict_route(app, settings)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)  # Starlette's would be plain text
     # the last one added runs first: the declared size is refused before any read is timed
     app.add_middleware(BodyTimeout, seconds=settings.body_timeout)
     app.add_middleware(DeclaredSizeLimit, path="/predict", max_bytes=settings.max_upload_bytes)

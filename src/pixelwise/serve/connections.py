@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 import anyio
+import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -99,6 +100,16 @@ class GuardedH11Protocol(H11Protocol):
                 b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                 b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
             )
+        self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are no HTTP request, in JSON like every other refusal."""
+        message = f"not an HTTP/1.1 request ({msg.rstrip('.').lower()}); the connection is closed"
+        body = json.dumps({"error": message}).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body)):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
         self.transport.close()
 
     def _capped(self, app: ASGIApp) -> ASGIApp:

@@ -158,14 +158,20 @@ async def priced_job(service: Service, predictor: ServedPredictor, data: bytes, 
 async def run_watched(request: Request, job: Job, work: Callable[[], Awaitable[Result]]) -> Result:
     """``await work()`` while watching the connection: when the client leaves, ``job`` is cancelled (a
     waiting job leaves the queue at once, a running one stops at its next check) and :class:`JobCancelled`
-    is raised here."""
+    is raised here. When the request itself is cancelled (the server shuts down), the job is cancelled too,
+    so that shutting down does not wait for a long prediction."""
     result: list[Result] = []
     failure: Exception | None = None
 
     async def watch() -> None:
-        # the body is read: the next message the server sends the app is the client's disconnection
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+        try:
+            # the body is read: the next message the server sends the app is the client's disconnection
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+        except anyio.get_cancelled_exc_class():
+            if not result and failure is None:  # the server stops (Ctrl-C): the work stops too
+                job.cancel()
+            raise
         job.cancel()
         tasks.cancel_scope.cancel()
 

@@ -77,6 +77,11 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     return _logged(request, error_response(error.status_code, message, headers=error.headers), message)
 
 
+async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug outside ``/predict``'s own guard: JSON like every other answer (uvicorn logs the traceback)."""
+    return error_response(500, "the server failed on this request; the server's log says why")
+
+
 def _logged(request: Request, response: JSONResponse, message: str) -> JSONResponse:
     if request.url.path == "/predict":
         log.warning("%s /predict %d: %s", request.method, response.status_code, message)
