@@ -77,15 +77,16 @@ def test_an_image_over_the_budget_at_the_model_s_own_tiling_is_413(encode_png) -
 def test_the_default_budget_passes_every_image_at_the_model_s_tiling_and_refuses_the_probe_s(
     client: TestClient, encode_png
 ) -> None:  # type: ignore[no-untyped-def]
-    # the fixture: 1 megapixel at most, tile 64 at overlap 0.5: a 1000-pixel side is 31 tiles (one every 32
-    # pixels), 961 tiles, 4 passes each with TTA
-    assert client.get("/model").json()["limits"]["max_windows"] == 3844
+    # the fixture: 1 megapixel at most, tile 64 at overlap 0.5, no TTA: a 1000-pixel side is 31 tiles (one
+    # every 32 pixels), 961 tiles of one pass
+    assert client.get("/model").json()["limits"]["max_windows"] == 961
     megapixel = encode_png(np.zeros((1000, 1000, 3), np.uint8))
     began = time.monotonic()
     answer = post(client, megapixel, tile=32, overlap=0.75, tta="true")
-    assert answer.status_code == 422 and "122 tiles" not in answer.text
-    assert "is 14,884 tiles × 4 passes = 59,536, over the budget of 3,844" in answer.json()["error"]
+    assert answer.status_code == 422
+    assert "is 14,884 tiles × 4 passes = 59,536, over the budget of 961" in answer.json()["error"]
     assert time.monotonic() - began < SLACK  # refused, not run for minutes
+    assert post(client, encode_png(np.zeros((500, 500, 3), np.uint8)), tta="true").status_code == 200  # 225 × 4
 
 
 def test_a_client_that_leaves_stops_its_work_and_frees_its_place(connect: Any, encode_png, read_answer: Any) -> None:  # type: ignore[no-untyped-def]

@@ -57,7 +57,7 @@ def serve(
         "--max-windows",
         metavar="N",
         help="A request's budget of tiles × TTA passes; more is refused (422 or 413).  [default: what the largest "
-        "image accepted costs at the model's tiling with TTA]",
+        "image accepted costs at the model's own tiling and TTA]",
         show_default=False,
     ),
     header_timeout: float = typer.Option(

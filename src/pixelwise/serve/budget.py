@@ -36,10 +36,10 @@ def request_cost(height: int, width: int, *, tile: int, overlap: float, tta: boo
     return Cost(windows, TTA_PASSES if tta else 1)
 
 
-def default_budget(max_pixels: int, *, tile: int, overlap: float) -> int:
-    """The cost of the largest image accepted (a square of ``max_pixels``) at the model's own tile size and
-    overlap with TTA: every request that leaves the tiling to the model passes (bar a strip thinner than a
-    quarter of a tile's step, which costs a tile per step of its length); smaller tiles or more overlap pass
-    on smaller images."""
+def default_budget(max_pixels: int, *, tile: int, overlap: float, tta: bool) -> int:
+    """The cost of the largest image accepted (a square of ``max_pixels``) at the model's own tile size,
+    overlap and TTA: every request that leaves these to the model passes (bar a strip thinner than a quarter
+    of a tile's step, which costs a tile per step of its length); smaller tiles, more overlap or TTA pass on
+    smaller images."""
     side = math.isqrt(max_pixels)
-    return request_cost(side, side, tile=tile, overlap=overlap, tta=True).total
+    return request_cost(side, side, tile=tile, overlap=overlap, tta=tta).total

@@ -28,7 +28,7 @@ class Service:
     @classmethod
     def of(cls, predictor: ServedPredictor, settings: Settings) -> Service:
         max_windows = settings.max_windows or default_budget(
-            settings.max_pixels, tile=predictor.tile_size, overlap=predictor.overlap
+            settings.max_pixels, tile=predictor.tile_size, overlap=predictor.overlap, tta=predictor.tta
         )
         classes = predictor.classes
         model_info = ModelInfo(

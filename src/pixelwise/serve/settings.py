@@ -17,7 +17,7 @@ class Settings:
     """How the service runs. ``model_name`` is what the page and ``/model`` call the model (its file name).
 
     ``max_windows`` is a request's budget of tiles × TTA passes (None: what the largest image accepted costs
-    at the model's own tile size and overlap with TTA, so that every request without tiling options passes).
+    at the model's own tile size, overlap and TTA, so that every request without tiling options passes).
     ``header_timeout``: seconds a client has to send a request's headers, from the moment the server waits
     for them; ``body_timeout``: seconds the upload may stall between two reads. ``max_connections``: open
     connections at most; a request on a connection beyond them gets 503.
