@@ -67,13 +67,14 @@ def evaluate(
 
     IoU, Dice, pixel and class accuracy, boundary F1; a table on stdout, every score in JSON with --out.
     """
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.data.pairing import pair_by_stem, truth_masks
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.metrics import Evaluator, format_table
     from pixelwise.progress import tracked
+    from pixelwise.sinks import SIDE_FOLDERS
 
     json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
@@ -93,7 +94,11 @@ def evaluate(
     if not truths.masks:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
     pairing = pair_by_stem(
-        list_images(prediction_dir), truths.masks, prediction_dir, other_splits=truths.every_stem, partial=partial
+        list_images(prediction_dir, skip=SIDE_FOLDERS),
+        truths.masks,
+        prediction_dir,
+        other_splits=truths.every_stem,
+        partial=partial,
     )
     pairs, left_out, classes = pairing.pairs, pairing.left_out, truths.classes
     if not pairs:
@@ -110,8 +115,9 @@ def evaluate(
         prediction = read_mask(pair.prediction, classes)
         truth_mask = read_mask(pair.truth, classes)
         evaluator.add(prediction, truth_mask, name=str(pair.prediction))
-    result = evaluator.result()
-    print(format_table(result))
+    scores = evaluator.result()
+    print(format_table(scores))
+    result = scores.to_dict()
     skipped = {key: names for key, names in left_out.items() if names}
     if skipped:
         result["left_out"] = left_out

@@ -70,7 +70,7 @@ class ImageInfo:
 class ImageSource(Protocol):
     """The pixels of one image by region.
 
-    ``name`` names the image in messages (its path). ``read(top, left, height, width)`` returns (h, w, C)
+    ``name`` names the image in messages (its path; empty for an array in memory). ``read(top, left, height, width)`` returns (h, w, C)
     pixels, uint8 or float32 in [0, 1] (what ``Predictor`` takes), for a region inside the image. ``close``
     releases open files; a source is also a context manager.
     """
@@ -95,12 +95,13 @@ class ArraySource:
     [[6, 7], [10, 11]]
     """
 
-    def __init__(self, image: np.ndarray, *, name: str = "image", info: ImageInfo | None = None) -> None:
+    def __init__(self, image: np.ndarray, *, name: str = "", info: ImageInfo | None = None) -> None:
         pixels = np.asarray(image)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         if pixels.ndim != 3 or pixels.shape[0] < 1 or pixels.shape[1] < 1:
-            raise PixelwiseError(f"{name}: expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
+            prefix = f"{name}: " if name else ""
+            raise PixelwiseError(f"{prefix}expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
         self.pixels = pixels
         self.name = name
         height, width, bands = pixels.shape
@@ -123,7 +124,7 @@ class ArraySource:
         self.close()
 
 
-def as_source(image: np.ndarray | ImageSource, *, name: str = "image") -> ImageSource:
+def as_source(image: np.ndarray | ImageSource, *, name: str = "") -> ImageSource:
     """``image`` itself when it is a source, else an ``ArraySource`` over it."""
     return image if isinstance(image, ImageSource) else ArraySource(image, name=name)
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.sources import ImageSource, as_source
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.inference.arrays import Array, Arrays, NumpyArrays, padded_forward
 from pixelwise.inference.backends import ArrayBackend, Backend, load_backend
 from pixelwise.inference.spec import InferenceSpec
@@ -297,8 +297,8 @@ class Predictor:
         elif np.issubdtype(dtype, np.floating) or dtype == np.bool_:
             scale = 1.0
         else:
-            raise PixelwiseError(
-                f"{source.name}: expected a float image in [0, 1] (or uint8), got {dtype}; "
+            raise InputError(
+                f"{_prefix(source)}expected a float image in [0, 1] (or uint8), got {dtype}; "
                 "read files with pixelwise.data.io.read_image, which scales any type"
             )
         if info.bands == self.in_channels:
@@ -311,9 +311,9 @@ class Predictor:
         elif info.bands == 3 and self.in_channels == 1:
             warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=4)
         else:
-            raise PixelwiseError(
-                f"the image has {info.bands} channels but the model was trained on {self.in_channels}; "
-                "give images like the training images"
+            raise InputError(
+                f"{_prefix(source)}the image has {info.bands} channels but the model was trained on "
+                f"{self.in_channels}; give images like the training images"
             )
         return 1.0
 
@@ -330,3 +330,8 @@ class Predictor:
         if pixels.dtype == np.uint8:
             as_float *= np.float32(1 / 255)
         return conform_channels(as_float, self.in_channels)
+
+
+def _prefix(source: ImageSource) -> str:
+    """``"path: "`` for a message about a source read from a file; nothing for an array in memory."""
+    return f"{source.name}: " if source.name else ""
