@@ -25,6 +25,8 @@ METADATA_KEY = "pixelwise"
 
 def onnxruntime() -> ModuleType:
     """The onnxruntime module, or a PixelwiseError saying how to install it."""
+    # no telemetry: onnxruntime 1.32 queues an event in ~/.cache/Microsoft at import unless this is set first
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError:
@@ -32,6 +34,7 @@ def onnxruntime() -> ModuleType:
             "onnxruntime is not installed; pip install 'pixelwise[onnx]' (or onnxruntime), "
             "or predict with the .pt checkpoint and --backend torch"
         ) from None
+    getattr(onnxruntime, "disable_telemetry_events", lambda: None)()  # and none later, if imported before
     return onnxruntime
 
 
