@@ -108,7 +108,7 @@ class JobReport:
 def collect_items(inputs: Iterable[Path]) -> list[Item]:
     """Image files from files and folders (a folder's images in its sub-folders too, named by their path
     within it), sorted; two images may not share a name."""
-    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images
+    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images, not_a_file
 
     items: list[Item] = []
     for entry in map(Path, inputs):
@@ -121,7 +121,8 @@ def collect_items(inputs: Iterable[Path]) -> list[Item]:
                 )
             items.append(Item(entry, entry.stem))
         elif entry.exists() or entry.is_symlink():
-            raise PixelwiseError(f"{entry}: not a regular file or folder; give images or folders of images")
+            # a pipe or a device is said as what it is, and never opened (a pipe would block)
+            raise PixelwiseError(f"{entry}: {not_a_file(entry)}, not an image file; give images or folders of images")
         else:
             raise PixelwiseError(f"{entry}: no such file or folder; give images or folders of images")
     if not items:
@@ -251,7 +252,9 @@ def _units(units: Callable[[Item], int], item: Item) -> int:
 
 def _failure_line(item: Item, error: BaseException) -> str:
     if isinstance(error, MemoryError):
-        return f"{item.path}: not enough memory to process this image; free memory or process it on a larger machine"
+        from pixelwise.data.memory import memory_error_line
+
+        return memory_error_line(error, item.path)
     message = str(error)
     return message if str(item.path) in message else f"{item.path}: {message}"
 
@@ -265,7 +268,9 @@ def _notes(item: Item, bar: Any, quiet: bool) -> Iterator[None]:
         text = " ".join(str(message).split())
         if not quiet and text not in seen:
             seen.add(text)
-            bar.write(f"note: {item.path.name}: {text}", file=sys.stderr)
+            # a note of the data layer names the file already
+            named = text if str(item.path) in text else f"{item.path.name}: {text}"
+            bar.write(f"note: {named}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")
