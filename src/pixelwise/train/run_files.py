@@ -47,6 +47,32 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def load_last(out: Path) -> dict[str, Any]:
+    """``out/last.pt`` to resume from. A damaged one is refused with what the user still has: whether
+    ``best.pt`` is intact (it is read to know), and how to go on without losing it."""
+    from pixelwise.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(out / LAST_FILE)
+    except PixelwiseError as error:
+        message = str(error)
+        if message.endswith("upgrade"):  # a newer pixelwise wrote it: nothing is damaged
+            raise
+        what = message.rsplit("; ", 1)[0]  # what is wrong with last.pt, without the advice for another file
+    best = out / BEST_FILE
+    try:
+        load_checkpoint(best)
+    except PixelwiseError:
+        raise PixelwiseError(
+            f"{what}; {best} cannot be read either, so nothing of this run can be used: train again with "
+            "--overwrite or into another --out"
+        ) from None
+    raise PixelwiseError(
+        f"{what}; {best} is intact: predict with it as it is, and keep it by training again into another --out "
+        f"(or copy it out of {out} before --overwrite, which replaces it); --resume needs {LAST_FILE}"
+    ) from None
+
+
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     """``metrics.jsonl``: one JSON object per epoch, rewritten whole so it always matches ``last.pt``."""
     with atomic_path(path) as tmp:
