@@ -8,9 +8,9 @@ with one progress bar. Each image's files appear whole or not at all.
 Nothing is lost and nothing is done twice:
 
 - one bad image (an ``errors.InputError``: damaged, too large, of a kind the model cannot take; or a
-  ``MemoryError``) does not stop the batch: its writers are discarded, its one-line reason printed, and the
-  others go on; the job's ``JobReport`` lists the failures (the CLI then exits 2). Any other error (a bad
-  setting, which would fail every image alike) stops the job at once;
+  ``MemoryError``, or PyTorch's "can't allocate memory") does not stop the batch: its writers are discarded,
+  its one-line reason printed, and the others go on; the job's ``JobReport`` lists the failures (the CLI
+  then exits 2). Any other error (a bad setting, which would fail every image alike) stops the job at once;
 - the job records every finished image in ``OUT/.pixelwise-job.jsonl`` (``files.JOB_MANIFEST``) under a
   fingerprint of its settings (the model, the options, the outputs asked for). Running the same job again
   finishes only what is missing, without ``--overwrite``; files of a job with other settings (or of
@@ -180,7 +180,9 @@ def run_job(
                     with _notes(item, bar, quiet):
                         source = (open_source or _open_path)(item)
                         _run_item(job, task, item, source, bar.update)
-                except (InputError, MemoryError) as error:
+                except (InputError, MemoryError, RuntimeError) as error:
+                    if not _fails_one_image(error):  # any other RuntimeError stops the job, as a bug must
+                        raise
                     message = _failure_line(item, error)
                     report.failed.append((item.path, message))
                     if len(job.items) > 1:  # a job of one image ends with this line alone (JobReport.failure)
@@ -250,10 +252,17 @@ def _units(units: Callable[[Item], int], item: Item) -> int:
         return 1
 
 
-def _failure_line(item: Item, error: BaseException) -> str:
-    if isinstance(error, MemoryError):
-        from pixelwise.data.memory import memory_error_line
+def _fails_one_image(error: BaseException) -> bool:
+    """A bad input file, or memory short for this image (PyTorch says it with a RuntimeError)."""
+    from pixelwise.data.memory import out_of_memory
 
+    return isinstance(error, InputError) or out_of_memory(error)
+
+
+def _failure_line(item: Item, error: BaseException) -> str:
+    from pixelwise.data.memory import memory_error_line, out_of_memory
+
+    if out_of_memory(error):
         return memory_error_line(error, item.path)
     message = str(error)
     return message if str(item.path) in message else f"{item.path}: {message}"

@@ -78,3 +78,16 @@ def test_a_numpy_memory_error_is_one_line_with_the_size_that_did_not_fit() -> No
     assert "1099511627776 x 1048576 float32) did not fit" in line and "\n" not in line
     # with no file known (the command line's last resort) it still says the size
     assert memory.memory_error_line(caught.value).startswith("not enough memory (an array of ")
+
+
+def test_pytorch_s_allocation_failure_is_one_line_too() -> None:
+    # PyTorch's CPU allocator raises a RuntimeError, not a MemoryError, when an allocation fails
+    error = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+        "allocate 40000000000 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    assert memory.out_of_memory(error) and memory.out_of_memory(MemoryError())
+    assert not memory.out_of_memory(RuntimeError("shapes do not match"))
+    line = memory.memory_error_line(error, "a.png")
+    assert line.startswith("a.png: not enough memory to process it (37.3 GB more were needed at once; ")
+    assert "enforce" not in line

@@ -120,17 +120,58 @@ def test_a_memory_error_the_guard_did_not_foresee_is_one_line(tmp_path: Path) ->
     assert "damaged" not in line and "MemoryError" not in line
 
 
+def _numpy_short(*args: Any, **kwargs: Any) -> None:
+    np.empty((2**40, 2**20), np.float32)  # numpy's MemoryError, with the array it wanted
+
+
+def _torch_short(*args: Any, **kwargs: Any) -> None:
+    import torch
+
+    torch.empty(2**62, dtype=torch.uint8)  # PyTorch's RuntimeError "can't allocate memory"
+
+
+@pytest.mark.parametrize(
+    ("short", "said"),
+    [(_numpy_short, "(1099511627776 x 1048576 float32) did not fit"), (_torch_short, "4194304.0 TB more were needed")],
+    ids=["numpy", "pytorch"],
+)
 def test_a_memory_error_anywhere_else_is_one_line(
-    cli: Any, dataset: Path, predictions: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Any, dataset: Path, predictions: Path, monkeypatch: pytest.MonkeyPatch, short: Any, said: str
 ) -> None:
     from pixelwise.metrics import Evaluator
 
-    def out_of_memory(*args: Any, **kwargs: Any) -> None:
-        np.empty((2**40, 2**20), np.float32)  # numpy's MemoryError, with the array it wanted
+    monkeypatch.setattr(Evaluator, "add", short)  # after the masks were read: no file to blame
+    line = assert_refused(cli("evaluate", predictions, dataset), "not enough memory (", said)
+    assert "enforce" not in line and "Unable to allocate" not in line
 
-    monkeypatch.setattr(Evaluator, "add", out_of_memory)
-    line = assert_refused(cli("evaluate", predictions, dataset), "not enough memory", "1099511627776 x 1048576")
-    assert "float32) did not fit" in line
+
+def test_pytorch_short_of_memory_for_one_image_fails_that_image_only(
+    cli: Any, checkpoint: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixelwise.inference.predictor import Predictor
+
+    stream = Predictor.stream
+
+    def short_for_img0(self: Predictor, image: Any, **options: Any) -> Any:
+        if "img0" in str(getattr(image, "name", "")):
+            # what PyTorch's CPU allocator raises under a memory limit: a RuntimeError, not a MemoryError
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried "
+                "to allocate 40000000000 bytes. Error code 12 (Cannot allocate memory)"
+            )
+        return stream(self, image, **options)
+
+    monkeypatch.setattr(Predictor, "stream", short_for_img0)
+    before = tree(images)
+    out = tmp_path / "out"
+    result = cli("predict", checkpoint, images, "--out", out, "--backend", "torch", "-q")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    # a batch: the image's own line, then the summary (the jobs' form of "one line per bad input")
+    failed, summary = [line for line in result.stderr.splitlines() if line.startswith("pixelwise: error:")]
+    assert failed.startswith(f"pixelwise: error: {images / 'img0.png'}: not enough memory to process it (37.3 GB")
+    assert "enforce" not in failed and "1 of 2 images failed" in summary
+    assert (out / "img1.png").is_file() and not (out / "img0.png").exists()  # the batch went on
+    assert tree(images) == before
 
 
 # --- 6. messages --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,20 +90,29 @@ def not_enough_memory(
     )
 
 
-def memory_error_line(error: MemoryError, file: str | os.PathLike[str] | None = None) -> str:
-    """One line for a ``MemoryError`` that happened: the file (where known), the size of the allocation that
-    failed (NumPy says it; other allocators do not) and the room left.
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says an allocation failed: a ``MemoryError``, or PyTorch's ``RuntimeError`` from its CPU
+    allocator ("DefaultCPUAllocator: can't allocate memory"), which it raises instead of a ``MemoryError``."""
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+def memory_error_line(error: BaseException, file: str | os.PathLike[str] | None = None) -> str:
+    """One line for a failed allocation (:func:`out_of_memory`): the file (where known), the size of the
+    allocation that failed (NumPy and PyTorch say it; other allocators do not) and the room left.
 
     >>> memory_error_line(MemoryError(), "a.png")  # doctest: +ELLIPSIS
     'a.png: not enough memory to process it (...); ..., use smaller inputs (crop or tile large images) or a larger machine'
     """
     shape, dtype = getattr(error, "shape", None), getattr(error, "dtype", None)
     itemsize = getattr(dtype, "itemsize", None)
+    tried = re.search(r"tried to allocate (\d+) bytes", str(error))
     room = memory_room()
     reasons = []
     if isinstance(shape, tuple) and isinstance(itemsize, int):
         size = math.prod(int(side) for side in shape) * itemsize
         reasons.append(f"an array of {format_bytes(size)} ({' x '.join(map(str, shape))} {dtype}) did not fit")
+    elif tried:
+        reasons.append(f"{format_bytes(int(tried.group(1)))} more were needed at once")
     reasons.append(room.said() if room is not None else "the room left is unknown")
     where = f"{file}: not enough memory to process it" if file is not None else "not enough memory"
     fix = room.fix if room is not None else "free memory"
