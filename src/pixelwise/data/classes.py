@@ -106,6 +106,8 @@ class ClassSpec:
         of one name or one colour: a PixelwiseError naming the file (and the line, for YAML errors).
         """
         file = Path(path)
+        if file.exists() and not file.is_file():  # a folder, a pipe (reading it would block), a device
+            raise PixelwiseError(f"{file}: not a regular file; give the path of a classes.yaml")
         try:
             raw = yaml.safe_load(file.read_text())
         except FileNotFoundError:
