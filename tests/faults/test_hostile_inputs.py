@@ -220,7 +220,7 @@ def test_a_damaged_last_pt_says_best_pt_is_intact_and_how_to_keep_it(cli: Any, d
     line = assert_refused(cli("train", dataset, "--out", run, "--resume", "-q"), last, run / "best.pt")
     assert "truncated or damaged" in line and "is intact" in line and "another --out" in line, line
     assert tree(run, dataset) == before
-    assert load_checkpoint(run / "best.pt")["state_dict"]  # intact, as said
+    assert load_checkpoint(run / "best.pt").state_dict  # intact, as said
 
 
 def _tiff_with_damaged_tag(path: Path, code: int) -> Path:

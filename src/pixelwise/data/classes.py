@@ -46,7 +46,7 @@ class ClassSpec:
     """Names and colours of the classes 0..K-1, and ``ignore_index`` (pixels left out of loss and metrics).
 
     ``ignore_declared``: the user's ``classes.yaml`` says ``ignore_index`` (not only the default), so 255 in a
-    mask is that label and never the foreground of a 0/255 binary mask (``data.io``). It is no part of the
+    mask is that label and never the foreground of a 0/255 binary mask (``data.masks``). It is no part of the
     classes' identity (equality, ``to_dict``).
 
     >>> spec = ClassSpec.default(2)

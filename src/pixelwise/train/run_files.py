@@ -4,7 +4,7 @@
 file              written
 ================  ====================================================================
 config.yaml       once, when a new run starts (``TrainConfig.save_yaml``)
-last.pt           every epoch: what resuming needs (``state.resume_payload``)
+last.pt           every epoch: what resuming needs (``state.resume_checkpoint``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
 curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path, folder_entries
 from pixelwise.metrics import json_ready
+
+if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
 
 CONFIG_FILE = "config.yaml"
 LAST_FILE = "last.pt"
@@ -47,7 +50,7 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def load_last(out: Path) -> dict[str, Any]:
+def load_last(out: Path) -> Checkpoint:
     """``out/last.pt`` to resume from. A damaged one is refused with what the user still has: whether
     ``best.pt`` is intact (it is read to know), and how to go on without losing it."""
     from pixelwise.checkpoint import load_checkpoint
