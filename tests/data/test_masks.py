@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -117,3 +118,13 @@ def test_stored_labels_reads_literally_and_says_nothing(tmp_path: Path) -> None:
         other = stored_labels(_save(tmp_path / "masks", "b.png", IGNORING))
     assert binary.values.tolist() == [0, 255] and binary.zero_255 and not binary.ignore_beside_labels
     assert other.values.tolist() == [0, 1, 255] and not other.zero_255 and other.ignore_beside_labels
+
+
+def test_a_mask_fixed_in_the_same_session_is_read_afresh(tmp_path: Path) -> None:
+    other = _save(tmp_path / "masks", "b.png", IGNORING)
+    read_mask(other, ClassSpec.default(2))  # the folder reads 255 as ignore
+    _save(tmp_path / "masks", "b.png", IGNORING.clip(0, 1))  # the user fixes b.png: now 0 and 1 only
+    os.utime(other, ns=(1, 1))  # a changed file, whatever the clock's resolution
+    with pytest.warns(UserWarning, match=r"a\.png stores a binary mask as 0/255"):
+        labels = read_mask(_save(tmp_path / "masks", "a.png", BINARY), ClassSpec.default(2))
+    np.testing.assert_array_equal(labels, BINARY // 255)

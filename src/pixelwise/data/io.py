@@ -311,9 +311,7 @@ def _png_bytes(image: PILImage) -> bytes:
 def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
     """Stored values -> float32 in [0, 1]: uint8 / 255, every other type by its robust range."""
     if pixels.dtype == np.uint8:
-        scaled = pixels.astype(np.float32)
-        scaled /= np.float32(255)  # in place: one float copy of a huge image, not two
-        return scaled
+        return np.ascontiguousarray(pixels, dtype=np.float32) / np.float32(255)
     if pixels.dtype == np.bool_:
         return pixels.astype(np.float32)
     values = pixels.astype(np.float64)

@@ -32,9 +32,9 @@ import numpy as np
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import InputError, PixelwiseError
 
-# how each folder's 0/255 masks were read (255 as the foreground: True; as ignore: False) and the first mask
-# that showed it: one notice per folder, not one per file, and one reading per folder
-_read_255: dict[Path, tuple[bool, Path]] = {}
+# how each folder's 0/255 masks were read (255 as the foreground: True; as ignore: False), the first mask
+# that showed it and its modification time: one notice per folder, not one per file, and one reading per folder
+_read_255: dict[Path, tuple[bool, Path, int | None]] = {}
 # folders told that their 0/255 masks are background + the declared ignore label
 _declared_noticed: set[Path] = set()
 
@@ -115,8 +115,10 @@ def read_0_255(labels: np.ndarray, stored: StoredLabels, file: Path, classes: Cl
         return labels
     as_foreground = stored.zero_255
     earlier = _read_255.get(folder)
+    if earlier is not None and _modified(earlier[1]) != earlier[2]:
+        earlier = None  # the mask that set the folder's reading changed since (a long session): ask afresh
     if earlier is None:
-        _read_255[folder] = (as_foreground, file)
+        _read_255[folder] = (as_foreground, file, _modified(file))
         if as_foreground:
             _warn(
                 f"mask {file} stores a binary mask as 0/255: 255 read as class 1 (foreground), not as the ignore "
@@ -127,6 +129,13 @@ def read_0_255(labels: np.ndarray, stored: StoredLabels, file: Path, classes: Cl
         binary, other = (file, earlier[1]) if as_foreground else (earlier[1], file)
         raise conflicting_masks(binary, other)
     return (labels == 255).astype(np.uint8) if as_foreground else labels
+
+
+def _modified(file: Path) -> int | None:
+    try:
+        return file.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def conflicting_masks(binary: Path, other: Path) -> PixelwiseError:
