@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixelwise.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from pixelwise.checkpoint import Checkpoint, save_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
 from pixelwise.errors import PixelwiseError
@@ -67,6 +67,7 @@ from pixelwise.train.run_files import (
     CURVES_FILE,
     LAST_FILE,
     METRICS_FILE,
+    load_last,
     plot_curves,
     prepare_out_dir,
     write_history,
@@ -135,7 +136,7 @@ def fit(
             prepare_out_dir(out, resume=resume, overwrite=force)
             if not resume:
                 return None, normalization(config, train, in_channels)
-            checkpoint = load_checkpoint(out / LAST_FILE)
+            checkpoint = load_last(out)  # a damaged last.pt says what of the run is intact
             check_resume(checkpoint, config, classes, in_channels)
             return checkpoint, checkpoint.normalization.to_dict()
 
