@@ -59,6 +59,10 @@ def test_predictions_with_the_boundary_class_become_objects_and_object_classes()
     # the boundary pixels went back to their objects: the objects are whole again
     assert (found.labels > 0).sum() == (objects > 0).sum()
     assert set(np.unique(found.labels[objects == 1])) == {1}
+    # a piece of boundary that borders no object is no object
+    stray = predicted.copy()
+    stray[11, 0:2] = 2
+    assert instance_labels(stray, classes, split=False, min_size=0).labels[11, 0:2].max() == 0
     folded, folded_classes = fold_boundary(predicted, classes)
     assert folded_classes == CLASSES
     assert np.array_equal(folded, mask)
