@@ -19,6 +19,7 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
+from pixelwise.instances.boundary import boundary_index, grow_into_boundary
 
 # objects smaller than this (pixels) are specks: noise of a threshold, not objects
 DEFAULT_MIN_SIZE = 16
@@ -76,8 +77,6 @@ def instance_labels(
     (``instances.boundary``), boundary pixels separate the objects and are then given to the object they
     border. Objects are numbered class by class, in raster order within a class.
     """
-    from pixelwise.instances.boundary import boundary_index, grow_into_boundary
-
     if mask.ndim != 2:
         raise PixelwiseError(f"a class mask is (H, W); got shape {mask.shape}")
     if min_size < 0:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pixelwise.data.classes import ClassSpec
+from pixelwise.instances.boundary import boundary_index
 from pixelwise.instances.labels import Instances
 
 OBJECT_COLUMNS = (
@@ -123,8 +124,6 @@ def measure_objects(
 def count_objects(instances: Instances, classes: ClassSpec | None = None, *, name: str = "") -> list[ClassCount]:
     """One ``ClassCount`` per object class (with ``classes``: every class but the background, the boundary
     class and classes of no object, counted 0 where absent, so an image without objects says so)."""
-    from pixelwise.instances.boundary import boundary_index
-
     counts = np.bincount(instances.classes, minlength=1) if instances.count else np.zeros(1, np.int64)
     areas = np.bincount(instances.classes, weights=instances.areas(), minlength=1) if instances.count else counts
     if classes is not None:
