@@ -79,7 +79,7 @@ Found = dict[str, tuple[list[Any], float]]  # variant -> (objects per test image
 def run_fold(fold: int, arguments: argparse.Namespace) -> tuple[list[Any], Any, dict[str, Found]]:
     """Every arm on one fold: the true objects of the test images, their classes, and {arm: Found}."""
     from pixelwise.classical.segmenter import ClassicalSegmenter
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.instances import fold_boundary, instance_labels
     from pixelwise.instances.truth import truth_instances

@@ -95,3 +95,42 @@ def test_without_the_flag_nothing_changes(tmp_path: Path, cli) -> None:  # type:
     assert result.returncode == 0, result.stderr
     assert "instances" not in json.loads((tmp_path / "scores.json").read_text())
     assert "PQ" not in result.stdout
+
+
+def test_saved_probabilities_beside_the_masks_part_objects_where_they_dip(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    truth, predictions = tmp_path / "truth", tmp_path / "pred"
+    for folder in (truth / "masks", truth / "instances", predictions / "probabilities"):
+        folder.mkdir(parents=True)
+    CLASSES.save(truth / "classes.yaml")
+    objects = np.zeros((20, 40), np.int32)
+    objects[2:18, 2:20] = 1
+    objects[2:18, 20:38] = 2  # two objects in one wide blob: no neck for the distance to find
+    mask = (objects > 0).astype(np.uint8)
+    Image.fromarray(mask).save(truth / "masks" / "a.png")
+    tifffile.imwrite(truth / "instances" / "a.tif", objects)
+    write_mask(predictions / "a.png", mask, CLASSES)
+    first = cli("evaluate", predictions, truth, "--instances", "-o", tmp_path / "mask.json", "-q")
+    assert json.loads((tmp_path / "mask.json").read_text())["instances"]["count_predicted"] == 1
+    probabilities = np.stack([1 - mask, mask]).astype(np.float16)
+    probabilities[:, :, 19:21] = [[[0.9]], [[0.1]]]  # the network saw the line between them
+    np.save(predictions / "probabilities" / "a.npy", probabilities)
+    second = cli("evaluate", predictions, truth, "--instances", "-o", tmp_path / "probabilities.json", "-q")
+    assert second.returncode == 0 and first.returncode == 0, second.stderr
+    assert "1 with their probabilities/<stem>.npy" in second.stderr
+    assert json.loads((tmp_path / "probabilities.json").read_text())["instances"]["count_predicted"] == 2
+
+
+def test_label_images_of_predictions_in_sub_folders_keep_their_place(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    truth, predictions, objects = make_folders(tmp_path, truth_instances=True)
+    (predictions / "batch" / "instances").mkdir(parents=True)
+    (predictions / "instances" / "batch").mkdir(parents=True)
+    for index in range(2):
+        (predictions / f"img{index}.png").rename(predictions / "batch" / f"img{index}.png")
+        # as a job writes OUT/instances/<name>.tif for the image named batch/img0: all three discs found
+        write_label_image(predictions / "instances" / "batch" / f"img{index}.tif", objects)
+    result = cli("evaluate", predictions, truth, "--instances", "-o", tmp_path / "scores.json", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "predictions have no instances" not in result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())["instances"]
+    # the second image's mask lacks the lone disc, so its object is dropped as background: 5 of 6 found
+    assert (scores["count_true"], scores["count_predicted"], scores["pq"]) == (6, 5, 5 / 5.5)

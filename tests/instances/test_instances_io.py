@@ -79,15 +79,17 @@ def test_a_crash_keeps_every_finished_image_and_the_next_run_joins_them(tmp_path
     assert ObjectsWriter(tmp_path).done() == {"a", "b"}
     second = ObjectsWriter(tmp_path)
     second.add(*objects_of("c", 0))  # an image without objects: no rows, a zero count
-    assert second.finish() == (3, 3)
+    second.add(*objects_of("c/d.counts", 1))  # a name with a folder, and one that looks like a part file
+    assert second.finish() == (4, 4)
     rows = read_rows(tmp_path / "objects.csv")
-    assert [(row["image"], row["label"]) for row in rows] == [("a", "1"), ("b", "1"), ("b", "2")]
+    assert [(row["image"], row["label"]) for row in rows] == [("a", "1"), ("b", "1"), ("b", "2"), ("c/d.counts", "1")]
     assert rows[0]["area"] == "6" and rows[0]["centroid_row"] == "2" and rows[0]["class"] == "cell"
     summary = read_rows(tmp_path / "objects_summary.csv")
     assert [(row["image"], row["count"], row["total_area"]) for row in summary] == [
         ("a", "1", "6"),
         ("b", "2", "12"),
         ("c", "0", "0"),  # counted, though it has no object
+        ("c/d.counts", "1", "6"),
     ]
     assert not (tmp_path / "objects.parts").exists()
 

@@ -7,7 +7,7 @@ import numpy as np
 from pixelwise.data.classes import ClassSpec
 from pixelwise.instances.boundary import with_boundary_class
 from pixelwise.instances.labels import Instances
-from pixelwise.instances.measure import OBJECT_COLUMNS, count_objects, measure_objects
+from pixelwise.instances.measure import OBJECT_COLUMNS, count_objects, image_objects, measure_objects
 
 CLASSES = ClassSpec(("background", "cell", "debris"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
 
@@ -57,3 +57,17 @@ def test_counts_name_every_object_class_even_without_objects() -> None:
     # the boundary class is no class of objects
     with_boundary = with_boundary_class(CLASSES)
     assert [count.class_name for count in count_objects(empty, with_boundary)] == ["cell", "debris"]
+
+
+def test_one_call_gives_an_images_objects_rows_and_counts() -> None:
+    labels = np.zeros((10, 12), np.uint8)
+    labels[2:6, 2:6] = 1
+    labels[2:6, 6:10] = 3  # the boundary class: given back to the object it borders
+    probabilities = np.zeros((4, 10, 12), np.float32)
+    probabilities[1] = 1.0
+    found = image_objects(
+        labels, with_boundary_class(CLASSES), name="x", probabilities=probabilities, pixels=np.ones((10, 12))
+    )
+    assert found.instances.count == 1 and len(found.table) == 1
+    assert next(iter(found.table.rows()))[:4] == ["x", 1, "cell", 32]
+    assert [(count.class_name, count.count) for count in found.counts] == [("cell", 1), ("debris", 0)]

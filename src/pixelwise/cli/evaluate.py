@@ -225,7 +225,7 @@ def evaluate(
             file=sys.stderr,
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
-    scoring = InstanceScoring(classes) if instances else None
+    scoring = InstanceScoring(classes, prediction_folder=prediction_dir) if instances else None
     for prediction_path, truth_path in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
         prediction = read_mask(prediction_path, classes)
         truth_mask = read_mask(truth_path, classes)

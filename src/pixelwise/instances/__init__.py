@@ -6,7 +6,8 @@ Where things are:
   label image and the class of each object); the scikit-image kernel is ``object_labels``.
 - ``boundary``: the boundary class (training trick for touching objects): ``with_boundary_class``,
   ``add_boundary`` (training masks), ``fold_boundary`` (a predicted class mask back to the object classes).
-- ``measure``: ``measure_objects -> ObjectTable`` (one row per object), ``count_objects -> [ClassCount]``.
+- ``measure``: ``measure_objects -> ObjectTable`` (one row per object), ``count_objects -> [ClassCount]``;
+  ``image_objects`` does all three for one image (what an ``--instances`` sink calls).
 - ``io``: ``write_label_image`` / ``read_label_image`` (32-bit TIFF), ``instance_file`` (the truth's
   ``instances/`` beside ``masks/``), ``ObjectsWriter`` (``objects.csv`` from per-image part files).
 - ``geojson``: ``object_features`` (a FeatureCollection; pixel or map coordinates), ``write_geojson``.
@@ -28,7 +29,14 @@ from pixelwise.instances.boundary import (
 from pixelwise.instances.geojson import object_features, write_geojson
 from pixelwise.instances.io import ObjectsWriter, instance_file, read_label_image, write_label_image
 from pixelwise.instances.labels import DEFAULT_MIN_SIZE, Instances, instance_labels, object_labels
-from pixelwise.instances.measure import ClassCount, ObjectTable, count_objects, measure_objects
+from pixelwise.instances.measure import (
+    ClassCount,
+    ImageObjects,
+    ObjectTable,
+    count_objects,
+    image_objects,
+    measure_objects,
+)
 from pixelwise.instances.scores import ClassScores, ImageScores, InstanceEvaluator, InstanceScores
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "DEFAULT_MIN_SIZE",
     "ClassCount",
     "ClassScores",
+    "ImageObjects",
     "ImageScores",
     "InstanceEvaluator",
     "InstanceScores",
@@ -47,6 +56,7 @@ __all__ = [
     "boundary_index",
     "count_objects",
     "fold_boundary",
+    "image_objects",
     "instance_file",
     "instance_labels",
     "measure_objects",

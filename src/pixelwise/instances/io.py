@@ -5,7 +5,7 @@
 - ``instance_file(mask_path)``: the label image of a mask, ``instances/<stem>.*`` beside ``masks/`` (or beside
   the predicted masks).
 - ``ObjectsWriter(folder)``: each image's rows go into a part file of their own, written whole or not at all
-  (``objects.parts/<stem>.csv`` and ``<stem>.summary.csv``); ``finish()`` joins every part, by image name,
+  (``objects.parts/<name>.objects.csv`` and ``<name>.counts.csv``); ``finish()`` joins every part, by name,
   into ``objects.csv`` and ``objects_summary.csv`` (atomically) and removes the parts. A run that dies keeps
   the parts of every image it finished: ``done()`` names them (a resumed run skips those) and ``finish()``
   of the next run joins them with its own.
@@ -29,7 +29,8 @@ OBJECTS_FILE = "objects.csv"
 SUMMARY_FILE = "objects_summary.csv"
 PARTS_FOLDER = "objects.parts"
 INSTANCES_FOLDER = "instances"
-_SUMMARY_SUFFIX = ".summary.csv"
+# an image's two part files; names such as "a.counts" cannot pass for another image's parts
+_ROWS_SUFFIX, _COUNTS_SUFFIX = ".objects.csv", ".counts.csv"
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 
 
@@ -124,20 +125,25 @@ class ObjectsWriter:
         """The images whose part files are written (a resumed run skips them; ``finish`` joins them)."""
         if not self.parts.is_dir():
             return set()
-        return {path.name[: -len(_SUMMARY_SUFFIX)] for path in self.parts.glob(f"*{_SUMMARY_SUFFIX}")}
+        counted = self.parts.rglob(f"*{_COUNTS_SUFFIX}")
+        return {path.relative_to(self.parts).as_posix()[: -len(_COUNTS_SUFFIX)] for path in counted}
 
     def add(self, table: ObjectTable, counts: Sequence[ClassCount]) -> None:
-        """The rows of one image, written whole into its part files (the summary last: it marks the image done)."""
+        """The rows of one image, written whole into its part files (the counts last: they mark the image
+        done). The image's name (``table.image``) may hold sub-folders, ``batch2/a``, as a job names images."""
         from pixelwise.files import atomic_path
 
-        name = table.image or (counts[0].image if counts else "")
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"an image needs a plain name for its part file, got {name!r}")
-        self.parts.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.parts / f"{name}.csv") as tmp:
-            tmp.write_text(_csv_text(table.header, table.rows()))
-        with atomic_path(self.parts / f"{name}{_SUMMARY_SUFFIX}") as tmp:
-            tmp.write_text(_csv_text(SUMMARY_COLUMNS, (count.row() for count in counts)))
+        name = table.image
+        if not name or name.startswith("/") or ".." in Path(name).parts:
+            raise ValueError(f"an image needs a relative name for its part files, got {name!r}")
+        for suffix, header, rows in (
+            (_ROWS_SUFFIX, table.header, table.rows()),
+            (_COUNTS_SUFFIX, SUMMARY_COLUMNS, (count.row() for count in counts)),
+        ):
+            part = self.parts / f"{name}{suffix}"
+            part.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(part) as tmp:
+                tmp.write_text(_csv_text(header, rows))
 
     def finish(self) -> tuple[int, int]:
         """Join the parts (by image name) into the two files and remove them; (objects, images) written.
@@ -150,7 +156,7 @@ class ObjectsWriter:
         header: list[str] = []
         tables: list[list[dict[str, str]]] = []
         for name in names:
-            with open(self.parts / f"{name}.csv", newline="") as part:
+            with open(self.parts / f"{name}{_ROWS_SUFFIX}", newline="") as part:
                 reader = csv.DictReader(part)
                 header += [column for column in reader.fieldnames or () if column not in header]
                 tables.append(list(reader))
@@ -161,7 +167,7 @@ class ObjectsWriter:
             )
         summary_rows: list[list[str]] = []
         for name in names:
-            with open(self.parts / f"{name}{_SUMMARY_SUFFIX}", newline="") as part:
+            with open(self.parts / f"{name}{_COUNTS_SUFFIX}", newline="") as part:
                 summary_rows += list(csv.reader(part))[1:]
         with atomic_path(self.folder / SUMMARY_FILE) as tmp:
             tmp.write_text(_csv_text(SUMMARY_COLUMNS, summary_rows))

@@ -18,7 +18,7 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.instances.boundary import boundary_index
-from pixelwise.instances.labels import Instances
+from pixelwise.instances.labels import DEFAULT_MIN_SIZE, Instances, instance_labels
 
 OBJECT_COLUMNS = (
     "image",
@@ -154,3 +154,33 @@ def _plain(value: object) -> object:
     if isinstance(value, np.floating):
         return float(value)
     return value
+
+
+@dataclass(frozen=True)
+class ImageObjects:
+    """One image's objects, their rows and their counts: what an ``--instances`` output writes for it."""
+
+    instances: Instances
+    table: ObjectTable
+    counts: list[ClassCount]
+
+
+def image_objects(
+    labels: np.ndarray,
+    classes: ClassSpec,
+    *,
+    name: str,
+    probabilities: np.ndarray | None = None,
+    pixels: np.ndarray | None = None,
+    split: bool = True,
+    min_size: int = DEFAULT_MIN_SIZE,
+) -> ImageObjects:
+    """A class mask (H, W) to objects (``instance_labels``), measured on ``pixels`` (H, W[, C]) and counted.
+
+    ``probabilities``: (K, H, W) a network's, for the split; with a boundary class among ``classes`` its
+    pixels go back to the objects they border. The sink of ``--instances`` writes ``instances.labels``
+    (``io.write_label_image``) and hands ``table`` and ``counts`` to an ``io.ObjectsWriter``.
+    """
+    found = instance_labels(labels, classes, probability=probabilities, split=split, min_size=min_size)
+    table = measure_objects(found, classes, image=pixels, name=name)
+    return ImageObjects(found, table, count_objects(found, classes, name=name))

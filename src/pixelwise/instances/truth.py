@@ -3,7 +3,8 @@
 The truth's objects are ``instances/<stem>.*`` beside its ``masks/`` (each object the class most of its
 pixels have in the mask); without one, each class's connected components (touching objects then count as
 one: the caller says so). A prediction's objects are ``PRED/instances/<stem>.tif`` when ``--instances``
-wrote them, else found in the predicted mask by ``instance_labels`` (split, default ``min_size``).
+wrote them, else found in the predicted mask by ``instance_labels`` (split, default ``min_size``), with the
+probabilities of ``PRED/probabilities/<stem>.npy`` where ``predict --save-probs`` wrote them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.instances.io import instance_file, read_label_image
+from pixelwise.instances.io import INSTANCES_FOLDER, LABEL_SUFFIXES, instance_file, read_label_image
 from pixelwise.instances.labels import Instances, instance_labels
+
+# where ``predict --save-probs`` writes (K, H, W) probabilities beside the masks
+PROBABILITY_FOLDER = "probabilities"
 
 
 def instances_from_labels(labels: np.ndarray, mask: np.ndarray, classes: ClassSpec) -> Instances:
@@ -47,14 +51,29 @@ def truth_instances(mask_path: str | os.PathLike[str], mask: np.ndarray, classes
 
 
 def predicted_instances(
-    prediction_path: str | os.PathLike[str], mask: np.ndarray, classes: ClassSpec
-) -> tuple[Instances, bool]:
-    """The predicted objects of one predicted mask, and whether they came from a label image (else split
-    out of the mask by ``instance_labels`` with its defaults)."""
-    labels_path = instance_file(prediction_path)
-    if labels_path is None:
-        return instance_labels(mask, classes), False
-    return instances_from_labels(_sized(labels_path, mask), mask, classes), True
+    prediction_path: str | os.PathLike[str], mask: np.ndarray, classes: ClassSpec, *, folder: str | os.PathLike[str]
+) -> tuple[Instances, str]:
+    """The predicted objects of the mask ``folder/<name>.png``, and where they came from: ``"labels"``
+    (``folder/instances/<name>.tif``, as ``--instances`` writes it), ``"probabilities"`` (the mask split with
+    ``folder/probabilities/<name>.npy``, as ``predict --save-probs`` writes them, when they fit the mask and
+    the classes) or ``"mask"`` (the mask alone). ``<name>`` may hold sub-folders, as a job's outputs do."""
+    path, root = Path(prediction_path), Path(folder)
+    name = path.relative_to(root).with_suffix("")
+    for suffix in LABEL_SUFFIXES:
+        labels_path = root / INSTANCES_FOLDER / f"{name}{suffix}"
+        if labels_path.is_file():
+            return instances_from_labels(_sized(labels_path, mask), mask, classes), "labels"
+    probabilities_path = root / PROBABILITY_FOLDER / f"{name}.npy"
+    if probabilities_path.is_file():
+        try:
+            probabilities = np.load(probabilities_path, mmap_mode="r")
+        except (OSError, ValueError) as error:
+            raise PixelwiseError(
+                f"{probabilities_path}: not a numpy file ({error}); remove it or predict again"
+            ) from None
+        if probabilities.shape == (classes.num_classes, *mask.shape):
+            return instance_labels(mask, classes, probability=np.asarray(probabilities, np.float32)), "probabilities"
+    return instance_labels(mask, classes), "mask"
 
 
 def _sized(path: Path, mask: np.ndarray) -> np.ndarray:
@@ -69,15 +88,17 @@ def _sized(path: Path, mask: np.ndarray) -> np.ndarray:
 
 class InstanceScoring:
     """``evaluate --instances``: each scored pair's objects found (``truth_instances``,
-    ``predicted_instances``) and scored; ``notes()`` says where objects came from the masks."""
+    ``predicted_instances`` in ``prediction_folder``) and scored; ``notes()`` says where objects came from
+    the masks."""
 
-    def __init__(self, classes: ClassSpec) -> None:
+    def __init__(self, classes: ClassSpec, *, prediction_folder: str | os.PathLike[str]) -> None:
         from pixelwise.instances.scores import InstanceEvaluator
 
         self.classes = classes
+        self.prediction_folder = Path(prediction_folder)
         self.evaluator = InstanceEvaluator(classes)
         self.truth_from_masks = 0
-        self.predictions_from_masks = 0
+        self.predictions_from: dict[str, int] = {}
         self.images = 0
 
     def add(
@@ -89,9 +110,11 @@ class InstanceScoring:
     ) -> None:
         """One pair: the predicted and the true mask (H, W) and the files they were read from."""
         true_objects, from_file = truth_instances(truth_path, truth, self.classes)
-        predicted_objects, predicted_from_file = predicted_instances(prediction_path, prediction, self.classes)
+        predicted_objects, source = predicted_instances(
+            prediction_path, prediction, self.classes, folder=self.prediction_folder
+        )
         self.truth_from_masks += not from_file
-        self.predictions_from_masks += not predicted_from_file
+        self.predictions_from[source] = self.predictions_from.get(source, 0) + 1
         self.images += 1
         ignore = truth == self.classes.ignore_index
         self.evaluator.add(predicted_objects, true_objects, ignore=ignore, name=Path(prediction_path).name)
@@ -103,9 +126,12 @@ class InstanceScoring:
                 f"note: {self.truth_from_masks} of {self.images} truth masks have no instances/<stem> label image "
                 "beside masks/; their objects are the masks' connected components (touching objects count as one)"
             )
-        if self.predictions_from_masks:
+        found = self.predictions_from.get("mask", 0) + self.predictions_from.get("probabilities", 0)
+        if found:
+            with_probabilities = self.predictions_from.get("probabilities", 0)
             notes.append(
-                f"note: {self.predictions_from_masks} of {self.images} predictions have no instances/<stem>.tif; "
-                "their objects are found in the predicted masks (connected components, touching ones split)"
+                f"note: {found} of {self.images} predictions have no instances/<stem>.tif; their objects are "
+                "found in the predicted masks (connected components, touching ones split"
+                + (f"; {with_probabilities} with their probabilities/<stem>.npy)" if with_probabilities else ")")
             )
         return notes
