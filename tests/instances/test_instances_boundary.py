@@ -100,7 +100,7 @@ def test_training_masks_get_the_ring_from_the_label_images_beside_them(tmp_path:
 
 
 def test_a_run_with_the_boundary_class_names_it_in_the_checkpoint(tmp_path: Path) -> None:
-    from pixelwise.checkpoint import classes_from_checkpoint, load_checkpoint
+    from pixelwise.checkpoint import load_checkpoint
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.train.config import TrainConfig
     from pixelwise.train.loop import fit
@@ -112,6 +112,6 @@ def test_a_run_with_the_boundary_class_names_it_in_the_checkpoint(tmp_path: Path
     train = SegmentationFolder(tmp_path / "data", "train")
     val = SegmentationFolder(tmp_path / "data", "val")
     result = fit(config, train, val, out_dir=tmp_path / "run", progress=False)
-    classes = classes_from_checkpoint(load_checkpoint(result.best_checkpoint))
+    classes = load_checkpoint(result.best_checkpoint).classes
     assert classes.names == ("background", "nucleus", BOUNDARY_NAME)
     assert "object boundary" in result.history[0]["val_iou"]

@@ -232,8 +232,9 @@ def evaluate(
         evaluator.add(prediction, truth_mask, name=str(prediction_path))
         if scoring is not None:
             scoring.add(prediction_path, prediction, truth_path, truth_mask)
-    result = evaluator.result()
-    print(format_table(result))
+    scores = evaluator.result()
+    print(format_table(scores))
+    result = scores.to_dict()
     if scoring is not None:
         for note in scoring.notes():
             print(note, file=sys.stderr)

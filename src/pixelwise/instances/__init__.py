@@ -37,16 +37,16 @@ from pixelwise.instances.measure import (
     image_objects,
     measure_objects,
 )
-from pixelwise.instances.scores import ClassScores, ImageScores, InstanceEvaluator, InstanceScores
+from pixelwise.instances.scores import ClassInstanceScores, ImageInstanceScores, InstanceEvaluator, InstanceScores
 
 __all__ = [
     "BOUNDARY_NAME",
     "BOUNDARY_WIDTH",
     "DEFAULT_MIN_SIZE",
     "ClassCount",
-    "ClassScores",
+    "ClassInstanceScores",
+    "ImageInstanceScores",
     "ImageObjects",
-    "ImageScores",
     "InstanceEvaluator",
     "InstanceScores",
     "Instances",

@@ -29,7 +29,7 @@ MATCH_IOU = 0.5
 
 
 @dataclass(frozen=True)
-class ClassScores:
+class ClassInstanceScores:
     """One class's PQ, SQ, RQ (NaN when the class has neither true nor predicted objects) and counts."""
 
     pq: float
@@ -44,7 +44,7 @@ class ClassScores:
 
 
 @dataclass(frozen=True)
-class ImageScores:
+class ImageInstanceScores:
     """One image's AJI and object counts."""
 
     name: str
@@ -65,8 +65,8 @@ class InstanceScores:
     count_true: int
     count_predicted: int
     count_error: float
-    per_class: dict[str, ClassScores]
-    per_image: tuple[ImageScores, ...]
+    per_class: dict[str, ClassInstanceScores]
+    per_image: tuple[ImageInstanceScores, ...]
     match_iou: float = MATCH_IOU
 
     def to_dict(self) -> dict[str, object]:
@@ -107,7 +107,7 @@ class InstanceEvaluator:
         self._found = _Tally()
         self._aji_intersection = 0
         self._aji_union = 0
-        self._images: list[ImageScores] = []
+        self._images: list[ImageInstanceScores] = []
 
     def add(self, predicted: Instances, truth: Instances, *, ignore: np.ndarray | None = None, name: str = "") -> None:
         """One image: its predicted and true objects (same size), and the truth's ignored pixels (H, W) bool."""
@@ -122,7 +122,7 @@ class InstanceEvaluator:
         self._aji_intersection += intersection
         self._aji_union += union
         aji = intersection / union if union else math.nan
-        self._images.append(ImageScores(name, aji, truth.count, predicted.count))
+        self._images.append(ImageInstanceScores(name, aji, truth.count, predicted.count))
 
     def result(self) -> InstanceScores:
         per_class = {
@@ -212,10 +212,10 @@ def _aji_sums(overlaps: _Overlaps) -> tuple[int, int]:
     return total_intersection, total_union
 
 
-def _class_scores(tally: _Tally) -> ClassScores:
+def _class_scores(tally: _Tally) -> ClassInstanceScores:
     sq = tally.iou_sum / tally.true_positives if tally.true_positives else 0.0
     rq = _recognition(tally)
-    return ClassScores(
+    return ClassInstanceScores(
         pq=sq * rq if not math.isnan(rq) else math.nan,
         sq=sq if not math.isnan(rq) else math.nan,
         rq=rq,
