@@ -1,6 +1,6 @@
 # The public API, attached lazily at run time by lazy_loader.attach_stub from this very file (scikit-image's
 # mechanism): the one table of public names, which type checkers read too.
-from . import adversarial, classical, comparison, data, inference, losses, metrics, models, report, train
+from . import adversarial, classical, comparison, data, inference, instances, losses, metrics, models, report, train
 from .comparison import compare
 from .data.builtin import list_builtin, load_builtin
 from .data.classes import ClassSpec
@@ -37,6 +37,7 @@ __all__ = [
     "export",
     "fit",
     "inference",
+    "instances",
     "list_builtin",
     "list_models",
     "load_builtin",

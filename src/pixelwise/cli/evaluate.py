@@ -27,7 +27,8 @@ from pixelwise.errors import PixelwiseError
 
 \b
   pixelwise evaluate out/otsu nuclei
-  pixelwise evaluate masks/ data/cells --split test -o scores.json"""
+  pixelwise evaluate masks/ data/cells --split test -o scores.json
+  pixelwise evaluate out/otsu nuclei --instances"""
 )
 def evaluate(
     prediction_dir: Path = typer.Argument(
@@ -60,6 +61,13 @@ def evaluate(
     ),
     seed: int = typer.Option(0, metavar="N", help="Seed of a --split of a TRUTH without train/ val/ test/ folders."),
     data_option: list[str] = data_options_option("An option of a built-in TRUTH dataset, e.g. count=500."),
+    instances: bool = typer.Option(
+        False,
+        "--instances",
+        help="Also score objects: PQ, F1 at IoU 0.5, AJI, count error. True objects from TRUTH's instances/ "
+        "label images (else the masks' connected components); predicted ones from PREDICTIONS/instances/ "
+        "(else found in the masks, touching ones split).",
+    ),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
 ) -> None:
@@ -72,6 +80,8 @@ def evaluate(
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.data.pairing import pair_by_stem, truth_masks
     from pixelwise.files import atomic_path, check_apart
+    from pixelwise.instances.scores import format_scores
+    from pixelwise.instances.truth import InstanceScoring
     from pixelwise.metrics import Evaluator, format_table
     from pixelwise.progress import tracked
     from pixelwise.sinks import SIDE_FOLDERS
@@ -111,13 +121,22 @@ def evaluate(
             file=sys.stderr,
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
+    scoring = InstanceScoring(classes, prediction_folder=prediction_dir) if instances else None
     for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
         prediction = read_mask(pair.prediction, classes)
         truth_mask = read_mask(pair.truth, classes)
         evaluator.add(prediction, truth_mask, name=str(pair.prediction))
+        if scoring is not None:
+            scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
     scores = evaluator.result()
     print(format_table(scores))
     result = scores.to_dict()
+    if scoring is not None:
+        for note in scoring.notes():
+            print(note, file=sys.stderr)
+        object_scores = scoring.evaluator.result()
+        print(f"\n{format_scores(object_scores)}")
+        result["instances"] = object_scores.to_dict()
     skipped = {key: names for key, names in left_out.items() if names}
     if skipped:
         result["left_out"] = left_out

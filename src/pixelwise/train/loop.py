@@ -41,6 +41,7 @@ from pixelwise.train.data import (
     LabeledSource,
     Samples,
     SubsetView,
+    boundary_sources,
     normalization,
     on_own_stream,
     split_labeled,
@@ -121,6 +122,7 @@ def fit(
     ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced).
     """
     out = Path(out_dir)
+    train, val = boundary_sources(config, train, val)  # the boundary class, when asked for, is in the masks
     with (
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
