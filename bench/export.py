@@ -31,24 +31,25 @@ def save_checkpoint_of(name: str, path: Path) -> None:
     """A checkpoint of architecture ``name`` (default options and encoder, random weights) at ``path``."""
     import torch
 
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.data.classes import ClassSpec
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(name, num_classes=NUM_CLASSES, in_channels=IN_CHANNELS)
     stored = {key: value for key, value in model.spec.items() if key not in ("name", "num_classes", "in_channels")}
     save_checkpoint(
         path,
-        {
-            "model": {"name": name, "options": stored},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(NUM_CLASSES).to_dict(),
-            "normalization": {"mean": [0.5] * IN_CHANNELS, "std": [0.25] * IN_CHANNELS},
-            "in_channels": IN_CHANNELS,
-            "tile_size": 256,
-            "stride": model.stride,
-        },
+        Checkpoint(
+            model=name,
+            model_options=stored,
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(NUM_CLASSES),
+            normalization=Normalization((0.5,) * IN_CHANNELS, (0.25,) * IN_CHANNELS),
+            in_channels=IN_CHANNELS,
+            tile_size=256,
+            stride=model.stride,
+        ),
     )
 
 

@@ -17,16 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from pixelwise.classical._common import check_image, luminance, positive_int
+from pixelwise.classical._common import check_image, luminance
 from pixelwise.classical.kernels import LEVELS, above_local_mean, as_levels, map_levels, median_levels
 from pixelwise.classical.kernels import level_counts as level_counts_of
 from pixelwise.errors import PixelwiseError
+from pixelwise.settings import Choices, Range, checked_options
+
+BINS = Range(minimum=2)
 
 
-def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
+@checked_options
+def otsu(image: np.ndarray, *, bins: Annotated[int, BINS] = 256) -> np.ndarray:
     """Two bins split at Otsu's threshold (the one maximising the between-class variance).
 
     Parameters
@@ -47,7 +52,6 @@ def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
     from skimage.filters import threshold_otsu
 
     grey = luminance(check_image(image, method="otsu"))
-    bins = positive_int(bins, name="bins", method="otsu", minimum=2)
     histogram = _histogram(grey, bins)
     if np.count_nonzero(histogram.counts) < 2:
         return np.zeros(grey.shape, np.int32)
@@ -55,7 +59,10 @@ def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
     return histogram.bin_labels(lambda pixel_bins: pixel_bins > last_dark_bin)
 
 
-def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.ndarray:
+@checked_options
+def multi_otsu(
+    image: np.ndarray, *, classes: Annotated[int, Range(minimum=2)] = 3, bins: Annotated[int, BINS] = 256
+) -> np.ndarray:
     """``classes`` bins split at the multi-level Otsu thresholds (Liao et al. 2001).
 
     Parameters
@@ -78,8 +85,6 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.nd
     from skimage.filters import threshold_multiotsu
 
     grey = luminance(check_image(image, method="multi_otsu"))
-    classes = positive_int(classes, name="classes", method="multi_otsu", minimum=2)
-    bins = positive_int(bins, name="bins", method="multi_otsu", minimum=2)
     histogram = _histogram(grey, bins)
     counts, centres = histogram.counts, histogram.centres
     if np.count_nonzero(counts) <= classes:
@@ -163,8 +168,13 @@ def _centres(low: float, high: float, bins: int) -> np.ndarray:
 LOCAL_METHODS = ("gaussian", "mean", "median")
 
 
+@checked_options
 def local_threshold(
-    image: np.ndarray, *, block_size: int = 35, method: str = "gaussian", offset: float = 0.0
+    image: np.ndarray,
+    *,
+    block_size: Annotated[int, Range(minimum=3)] = 35,
+    method: Annotated[str, Choices(LOCAL_METHODS)] = "gaussian",
+    offset: Annotated[float, Range()] = 0.0,
 ) -> np.ndarray:
     """Two bins split by a threshold per pixel: its neighbourhood's weighted mean (or median) minus ``offset``.
 
@@ -191,13 +201,8 @@ def local_threshold(
     from skimage.filters import threshold_local
 
     grey = luminance(check_image(image, method="local_threshold"))
-    block_size = positive_int(block_size, name="block_size", method="local_threshold", minimum=3)
     if block_size % 2 == 0:
         raise PixelwiseError(f"local_threshold: block_size must be odd, got {block_size}; use {block_size + 1}")
-    if method not in LOCAL_METHODS:
-        raise PixelwiseError(f"local_threshold: method must be one of {', '.join(LOCAL_METHODS)}, got {method!r}")
-    if isinstance(offset, bool) or not isinstance(offset, (int, float)):
-        raise PixelwiseError(f"local_threshold: offset must be a number, got {offset!r}")
     if method == "gaussian":
         return above_local_mean(grey, block_size=block_size, offset=float(offset)).astype(np.int32)
     levels = as_levels(grey) if method == "median" else None
@@ -205,7 +210,7 @@ def local_threshold(
         # the median of 8-bit data is one of its levels: OpenCV's histogram median, then the level's value
         threshold = LEVELS[median_levels(levels, block_size)] - np.float32(offset)
     else:
-        threshold = threshold_local(grey, block_size=block_size, method=method, offset=float(offset), mode="reflect")
+        threshold = threshold_local(grey, block_size=block_size, method=method, offset=offset, mode="reflect")
     return (grey > threshold).astype(np.int32)
 
 
