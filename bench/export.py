@@ -102,7 +102,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; one process each")
     print()
-    print("| model | load s | export s (CPU) | parity s (CPU) | total s | MiB | parity |")
+    print("| model | read s | export s (CPU) | parity s (CPU) | total s | MiB | parity |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name in names:
         started = time.perf_counter()
