@@ -108,6 +108,20 @@ class SubsetView(Sequence[Any]):
         return self.source[self.indices[index]]
 
 
+def same_size_batches(samples: Samples, batch_size: int) -> Iterator[list[Any]]:
+    """Consecutive samples of one image size, up to ``batch_size`` at a time: whole images go through the
+    network together (validation, the pseudo-label check) without padding one to another's size."""
+    batch: list[Any] = []
+    for index in range(len(samples)):
+        sample = samples[index]
+        if batch and (len(batch) == batch_size or batch[0].image.shape != sample.image.shape):
+            yield batch
+            batch = []
+        batch.append(sample)
+    if batch:
+        yield batch
+
+
 def load_image(item: Any) -> np.ndarray:
     """(H, W, C) float32 from a path, an array or a sample with ``.image``."""
     if isinstance(item, np.ndarray):

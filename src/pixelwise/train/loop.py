@@ -221,7 +221,7 @@ def fit(
             if checked and main:  # the raw network on the main process alone: no collective inside
                 from pixelwise.train.pseudo_labels import pseudo_label_quality
 
-                record.update(pseudo_label_quality(trainer, SubsetView(train, checked), evaluate))
+                record.update(pseudo_label_quality(trainer.networks(raw=True), SubsetView(train, checked), evaluate))
             record["seconds"] = round(time.perf_counter() - started, 3)
             # early stopping and best.pt decided once, by the main process, for all
             improved = run.add(record, min_delta=config.min_delta) if main else False
