@@ -25,10 +25,10 @@ import yaml
 
 from pixelwise.device import DEVICE_PATTERN
 from pixelwise.errors import PixelwiseError, did_you_mean
+from pixelwise.losses import LOSS_NAMES
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
-LOSSES = ("ce", "dice", "focal", "ce+dice")
 NORMALIZATIONS = ("auto", "dataset", "imagenet")
 SEMI_TRUST = ("discriminator", "softmax")
 
@@ -88,7 +88,7 @@ class TrainConfig:
     poly_power: float = setting(0.9, "Exponent of the poly schedule.")
     warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.")
     grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.")
-    loss: str = setting("ce", "Loss of the segmenter.", choices=LOSSES)
+    loss: str = setting("ce", "Loss of the segmenter.", choices=LOSS_NAMES)
     class_weights: tuple[float, ...] | None = setting(None, "Per-class weights of the loss, e.g. 1,4; none: equal.")
     dice_weight: float = setting(1.0, "The Dice term's weight in ce+dice.")
     focal_gamma: float = setting(2.0, "Focusing exponent of the focal loss.")
