@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixelwise.checkpoint import load_checkpoint
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import json_ready
 from pixelwise.train.checkpoint import save_checkpoint
@@ -37,14 +36,13 @@ from pixelwise.train.data import (
     LABELED_STREAM,
     REAL_STREAM,
     UNLABELED_STREAM,
-    LabeledCrops,
     LabeledSource,
+    RunData,
     Samples,
-    SubsetView,
     normalization,
     on_own_stream,
+    run_datasets,
     split_labeled,
-    unlabeled_dataset,
 )
 from pixelwise.train.distributed import (
     barrier,
@@ -67,8 +65,10 @@ from pixelwise.train.run_files import (
     CURVES_FILE,
     LAST_FILE,
     METRICS_FILE,
+    flat_metrics,
     plot_curves,
     prepare_out_dir,
+    summary_line,
     write_history,
 )
 from pixelwise.train.state import (
@@ -99,6 +99,22 @@ class RunResult:
     stopped_early: bool
 
 
+@dataclass
+class Session:
+    """One process's share of a run once it is set up: what every epoch uses, and where the run stands."""
+
+    config: TrainConfig
+    out: Path
+    device: torch.device
+    trainer: Trainer
+    run: RunState  # the history and the early-stopping counters (the main process decides, all hold it)
+    start_epoch: int  # epochs done before this session (resuming)
+    steps: int  # iterations per epoch (per process)
+    statistics: dict[str, list[float]]  # the input normalisation, {"mean", "std"} per channel
+    in_channels: int
+    data: RunData
+
+
 def fit(
     config: TrainConfig,
     train: LabeledSource,
@@ -124,130 +140,18 @@ def fit(
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
     ):
-        main = is_main_process()
-        classes: ClassSpec = train.classes
-        in_channels = int(train.in_channels)
         if len(train) == 0:
             raise PixelwiseError("the training set is empty; give a dataset with images and masks")
-
-        def open_run() -> tuple[dict[str, Any] | None, dict[str, list[float]]]:
-            """The run folder checked, and what every process starts from: ``last.pt`` or the statistics."""
-            prepare_out_dir(out, resume=resume, overwrite=force)
-            if not resume:
-                return None, normalization(config, train, in_channels)
-            checkpoint = load_checkpoint(out / LAST_FILE)
-            check_resume(checkpoint, config, classes, in_channels)
-            return checkpoint, checkpoint["normalization"]
-
-        resumed, statistics = on_main_process(open_run)
-        seed_everything(config.seed)  # the same initial weights on every process
-        labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
-        steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
-        trainer = build_trainer(
-            config,
-            classes=classes,
-            in_channels=in_channels,
-            total_iterations=config.epochs * steps,
-            device=device,
-            pretrained=resumed is None,
-        )
-
-        # the data
-        augmentation: dict[str, Any] = {
-            "crop_size": config.crop_size,
-            "mean": statistics["mean"],
-            "std": statistics["std"],
-            "ignore_index": classes.ignore_index,
-            "scale_range": config.scale_range,
-            "rotation": config.rotation,
-            "horizontal_flip": config.horizontal_flip,
-            "vertical_flip": config.vertical_flip,
-            "color_jitter": config.color_jitter,
-        }
-        augment = training_transform(**augmentation)
-        evaluate = evaluation_transform(
-            mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
-        )
-        labeled_data = LabeledCrops(train, labeled, augment)
-        # FixMatch's crops come with a strong view of themselves
-        unlabeled_augment = weak_and_strong_transform(**augmentation) if config.fixmatch_weight > 0 else augment
-        unlabeled_data = (
-            unlabeled_dataset(config, train, hidden, unlabeled, unlabeled_augment, in_channels)
-            if config.uses_unlabeled
-            else None
-        )
-        # the images whose labels are hidden score the pseudo-labels each epoch (a bounded, fixed sample)
-        wanted = config.pseudo_label_check_images
-        checked = hidden[:: -(-len(hidden) // wanted)] if wanted and hidden else []
-
-        # where the run stands
-        run, start_epoch = RunState(), 0
-        if resumed is not None:
-            trainer.load_state(resumed)
-            run, start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
-        # augmentation (and D's label smoothing) draw from a stream of each process's own
-        seed_everything(process_seed(config.seed, start_epoch))
-        if resumed is not None:
-            restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
-        elif main:
-            config.save_yaml(out / CONFIG_FILE)
-        if main:  # the others would only repeat it
-            if resumed is not None:
-                logger.info("resuming %s after epoch %d (iteration %d)", out, start_epoch, trainer.iteration)
-            logger.info(
-                "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
-                config.model,
-                len(train),
-                len(labeled),
-                steps,
-                config.epochs,
-                device,
-            )
-
-        for epoch in range(start_epoch, config.epochs):
-            if run.should_stop(config.patience):
+        session = start_session(config, train, out=out, device=device, unlabeled=unlabeled, resume=resume, force=force)
+        for epoch in range(session.start_epoch, config.epochs):
+            if session.run.should_stop(config.patience):
                 break
             started = time.perf_counter()
-            sums, counts = _train_epoch(trainer, labeled_data, unlabeled_data, epoch, steps, progress)
-            record: dict[str, Any] = {"epoch": epoch + 1, "iteration": trainer.iteration}
-            record["lr"] = trainer.optimizer.param_groups[0]["lr"]
-            record.update({f"train_{key}": value for key, value in reduce_mean(sums, counts).items()})
-            # validation and the checkpoint see the main process's BatchNorm statistics
-            share_buffers_of_main(trainer.raw_model)
-            val_metrics: dict[str, Any] = {}
-            if val is not None and len(val) > 0:
-                val_metrics = trainer.validate(val, evaluate)  # every process its share, summed
-                record.update(_flat_metrics(val_metrics))
-            if checked and main:  # the raw network on the main process alone: no collective inside
-                from pixelwise.train.pseudo_labels import pseudo_label_quality
-
-                record.update(pseudo_label_quality(trainer.networks(raw=True), SubsetView(train, checked), evaluate))
+            record, val_metrics = train_and_validate(session, epoch, val, progress=progress)
             record["seconds"] = round(time.perf_counter() - started, 3)
-            # early stopping and best.pt decided once, by the main process, for all
-            improved = run.add(record, min_delta=config.min_delta) if main else False
-            run, improved = broadcast_from_main((run, improved))
-            rng = gather(rng_state(device))
-
-            if main:
-                metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
-                saved = {
-                    "epoch": epoch + 1,
-                    "metrics": metrics,
-                    "normalization": statistics,
-                    "in_channels": in_channels,
-                }
-                save_checkpoint(out / LAST_FILE, resume_payload(trainer, run, rng=rng, **saved))
-                if improved:
-                    save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
-                write_history(out / METRICS_FILE, run.history)
-                plot_curves(run.history, out / CURVES_FILE)
-                logger.info(_summary(record, config.epochs, improved))
-            if run.should_stop(config.patience) and main:
-                logger.info(
-                    "stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch
-                )
+            end_epoch(session, record, val_metrics)
         barrier()  # the run's files are complete when fit returns, on every process
-
+    run = session.run
     return RunResult(
         out_dir=out,
         best_checkpoint=out / BEST_FILE,
@@ -257,6 +161,127 @@ def fit(
         best_score=run.best_score,
         stopped_early=run.should_stop(config.patience),
     )
+
+
+def start_session(
+    config: TrainConfig,
+    train: LabeledSource,
+    *,
+    out: Path,
+    device: torch.device,
+    unlabeled: Sequence[Any] | None,
+    resume: bool,
+    force: bool,
+) -> Session:
+    """The run folder checked, the Trainer built (or restored from ``last.pt``), the data, the RNGs seeded."""
+    classes: ClassSpec = train.classes
+    in_channels = int(train.in_channels)
+
+    def open_run() -> tuple[dict[str, Any] | None, dict[str, list[float]]]:
+        """The run folder checked, and what every process starts from: ``last.pt`` or the statistics."""
+        prepare_out_dir(out, resume=resume, overwrite=force)
+        if not resume:
+            return None, normalization(config, train, in_channels)
+        checkpoint = load_checkpoint(out / LAST_FILE)
+        check_resume(checkpoint, config, classes, in_channels)
+        return checkpoint, checkpoint["normalization"]
+
+    resumed, statistics = on_main_process(open_run)
+    seed_everything(config.seed)  # the same initial weights on every process
+    labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
+    steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
+    trainer = build_trainer(
+        config,
+        classes=classes,
+        in_channels=in_channels,
+        total_iterations=config.epochs * steps,
+        device=device,
+        pretrained=resumed is None,
+    )
+    data = run_datasets(config, train, statistics, labeled=labeled, hidden=hidden, unlabeled=unlabeled)
+    session = Session(
+        config=config,
+        out=out,
+        device=device,
+        trainer=trainer,
+        run=RunState(),
+        start_epoch=0,
+        steps=steps,
+        statistics=statistics,
+        in_channels=in_channels,
+        data=data,
+    )
+    if resumed is not None:
+        trainer.load_state(resumed)
+        session.run, session.start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
+    # augmentation (and D's label smoothing) draw from a stream of each process's own
+    seed_everything(process_seed(config.seed, session.start_epoch))
+    if resumed is not None:
+        restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
+    elif is_main_process():
+        config.save_yaml(out / CONFIG_FILE)
+    if is_main_process():  # the others would only repeat it
+        if resumed is not None:
+            logger.info("resuming %s after epoch %d (iteration %d)", out, session.start_epoch, trainer.iteration)
+        logger.info(
+            "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
+            config.model,
+            len(train),
+            len(labeled),
+            steps,
+            config.epochs,
+            device,
+        )
+    return session
+
+
+def train_and_validate(
+    session: Session, epoch: int, val: Samples | None, *, progress: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One epoch's training steps, then the validation (and the pseudo-label check): the epoch's record (the
+    numbers reduced over processes) and the validation's full result ({} without validation images)."""
+    trainer, data = session.trainer, session.data
+    sums, counts = _train_epoch(trainer, data.labeled, data.unlabeled, epoch, session.steps, progress)
+    record: dict[str, Any] = {"epoch": epoch + 1, "iteration": trainer.iteration}
+    record["lr"] = trainer.optimizer.param_groups[0]["lr"]
+    record.update({f"train_{key}": value for key, value in reduce_mean(sums, counts).items()})
+    # validation and the checkpoint see the main process's BatchNorm statistics
+    share_buffers_of_main(trainer.raw_model)
+    val_metrics: dict[str, Any] = {}
+    if val is not None and len(val) > 0:
+        val_metrics = trainer.validate(val, data.evaluate)  # every process its share, summed
+        record.update(flat_metrics(val_metrics))
+    if data.checked is not None and is_main_process():  # the raw network on the main process alone
+        from pixelwise.train.pseudo_labels import pseudo_label_quality
+
+        record.update(pseudo_label_quality(trainer.networks(raw=True), data.checked, data.evaluate))
+    return record, val_metrics
+
+
+def end_epoch(session: Session, record: dict[str, Any], val_metrics: dict[str, Any]) -> None:
+    """Early stopping and best.pt decided once, by the main process, for all; then it writes the run's files."""
+    config, out, trainer = session.config, session.out, session.trainer
+    main = is_main_process()
+    improved = session.run.add(record, min_delta=config.min_delta) if main else False
+    session.run, improved = broadcast_from_main((session.run, improved))
+    rng = gather(rng_state(session.device))
+    if main:
+        metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
+        saved = {
+            "epoch": record["epoch"],
+            "metrics": metrics,
+            "normalization": session.statistics,
+            "in_channels": session.in_channels,
+        }
+        save_checkpoint(out / LAST_FILE, resume_payload(trainer, session.run, rng=rng, **saved))
+        if improved:
+            save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
+        write_history(out / METRICS_FILE, session.run.history)
+        plot_curves(session.run.history, out / CURVES_FILE)
+        logger.info(summary_line(record, config.epochs, improved))
+        if session.run.should_stop(config.patience):
+            run = session.run
+            logger.info("stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch)
 
 
 def _train_epoch(
@@ -326,41 +351,3 @@ def _forever(loader: DataLoader[Any]) -> Iterator[Any]:
             yield batch
         if not yielded:
             return
-
-
-def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The scalar validation metrics as ``val_<name>``, plus the per-class IoU."""
-    settings = {"boundary_tolerance", "ignore_index", "num_pixels"}
-    flat: dict[str, Any] = {
-        f"val_{key}": value for key, value in metrics.items() if isinstance(value, (int, float)) and key not in settings
-    }
-    per_class = metrics.get("per_class", {})
-    flat["val_iou"] = {name: scores["iou"] for name, scores in per_class.items()}
-    return flat
-
-
-def _summary(record: dict[str, Any], epochs: int, improved: bool) -> str:
-    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record.get('train_loss', float('nan')):.4f}"]
-    if "val_miou" in record:
-        parts.append(f"val mIoU {record['val_miou']:.4f}")
-    if "train_discriminator_loss" in record:
-        parts.append(
-            f"D loss real/predicted {record['train_discriminator_loss_real']:.3f}/"
-            f"{record['train_discriminator_loss_fake']:.3f} "
-            f"(acc. {record['train_discriminator_accuracy_real']:.2f}/"
-            f"{record['train_discriminator_accuracy_fake']:.2f})"
-        )
-    for key, name in (("train_semi_fraction", "trusted"), ("train_fixmatch_fraction", "FixMatch trusted")):
-        if key in record:
-            parts.append(f"{name} {record[key]:.2f}")
-    if "pseudo_accuracy_trusted" in record:
-        parts.append(
-            f"pseudo-label acc. trusted/untrusted {record['pseudo_accuracy_trusted']:.2f}/"
-            f"{record['pseudo_accuracy_untrusted']:.2f}"
-        )
-        aurocs = [
-            f"{record[key]:.2f}" for key in ("pseudo_auroc_discriminator", "pseudo_auroc_softmax") if key in record
-        ]
-        parts.append(f"AUROC {'D/softmax' if len(aurocs) == 2 else 'softmax'} {'/'.join(aurocs)}")
-    parts.append(f"{record['seconds']:.1f} s")
-    return ", ".join(parts) + (" *" if improved else "")
