@@ -176,8 +176,8 @@ def train(
     data: str = typer.Argument(
         ...,
         metavar="DATA",
-        help="Dataset folder or built-in name: its train/ and val/ folders, or the seeded 70/15/15 split of a flat "
-        "images/ + masks/ folder.",
+        help="Dataset folder or built-in name: its train/ and val/ folders (without val/, --val-fraction of train/), "
+        "or the seeded 70/15/15 split of a flat images/ + masks/ folder.",
     ),
     out: Path = out_option("Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
     config_file: Path | None = typer.Option(
@@ -227,12 +227,9 @@ def train(
     if "val" in available_splits(root):
         val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
         val_data.check()
+    # without val/, fit holds out config.val_fraction of the training images and says so
     # under torchrun every process runs this command; the main one (rank 0) speaks for them
     main = is_main_process()
-    if val_data is None or len(val_data) == 0:
-        if main:
-            typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
-        val_data = None
     extra = list_images(unlabeled) if unlabeled is not None else None
 
     logger = logging.getLogger("pixelwise.train")

@@ -104,6 +104,9 @@ class TrainConfig:
         choices=NORMALIZATIONS,
     )
     # early stopping on the validation mIoU (the training loss when there is no validation set)
+    val_fraction: float = setting(
+        0.15, "Without validation images, hold out this fraction of the training images (regions of one); 0: none."
+    )
     patience: int = setting(10, "Epochs without improvement before stopping; 0: never stop early.")
     min_delta: float = setting(0.0, "The least gain that counts as an improvement.")
     # reproducibility and speed

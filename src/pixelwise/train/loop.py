@@ -59,6 +59,7 @@ from pixelwise.train.distributed import (
     share_buffers_of_main,
     world_size,
 )
+from pixelwise.train.holdout import validation_when_none
 from pixelwise.train.run_files import (
     BEST_FILE,
     CONFIG_FILE,
@@ -127,7 +128,8 @@ def fit(
     progress: bool = True,
 ) -> RunResult:
     """Train a segmenter on ``train`` (a ``SegmentationFolder`` or a sequence of samples), validating on
-    ``val`` each epoch, and write the run to ``out_dir``.
+    ``val`` each epoch, and write the run to ``out_dir``. Without ``val``, ``config.val_fraction`` of the
+    training images (regions of one or two) are held out for validation (``train.holdout``).
 
     ``train`` items have ``.image`` (H, W, C) float32 in [0, 1] and ``.mask`` (H, W) uint8; ``train.classes``
     and ``train.in_channels`` describe them. ``unlabeled``: extra images (paths, arrays or samples) for the
@@ -142,6 +144,8 @@ def fit(
     ):
         if len(train) == 0:
             raise PixelwiseError("the training set is empty; give a dataset with images and masks")
+        if val is None or len(val) == 0:
+            train, val = validation_when_none(config, train)
         session = start_session(config, train, out=out, device=device, unlabeled=unlabeled, resume=resume, force=force)
         for epoch in range(session.start_epoch, config.epochs):
             if session.run.should_stop(config.patience):
