@@ -167,6 +167,7 @@ def resolve_config(
 
 \b
   pixelwise train nuclei -o runs/nuclei --epochs 30
+  pixelwise train nuclei -o runs/quick --time 10m
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
   pixelwise train data/cells -o runs/adv --resume"""
@@ -217,6 +218,10 @@ def train(
         model_options=model_options,
         resume=resume,
     )
+    if config.time is not None:
+        from pixelwise.train.budget import parse_duration
+
+        parse_duration(config.time)  # a bad value is one line before anything is read or written
     set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
@@ -264,6 +269,8 @@ def train(
         why = (
             f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
             if result.stopped_early
+            else f"its time ({config.time}) is spent; raise --time"
+            if config.time
             else f"all {config.epochs} epochs are done; raise --epochs"
         )
         typer.echo(f"{out}: the run is complete: {why} to train longer")

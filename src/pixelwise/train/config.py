@@ -72,7 +72,12 @@ class TrainConfig:
         None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random.", metavar="imagenet|FILE"
     )
     # schedule of the run
-    epochs: int = setting(30, "Epochs to train.")
+    epochs: int = setting(30, "Epochs to train (with --time: at most this many).")
+    time: str | None = setting(
+        None,
+        "Wall-time budget, e.g. 90s, 10m, 2h: the iterations are planned from the measured speed to end in it.",
+        metavar="DURATION",
+    )
     iterations_per_epoch: int = setting(
         0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images."
     )

@@ -14,11 +14,10 @@ up over processes, how decisions are shared and how the networks are wrapped (DD
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,15 +28,18 @@ from torch.utils.data import DataLoader, Dataset
 from pixelwise.checkpoint import load_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.metrics import json_ready
-from pixelwise.train.checkpoint import save_checkpoint
+from pixelwise.train.budget import (
+    Plan,
+    TimeBudget,
+    format_duration,
+    parse_duration,
+)
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
     LABELED_STREAM,
     REAL_STREAM,
     UNLABELED_STREAM,
     LabeledSource,
-    RunData,
     Samples,
     normalization,
     on_own_stream,
@@ -63,22 +65,17 @@ from pixelwise.train.holdout import validation_when_none
 from pixelwise.train.run_files import (
     BEST_FILE,
     CONFIG_FILE,
-    CURVES_FILE,
     LAST_FILE,
-    METRICS_FILE,
     flat_metrics,
-    plot_curves,
     prepare_out_dir,
     summary_line,
-    write_history,
 )
+from pixelwise.train.session import Session, planner, replan, write_epoch
 from pixelwise.train.state import (
     RunState,
     check_resume,
     deterministic_kernels,
-    prediction_payload,
     restore_rng,
-    resume_payload,
     rng_state,
     seed_everything,
 )
@@ -98,22 +95,6 @@ class RunResult:
     best_epoch: int
     best_score: float
     stopped_early: bool
-
-
-@dataclass
-class Session:
-    """One process's share of a run once it is set up: what every epoch uses, and where the run stands."""
-
-    config: TrainConfig
-    out: Path
-    device: torch.device
-    trainer: Trainer
-    run: RunState  # the history and the early-stopping counters (the main process decides, all hold it)
-    start_epoch: int  # epochs done before this session (resuming)
-    steps: int  # iterations per epoch (per process)
-    statistics: dict[str, list[float]]  # the input normalisation, {"mean", "std"} per channel
-    in_channels: int
-    data: RunData
 
 
 def fit(
@@ -138,6 +119,8 @@ def fit(
     ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced).
     """
     out = Path(out_dir)
+    started = time.perf_counter()
+    seconds = parse_duration(config.time) if config.time else None  # a bad value before the folder is touched
     with (
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
@@ -146,14 +129,19 @@ def fit(
             raise PixelwiseError("the training set is empty; give a dataset with images and masks")
         if val is None or len(val) == 0:
             train, val = validation_when_none(config, train)
-        session = start_session(config, train, out=out, device=device, unlabeled=unlabeled, resume=resume, force=force)
-        for epoch in range(session.start_epoch, config.epochs):
-            if session.run.should_stop(config.patience):
-                break
+        budget = TimeBudget(seconds, started=started) if seconds is not None else None
+        session = start_session(
+            config, train, out=out, device=device, unlabeled=unlabeled, resume=resume, force=force, budget=budget
+        )
+        epoch = session.start_epoch
+        while epoch < session.epochs and not session.run.should_stop(config.patience):
             started = time.perf_counter()
             record, val_metrics = train_and_validate(session, epoch, val, progress=progress)
             record["seconds"] = round(time.perf_counter() - started, 3)
+            if session.budget is not None:
+                replan(session, epoch + 1)
             end_epoch(session, record, val_metrics)
+            epoch += 1
         barrier()  # the run's files are complete when fit returns, on every process
     run = session.run
     return RunResult(
@@ -176,8 +164,10 @@ def start_session(
     unlabeled: Sequence[Any] | None,
     resume: bool,
     force: bool,
+    budget: TimeBudget | None = None,
 ) -> Session:
-    """The run folder checked, the Trainer built (or restored from ``last.pt``), the data, the RNGs seeded."""
+    """The run folder checked, the Trainer built (or restored from ``last.pt``), the data, the RNGs seeded;
+    with a ``budget``, a resumed run's plan goes on with what is left of it."""
     classes: ClassSpec = train.classes
     in_channels = int(train.in_channels)
 
@@ -194,11 +184,16 @@ def start_session(
     seed_everything(config.seed)  # the same initial weights on every process
     labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
     steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
+    if budget is not None and resumed is not None and resumed.get("budget"):
+        budget.resume(Plan(**resumed["budget"]["plan"]), used=float(resumed["budget"]["used"]))
+    plan = budget.plan if budget is not None else None
+    epochs, total = (plan.epochs, plan.total_iterations) if plan else (config.epochs, config.epochs * steps)
+    steps = plan.iterations_per_epoch if plan else steps
     trainer = build_trainer(
         config,
         classes=classes,
         in_channels=in_channels,
-        total_iterations=config.epochs * steps,
+        total_iterations=total,
         device=device,
         pretrained=resumed is None,
     )
@@ -214,6 +209,8 @@ def start_session(
         statistics=statistics,
         in_channels=in_channels,
         data=data,
+        epochs=epochs,
+        budget=budget,
     )
     if resumed is not None:
         trainer.load_state(resumed)
@@ -227,15 +224,12 @@ def start_session(
     if is_main_process():  # the others would only repeat it
         if resumed is not None:
             logger.info("resuming %s after epoch %d (iteration %d)", out, session.start_epoch, trainer.iteration)
-        logger.info(
-            "training %s on %d images (%d labeled), %d iterations per epoch, %d epochs, device %s",
-            config.model,
-            len(train),
-            len(labeled),
-            steps,
-            config.epochs,
-            device,
-        )
+        images = f"{config.model} on {len(train)} images ({len(labeled)} labeled)"
+        if budget is not None and plan is None:
+            when = f"time budget {format_duration(budget.seconds)}, planned after a short warm-up"
+            logger.info("training %s, %s, device %s", images, when, device)
+        else:
+            logger.info("training %s, %d iterations per epoch, %d epochs, device %s", images, steps, epochs, device)
     return session
 
 
@@ -245,7 +239,20 @@ def train_and_validate(
     """One epoch's training steps, then the validation (and the pseudo-label check): the epoch's record (the
     numbers reduced over processes) and the validation's full result ({} without validation images)."""
     trainer, data = session.trainer, session.data
-    sums, counts = _train_epoch(trainer, data.labeled, data.unlabeled, epoch, session.steps, progress)
+    started, iteration = time.perf_counter(), trainer.iteration
+    sums, counts = _train_epoch(
+        trainer,
+        data.labeled,
+        data.unlabeled,
+        epoch,
+        session.steps,
+        progress,
+        epochs=session.epochs,
+        after_step=planner(session, epoch, val),
+    )
+    planning = session.timings.pop("planning", 0.0)
+    session.timings["step"] = (time.perf_counter() - started - planning) / max(trainer.iteration - iteration, 1)
+    started = time.perf_counter()
     record: dict[str, Any] = {"epoch": epoch + 1, "iteration": trainer.iteration}
     record["lr"] = trainer.optimizer.param_groups[0]["lr"]
     record.update({f"train_{key}": value for key, value in reduce_mean(sums, counts).items()})
@@ -259,30 +266,22 @@ def train_and_validate(
         from pixelwise.train.pseudo_labels import pseudo_label_quality
 
         record.update(pseudo_label_quality(trainer.networks(raw=True), data.checked, data.evaluate))
+    session.timings["validation"] = time.perf_counter() - started
     return record, val_metrics
 
 
 def end_epoch(session: Session, record: dict[str, Any], val_metrics: dict[str, Any]) -> None:
     """Early stopping and best.pt decided once, by the main process, for all; then it writes the run's files."""
-    config, out, trainer = session.config, session.out, session.trainer
+    config, out = session.config, session.out
     main = is_main_process()
     improved = session.run.add(record, min_delta=config.min_delta) if main else False
     session.run, improved = broadcast_from_main((session.run, improved))
     rng = gather(rng_state(session.device))
     if main:
-        metrics = json_ready(val_metrics or {"train_loss": record.get("train_loss")})
-        saved = {
-            "epoch": record["epoch"],
-            "metrics": metrics,
-            "normalization": session.statistics,
-            "in_channels": session.in_channels,
-        }
-        save_checkpoint(out / LAST_FILE, resume_payload(trainer, session.run, rng=rng, **saved))
-        if improved:
-            save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
-        write_history(out / METRICS_FILE, session.run.history)
-        plot_curves(session.run.history, out / CURVES_FILE)
-        logger.info(summary_line(record, config.epochs, improved))
+        started = time.perf_counter()
+        write_epoch(session, out, record, val_metrics, rng=rng, improved=improved)
+        session.timings["write"] = time.perf_counter() - started
+        logger.info(summary_line(record, session.epochs, improved))
         if session.run.should_stop(config.patience):
             run = session.run
             logger.info("stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch)
@@ -295,10 +294,14 @@ def _train_epoch(
     epoch: int,
     iterations: int,
     progress: bool,
+    *,
+    epochs: int | None = None,
+    after_step: Callable[[int, int], int] | None = None,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """``iterations`` labeled batches (one pass unless ``iterations_per_epoch`` asks for more), each with an
     unlabeled batch when there are unlabeled images and a batch of D's reals when D has them apart; every
     loader restarts when used up, and draws its augmentation from its own stream (``data.on_own_stream``).
+    ``after_step(steps done, iterations)`` may change the epoch's iterations (a time budget's warm-up).
 
     Returns the sums and counts of each logged number over the steps (NaN never counts). They are added up
     where they are, on the device, and read once at the end: reading a GPU number waits for the GPU, and
@@ -327,10 +330,11 @@ def _train_epoch(
     counts: dict[str, torch.Tensor] = {}
     show = progress and is_main_process()
     shown = time.perf_counter()
-    with progress_bar(
-        total=iterations, desc=f"epoch {epoch + 1}/{config.epochs}", unit="it", quiet=not show, leave=False
-    ) as bar:
-        for images, masks in itertools.islice(labeled_batches, iterations):
+    description = f"epoch {epoch + 1}/{epochs or config.epochs}"
+    with progress_bar(total=iterations, desc=description, unit="it", quiet=not show, leave=False) as bar:
+        done = 0
+        while done < iterations and (batch := next(labeled_batches, None)) is not None:
+            images, masks = batch
             extra = next(unlabeled_batches) if unlabeled_batches is not None else None
             reals = next(real_batches) if real_batches is not None else None
             stats = trainer.train_step(images, masks, extra, reals)
@@ -340,6 +344,9 @@ def _train_epoch(
                 sums[key] = sums.get(key, 0) + torch.where(counted, number, 0.0)
                 counts[key] = counts.get(key, 0) + counted
             bar.update()
+            done += 1
+            if after_step is not None and (planned := after_step(done, iterations)) != iterations:
+                iterations = bar.total = planned
             if show and time.perf_counter() - shown >= 1.0:  # the loss on the bar: one read a second at most
                 bar.set_postfix_str(f"loss={float(stats['loss']):.4f}")
                 shown = time.perf_counter()

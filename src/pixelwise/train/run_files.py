@@ -8,6 +8,7 @@ last.pt           every epoch: what resuming needs (``state.resume_payload``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
 curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers
+plan.json         with a time budget (``time``): the plan, when made and when an epoch changes it
 ================  ====================================================================
 
 Every file is written atomically; only the main process writes (``distributed.is_main_process``).
@@ -28,6 +29,7 @@ LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+PLAN_FILE = "plan.json"
 
 
 def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -51,6 +53,12 @@ def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     """``metrics.jsonl``: one JSON object per epoch, rewritten whole so it always matches ``last.pt``."""
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(json_ready(record)) + "\n" for record in history))
+
+
+def write_plan(path: Path, plan: Any) -> None:
+    """``plan.json``: a time budget's plan (``budget.Plan``), indented for reading."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_ready(plan.to_dict()), indent=2) + "\n")
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:

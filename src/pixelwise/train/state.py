@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 # settings that may change between the sessions of one run; any other change is allowed but logged
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout"}
+    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout", "time"}
 )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,6 +209,14 @@ class Trainer:
             amp_dtype=self.amp_dtype,
         )
 
+    def set_schedule_length(self, total_iterations: int) -> None:
+        """Stretch the learning-rate schedules (S's, and D's without warm-up) to end after ``total_iterations``
+        (a time budget's plan); the next step already follows the new length."""
+        _stretch(self.scheduler, self.optimizer, learning_rate_factor(self.config, total_iterations))
+        if self.discriminator_scheduler is not None and self.discriminator_optimizer is not None:
+            factor = learning_rate_factor(self.config, total_iterations, warmup=0)
+            _stretch(self.discriminator_scheduler, self.discriminator_optimizer, factor)
+
     # evaluation ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -296,6 +304,16 @@ class Trainer:
             self.discriminator_scheduler.load_state_dict(saved["scheduler"])
             if saved.get("scaler"):
                 self.discriminator_scaler.load_state_dict(saved["scaler"])
+
+
+def _stretch(
+    scheduler: torch.optim.lr_scheduler.LRScheduler, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]
+) -> None:
+    """``scheduler`` (a LambdaLR) follows ``factor`` from now on, the learning rate of the next step included."""
+    scheduler.lr_lambdas = [factor] * len(optimizer.param_groups)  # type: ignore[attr-defined]
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what get_last_lr() says
 
 
 @contextlib.contextmanager

@@ -1,0 +1,175 @@
+"""One process's share of a run once it is set up (``Session``), an epoch's files, and how a run follows a
+time budget (``train.budget``): the warm-up's timing and first plan, and the plan made again after each epoch.
+
+``loop.fit`` makes the session (``loop.start_session``) and calls these between its steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pixelwise.metrics import json_ready
+from pixelwise.train.budget import Plan, TimeBudget, time_validation, time_writes, wait_for
+from pixelwise.train.checkpoint import save_checkpoint
+from pixelwise.train.config import TrainConfig
+from pixelwise.train.data import RunData, Samples
+from pixelwise.train.distributed import broadcast_from_main, is_main_process
+from pixelwise.train.run_files import (
+    BEST_FILE,
+    CURVES_FILE,
+    LAST_FILE,
+    METRICS_FILE,
+    PLAN_FILE,
+    plot_curves,
+    write_history,
+    write_plan,
+)
+from pixelwise.train.state import RunState, prediction_payload, resume_payload, rng_state
+from pixelwise.train.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+SAFETY = 1.25  # the last epoch ends when the time left pays for this many times its validation and writes
+
+
+@dataclass
+class Session:
+    """One process's share of a run once it is set up: what every epoch uses, and where the run stands."""
+
+    config: TrainConfig
+    out: Path
+    device: torch.device
+    trainer: Trainer
+    run: RunState  # the history and the early-stopping counters (the main process decides, all hold it)
+    start_epoch: int  # epochs done before this session (resuming)
+    steps: int  # iterations per epoch (per process)
+    statistics: dict[str, list[float]]  # the input normalisation, {"mean", "std"} per channel
+    in_channels: int
+    data: RunData
+    epochs: int  # the config's, or a time budget's plan
+    budget: TimeBudget | None = None  # with ``time``: the deadline and the plan
+    timings: dict[str, float] = field(default_factory=dict)  # the last epoch's seconds: train, validation, write
+
+
+def write_epoch(
+    session: Session,
+    out: Path,
+    record: dict[str, Any],
+    val_metrics: dict[str, Any],
+    *,
+    rng: list[dict[str, Any]],
+    improved: bool,
+) -> None:
+    """``last.pt``, ``best.pt`` (when ``improved``), ``metrics.jsonl`` and ``curves.png`` into ``out``."""
+    trainer = session.trainer
+    saved = {
+        "epoch": record["epoch"],
+        "metrics": json_ready(val_metrics or {"train_loss": record.get("train_loss")}),
+        "normalization": session.statistics,
+        "in_channels": session.in_channels,
+    }
+    resuming = resume_payload(trainer, session.run, rng=rng, **saved)
+    if session.budget is not None and session.budget.plan is not None:
+        resuming["budget"] = {"plan": session.budget.plan.to_dict(), "used": session.budget.used()}
+    save_checkpoint(out / LAST_FILE, resuming)
+    if improved:
+        save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
+    write_history(out / METRICS_FILE, session.run.history)
+    plot_curves(session.run.history or [{**record, "epoch": 1}], out / CURVES_FILE)
+
+
+def planner(session: Session, epoch: int, val: Samples | None) -> Callable[[int, int], int] | None:
+    """What runs after each training step of a budgeted run: while there is no plan, the warm-up's timing,
+    then the first plan; in the plan's last epoch, the end of the epoch as soon as the time left only pays
+    for its validation and writes (a machine that got slower). Every process takes the main one's decisions."""
+    budget = session.budget
+    if budget is None:
+        return None
+    trainer, data, begun = session.trainer, session.data, session.trainer.iteration
+
+    def after_step(done: int, iterations: int) -> int:
+        if budget.plan is not None:
+            if epoch + 1 < session.epochs:
+                return iterations  # the plan made again after this epoch corrects it
+            plan, timings = budget.plan, session.timings
+            measured = timings.get("validation", 0.0) + timings.get("write", 0.0)
+            # what the epoch still has to do, with room for a slower machine: a step, the validation, the writes
+            ahead = plan.seconds_per_iteration + SAFETY * max(
+                measured, plan.seconds_per_validation + plan.seconds_per_write
+            )
+            return done if broadcast_from_main(budget.remaining() < ahead) else iterations
+        wait_for(session.device)
+        timed = broadcast_from_main(budget.measured(done))
+        if timed is None:
+            return max(iterations, done + 1)  # the warm-up goes on
+        started = time.perf_counter()
+
+        def check(samples: Samples) -> object:
+            from pixelwise.train.pseudo_labels import pseudo_label_quality
+
+            return pseudo_label_quality(trainer.networks(raw=True), samples, data.evaluate)
+
+        validation = time_validation(
+            lambda samples: trainer.validate(samples, data.evaluate),
+            val,
+            checked=data.checked if is_main_process() else None,
+            check=check,
+        )
+        write = 0.0
+        if is_main_process():  # the only one that writes
+            rng, record = [rng_state(session.device)], {"epoch": epoch + 1, "iteration": trainer.iteration}
+            write = time_writes(lambda folder: write_epoch(session, folder, record, {}, rng=rng, improved=True))
+        step = timed[1] / timed[0]
+        plan = budget.first_plan(
+            epoch=epoch,
+            iteration=begun,
+            done=done,
+            step=step,
+            validation=validation,
+            write=write,
+            max_epochs=session.epochs,
+        )
+        follow(session, broadcast_from_main(plan), first=True)
+        session.timings["planning"] = time.perf_counter() - started
+        return session.steps
+
+    return after_step
+
+
+def replan(session: Session, epochs_done: int) -> None:
+    """After an epoch of a budgeted run: the rest planned again from that epoch's timings (the main one's)."""
+    budget, timings = session.budget, session.timings
+    assert budget is not None
+    if budget.plan is None:
+        return
+    plan = budget.replan(
+        epoch=epochs_done,
+        iteration=session.trainer.iteration,
+        step=timings["step"],
+        validation=timings["validation"],
+        write=timings.get("write", budget.plan.seconds_per_write),
+    )
+    follow(session, broadcast_from_main(plan))
+
+
+def follow(session: Session, plan: Plan, *, first: bool = False) -> None:
+    """Take ``plan``: the epochs, their iterations, the schedule's length; the main process writes it, and
+    says it when it is the ``first`` or its epochs changed."""
+    changed = session.epochs != plan.epochs
+    assert session.budget is not None
+    session.budget.plan = plan
+    session.steps, session.epochs = plan.iterations_per_epoch, plan.epochs
+    session.trainer.set_schedule_length(plan.total_iterations)
+    if is_main_process():
+        write_plan(session.out / PLAN_FILE, plan)
+        if first:
+            logger.info(plan.line())
+        elif changed:
+            logger.info("after epoch %d, %s", plan.after_epoch, plan.line().replace("plan for", "the plan for", 1))
