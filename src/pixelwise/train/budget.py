@@ -16,7 +16,8 @@ that got busier move the end by a few iterations, not past the budget. The warm-
 training steps of the first epoch.
 
 The plan is printed and written to ``plan.json`` in the run folder; ``last.pt`` keeps it with the seconds
-used, so ``--resume`` continues it with what is left of the budget.
+used, so ``--resume`` continues it with what is left of the budget; resumed with another ``--time``, the
+rest of the run is planned afresh for what that budget leaves (``--time`` longer: more epochs).
 """
 
 from __future__ import annotations
@@ -93,10 +94,15 @@ class Plan:
 
     def line(self) -> str:
         """The plan in one line, as the run prints it."""
+        if self.after_epoch == 0:
+            epochs = f"{self.epochs} epochs of {self.iterations_per_epoch} iterations ({self.total_iterations} in all)"
+        else:  # the rest of a run
+            first, last = self.after_epoch + 1, self.epochs
+            numbers = f"epoch {last}" if first == last else f"epochs {first}-{last}"
+            epochs = f"{numbers} of {self.iterations_per_epoch} iterations (to iteration {self.total_iterations})"
         return (
-            f"plan for {format_duration(self.budget)}: {self.epochs} epochs of {self.iterations_per_epoch} "
-            f"iterations ({self.total_iterations} in all) at {self.seconds_per_iteration:.3g} s each; validation "
-            f"{self.seconds_per_validation:.2g} s and checkpoints {self.seconds_per_write:.2g} s per epoch"
+            f"plan for {format_duration(self.budget)}: {epochs} at {self.seconds_per_iteration:.3g} s each; "
+            f"validation {self.seconds_per_validation:.2g} s and checkpoints {self.seconds_per_write:.2g} s per epoch"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,8 +138,8 @@ class TimeBudget:
         self.plan = plan
         self._measure_from: tuple[int, float] | None = None
 
-    def resume(self, plan: Plan, *, used: float) -> None:
-        """Go on with a resumed run's ``plan``, ``used`` seconds of the budget being spent."""
+    def resume(self, plan: Plan | None, *, used: float) -> None:
+        """Go on with a resumed run's ``plan`` (None: plan the rest afresh), ``used`` seconds being spent."""
         self.plan = plan
         self.started -= used
 

@@ -185,7 +185,9 @@ def start_session(
     labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
     steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
     if budget is not None and resumed is not None and resumed.get("budget"):
-        budget.resume(Plan(**resumed["budget"]["plan"]), used=float(resumed["budget"]["used"]))
+        # the same budget goes on with its plan; another one is planned afresh from here (a longer --time)
+        saved = Plan(**resumed["budget"]["plan"])
+        budget.resume(saved if saved.budget == budget.seconds else None, used=float(resumed["budget"]["used"]))
     plan = budget.plan if budget is not None else None
     epochs, total = (plan.epochs, plan.total_iterations) if plan else (config.epochs, config.epochs * steps)
     steps = plan.iterations_per_epoch if plan else steps
