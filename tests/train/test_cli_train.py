@@ -74,6 +74,7 @@ def test_adversarial_semi_supervised_from_the_same_command(
         (["--set", "colour=red"], "unknown settings ['colour']"),
         (["--resume"], "no config.yaml to resume from"),
         (["--time", "soon"], "time 'soon': give a duration such as 90s, 10m, 2h or 1h30m"),
+        (["--logger", "tensorbord"], "--logger 'tensorbord' (did you mean 'tensorboard'?)"),
     ],
 )
 def test_bad_values_are_one_line(

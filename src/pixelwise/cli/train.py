@@ -167,7 +167,7 @@ def resolve_config(
 
 \b
   pixelwise train nuclei -o runs/nuclei --epochs 30
-  pixelwise train nuclei -o runs/quick --time 10m
+  pixelwise train nuclei -o runs/quick --time 10m --logger tensorboard
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
   pixelwise train data/cells -o runs/adv --resume"""
@@ -191,6 +191,12 @@ def train(
         None, metavar="DIR", help="Folder of unlabeled images (besides DATA/unlabeled/)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
+    logger_names: list[str] = typer.Option(
+        [],
+        "--logger",
+        metavar="tensorboard|mlflow",
+        help="Also log the run there (repeat for both; needs pixelwise[track]); --resume continues the run's own.",
+    ),
     overwrite: bool = overwrite_option("Train into a non-empty --out (files of the run's names are replaced)."),
     threads: int | None = threads_option(),
     quiet: bool = quiet_option("No progress bar and no per-epoch lines."),
@@ -222,6 +228,10 @@ def train(
         from pixelwise.train.budget import parse_duration
 
         parse_duration(config.time)  # a bad value is one line before anything is read or written
+    if logger_names:
+        from pixelwise.train.loggers import check_loggers
+
+        check_loggers(logger_names)
     set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
@@ -260,6 +270,7 @@ def train(
                 resume=resume,
                 force=overwrite,
                 progress=not quiet,
+                loggers=logger_names,
             )
         except KeyboardInterrupt:
             if main:

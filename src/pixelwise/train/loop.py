@@ -62,6 +62,7 @@ from pixelwise.train.distributed import (
     world_size,
 )
 from pixelwise.train.holdout import validation_when_none
+from pixelwise.train.loggers import SHOWN_IMAGES, Loggers, check_loggers, shown_overlays
 from pixelwise.train.run_files import (
     BEST_FILE,
     CONFIG_FILE,
@@ -107,6 +108,7 @@ def fit(
     resume: bool = False,
     force: bool = False,
     progress: bool = True,
+    loggers: Sequence[str] = (),
 ) -> RunResult:
     """Train a segmenter on ``train`` (a ``SegmentationFolder`` or a sequence of samples), validating on
     ``val`` each epoch, and write the run to ``out_dir``. Without ``val``, ``config.val_fraction`` of the
@@ -116,11 +118,13 @@ def fit(
     and ``train.in_channels`` describe them. ``unlabeled``: extra images (paths, arrays or samples) for the
     adversarial and semi-supervised terms, used with those of ``train.unlabeled_paths`` and those whose
     labels ``labeled_fraction`` hides. ``out_dir`` must be empty unless ``resume`` (continue from its
-    ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced).
+    ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced). ``loggers``:
+    names in ``train.loggers.LOGGERS`` (``tensorboard``, ``mlflow``); resumed, the run's own by default.
     """
     out = Path(out_dir)
     started = time.perf_counter()
     seconds = parse_duration(config.time) if config.time else None  # a bad value before the folder is touched
+    check_loggers(loggers)
     with (
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
@@ -133,15 +137,27 @@ def fit(
         session = start_session(
             config, train, out=out, device=device, unlabeled=unlabeled, resume=resume, force=force, budget=budget
         )
-        epoch = session.start_epoch
-        while epoch < session.epochs and not session.run.should_stop(config.patience):
-            started = time.perf_counter()
-            record, val_metrics = train_and_validate(session, epoch, val, progress=progress)
-            record["seconds"] = round(time.perf_counter() - started, 3)
-            if session.budget is not None:
-                replan(session, epoch + 1)
-            end_epoch(session, record, val_metrics)
-            epoch += 1
+        if is_main_process():
+            shown = [val[index] for index in range(min(SHOWN_IMAGES, len(val)))] if val is not None else []
+            iteration = session.trainer.iteration if resume else None
+            opened = Loggers.open(loggers, out=out, config=config.to_dict(), iteration=iteration, shown=shown)
+            session.loggers = opened
+        try:
+            epoch = session.start_epoch
+            while epoch < session.epochs and not session.run.should_stop(config.patience):
+                started = time.perf_counter()
+                record, val_metrics = train_and_validate(session, epoch, val, progress=progress)
+                record["seconds"] = round(time.perf_counter() - started, 3)
+                if session.budget is not None:
+                    replan(session, epoch + 1)
+                end_epoch(session, record, val_metrics)
+                epoch += 1
+        except BaseException:
+            if session.loggers is not None:
+                session.loggers.close(failed=True)
+            raise
+        if session.loggers is not None:
+            session.loggers.close()
         barrier()  # the run's files are complete when fit returns, on every process
     run = session.run
     return RunResult(
@@ -280,8 +296,15 @@ def end_epoch(session: Session, record: dict[str, Any], val_metrics: dict[str, A
     session.run, improved = broadcast_from_main((session.run, improved))
     rng = gather(rng_state(session.device))
     if main:
-        started = time.perf_counter()
+        started, trainer, loggers = time.perf_counter(), session.trainer, session.loggers
         write_epoch(session, out, record, val_metrics, rng=rng, improved=improved)
+        if loggers is not None:
+            classes, evaluate = trainer.classes, session.data.evaluate
+
+            def overlays() -> dict[str, Any]:
+                return shown_overlays(trainer.networks(raw=True), loggers.shown, evaluate, classes)
+
+            loggers.log_epoch(record, step=trainer.iteration, overlays=overlays)
         session.timings["write"] = time.perf_counter() - started
         logger.info(summary_line(record, session.epochs, improved))
         if session.run.should_stop(config.patience):

@@ -21,6 +21,7 @@ from pixelwise.train.checkpoint import save_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import RunData, Samples
 from pixelwise.train.distributed import broadcast_from_main, is_main_process
+from pixelwise.train.loggers import Loggers
 from pixelwise.train.run_files import (
     BEST_FILE,
     CURVES_FILE,
@@ -55,6 +56,7 @@ class Session:
     data: RunData
     epochs: int  # the config's, or a time budget's plan
     budget: TimeBudget | None = None  # with ``time``: the deadline and the plan
+    loggers: Loggers | None = None  # TensorBoard, MLflow (the main process's; None elsewhere)
     timings: dict[str, float] = field(default_factory=dict)  # the last epoch's seconds: train, validation, write
 
 
