@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from pixelwise.data.builtin import dataset_root
+from pixelwise.data.datasets import dataset_root
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.train import loop
 from pixelwise.train.config import TrainConfig

@@ -15,6 +15,12 @@ class PixelwiseError(Exception):
     """
 
 
+class InputError(PixelwiseError):
+    """One input file that cannot be used: damaged, too large for the memory, of a kind the command cannot
+    take. A batch (``pixelwise.jobs``) says it and goes on with the other files; any other PixelwiseError
+    (a bad setting, a bad model) stops the batch, as it would fail every file alike."""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'epochs'?)"`` when ``name`` is a near miss of one of ``choices``, else ``""``.
 

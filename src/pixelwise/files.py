@@ -24,6 +24,8 @@ from typing import Any
 from pixelwise.errors import PixelwiseError
 
 LOCK_FILE = ".pixelwise.lock"
+# what a job (pixelwise.jobs) has finished in its output folder, so that a rerun does only the rest
+JOB_MANIFEST = ".pixelwise-job.jsonl"
 # the infix of every temporary name made here: a leftover of a killed process is recognisably ours
 _TEMPORARY = ".tmp"
 
@@ -210,8 +212,8 @@ def folder_entries(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def is_bookkeeping(name: str) -> bool:
-    """The lock file or a temporary entry made by this module."""
-    return name == LOCK_FILE or (name.startswith(".") and _TEMPORARY in name)
+    """The lock file, a job's record or a temporary entry made by this module."""
+    return name in (LOCK_FILE, JOB_MANIFEST) or (name.startswith(".") and _TEMPORARY in name)
 
 
 @contextlib.contextmanager

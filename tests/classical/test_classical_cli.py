@@ -15,6 +15,7 @@ from pixelwise.classical import list_methods
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.data.io import read_mask, write_mask
+from pixelwise.files import folder_entries
 
 CLASSES = ClassSpec(("background", "cell"), ((0, 0, 0), (0, 255, 0)))
 
@@ -57,7 +58,7 @@ def test_fit_on_train_then_segment_the_test_split(dataset: Path, tmp_path: Path,
     )
     assert result.returncode == 0, result.stderr
     test = SegmentationFolder(dataset, "test")
-    assert sorted(path.name for path in out.iterdir()) == sorted(f"{stem}.png" for stem in test.stems)
+    assert sorted(path.name for path in folder_entries(out)) == sorted(f"{stem}.png" for stem in test.stems)
     for sample in test:
         predicted = read_mask(out / f"{sample.stem}.png", CLASSES)
         assert (predicted == sample.mask).mean() > 0.95
@@ -77,7 +78,7 @@ def test_oracle_is_named_as_such_and_needs_masks(dataset: Path, tmp_path: Path, 
     result = cli("classical", "slic", dataset, "-o", tmp_path / "oracle", "--oracle", "--set", "segments=20", "-q")
     assert result.returncode == 0, result.stderr
     assert "ORACLE" in result.stdout and "slic-oracle" in result.stdout
-    masks = list((tmp_path / "oracle").iterdir())
+    masks = list(folder_entries(tmp_path / "oracle"))
     assert masks and all(path.suffix == ".png" for path in masks)
     refused = cli("classical", "slic", dataset / "images", "-o", tmp_path / "x", "--oracle")
     assert refused.returncode == 2 and "--oracle needs the true masks" in refused.stderr
@@ -105,17 +106,17 @@ def test_a_folder_without_split_folders_is_segmented_whole(dataset: Path, tmp_pa
     # images among them, which the warning says)
     result = cli("classical", "otsu", dataset, "-o", tmp_path / "o", "--fit", dataset, "-q")
     assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in (tmp_path / "o").iterdir()) == [f"cell{index}.png" for index in range(7)]
+    assert sorted(path.name for path in folder_entries(tmp_path / "o")) == [f"cell{index}.png" for index in range(7)]
     assert f"every image of {dataset} includes the fit's training images" in result.stderr
     oracle = cli("classical", "otsu", dataset, "-o", tmp_path / "oracle", "--oracle", "-q")
-    assert oracle.returncode == 0 and len(list((tmp_path / "oracle").iterdir())) == 7
+    assert oracle.returncode == 0 and len(list(folder_entries(tmp_path / "oracle"))) == 7
     # a folder with train/ val/ test/ gives its test/ folder
     split_folder = tmp_path / "split"
     write_dataset(split_folder / "train", count=3)
     write_dataset(split_folder / "test", count=2)
     tested = cli("classical", "otsu", split_folder, "-o", tmp_path / "t", "--fit", split_folder, "-q")
     assert tested.returncode == 0, tested.stderr
-    assert sorted(path.name for path in (tmp_path / "t").iterdir()) == ["cell0.png", "cell1.png"]
+    assert sorted(path.name for path in folder_entries(tmp_path / "t")) == ["cell0.png", "cell1.png"]
     assert "warning" not in tested.stderr
 
 

@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassJaccardIndex
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.data.io import read_mask, write_mask
+from pixelwise.files import folder_entries
 from pixelwise.metrics import evaluate
 
 CLASSES = ClassSpec(("background", "cell", "debris"), ((0, 0, 0), (255, 0, 0), (0, 0, 255)))
@@ -47,7 +48,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
     write_unseen(data, count=13)
     made = cli("classical", "multi_otsu", data, predictions, "--oracle", "--set", "classes=3", "-q")
     assert made.returncode == 0, made.stderr
-    assert len(list(predictions.iterdir())) == 13
+    assert len(folder_entries(predictions)) == 13
 
     result = cli("evaluate", predictions, data, "-o", tmp_path / "scores.json")
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ from PIL import Image
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.io import read_mask
+from pixelwise.files import JOB_MANIFEST
 
 
 @pytest.fixture
@@ -76,18 +77,38 @@ def test_predict_writes_masks_overlays_and_probabilities(
         np.testing.assert_allclose(overlay, 0.55 * image + 0.45 * colours, atol=1.0)
         for index in np.unique(mask):  # every class shown has its swatch in the legend
             assert (legend == colours[mask == index][0]).all(axis=2).sum() > 20
-    # nothing half-written or temporary is left behind
-    assert not [path for path in out.rglob(".*")]
+    # nothing half-written or temporary is left behind, only the job's record of what it finished
+    assert [path.name for path in out.rglob(".*")] == [JOB_MANIFEST]
 
 
 def test_existing_outputs_are_kept_unless_overwrite(cli: Any, checkpoint: Path, images: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "grey.png").write_bytes(b"the user's own file")
+    refused = cli("predict", checkpoint, images / "grey.png", "--out", out)
+    assert refused.returncode == 2
+    assert "exist already" in refused.stderr and "--overwrite" in refused.stderr
+    assert (out / "grey.png").read_bytes() == b"the user's own file"
+    assert cli("predict", checkpoint, images / "grey.png", "--out", out, "--overwrite").returncode == 0
+    assert (out / "grey.png").read_bytes() != b"the user's own file"
+
+
+def test_a_rerun_of_the_same_command_finishes_only_what_is_missing(
+    cli: Any, checkpoint: Path, images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
     first = cli("predict", checkpoint, images / "grey.png", "--out", out)
     assert first.returncode == 0, first.stderr
-    again = cli("predict", checkpoint, images / "grey.png", "--out", out)
-    assert again.returncode == 2
-    assert "exist already" in again.stderr and "--overwrite" in again.stderr
-    assert cli("predict", checkpoint, images / "grey.png", "--out", out, "--overwrite").returncode == 0
+    written = (out / "grey.png").stat().st_mtime_ns
+    again = cli("predict", checkpoint, images, "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert "wrote 1 mask" in again.stdout and "1 were complete from an earlier run" in again.stdout
+    assert (out / "grey.png").stat().st_mtime_ns == written  # not done twice
+    done = cli("predict", checkpoint, images, "--out", out)
+    assert done.returncode == 0 and "nothing to do" in done.stdout
+    # other settings are another job: its files are not this one's to replace
+    other = cli("predict", checkpoint, images, "--out", out, "--tile", "16")
+    assert other.returncode == 2 and "not from an earlier run of this same command" in other.stderr
 
 
 def test_user_errors_are_one_line(cli: Any, images: Path, tmp_path: Path) -> None:

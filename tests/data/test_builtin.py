@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from pixelwise.cli.app import app
 from pixelwise.data import builtin
 from pixelwise.data.builtin import (
-    dataset_root,
     export_builtin,
     fashion,
     list_builtin,
@@ -29,6 +28,7 @@ from pixelwise.data.builtin import (
 )
 from pixelwise.data.builtin.base import ASSETS
 from pixelwise.data.builtin.fashion import fashion_scenes
+from pixelwise.data.datasets import dataset_root
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.data.io import read_mask
 from pixelwise.errors import PixelwiseError

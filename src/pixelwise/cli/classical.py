@@ -18,8 +18,10 @@ holds it (``files.output_lock``).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -37,6 +39,11 @@ from pixelwise.cli.options import (
 )
 from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
+from pixelwise.jobs import Item
+
+if TYPE_CHECKING:
+    from pixelwise.data.sources import ImageSource
+    from pixelwise.jobs import Task
 
 
 def method_sections() -> list[Section]:
@@ -102,7 +109,9 @@ def classical(
     written (int32 TIFF): a partition, not classes.
     """
     from pixelwise.classical import ClassicalSegmenter, check_options
-    from pixelwise.files import check_apart, folder_entries, output_lock
+    from pixelwise.files import check_apart
+    from pixelwise.jobs import Job, check_job, run_job
+    from pixelwise.sinks import make_sink
 
     out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
     set_threads(threads, torch=False)
@@ -113,85 +122,116 @@ def classical(
         raise PixelwiseError("--fit and --oracle exclude each other: --fit is the honest labeler, --oracle the bound")
     if save_fit is not None and (fit is None or fit.endswith(".json")):
         raise PixelwiseError("--save-fit needs --fit TRAIN_DATA (a dataset to learn from)")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise PixelwiseError(f"{out_dir} is a file; give a folder for the masks")
 
-    items, dataset, split = _inputs(input_path, split)
-    if oracle and dataset is None:
+    inputs = _inputs(input_path, split)
+    if oracle and inputs.dataset is None:
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
-    suffix = ".png" if fit is not None or oracle else ".tif"
-    read = dataset_folders(dataset.root) if dataset is not None else [Path(input_path)]
-    inputs = {"input_folders": [*read, *_fit_folders(fit)], "input_files": [path for _, path, _ in items]}
-    check_apart(out_dir, targets=[out_dir / f"{stem}{suffix}" for stem, _, _ in items], flag="--out", **inputs)
+    regions = fit is None and not oracle
+    read = dataset_folders(inputs.dataset.root) if inputs.dataset is not None else [Path(input_path)]
+    job = Job(
+        inputs.items,
+        out_dir,
+        [make_sink("regions" if regions else "mask")],
+        classes=None,
+        settings={"command": "classical", "method": method, "options": options, "fit": fit, "oracle": oracle},
+        overwrite=overwrite,
+        input_folders=[*read, *_fit_folders(fit)],
+        input_files=[item.path for item in inputs.items],
+    )
+    check_job(job)
     if save_fit is not None:
-        check_apart(save_fit.parent, targets=[save_fit], flag="--save-fit", **inputs)
+        check_apart(save_fit.parent, targets=[save_fit], flag="--save-fit", input_files=job.input_files)
         if save_fit.exists() and not overwrite:
             raise PixelwiseError(
                 f"{save_fit}: exists already; add --overwrite to replace it, or give another --save-fit"
             )
-    if fit is not None and dataset is not None and split in ("train", ALL) and _same_dataset(fit, dataset.root):
-        segmented = f"every image of {input_path}" if split == ALL else f"the train split of {input_path}"
+    chosen = inputs.split
+    if (
+        fit is not None
+        and inputs.dataset is not None
+        and chosen in ("train", ALL)
+        and _same_dataset(fit, inputs.dataset.root)
+    ):
+        segmented = f"every image of {input_path}" if chosen == ALL else f"the train split of {input_path}"
         print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    with output_lock(out_dir):
-        if folder_entries(out_dir) and not overwrite:
-            raise PixelwiseError(
-                f"{out_dir}: not empty; add --overwrite to write into it (files of the same names are replaced), "
-                "or choose another --out"
-            )
-        if fit is not None:
-            segmenter = _fitted(method, options, fit, settings)
-            if save_fit is not None:
-                segmenter.save(save_fit)
-            what = f"classes learned on {fit}"
-        elif oracle:
-            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=dataset.classes)
-            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+    if fit is not None:
+        segmenter = _fitted(method, options, fit, settings)
+        if save_fit is not None:
+            segmenter.save(save_fit)
+        what = f"classes learned on {fit}"
+    elif oracle:
+        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
+        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+    else:
+        segmenter = ClassicalSegmenter(method, options)
+        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+    job = replace(job, classes=None if regions else segmenter.classes)
+    report = run_job(
+        job,
+        _segmentation_task(segmenter, inputs, regions=regions),
+        desc=segmenter.name,
+        quiet=quiet,
+        open_source=inputs.open,
+    )
+    written = len(report.written)
+    complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
+    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}{complete}")
+    if report.failed:
+        raise report.failure(len(inputs.items))
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What ``classical`` segments: the items, the dataset they come from (None for plain images), the split
+    segmented (``data.splits.resolve_split``; None for plain images), and the truth of each by name."""
+
+    items: list[Item]
+    dataset: Any
+    split: str | None
+    truths: dict[str, Callable[[], Any]]
+
+    def open(self, item: Item) -> ImageSource:
+        """A dataset's image as the dataset reads it (its channels conformed); a plain file as any image."""
+        from pixelwise.data.sources import ArraySource, open_image
+
+        if self.dataset is None:
+            return open_image(item.path)
+        sample = self.dataset[self.dataset.stems.index(item.name)]
+        self.truths[item.name] = lambda: sample.mask
+        return ArraySource(sample.image, name=str(item.path))
+
+
+def _segmentation_task(segmenter: Any, inputs: _Inputs, *, regions: bool) -> Task:
+    """The whole image segmented at once: one band."""
+    from pixelwise.sinks import PredictionBand
+
+    def task(
+        item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
+    ) -> Iterator[PredictionBand]:
+        image = source.read(0, 0, source.info.height, source.info.width)
+        if regions:
+            labels = segmenter.regions(image)
         else:
-            segmenter = ClassicalSegmenter(method, options)
-            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
-        written = _segment_all(segmenter, items, out_dir, regions=fit is None and not oracle, quiet=quiet)
-    print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}")
+            truth = inputs.truths.pop(item.name)() if segmenter.labeler_kind == "oracle" else None
+            labels = segmenter.predict(image, truth=truth)
+        progress(1)
+        yield PredictionBand(0, labels)
+
+    return task
 
 
-def _segment_all(
-    segmenter: Any, items: list[tuple[str, Path, Any]], out_dir: Path, *, regions: bool, quiet: bool
-) -> int:
-    """Segment every item into ``out_dir``: region labels (TIFF) when ``regions``, else class masks (PNG)."""
-    from pixelwise.progress import tracked
-
-    written = 0
-    for stem, path, load in tracked(items, total=len(items), desc=segmenter.name, unit="image", quiet=quiet):
-        image, truth = load()
-        try:
-            if regions:
-                _write_regions(out_dir / f"{stem}.tif", segmenter.regions(image))
-            else:
-                labels = segmenter.predict(image, truth=truth if segmenter.labeler_kind == "oracle" else None)
-                _write_classes(out_dir / f"{stem}.png", labels, segmenter.classes)
-        except PixelwiseError as error:
-            raise PixelwiseError(f"{path}: {error}") from None
-        written += 1
-    return written
-
-
-def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, Any]], Any, str | None]:
-    """[(stem, path, load() -> (image, truth or None))], the SegmentationFolder (None for plain images) and
-    the split segmented (``data.splits.resolve_split``; None for plain images)."""
-    from pixelwise.data.io import list_images, read_image
+def _inputs(input_path: str, split: str | None) -> _Inputs:
+    """The images of INPUT: one file, a folder of images, or a split of a dataset (folder or built-in)."""
+    from pixelwise.jobs import collect_items
 
     path = Path(input_path)
-    if path.is_file():
-        return [(path.stem, path, lambda: (read_image(path), None))], None, None
-    if path.is_dir() and not is_dataset_folder(path):
-        images = list_images(path)
-        if not images:
-            raise PixelwiseError(f"{path}: no images in this folder; give a folder of images or a dataset folder")
-        return [(image.stem, image, _reader(image)) for image in images], None, None
+    if path.is_file() or (path.is_dir() and not is_dataset_folder(path)):
+        return _Inputs(collect_items([path]), None, None, {})
 
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
 
     if not path.exists() and ("/" in input_path or Path(input_path).suffix):
@@ -201,29 +241,15 @@ def _inputs(input_path: str, split: str | None) -> tuple[list[tuple[str, Path, A
     dataset = SegmentationFolder(root, chosen)
     if len(dataset) == 0:
         raise PixelwiseError(f"{input_path}: the {chosen} split has no images; choose another --split")
-
-    def sample(index: int) -> Any:
-        def load() -> tuple[Any, Any]:
-            item = dataset[index]  # reads the image and the mask once
-            return item.image, item.mask
-
-        return load
-
-    items = [(stem, dataset.image_paths[index], sample(index)) for index, stem in enumerate(dataset.stems)]
-    return items, dataset, chosen
-
-
-def _reader(path: Path) -> Any:
-    from pixelwise.data.io import read_image
-
-    return lambda: (read_image(path), None)
+    items = [Item(dataset.image_paths[index], stem) for index, stem in enumerate(dataset.stems)]
+    return _Inputs(items, dataset, chosen, {})
 
 
 def _fit_folders(fit: str | None) -> list[Path]:
     """The folders of the dataset ``--fit`` reads (inputs like INPUT's), if it names one."""
     if fit is None or fit.endswith(".json"):
         return []
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
 
     return dataset_folders(dataset_root(fit))
 
@@ -235,7 +261,7 @@ def _same_dataset(fit: str, root: Path) -> bool:
 
 def _fitted(method: str, options: dict[str, Any], fit: str, settings: list[str]) -> Any:
     from pixelwise.classical import ClassicalSegmenter
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
 
     if fit.endswith(".json"):
@@ -249,18 +275,3 @@ def _fitted(method: str, options: dict[str, Any], fit: str, settings: list[str])
         return segmenter
     train = SegmentationFolder(dataset_root(fit), "train")
     return ClassicalSegmenter(method, options).fit(train)
-
-
-def _write_classes(path: Path, labels: Any, classes: Any) -> None:
-    from pixelwise.data.io import write_mask
-
-    write_mask(path, labels, classes)
-
-
-def _write_regions(path: Path, regions: Any) -> None:
-    import tifffile
-
-    from pixelwise.files import atomic_path
-
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, regions, compression="zlib")

@@ -173,12 +173,13 @@ def evaluate(
 
     IoU, Dice, pixel and class accuracy, boundary F1; a table on stdout, every score in JSON with --out.
     """
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.metrics import Evaluator, format_table
     from pixelwise.progress import tracked
+    from pixelwise.sinks import SIDE_FOLDERS
 
     json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
@@ -198,7 +199,11 @@ def evaluate(
     if not truth_paths:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
     pairs, left_out = pair_by_stem(
-        list_images(prediction_dir), truth_paths, prediction_dir, other_splits=every_stem, partial=partial
+        list_images(prediction_dir, skip=SIDE_FOLDERS),
+        truth_paths,
+        prediction_dir,
+        other_splits=every_stem,
+        partial=partial,
     )
     if not pairs:
         raise PixelwiseError(f"{prediction_dir}: no prediction has a truth mask of the same name in {truth}")

@@ -3,12 +3,13 @@
 MODEL is a checkpoint of ``pixelwise train`` or an ``.onnx`` of ``pixelwise export``; with an ``.onnx`` nothing
 here imports PyTorch.
 
-Writes ``DIR/<stem>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
-``DIR/overlays/<stem>.png`` (the image with the classes painted over it) and
-``DIR/probabilities/<stem>.npy`` (float16 (K, H, W) class probabilities). Every file is written atomically;
-existing files are only replaced with ``--overwrite``. Inputs are never written, whatever the flags: an
-``--out`` that is an input folder, or an output named like an input image, is refused. One ``predict`` at a
-time writes into a folder (``files.output_lock``).
+Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
+``DIR/overlays/<name>.png`` (the image with the classes painted over it) and
+``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities); ``<name>`` is an image's path
+within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` (one loop with
+``classical``): every file written atomically; a bad image said in one line while the others go on; a
+rerun of the same command finishes what is missing; files of other runs replaced only with
+``--overwrite``; inputs never written, whatever the flags. One ``predict`` at a time writes into a folder.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import contextlib
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -33,36 +35,11 @@ from pixelwise.cli.options import (
     switch_option,
     threads_option,
 )
-from pixelwise.errors import PixelwiseError
 
-
-def collect_images(inputs: list[Path]) -> list[Path]:
-    """Image files from files and folders (a folder's images, sorted); stems must be unique."""
-    from pixelwise.data.io import IMAGE_SUFFIXES, list_images
-
-    images: list[Path] = []
-    for entry in inputs:
-        if entry.is_dir():
-            images.extend(list_images(entry))
-        elif entry.is_file():
-            if entry.suffix.lower() not in IMAGE_SUFFIXES:
-                raise PixelwiseError(
-                    f"{entry}: not an image file; give images ({', '.join(sorted(IMAGE_SUFFIXES))}) or folders"
-                )
-            images.append(entry)
-        else:
-            raise PixelwiseError(f"{entry}: no such file or folder; give images or folders of images")
-    if not images:
-        raise PixelwiseError(f"no images in {', '.join(map(str, inputs))}; give images or folders of images")
-    seen: dict[str, Path] = {}
-    for image in images:
-        if image.stem in seen:
-            raise PixelwiseError(
-                f"{seen[image.stem]} and {image} share the name {image.stem!r}, and masks are named by stem; "
-                "rename one or predict them into different --out folders"
-            )
-        seen[image.stem] = image
-    return images
+if TYPE_CHECKING:
+    from pixelwise.data.sources import ImageSource
+    from pixelwise.jobs import Item, JobReport, Task
+    from pixelwise.sinks import PredictionBand
 
 
 BACKEND_HELP = (
@@ -119,47 +96,105 @@ def predict(
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
-    from pixelwise.files import check_apart, output_lock
+    from pixelwise.data.io import image_size
     from pixelwise.inference.predictor import Predictor
+    from pixelwise.jobs import Job, check_job, collect_items, run_job
+    from pixelwise.sinks import make_sink
 
-    if out.exists() and not out.is_dir():
-        raise PixelwiseError(f"{out}: exists and is not a folder; give a folder for --out")
-    images = collect_images(inputs)
-    targets = {image: out / f"{image.stem}.png" for image in images}
-    outputs = [path for image in images for path in _outputs(out, image, save_overlay, save_probabilities)]
-    check_apart(out, input_folders=inputs, input_files=images, targets=outputs, flag="--out")
-    with output_lock(out):
-        existing = [path for path in outputs if path.exists()]
-        if existing and not overwrite:
-            shown = ", ".join(str(path) for path in existing[:3]) + (" ..." if len(existing) > 3 else "")
-            raise PixelwiseError(
-                f"{len(existing)} output files exist already ({shown}); add --overwrite or pick another --out"
-            )
-        # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
-        set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
-        with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
-            predictor = Predictor.load(
-                model,
-                tile_size=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                tta=tta,
-                backend=backend.lower(),
-                device=device,
-                precision=precision.lower(),
-                threads=threads,
-            )
-        _predict_all(
-            predictor,
-            images,
-            targets,
-            out,
-            save_overlay=save_overlay,
-            save_probabilities=save_probabilities,
-            quiet=quiet,
+    items = collect_items(inputs)
+    sinks = [make_sink("mask")]
+    sinks += [make_sink("overlay")] if save_overlay else []
+    sinks += [make_sink("probabilities")] if save_probabilities else []
+    settings = {
+        "command": "predict",
+        "model": _identity(model),
+        "tile": tile,
+        "overlap": overlap,
+        "tta": tta,
+        "precision": precision.lower(),
+    }
+    job = Job(
+        items,
+        out,
+        sinks,
+        classes=None,
+        settings=settings,
+        overwrite=overwrite,
+        input_folders=[path for path in inputs if path.is_dir()],
+        input_files=[item.path for item in items],
+    )
+    check_job(job)  # before loading the model: a refused --out costs nothing
+    # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
+    set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
+    with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
+        predictor = Predictor.load(
+            model,
+            tile_size=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            tta=tta,
+            backend=backend.lower(),
+            device=device,
+            precision=precision.lower(),
+            threads=threads,
         )
+    job = replace(job, classes=predictor.classes)
+    report = run_job(
+        job,
+        _prediction_task(predictor),
+        units=lambda item: predictor.tiles(*image_size(item.path)),
+        desc="predict",
+        unit="tile",
+        quiet=quiet,
+    )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
-    print(f"wrote {len(images)} {'mask' if len(images) == 1 else 'masks'} to {out} ({runtime})")
+    print(_summary(report, out, runtime))
+    if report.failed:
+        raise report.failure(len(items))
+
+
+def _identity(model: Path) -> dict[str, Any]:
+    """What tells this model file from another for a job's record: where it is, its size and its time (a
+    model trained again into the same place is another model)."""
+    file = model.resolve()
+    status = file.stat() if file.exists() else None
+    return {
+        "path": str(file),
+        "size": status.st_size if status else None,
+        "modified": status.st_mtime_ns if status else None,
+    }
+
+
+def _prediction_task(predictor: Any) -> Task:
+    """The predictor's bands as the job's: labels, with the probabilities when a sink wants them."""
+    from pixelwise.sinks import PredictionBand
+
+    def task(
+        item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
+    ) -> Iterator[PredictionBand]:
+        if not probabilities:
+            for band in predictor.stream(source, output="labels", progress=progress):
+                yield PredictionBand(band.top, band.values)
+            return
+        for band in predictor.stream(source, output="probabilities", progress=progress):
+            yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
+
+    return task
+
+
+def _summary(report: JobReport, out: Path, runtime: str) -> str:
+    """``wrote 12 masks to out/ (torch, cpu, fp32); 3 were complete from an earlier run``."""
+
+    def masks(count: int) -> str:
+        return f"{count} {'mask' if count == 1 else 'masks'}"
+
+    if not report.written and not report.failed:
+        return (
+            f"all {masks(len(report.complete))} in {out} are complete from an earlier run of this command; nothing "
+            "to do (--overwrite does them again)"
+        )
+    complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
+    return f"wrote {masks(len(report.written))} to {out} ({runtime}){complete}"
 
 
 def _has_torch() -> bool:
@@ -186,59 +221,3 @@ def _notes(say: Callable[[str], Any]) -> Iterator[None]:
         warnings.simplefilter("always")
         warnings.showwarning = show
         yield
-
-
-def _predict_all(
-    predictor: Any,
-    images: list[Path],
-    targets: dict[Path, Path],
-    out: Path,
-    *,
-    save_overlay: bool,
-    save_probabilities: bool,
-    quiet: bool,
-) -> None:
-    """Every image through ``predictor``: its mask, and its probabilities and overlay when asked."""
-    from PIL import Image
-
-    from pixelwise.data.io import image_size, overlay, read_image, write_mask
-    from pixelwise.files import atomic_path
-    from pixelwise.inference.tiling import tile_grid
-    from pixelwise.progress import progress_bar
-    from pixelwise.report.legend import with_legend
-
-    sizes = {image: image_size(image) for image in images}
-    total = sum(len(tile_grid(*sizes[image], predictor.tile_size, predictor.overlap)) for image in images)
-    with progress_bar(total=total, desc="predict", unit="tile", quiet=quiet) as bar:
-        for image_path in images:
-            bar.set_postfix_str(image_path.name)
-            image = read_image(image_path)
-
-            def image_note(message: str, name: str = image_path.name) -> None:
-                if not quiet:
-                    bar.write(f"note: {name}: {message}", file=sys.stderr)
-
-            # channel conversions and the like: a plain note per image, not a Python warning with a traceback line
-            with _notes(image_note):
-                if save_probabilities:
-                    probabilities = predictor.predict(image, progress=bar.update)
-                    labels = probabilities.argmax(axis=0).astype(np.uint8)
-                    with atomic_path(out / "probabilities" / f"{image_path.stem}.npy") as tmp:
-                        np.save(tmp, probabilities.astype(np.float16))
-                    del probabilities
-                else:
-                    labels = predictor.predict_labels(image, progress=bar.update)
-            write_mask(targets[image_path], labels, predictor.classes)
-            if save_overlay:
-                with atomic_path(out / "overlays" / f"{image_path.stem}.png") as tmp:
-                    picture = with_legend(overlay(image, labels, predictor.classes), labels, predictor.classes)
-                    Image.fromarray(picture).save(tmp, format="PNG")
-
-
-def _outputs(out: Path, image: Path, save_overlay: bool, save_probabilities: bool) -> list[Path]:
-    paths = [out / f"{image.stem}.png"]
-    if save_overlay:
-        paths.append(out / "overlays" / f"{image.stem}.png")
-    if save_probabilities:
-        paths.append(out / "probabilities" / f"{image.stem}.npy")
-    return paths

@@ -207,7 +207,7 @@ def train(
     Supervised, adversarial or semi-supervised (by the weights below); the run (best.pt, last.pt,
     config.yaml, metrics.jsonl, curves.png) goes to --out.
     """
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
     from pixelwise.data.splits import available_splits

@@ -62,7 +62,7 @@ def compare(
     overwrite: replace the report already in ``out_dir`` (without it, a non-empty ``out_dir`` is refused).
     Returns the content of ``results.json`` (schema: ``pixelwise.comparison.results``).
     """
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.splits import available_splits
     from pixelwise.files import output_lock, staged_entries

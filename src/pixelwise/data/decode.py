@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from pixelwise.data.memory import check_fits
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import InputError, PixelwiseError
 
 # the formats Pillow may decode (TIFF goes to tifffile), whatever the content claims
 PILLOW_FORMATS = ("PNG", "JPEG", "BMP")
@@ -31,7 +31,7 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 Source = Path | BinaryIO
 
 
-class ImageTooLargeError(PixelwiseError):
+class ImageTooLargeError(InputError):
     """An image whose header declares more pixels than the caller allows; raised before any pixel is decoded."""
 
 
@@ -88,7 +88,7 @@ def unreadable(name: str, error: BaseException) -> PixelwiseError:
         reason = "not a PNG, JPEG, BMP or TIFF image"
     else:
         reason = str(error).splitlines()[0] if str(error) else error.__class__.__name__
-    return PixelwiseError(f"{name}: cannot read the image ({reason}); the file is damaged or not an image")
+    return InputError(f"{name}: cannot read the image ({reason}); the file is damaged or not an image")
 
 
 def is_tiff(source: Source) -> bool:
@@ -124,7 +124,7 @@ def _read_tiff(source: Source, name: str, *, mask: bool, max_pixels: int | None)
         return data
     if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
         return data[:, :, :-1] if alpha else data
-    raise PixelwiseError(
+    raise InputError(
         f"{name}: TIFF of shape {data.shape} (axes {axes}) is not a 2D grey or RGB image; "
         "save a single plane (grey) or 3 channels (RGB)"
     )
@@ -134,7 +134,7 @@ def _tiff_header(tiff: Any, name: str, *, mask: bool, max_pixels: int | None) ->
     """(H, W) of a TIFF's one image; several pages, too many pixels or too little memory refuse the file."""
     pages = len(tiff.pages)
     if pages > 1:
-        raise PixelwiseError(
+        raise InputError(
             f"{name}: a TIFF of {pages} pages (a stack, a time series or channels stored as pages); pixelwise "
             "reads one 2D image per file, not its first page: save each page, or one RGB page, as its own file"
         )

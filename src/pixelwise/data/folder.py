@@ -26,7 +26,7 @@ import numpy as np
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.io import image_size, list_images, read_image, read_mask
+from pixelwise.data.io import image_name, image_size, list_images, read_image, read_mask
 from pixelwise.data.splits import (
     ALL,
     TEST_FRACTION,
@@ -233,14 +233,16 @@ def _pairs(images_dir: Path, masks_dir: Path) -> list[tuple[str, Path, Path]]:
 
 
 def _by_stem(paths: list[Path], folder: Path) -> dict[str, Path]:
+    """Images by name (``data.io.image_name``: the path within ``folder`` without the suffix)."""
     found: dict[str, Path] = {}
     for path in paths:
-        if path.stem in found:
+        name = image_name(path, folder)
+        if name in found:
             raise PixelwiseError(
-                f"{folder} has {found[path.stem].name} and {path.name} with the same name; "
+                f"{folder} has {found[name].relative_to(folder)} and {path.relative_to(folder)} with the same name; "
                 "images and masks are paired by name, keep one of them"
             )
-        found[path.stem] = path
+        found[name] = path
     return found
 
 

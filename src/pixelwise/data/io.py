@@ -38,7 +38,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.decode import Raw, decode_raw, header_size
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
@@ -95,7 +95,7 @@ def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = 
     pixelwise.data.decode.ImageTooLargeError: red.png: 5 × 3 pixels (0.0 megapixels) is over the limit of 10 pixels (0.0 megapixels); send a smaller image
     """
     if not data:
-        raise PixelwiseError(f"{name}: the file is empty (0 bytes); send an image file (PNG, JPEG, TIFF or BMP)")
+        raise InputError(f"{name}: the file is empty (0 bytes); send an image file (PNG, JPEG, TIFF or BMP)")
     raw = decode_raw(io.BytesIO(data), name, max_pixels=max_pixels)
     return _to_unit_range(_to_channels(raw.pixels, name))
 
@@ -108,7 +108,7 @@ def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
     """
     file = Path(path)
     if file.suffix.lower() in LOSSY_SUFFIXES:
-        raise PixelwiseError(
+        raise InputError(
             f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
         )
     raw = _read_raw(file, mask=True)
@@ -164,31 +164,45 @@ def encode_overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) ->
     return _png_bytes(Image.fromarray(overlay(image, labels, classes)))
 
 
-def list_images(folder: PathLike) -> list[Path]:
-    """The image files of ``folder``, sorted by name; any other file is an error that lists it.
+def list_images(folder: PathLike, *, skip: Collection[str] = ()) -> list[Path]:
+    """The image files of ``folder`` and of its sub-folders, sorted by their path within it; any other file
+    is an error that lists it.
 
-    Hidden files (``.DS_Store``, ``._name``) and ``Thumbs.db`` / ``desktop.ini`` are skipped, sub-folders
-    are not entered.
+    Hidden files and folders (``.DS_Store``, ``._name``, ``.git``) and ``Thumbs.db`` / ``desktop.ini`` are
+    skipped, and so are the sub-folders of ``folder`` named in ``skip`` (e.g. a prediction folder's
+    ``overlays``). Images in sub-folders are named by their path within ``folder`` (``batch2/a``) wherever
+    pixelwise pairs or writes them, so none is dropped and none clashes with another folder's.
     """
     directory = Path(folder)
     if not directory.is_dir():
         raise PixelwiseError(f"{directory}: no such folder; give a folder of images")
     images: list[Path] = []
     others: list[str] = []
-    for entry in sorted(directory.iterdir()):
-        if entry.name.startswith(".") or entry.name.lower() in _IGNORED_NAMES or entry.is_dir():
-            continue
-        if entry.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(entry)
-        else:
-            others.append(entry.name)
+    for root, folders, files in os.walk(directory, followlinks=True):
+        top = Path(root) == directory
+        folders[:] = sorted(name for name in folders if not name.startswith(".") and not (top and name in skip))
+        for name in files:
+            entry = Path(root) / name
+            if name.startswith(".") or name.lower() in _IGNORED_NAMES:
+                continue
+            if entry.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(entry)
+            else:
+                others.append(entry.relative_to(directory).as_posix())
     if others:
+        others.sort()
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise PixelwiseError(
             f"{directory} holds files that are not images ({shown}); "
             f"move them out (images end in {', '.join(sorted(IMAGE_SUFFIXES))})"
         )
-    return images
+    return sorted(images, key=lambda image: image.relative_to(directory).as_posix())
+
+
+def image_name(path: PathLike, folder: PathLike) -> str:
+    """What an image of ``folder`` (or of its sub-folders) is called where it is paired or written: its path
+    within ``folder`` without the suffix (``a``, ``batch2/a``)."""
+    return Path(path).relative_to(folder).with_suffix("").as_posix()
 
 
 def image_size(path: PathLike) -> tuple[int, int]:
@@ -204,9 +218,9 @@ def image_size(path: PathLike) -> tuple[int, int]:
 
 def _check_exists(file: Path) -> None:
     if not file.is_file():
-        raise PixelwiseError(f"{file}: no such file; check the path")
+        raise InputError(f"{file}: no such file; check the path")
     if file.suffix.lower() not in IMAGE_SUFFIXES:
-        raise PixelwiseError(
+        raise InputError(
             f"{file}: not an image file (expected one of {', '.join(sorted(IMAGE_SUFFIXES))}); convert it or remove it"
         )
 
@@ -224,7 +238,7 @@ def _to_channels(pixels: np.ndarray, name: str) -> np.ndarray:
     channels = pixels.shape[2]
     if channels in (1, 3):
         return pixels
-    raise PixelwiseError(
+    raise InputError(
         f"{name}: an image of {channels} channels{' that are not grey + alpha' if channels == 2 else ''}; "
         "pixelwise reads grey or RGB images (with or without alpha): save one channel or three"
     )
@@ -271,18 +285,18 @@ def _decode_mask(raw: np.ndarray, file: Path, classes: ClassSpec | None, *, is_p
             else:
                 return _colors_to_labels(rgb, file, classes)
         else:
-            raise PixelwiseError(f"mask {file} has {raw.shape[2]} channels; give an index or RGB mask")
+            raise InputError(f"mask {file} has {raw.shape[2]} channels; give an index or RGB mask")
     if raw.dtype == np.bool_:
         return raw.astype(np.uint8)
     integral = np.issubdtype(raw.dtype, np.integer)
     if not integral and not (np.all(np.isfinite(raw)) and np.array_equal(raw, np.round(raw))):
-        raise PixelwiseError(
+        raise InputError(
             f"mask {file} has fractional values ({raw.dtype}); masks hold integer labels, save them as such"
         )
     values = np.unique(raw)
     if values.size and (values[0] < 0 or values[-1] > 255):
         shown = _format_values(v for v in values.tolist() if v < 0 or v > 255)
-        raise PixelwiseError(f"mask {file} has values {shown} outside 0..255; labels must fit in 0..255 (255 = ignore)")
+        raise InputError(f"mask {file} has values {shown} outside 0..255; labels must fit in 0..255 (255 = ignore)")
     labels = raw.astype(np.uint8)
     ignore = classes.ignore_index if classes is not None else 255
     num_classes = classes.num_classes if classes is not None else 2
@@ -310,11 +324,11 @@ def _notice_binary(file: Path) -> None:
 def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) -> np.ndarray:
     """(H, W, 3) colours -> (H, W) labels through ``classes.colors``; the ignore colour (white) -> ignore."""
     if classes is None:
-        raise PixelwiseError(
+        raise InputError(
             f"mask {file} is an RGB colour mask but no classes are given; add a classes.yaml with a colour per class"
         )
     if rgb.dtype != np.uint8:
-        raise PixelwiseError(f"mask {file}: colour masks must be 8-bit RGB, got {rgb.dtype}")
+        raise InputError(f"mask {file}: colour masks must be 8-bit RGB, got {rgb.dtype}")
     table = {_code(color): index for index, color in enumerate(classes.colors)}
     if 0 <= classes.ignore_index <= 255:
         table.setdefault(_code((255, 255, 255)), classes.ignore_index)
@@ -324,7 +338,7 @@ def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) ->
     if unknown:
         shown = ", ".join(str(_color(code)) for code in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise PixelwiseError(
+        raise InputError(
             f"mask {file} has {len(unknown)} colour(s) that are no class: {shown}{more}; "
             "add them to classes.yaml or fix the mask"
         )
@@ -343,7 +357,7 @@ def _check_palette(labels: np.ndarray, palette: np.ndarray, file: Path, classes:
         other = colours.get(color)
         if other is not None and other != index:
             name, other_name = classes.names[index], classes.names[other]
-            raise PixelwiseError(
+            raise InputError(
                 f"mask {file}: its palette gives index {index} ({name}) the colour {list(color)} of class "
                 f"{other} ({other_name}), but the index is the label: {other_name} would be read as {name}; "
                 "save the mask in the classes' order, or fix the colours in classes.yaml"
@@ -354,7 +368,7 @@ def _check_label_range(labels: np.ndarray, file: Path | str, classes: ClassSpec)
     values = np.unique(labels)
     bad = [int(v) for v in values.tolist() if not (0 <= v < classes.num_classes) and v != classes.ignore_index]
     if bad:
-        raise PixelwiseError(
+        raise InputError(
             f"mask {file} has values {_format_values(bad)} but the classes define "
             f"0..{classes.num_classes - 1} (ignore {classes.ignore_index}); fix the mask or add the classes"
         )

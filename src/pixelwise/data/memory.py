@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import InputError
 
 # the share of the available memory one image may take while it is read
 MEMORY_SHARE = 0.8
@@ -48,7 +48,7 @@ def check_fits(file: str | os.PathLike[str], description: str, needed: int) -> N
     ``MEMORY_SHARE`` of the available memory; say how much it needs."""
     available = available_memory()
     if available is not None and needed > MEMORY_SHARE * available:
-        raise PixelwiseError(
+        raise InputError(
             f"{file}: {description} needs about {format_bytes(needed)} of memory to read, and "
             f"{format_bytes(available)} are available; free memory, or crop or tile the image into smaller files"
         )

@@ -65,6 +65,11 @@ class Arrays(Protocol):
 
     def to_host(self, array: Array) -> np.ndarray: ...
 
+    def shift_rows(self, array: Array, rows: int) -> None:
+        """Move ``array``'s rows (second-to-last axis) up by ``rows`` in place, zeros coming in below: the
+        band buffer moving down the image."""
+        ...
+
 
 def padded_forward(arrays: Arrays, batch: Array, stride: int) -> Array:
     """Logits (N, K, h, w) for a batch (N, C, h, w) of any size: padded to a multiple of ``stride``, run,
@@ -129,6 +134,12 @@ class NumpyArrays:
 
     def to_host(self, array: np.ndarray) -> np.ndarray:
         return array
+
+    def shift_rows(self, array: np.ndarray, rows: int) -> None:
+        kept = array.shape[-2] - rows
+        if kept > 0:
+            array[..., :kept, :] = array[..., rows:, :]  # numpy copies overlapping ranges correctly
+        array[..., max(kept, 0) :, :] = 0
 
 
 class TorchArrays:
@@ -197,3 +208,9 @@ class TorchArrays:
     def to_host(self, array: torch.Tensor) -> np.ndarray:
         result: np.ndarray = array.cpu().numpy()
         return result
+
+    def shift_rows(self, array: torch.Tensor, rows: int) -> None:
+        kept = array.shape[-2] - rows
+        if kept > 0:
+            array[..., :kept, :] = array[..., rows:, :].clone()  # torch refuses overlapping in-place copies
+        array[..., max(kept, 0) :, :] = 0

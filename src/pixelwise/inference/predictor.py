@@ -1,8 +1,11 @@
 """Predict class probabilities for images of any size: overlapping tiles, Gaussian-blended logits.
 
-Memory is bounded by one batch of tiles plus the output canvas (K × H × W float32 logit sums and an
-H × W float32 weight sum): the image is never passed whole through the network, so a 10,000 × 10,000
-photo costs what its output costs. Logits (not probabilities) are blended, as nnU-Net does: averaging
+The image is read from an ``ImageSource`` (``data.sources``) a band of rows at a time, and the blended
+result leaves as row bands (``Predictor.stream``) as soon as no later tile touches them: memory holds one
+batch of tiles and one band of the canvas (K × tile height × W float32 logit sums and the weights), never
+the whole canvas or the whole image, so a slide larger than the memory streams through. The in-memory
+calls (``predict``, ``predict_labels``, ``predict_logits``) assemble the same bands into one array.
+Logits (not probabilities) are blended, as nnU-Net does: averaging
 scores before the softmax keeps confident tiles confident where a tile edge cuts an object.
 
 The network sits behind a ``Backend`` (``inference.backends``), a callable from a (N, C, h, w) float32
@@ -17,22 +20,40 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from pixelwise.data.channels import conform_channels
-from pixelwise.errors import PixelwiseError
+from pixelwise.data.sources import ImageSource, as_source
+from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.inference.arrays import Array, Arrays, NumpyArrays, padded_forward
 from pixelwise.inference.backends import ArrayBackend, Backend, load_backend
 from pixelwise.inference.spec import InferenceSpec
-from pixelwise.inference.tiling import gaussian_importance_map, tile_grid
+from pixelwise.inference.tiling import gaussian_importance_map, tile_starts
 
 if TYPE_CHECKING:
     import torch
 
     from pixelwise.data.classes import ClassSpec
+
+
+Output = Literal["labels", "probabilities", "logits"]
+Progress = Callable[[int], Any]
+
+
+@dataclass(frozen=True)
+class Band:
+    """Rows [top, top + rows) of an image's prediction: (rows, W) labels or (K, rows, W) values."""
+
+    top: int
+    values: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[-2])
 
 
 class Predictor:
@@ -121,50 +142,103 @@ class Predictor:
     def num_classes(self) -> int:
         return self.classes.num_classes
 
-    def predict(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
-        """Class probabilities (K, H, W) float32 for an (H, W) or (H, W, C) image in [0, 1] (or uint8).
+    def predict(self, image: np.ndarray | ImageSource, *, progress: Progress | None = None) -> np.ndarray:
+        """Class probabilities (K, H, W) float32 for an (H, W) or (H, W, C) image in [0, 1] (or uint8), or an
+        ``ImageSource``.
 
         ``progress`` is called with the number of tiles done after each batch (e.g. ``tqdm.update``).
         """
-        arrays, summed, weight = self._accumulate(image, progress)
-        summed /= weight
-        arrays.softmax_(summed)
-        return arrays.to_host(summed)
+        return self._assemble(image, "probabilities", progress)
 
-    def predict_labels(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
+    def predict_labels(self, image: np.ndarray | ImageSource, *, progress: Progress | None = None) -> np.ndarray:
         """Most probable class per pixel, (H, W) uint8."""
-        if self.num_classes > 256:
-            raise PixelwiseError(f"{self.num_classes} classes do not fit uint8 labels; use predict() and argmax")
-        arrays, summed, _ = self._accumulate(image, progress)
-        # every class of a pixel is divided by the same positive weight: the argmax needs no division
-        return arrays.labels(summed)
+        return self._assemble(image, "labels", progress)
 
-    def predict_logits(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray:
+    def predict_logits(self, image: np.ndarray | ImageSource, *, progress: Progress | None = None) -> np.ndarray:
         """Blended logits (K, H, W) float32: the Gaussian-weighted average over the tiles covering each pixel."""
-        arrays, summed, weight = self._accumulate(image, progress)
-        summed /= weight
-        return arrays.to_host(summed)
+        return self._assemble(image, "logits", progress)
 
-    def _accumulate(self, image: np.ndarray, progress: Callable[[int], Any] | None) -> tuple[Arrays, Array, Array]:
-        """Where the arrays live, the (K, H, W) sum of Gaussian-weighted tile logits and the (H, W) sum of
-        the weights, both there."""
-        pixels, scale = self._check_image(image)
-        height, width = pixels.shape[:2]
-        arrays = self._arrays(pixels)
+    def stream(
+        self,
+        image: np.ndarray | ImageSource,
+        *,
+        output: Output = "labels",
+        progress: Progress | None = None,
+        start_row: int = 0,
+    ) -> Iterator[Band]:
+        """The prediction of ``image`` in row bands, top to bottom, each as soon as no later tile touches it.
+
+        ``output``: ``labels`` ((h, W) uint8), ``probabilities`` or ``logits`` ((K, h, W) float32). Memory
+        holds one band of tiles (the tile height × the image width, for the K classes) whatever the image's
+        height; the values are those of the whole canvas, bit for bit (the same tiles, weights and sums in
+        the same order). ``start_row``: begin there (resuming): the rows above are not given, the rows
+        from it on are exactly those of a whole run.
+        """
+        for top, values in self._host_bands(as_source(image), output, progress, start_row):
+            # a band on the host may be a view of the band buffer, which the next band overwrites
+            yield Band(top, values if output == "labels" else values.copy())
+
+    def _host_bands(
+        self, source: ImageSource, output: Output, progress: Progress | None, start_row: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(top, values on the host) of every band from ``start_row``; the values are valid until the next."""
+        if output == "labels" and self.num_classes > 256:
+            raise PixelwiseError(f"{self.num_classes} classes do not fit uint8 labels; use predict() and argmax")
+        for top, arrays, summed, weight in self._blend(source, progress, start_row):
+            skip = max(0, start_row - top)
+            if skip >= summed.shape[1]:
+                continue
+            summed, weight = summed[:, skip:], weight[skip:]
+            if output == "labels":
+                # every class of a pixel is divided by the same positive weight: the argmax needs no division
+                yield top + skip, arrays.labels(summed)
+                continue
+            summed /= weight
+            if output == "probabilities":
+                arrays.softmax_(summed)
+            yield top + skip, arrays.to_host(summed)
+
+    def _assemble(self, image: np.ndarray | ImageSource, output: Output, progress: Progress | None) -> np.ndarray:
+        """The bands of ``stream`` in one array."""
+        source = as_source(image)
+        height, width = source.info.height, source.info.width
+        shape = (height, width) if output == "labels" else (self.num_classes, height, width)
+        result = np.empty(shape, np.uint8 if output == "labels" else np.float32)
+        for top, values in self._host_bands(source, output, progress, 0):
+            result[..., top : top + values.shape[-2], :] = values
+        return result
+
+    def _blend(
+        self, source: ImageSource, progress: Progress | None, start_row: int
+    ) -> Iterator[tuple[int, Arrays, Array, Array]]:
+        """(top, arrays, (K, h, W) sum of Gaussian-weighted tile logits, (h, W) sum of the weights) for every
+        band of rows that is final, top to bottom; the two sums are views of buffers reused for the next band,
+        to be consumed before asking for it."""
+        info = source.info
+        height, width = info.height, info.width
+        scale = self._check_source(source)
         # every window of an image has one shape: the tile, or the image where it is smaller
         tile_height, tile_width = min(self.tile_size, height), min(self.tile_size, width)
-        positions = tile_grid(height, width, self.tile_size, self.overlap)
-        source = arrays.image(pixels)
+        tops = tile_starts(height, self.tile_size, self.overlap)
+        lefts = tile_starts(width, self.tile_size, self.overlap)
+        # the tile rows whose tiles reach start_row or below
+        tops = [top for top in tops if top + tile_height > start_row] or tops[-1:]
+        positions = [(top, left) for top in tops for left in lefts]
+        # the band buffers and one band of the image, all float32 at most
+        arrays = self._arrays(4 * tile_height * width * (self.num_classes + 1 + max(info.bands, self.in_channels)))
         mean, std = arrays.constant(self.mean[:, None, None]), arrays.constant(self.std[:, None, None])
         importance = arrays.constant(gaussian_importance_map(tile_height, tile_width))
-        summed = arrays.zeros((self.num_classes, height, width))
-        weight = arrays.zeros((height, width))
+        summed = arrays.zeros((self.num_classes, tile_height, width))
+        weight = arrays.zeros((tile_height, width))
         batch = arrays.zeros((min(self.batch_size, len(positions)), self.in_channels, tile_height, tile_width))
+        band_top, pixels_top = tops[0], -1
+        pixels: Array = None
         for first in range(0, len(positions), self.batch_size):
             chunk = positions[first : first + self.batch_size]
             for index, (top, left) in enumerate(chunk):
-                window = source[top : top + tile_height, left : left + tile_width]
-                arrays.standardize(window, scale, mean, std, out=batch[index])
+                if top != pixels_top:
+                    pixels, pixels_top = arrays.image(self._pixels(source, top, tile_height)), top
+                arrays.standardize(pixels[:, left : left + tile_width], scale, mean, std, out=batch[index])
             logits = self._run(arrays, batch[: len(chunk)])
             expected = (len(chunk), self.num_classes, tile_height, tile_width)
             if tuple(logits.shape) != expected:
@@ -173,20 +247,32 @@ class Predictor:
                     f"the model and the class list ({self.num_classes} classes) do not belong together"
                 )
             for index, (top, left) in enumerate(chunk):
+                if top != band_top:
+                    # no tile of this row or below reaches the rows above its top: they are final
+                    done = top - band_top
+                    yield band_top, arrays, summed[:, :done], weight[:done]
+                    arrays.shift_rows(summed, done)
+                    arrays.shift_rows(weight, done)
+                    band_top = top
+                row = top - band_top
                 logits[index] *= importance
-                summed[:, top : top + tile_height, left : left + tile_width] += logits[index]
-                weight[top : top + tile_height, left : left + tile_width] += importance
+                summed[:, row : row + tile_height, left : left + tile_width] += logits[index]
+                weight[row : row + tile_height, left : left + tile_width] += importance
             if progress is not None:
                 progress(len(chunk))
-        return arrays, summed, weight
+        yield band_top, arrays, summed, weight
 
-    def _arrays(self, pixels: np.ndarray) -> Arrays:
-        """The backend's own arrays (a torch device) when it offers them and the work fits, else numpy."""
+    def tiles(self, height: int, width: int) -> int:
+        """How many tiles an image of ``height`` × ``width`` takes (for progress bars)."""
+        return len(tile_starts(height, self.tile_size, self.overlap)) * len(
+            tile_starts(width, self.tile_size, self.overlap)
+        )
+
+    def _arrays(self, nbytes: int) -> Arrays:
+        """The backend's own arrays (a torch device) when it offers them and ``nbytes`` of buffers fit there,
+        else numpy."""
         if isinstance(self.backend, ArrayBackend):
-            height, width, channels = pixels.shape
-            # the canvas, its weights and the image, all float32 at most
-            needed = 4 * height * width * (self.num_classes + 1 + channels)
-            arrays = self.backend.arrays(needed)
+            arrays = self.backend.arrays(nbytes)
             if arrays is not None:
                 return arrays
         return NumpyArrays(self.backend)
@@ -202,42 +288,50 @@ class Predictor:
         logits /= 4
         return logits
 
-    def _check_image(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        """The image as (H, W, C) with the model's channels, and the factor that takes its values to [0, 1].
-
-        Values are converted per window, so a huge image is never copied whole; only an image whose channels
-        differ from the model's is converted once (to float32, with a notice).
-        """
-        pixels = np.asarray(image)
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-        if pixels.ndim != 3 or pixels.shape[0] < 1 or pixels.shape[1] < 1:
-            raise PixelwiseError(f"expected an (H, W) or (H, W, C) image, got shape {pixels.shape}")
-        if pixels.dtype == np.uint8:
+    def _check_source(self, source: ImageSource) -> float:
+        """The factor that takes the source's values to [0, 1]; a note when its channels are converted."""
+        info = source.info
+        dtype = np.dtype(info.dtype)
+        if dtype == np.uint8:
             scale = 1 / 255
-        elif np.issubdtype(pixels.dtype, np.floating) or pixels.dtype == np.bool_:
+        elif np.issubdtype(dtype, np.floating) or dtype == np.bool_:
             scale = 1.0
         else:
-            raise PixelwiseError(
-                f"expected a float image in [0, 1] (or uint8), got {pixels.dtype}; "
+            raise InputError(
+                f"{_prefix(source)}expected a float image in [0, 1] (or uint8), got {dtype}; "
                 "read files with pixelwise.data.io.read_image, which scales any type"
             )
-        channels = pixels.shape[2]
-        if channels == self.in_channels:
-            return pixels, scale
-        if channels == 1:
+        if info.bands == self.in_channels:
+            return scale
+        if info.bands == 1:
             warnings.warn(
                 f"the image is grey and the model expects {self.in_channels} channels: repeating the grey channel",
-                stacklevel=3,
+                stacklevel=4,
             )
-        elif channels == 3 and self.in_channels == 1:
-            warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=3)
+        elif info.bands == 3 and self.in_channels == 1:
+            warnings.warn("the image is RGB and the model expects grey: using its luminance", stacklevel=4)
         else:
-            raise PixelwiseError(
-                f"the image has {channels} channels but the model was trained on {self.in_channels}; "
-                "give images like the training images"
+            raise InputError(
+                f"{_prefix(source)}the image has {info.bands} channels but the model was trained on "
+                f"{self.in_channels}; give images like the training images"
             )
+        return 1.0
+
+    def _pixels(self, source: ImageSource, top: int, rows: int) -> np.ndarray:
+        """Rows [top, top + rows) of the image, whole width, with the model's channels.
+
+        Values are converted per window later, so a huge image is never copied; only a band whose channels
+        differ from the model's is converted here (to float32, in [0, 1]).
+        """
+        pixels = source.read(top, 0, rows, source.info.width)
+        if pixels.shape[2] == self.in_channels:
+            return pixels
         as_float = pixels.astype(np.float32)
-        if scale != 1.0:
-            as_float *= np.float32(scale)
-        return conform_channels(as_float, self.in_channels), 1.0
+        if pixels.dtype == np.uint8:
+            as_float *= np.float32(1 / 255)
+        return conform_channels(as_float, self.in_channels)
+
+
+def _prefix(source: ImageSource) -> str:
+    """``"path: "`` for a message about a source read from a file; nothing for an array in memory."""
+    return f"{source.name}: " if source.name else ""

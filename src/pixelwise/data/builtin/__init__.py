@@ -13,7 +13,7 @@ a ``README.md`` saying how it was made, the data's licence where it has one, and
 
 Each dataset is one module (``shapes``, ``fashion``, ``nuclei``, ``quokka``): how it is made and how its
 splits keep test pixels out of training are in its docstring. ``registry`` lists them and turns a name into a
-folder (``dataset_root``); ``base`` holds what they share. A new built-in dataset is one new module and its
+folder (``cached_export``; any command's DATA argument goes through ``data.datasets.dataset_root``); ``base`` holds what they share. A new built-in dataset is one new module and its
 line in ``registry.BUILTINS``.
 """
 
@@ -26,7 +26,7 @@ from pixelwise.data.builtin.registry import (
     FORMAT_VERSION,
     METADATA_FILE,
     cache_dir,
-    dataset_root,
+    cached_export,
     export_builtin,
     list_builtin,
     load_builtin,
@@ -39,7 +39,7 @@ __all__ = [
     "METADATA_FILE",
     "Builtin",
     "cache_dir",
-    "dataset_root",
+    "cached_export",
     "export_builtin",
     "list_builtin",
     "load_builtin",

@@ -50,21 +50,9 @@ def export_builtin(name: str, out_dir: str | os.PathLike[str], **options: Any) -
     return target
 
 
-def dataset_root(name_or_path: str | os.PathLike[str], **options: Any) -> Path:
-    """An existing folder as it is; a built-in name exported once into the cache and its folder returned.
-
-    The cache is ``$PIXELWISE_CACHE`` or ``~/.cache/pixelwise``; one folder per name and options.
-    """
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    name = str(name_or_path)
-    if name not in BUILTINS:
-        raise PixelwiseError(
-            f"{name!r} is neither a folder nor a built-in dataset{did_you_mean(name, BUILTINS)}; give a dataset folder "
-            "or one of "
-            f"{', '.join(BUILTINS)} (see `pixelwise datasets list`)"
-        )
+def cached_export(name: str, **options: Any) -> Path:
+    """The folder of the built-in dataset ``name`` with ``options``, exported once into the cache
+    (``$PIXELWISE_CACHE`` or ``~/.cache/pixelwise``; one folder per name and options)."""
     resolved = _resolve_options(name, options)
     key = json.dumps({"options": resolved, "format": FORMAT_VERSION}, sort_keys=True)
     folder = cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -81,7 +69,7 @@ def dataset_root(name_or_path: str | os.PathLike[str], **options: Any) -> Path:
 
 def load_builtin(name: str, split: str = "train", **options: Any) -> SegmentationFolder:
     """The ``split`` of a built-in dataset (exported into the cache on first use)."""
-    return SegmentationFolder(dataset_root(name, **options), split)
+    return SegmentationFolder(cached_export(name, **options), split)
 
 
 def cache_dir() -> Path:

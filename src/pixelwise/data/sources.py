@@ -1,0 +1,160 @@
+"""Image sources: the pixels of an image, by region, and what a writer needs to know about it.
+
+Everything that predicts or segments reads an image through an ``ImageSource``: ``info`` (an ``ImageInfo``:
+size, bands, stored type, pyramid levels, resolution, georeference) and ``read(top, left, height, width)``
+-> (h, w, C) pixels the predictor takes (uint8, or float32 in [0, 1]). Regions let an image larger than the
+memory be read a band at a time; an image that fits is simply held whole (``ArraySource``).
+
+``open_image(path)`` picks a reader from ``IMAGE_READERS``, the one registry of image formats: the first
+reader whose ``accepts(path)`` is true opens the file. A new format (tiled TIFF, a slide, a GeoTIFF) is one
+``ImageReader`` in its own module and one line in the registry. ``READ_WHOLE``, the fallback, decodes the
+file whole with ``data.io.read_image``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from pixelwise.errors import PixelwiseError
+
+Affine = tuple[float, float, float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Georeference:
+    """Where an image lies on the map: ``crs`` (WKT or ``EPSG:N``) and the affine ``transform`` from pixel
+    (column, row) to map coordinates, in rasterio's order (a, b, c, d, e, f): x = a·col + b·row + c,
+    y = d·col + e·row + f."""
+
+    crs: str
+    transform: Affine
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What is known of an image without reading its pixels.
+
+    ``height``, ``width``: of the full-resolution image (or of the level read, for a pyramid). ``bands``:
+    channels. ``dtype``: the stored type's name (``uint8``, ``uint16``, ``float32`` ...). ``levels``: (height,
+    width) of every pyramid level, the full resolution first (one entry for an image without a pyramid).
+    ``mpp``: microns per pixel, where the file says. ``georeference``: where the file says. ``band_names``:
+    where the file names its bands. ``nodata``: the stored value that means "no data", where the file says.
+    """
+
+    height: int
+    width: int
+    bands: int
+    dtype: str
+    levels: tuple[tuple[int, int], ...] = ()
+    mpp: float | None = None
+    georeference: Georeference | None = None
+    band_names: tuple[str, ...] = field(default=())
+    nodata: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            object.__setattr__(self, "levels", ((self.height, self.width),))
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """The pixels of one image by region.
+
+    ``name`` names the image in messages (its path; empty for an array in memory). ``read(top, left, height, width)`` returns (h, w, C)
+    pixels, uint8 or float32 in [0, 1] (what ``Predictor`` takes), for a region inside the image. ``close``
+    releases open files; a source is also a context manager.
+    """
+
+    name: str
+
+    @property
+    def info(self) -> ImageInfo: ...
+
+    def read(self, top: int, left: int, height: int, width: int) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class ArraySource:
+    """An image held in memory, (H, W) or (H, W, C), uint8 / bool or float in [0, 1]; regions are views.
+
+    >>> source = ArraySource(np.arange(12, dtype=np.uint8).reshape(3, 4))
+    >>> source.info.height, source.info.width, source.info.bands, source.info.dtype
+    (3, 4, 1, 'uint8')
+    >>> source.read(1, 2, 2, 2)[:, :, 0].tolist()
+    [[6, 7], [10, 11]]
+    """
+
+    def __init__(self, image: np.ndarray, *, name: str = "", info: ImageInfo | None = None) -> None:
+        pixels = np.asarray(image)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        if pixels.ndim != 3 or pixels.shape[0] < 1 or pixels.shape[1] < 1:
+            prefix = f"{name}: " if name else ""
+            raise PixelwiseError(f"{prefix}expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
+        self.pixels = pixels
+        self.name = name
+        height, width, bands = pixels.shape
+        self._info = info or ImageInfo(height, width, bands, pixels.dtype.name)
+
+    @property
+    def info(self) -> ImageInfo:
+        return self._info
+
+    def read(self, top: int, left: int, height: int, width: int) -> np.ndarray:
+        return self.pixels[top : top + height, left : left + width]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ArraySource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def as_source(image: np.ndarray | ImageSource, *, name: str = "") -> ImageSource:
+    """``image`` itself when it is a source, else an ``ArraySource`` over it."""
+    return image if isinstance(image, ImageSource) else ArraySource(image, name=name)
+
+
+@dataclass(frozen=True)
+class ImageReader:
+    """One image format: ``accepts(path)`` says whether it reads the file (from its name or first bytes,
+    cheaply), ``open(path)`` gives its ``ImageSource`` (or a PixelwiseError naming the file)."""
+
+    name: str
+    accepts: Callable[[Path], bool]
+    open: Callable[[Path], ImageSource]
+
+
+def _read_whole(path: Path) -> ImageSource:
+    from pixelwise.data.io import read_image
+
+    return ArraySource(read_image(path), name=str(path))
+
+
+# the fallback: any file data.io reads, decoded whole
+READ_WHOLE = ImageReader("whole", accepts=lambda path: True, open=_read_whole)
+# first match wins; READ_WHOLE stays last
+IMAGE_READERS: list[ImageReader] = [READ_WHOLE]
+
+
+def open_image(path: str | os.PathLike[str]) -> ImageSource:
+    """The ``ImageSource`` of an image file, through the first reader of ``IMAGE_READERS`` that accepts it."""
+    file = Path(path)
+    for reader in IMAGE_READERS:
+        if reader.accepts(file):
+            return reader.open(file)
+    raise PixelwiseError(f"{file}: no reader takes this file; give a PNG, JPEG, TIFF or BMP image")  # pragma: no cover
