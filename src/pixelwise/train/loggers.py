@@ -148,8 +148,8 @@ class Loggers:
         chosen = check_loggers(names or list(saved))
         loggers = {name: LOGGERS[name].open(Opening(out, config, saved.get(name), iteration or 0)) for name in chosen}
         opened = cls(loggers, out=out, shown=shown)
-        if loggers:
-            _write_state(out, {name: logger.state() for name, logger in loggers.items()})
+        if loggers:  # the runs of loggers not named this time stay recorded, for a later --logger
+            _write_state(out, {**saved, **{name: logger.state() for name, logger in loggers.items()}})
         return opened
 
     def log_epoch(self, record: dict[str, Any], *, step: int, overlays: Callable[[], dict[str, np.ndarray]]) -> None:
