@@ -307,6 +307,9 @@ def end_epoch(session: Session, record: dict[str, Any], val_metrics: dict[str, A
             loggers.log_epoch(record, step=trainer.iteration, overlays=overlays)
         session.timings["write"] = time.perf_counter() - started
         logger.info(summary_line(record, session.epochs, improved))
+        for line in session.news:
+            logger.info(line)
+        session.news.clear()
         if session.run.should_stop(config.patience):
             run = session.run
             logger.info("stopping early: no improvement for %d epochs (best: epoch %d)", run.bad_epochs, run.best_epoch)

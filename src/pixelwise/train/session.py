@@ -57,6 +57,7 @@ class Session:
     epochs: int  # the config's, or a time budget's plan
     budget: TimeBudget | None = None  # with ``time``: the deadline and the plan
     loggers: Loggers | None = None  # TensorBoard, MLflow (the main process's; None elsewhere)
+    news: list[str] = field(default_factory=list)  # lines the main process says after the epoch's own
     timings: dict[str, float] = field(default_factory=dict)  # the last epoch's seconds: train, validation, write
 
 
@@ -173,5 +174,5 @@ def follow(session: Session, plan: Plan, *, first: bool = False) -> None:
         write_plan(session.out / PLAN_FILE, plan)
         if first:
             logger.info(plan.line())
-        elif changed:
-            logger.info("after epoch %d, %s", plan.after_epoch, plan.line().replace("plan for", "the plan for", 1))
+        elif changed:  # said after the epoch's line
+            session.news.append(f"after epoch {plan.after_epoch}, the {plan.line()}")
