@@ -52,7 +52,9 @@ def test_compare_is_one_stable_function(tmp_path: Path) -> None:
     first = pw.compare
     assert callable(first) and not isinstance(first, types.ModuleType)
     data = export_builtin("shapes", tmp_path / "shapes", size=16, count=3)
-    results = pw.compare(data, methods=[Constant()], out_dir=tmp_path / "out", noise=[], report=False, progress=False)
+    results = pw.compare(
+        data, methods=[Constant()], out_dir=tmp_path / "out", noise=[], report=False, progress=False
+    ).to_dict()
     assert [method["name"] for method in results["methods"]] == ["zero"]
     assert pw.compare is first
     import pixelwise.comparison
@@ -66,3 +68,13 @@ def test_import_pixelwise_loads_no_torch() -> None:
     code = "import sys, pixelwise; pixelwise.SegmentationFolder; pixelwise.compare; print('torch' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
+
+
+def test_every_package_star_imports_what_its_all_names() -> None:
+    packages = ["pixelwise"] + [info.name for info in pkgutil.walk_packages(pw.__path__, "pixelwise.") if info.ispkg]
+    assert "pixelwise.comparison" in packages and "pixelwise.data.builtin" in packages
+    for package in packages:
+        namespace: dict[str, object] = {}
+        exec(f"from {package} import *", namespace)
+        module = sys.modules[package]
+        assert set(getattr(module, "__all__", [])) <= namespace.keys(), package

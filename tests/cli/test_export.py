@@ -15,23 +15,24 @@ from pixelwise.data.io import read_mask
 
 
 def _checkpoint(path: Path, name: str = "unet-small", **options: Any) -> Path:
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, in_channels=1, **options)
     stored = {key: value for key, value in model.spec.items() if key not in ("name", "num_classes", "in_channels")}
     return save_checkpoint(
         path,
-        {
-            "model": {"name": name, "options": stored},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(3).to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
-            "tile_size": 32,
-            "stride": model.stride,
-        },
+        Checkpoint(
+            model=name,
+            model_options=stored,
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(3),
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
+            tile_size=32,
+            stride=model.stride,
+        ),
     )
 
 

@@ -95,19 +95,20 @@ def rgb_png() -> bytes:
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
     """A checkpoint file of the tiny model, as ``pixelwise train`` writes it."""
-    from pixelwise.train.checkpoint import save_checkpoint
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
 
     model = tiny_predictor().backend.model
     path = tmp_path / "run" / "best.pt"
     save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": QUOKKA_CLASSES.to_dict(),
-            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-            "in_channels": 3,
-            "tile_size": 64,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=QUOKKA_CLASSES,
+            normalization=Normalization((0.5,) * 3, (0.25,) * 3),
+            in_channels=3,
+            tile_size=64,
+        ),
     )
     return path

@@ -46,5 +46,5 @@ def test_a_budgeted_run_ends_within_its_time_and_its_schedule_with_it(
     assert plan["iterations_per_epoch"] >= 1 and plan["seconds_per_iteration"] > 0
     # the learning rate is near the end of its poly schedule when the time is
     assert result.history[-1]["lr"] < 0.25 * config.lr
-    saved = load_checkpoint(tmp_path / "run" / "last.pt")["budget"]
+    saved = load_checkpoint(tmp_path / "run" / "last.pt").extra["budget"]
     assert saved["plan"]["epochs"] == plan["epochs"] and 0 < saved["used"] <= 1.1 * seconds

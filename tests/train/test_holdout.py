@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.holdout import carve_validation, grid_blocks
 from pixelwise.train.loop import fit
@@ -71,5 +72,5 @@ def test_fit_without_validation_images_validates_on_the_held_out_ones(
         result = fit(config, tiny_train, out_dir=tmp_path / "run", progress=False)
     assert "val_miou" in result.history[0] and "holding out 1 of 8 training images" in caplog.text
     assert "training unet-small on 7 images" in caplog.text
-    with pytest.raises(Exception, match="val_fraction must be in"):
-        fit(config.replace(val_fraction=1.5), tiny_train, out_dir=tmp_path / "bad", progress=False)
+    with pytest.raises(PixelwiseError, match=r"val_fraction must be in \[0, 1\), got 1.5"):
+        config.replace(val_fraction=1.5)

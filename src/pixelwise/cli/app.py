@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.settings import parse_key_values as parse_key_values  # the commands' --set and -option flags
 
 # old flag name -> the name every command uses now; the old one keeps working, with a note, out of the help
 DEPRECATED_NAMES = {"--force": "--overwrite"}
@@ -154,31 +154,3 @@ def _main(
 
     `pixelwise COMMAND -h` lists a command's options with their defaults, and examples.
     """
-
-
-def parse_key_values(pairs: list[str], flag: str) -> dict[str, Any]:
-    """``["classes=4", "seeds=[[3, 4]]", "tolerance=none"]`` -> ``{"classes": 4, "seeds": [[3, 4]], "tolerance": None}``.
-
-    Values are read as YAML scalars and lists (numbers, true/false, none/null, [..]); anything else stays a
-    string. Dashes in keys become underscores, so ``marker-spacing=5`` and ``marker_spacing=5`` agree.
-
-    >>> parse_key_values(["classes=4", "method=mean", "marker-spacing=0.5", "seeds=[[1, 2]]"], "--set")
-    {'classes': 4, 'method': 'mean', 'marker_spacing': 0.5, 'seeds': [[1, 2]]}
-    """
-    import yaml
-
-    parsed: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not separator or not key:
-            raise PixelwiseError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} classes=4")
-        text = text.strip()
-        if text.lower() == "none" or not text:
-            parsed[key] = None
-            continue
-        try:
-            parsed[key] = yaml.safe_load(text)
-        except yaml.YAMLError:
-            parsed[key] = text
-    return parsed

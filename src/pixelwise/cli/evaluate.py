@@ -219,8 +219,9 @@ def evaluate(
         prediction = read_mask(prediction_path, classes)
         truth_mask = read_mask(truth_path, classes)
         evaluator.add(prediction, truth_mask, name=str(prediction_path))
-    result = evaluator.result()
-    print(format_table(result))
+    scores = evaluator.result()
+    print(format_table(scores))
+    result = scores.to_dict()
     skipped = {key: names for key, names in left_out.items() if names}
     if skipped:
         result["left_out"] = left_out

@@ -41,6 +41,8 @@ class OnnxBackend:
     ``threads``: intra-op threads (None or 0: ONNX Runtime's choice, one per physical core, pinned).
     """
 
+    runtime = "onnx"
+
     def __init__(self, model: str | os.PathLike[str] | bytes, *, threads: int | None = None) -> None:
         runtime = onnxruntime()
         if threads is not None and threads < 0:

@@ -28,7 +28,6 @@ import numpy as np
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.folder import Sample
 from pixelwise.data.splits import split_stems
-from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import LabeledSource, Samples, SubsetView, derived_seed
 from pixelwise.train.distributed import is_main_process
@@ -52,8 +51,6 @@ class Holdout:
 def validation_when_none(config: TrainConfig, train: LabeledSource) -> tuple[LabeledSource, Samples | None]:
     """What ``fit`` trains and validates on when it is given no validation images: the carved sets, or
     ``train`` and None (``val_fraction`` 0: ``best.pt`` follows the training loss); the main process says which."""
-    if not 0 <= config.val_fraction < 1:
-        raise PixelwiseError(f"val_fraction must be in [0, 1), got {config.val_fraction}")
     holdout = carve_validation(train, fraction=config.val_fraction, seed=config.seed, crop_size=config.crop_size)
     if is_main_process():
         if holdout is None:

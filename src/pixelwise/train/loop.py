@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixelwise.checkpoint import load_checkpoint
+from pixelwise.checkpoint import Checkpoint, load_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.budget import (
@@ -34,6 +34,7 @@ from pixelwise.train.budget import (
     format_duration,
     parse_duration,
 )
+from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
     LABELED_STREAM,
@@ -187,23 +188,24 @@ def start_session(
     classes: ClassSpec = train.classes
     in_channels = int(train.in_channels)
 
-    def open_run() -> tuple[dict[str, Any] | None, dict[str, list[float]]]:
+    def open_run() -> tuple[Checkpoint | None, dict[str, list[float]]]:
         """The run folder checked, and what every process starts from: ``last.pt`` or the statistics."""
         prepare_out_dir(out, resume=resume, overwrite=force)
         if not resume:
             return None, normalization(config, train, in_channels)
         checkpoint = load_checkpoint(out / LAST_FILE)
         check_resume(checkpoint, config, classes, in_channels)
-        return checkpoint, checkpoint["normalization"]
+        return checkpoint, checkpoint.normalization.to_dict()
 
     resumed, statistics = on_main_process(open_run)
     seed_everything(config.seed)  # the same initial weights on every process
     labeled, hidden = split_labeled(len(train), config.labeled_fraction, seed=config.seed)
     steps = iterations_per_epoch(config.iterations_per_epoch, len(labeled), config.batch_size)
-    if budget is not None and resumed is not None and resumed.get("budget"):
+    state = ResumeState.from_checkpoint(resumed) if resumed is not None else None
+    if budget is not None and state is not None and state.budget:
         # the same budget goes on with its plan; another one is planned afresh from here (a longer --time)
-        saved = Plan(**resumed["budget"]["plan"])
-        budget.resume(saved if saved.budget == budget.seconds else None, used=float(resumed["budget"]["used"]))
+        saved = Plan(**state.budget["plan"])
+        budget.resume(saved if saved.budget == budget.seconds else None, used=float(state.budget["used"]))
     plan = budget.plan if budget is not None else None
     epochs, total = (plan.epochs, plan.total_iterations) if plan else (config.epochs, config.epochs * steps)
     steps = plan.iterations_per_epoch if plan else steps
@@ -230,13 +232,13 @@ def start_session(
         epochs=epochs,
         budget=budget,
     )
-    if resumed is not None:
+    if resumed is not None and state is not None:
         trainer.load_state(resumed)
-        session.run, session.start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
+        session.run, session.start_epoch = RunState.from_resume(state), resumed.epoch
     # augmentation (and D's label smoothing) draw from a stream of each process's own
     seed_everything(process_seed(config.seed, session.start_epoch))
-    if resumed is not None:
-        restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
+    if state is not None:
+        restore_rng(state.rng, rank=rank(), world_size=world_size(), device=device)
     elif is_main_process():
         config.save_yaml(out / CONFIG_FILE)
     if is_main_process():  # the others would only repeat it

@@ -4,7 +4,7 @@
 file              written
 ================  ====================================================================
 config.yaml       once, when a new run starts (``TrainConfig.save_yaml``)
-last.pt           every epoch: what resuming needs (``state.resume_payload``)
+last.pt           every epoch: what resuming needs (``state.resume_checkpoint``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
 curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from pixelwise.checkpoint import save_checkpoint
 from pixelwise.metrics import json_ready
 from pixelwise.train.budget import Plan, TimeBudget, time_validation, time_writes, wait_for
-from pixelwise.train.checkpoint import save_checkpoint
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import RunData, Samples
 from pixelwise.train.distributed import broadcast_from_main, is_main_process
@@ -32,7 +32,7 @@ from pixelwise.train.run_files import (
     write_history,
     write_plan,
 )
-from pixelwise.train.state import RunState, prediction_payload, resume_payload, rng_state
+from pixelwise.train.state import RunState, prediction_checkpoint, resume_checkpoint, rng_state
 from pixelwise.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -78,12 +78,11 @@ def write_epoch(
         "normalization": session.statistics,
         "in_channels": session.in_channels,
     }
-    resuming = resume_payload(trainer, session.run, rng=rng, **saved)
-    if session.budget is not None and session.budget.plan is not None:
-        resuming["budget"] = {"plan": session.budget.plan.to_dict(), "used": session.budget.used()}
-    save_checkpoint(out / LAST_FILE, resuming)
+    budget = session.budget
+    spent = {"plan": budget.plan.to_dict(), "used": budget.used()} if budget and budget.plan else None
+    save_checkpoint(out / LAST_FILE, resume_checkpoint(trainer, session.run, rng=rng, budget=spent, **saved))
     if improved:
-        save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
+        save_checkpoint(out / BEST_FILE, prediction_checkpoint(trainer, **saved))
     write_history(out / METRICS_FILE, session.run.history)
     plot_curves(session.run.history or [{**record, "epoch": 1}], out / CURVES_FILE)
 
