@@ -7,6 +7,7 @@ time budget (``train.budget``): the warm-up's timing and first plan, and the pla
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import torch
 
 from pixelwise.checkpoint import save_checkpoint
 from pixelwise.metrics import json_ready
-from pixelwise.train.budget import Plan, TimeBudget, time_validation, time_writes, wait_for
+from pixelwise.train.budget import MIN_MEASURED_STEPS, Plan, TimeBudget, time_validation, time_writes, wait_for
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import RunData, Samples
 from pixelwise.train.distributed import broadcast_from_main, is_main_process
@@ -89,24 +90,18 @@ def write_epoch(
 
 def planner(session: Session, epoch: int, val: Samples | None) -> Callable[[int, int], int] | None:
     """What runs after each training step of a budgeted run: while there is no plan, the warm-up's timing,
-    then the first plan; in the plan's last epoch, the end of the epoch as soon as the time left only pays
-    for its validation and writes (a machine that got slower). Every process takes the main one's decisions."""
+    then the first plan; in the plan's last epoch, ``last_steps``. Every process takes the main one's decisions."""
     budget = session.budget
     if budget is None:
         return None
     trainer, data, begun = session.trainer, session.data, session.trainer.iteration
+    pace = {"since": time.perf_counter(), "from": 0, "corrected": 0}  # where this epoch's own timing starts
 
     def after_step(done: int, iterations: int) -> int:
         if budget.plan is not None:
             if epoch + 1 < session.epochs:
                 return iterations  # the plan made again after this epoch corrects it
-            plan, timings = budget.plan, session.timings
-            measured = timings.get("validation", 0.0) + timings.get("write", 0.0)
-            # what the epoch still has to do, with room for a slower machine: a step, the validation, the writes
-            ahead = plan.seconds_per_iteration + SAFETY * max(
-                measured, plan.seconds_per_validation + plan.seconds_per_write
-            )
-            return done if broadcast_from_main(budget.remaining() < ahead) else iterations
+            return broadcast_from_main(last_steps(session, done, iterations, begun=begun, pace=pace))
         wait_for(session.device)
         timed = broadcast_from_main(budget.measured(done))
         if timed is None:
@@ -140,9 +135,35 @@ def planner(session: Session, epoch: int, val: Samples | None) -> Callable[[int,
         )
         follow(session, broadcast_from_main(plan), first=True)
         session.timings["planning"] = time.perf_counter() - started
+        pace.update(since=time.perf_counter(), start=done)
         return session.steps
 
     return after_step
+
+
+def last_steps(session: Session, done: int, iterations: int, *, begun: int, pace: dict[str, float]) -> int:
+    """The iterations of the plan's last epoch after ``done`` of them: halfway through, once, set again from
+    this epoch's own pace (and the schedule's length with them), so the run ends at the budget whether the
+    machine got slower or faster than the warm-up said; and at any step, ``done`` when the time left only
+    pays for a step, the validation and the writes (with ``SAFETY``'s room)."""
+    budget, timings = session.budget, session.timings
+    assert budget is not None and budget.plan is not None
+    plan = budget.plan
+    measured = timings.get("validation", 0.0) + timings.get("write", 0.0)
+    overhead = max(measured, plan.seconds_per_validation + plan.seconds_per_write)
+    remaining = budget.remaining()
+    if remaining < plan.seconds_per_iteration + SAFETY * overhead:
+        return done
+    paced = done - int(pace.get("start", 0))
+    if pace["corrected"] or paced < MIN_MEASURED_STEPS or done < iterations // 2:
+        return iterations
+    pace["corrected"] = 1
+    wait_for(session.device)
+    step = (time.perf_counter() - pace["since"]) / paced
+    planned = done + max(0, math.floor((remaining - overhead) / max(step, 1e-9)))
+    session.steps = planned
+    session.trainer.set_schedule_length(begun + planned)
+    return planned
 
 
 def replan(session: Session, epochs_done: int) -> None:
