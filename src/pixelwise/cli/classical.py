@@ -228,7 +228,8 @@ def _inputs(input_path: str, split: str | None) -> _Inputs:
     from pixelwise.jobs import collect_items
 
     path = Path(input_path)
-    if path.is_file() or (path.is_dir() and not is_dataset_folder(path)):
+    # a pipe, a device or a broken link too: collect_items says what it is (never "no such dataset")
+    if (path.is_dir() and not is_dataset_folder(path)) or (not path.is_dir() and (path.exists() or path.is_symlink())):
         return _Inputs(collect_items([path]), None, None, {})
 
     from pixelwise.data.datasets import dataset_root

@@ -106,6 +106,11 @@ class TrainConfig:
     warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.", bounds=NON_NEGATIVE)
     grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.", bounds=NON_NEGATIVE)
     loss: str = setting("ce", "Loss of the segmenter.", choices=LOSS_NAMES)
+    boundary_class: bool = setting(
+        False,
+        "Learn a 2-pixel ring inside each truth object (from DATA/instances/, else each class's connected "
+        "components) as one more class, 'object boundary', so touching objects part.",
+    )
     class_weights: tuple[float, ...] | None = setting(
         None, "Per-class weights of the loss, e.g. 1,4; none: equal.", bounds=NON_NEGATIVE
     )

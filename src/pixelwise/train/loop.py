@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixelwise.checkpoint import Checkpoint, load_checkpoint
+from pixelwise.checkpoint import Checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.budget import (
@@ -42,6 +42,7 @@ from pixelwise.train.data import (
     UNLABELED_STREAM,
     LabeledSource,
     Samples,
+    boundary_sources,
     normalization,
     on_own_stream,
     run_datasets,
@@ -69,6 +70,7 @@ from pixelwise.train.run_files import (
     CONFIG_FILE,
     LAST_FILE,
     flat_metrics,
+    load_last,
     prepare_out_dir,
     summary_line,
 )
@@ -126,6 +128,7 @@ def fit(
     started = time.perf_counter()
     seconds = parse_duration(config.time) if config.time else None  # a bad value before the folder is touched
     check_loggers(loggers)
+    train, val = boundary_sources(config, train, val)  # the boundary class, when asked for, is in the masks
     with (
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
@@ -193,7 +196,7 @@ def start_session(
         prepare_out_dir(out, resume=resume, overwrite=force)
         if not resume:
             return None, normalization(config, train, in_channels)
-        checkpoint = load_checkpoint(out / LAST_FILE)
+        checkpoint = load_last(out)  # a damaged last.pt says what of the run is intact
         check_resume(checkpoint, config, classes, in_channels)
         return checkpoint, checkpoint.normalization.to_dict()
 
