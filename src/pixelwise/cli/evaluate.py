@@ -12,7 +12,6 @@ from pixelwise.cli.app import app, parse_key_values
 from pixelwise.cli.options import (
     data_options_option,
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
     set_threads,
@@ -41,7 +40,6 @@ def evaluate(
         "it has train/ val/ test/ folders (--split chooses another).",
     ),
     json_file: Path | None = out_option("Also write every score to this JSON file.", default=None, metavar="FILE"),
-    old_json_file: Path | None = typer.Option(None, "--json", hidden=True),  # the name before --out
     classes_file: Path | None = typer.Option(
         None, "--classes", metavar="FILE", help="classes.yaml.  [default: the dataset's]"
     ),
@@ -86,7 +84,6 @@ def evaluate(
     from pixelwise.progress import tracked
     from pixelwise.sinks import SIDE_FOLDERS
 
-    json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
