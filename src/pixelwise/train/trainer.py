@@ -42,7 +42,7 @@ from pixelwise.losses import LossFunction, make_loss
 from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import Samples, derived_seed, same_size_batches
-from pixelwise.train.distributed import choose_device, is_main_process, share_of, whole_set_result, wrap_for_training
+from pixelwise.train.distributed import is_main_process, process_device, share_of, whole_set_result, wrap_for_training
 from pixelwise.train.networks import Networks
 from pixelwise.train.optimization import learning_rate_factor, make_optimizer
 from pixelwise.train.semi import Predicted, unlabeled_loss, wants_unlabeled
@@ -351,7 +351,7 @@ def build_trainer(
     from pixelwise.hardware import autocast_dtype
     from pixelwise.models.registry import create_model
 
-    device = device or choose_device(config.device)
+    device = device or process_device(config.device)
     raw_model = create_model(
         config.model,
         **model_arguments(config),
