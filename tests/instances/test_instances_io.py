@@ -55,6 +55,11 @@ def test_instance_files_lie_beside_masks_or_predictions(tmp_path: Path) -> None:
     (tmp_path / "out" / "instances").mkdir(parents=True)
     (tmp_path / "out" / "instances" / "c.tif").touch()
     assert instance_file(tmp_path / "out" / "c.png") == tmp_path / "out" / "instances" / "c.tif"
+    # a mask in a sub-folder of masks/ (named batch/d by evaluate): its label image in the same sub-folder
+    (tmp_path / "data" / "instances" / "batch").mkdir()
+    (tmp_path / "data" / "instances" / "batch" / "d.v2.tif").touch()
+    found = instance_file(tmp_path / "data" / "masks" / "batch" / "d.v2.png")
+    assert found == tmp_path / "data" / "instances" / "batch" / "d.v2.tif"
 
 
 def objects_of(name: str, count: int) -> tuple:

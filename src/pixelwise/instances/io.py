@@ -102,14 +102,19 @@ def read_label_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def instance_file(mask_path: str | os.PathLike[str]) -> Path | None:
-    """The label image of a mask, or None: ``FOLDER/instances/<stem>.tif`` (or .tiff, .png) for
-    ``FOLDER/masks/<stem>.*`` (a dataset), ``FOLDER/instances/<stem>.tif`` for ``FOLDER/<stem>.png`` (a
-    folder of predicted masks, where ``--instances`` writes them)."""
+    """The label image of a mask, or None: ``FOLDER/instances/<name>.tif`` (or .tiff, .png) for
+    ``FOLDER/masks/<name>.*`` (a dataset; ``<name>`` may hold sub-folders, ``batch/a``, as evaluate names
+    masks), ``FOLDER/instances/<stem>.tif`` for ``FOLDER/<stem>.png`` (a folder of predicted masks, where
+    ``--instances`` writes them)."""
     mask = Path(mask_path)
-    parent = mask.parent.parent if mask.parent.name == "masks" else mask.parent
-    folder = parent / INSTANCES_FOLDER
+    # the nearest folder named masks above the mask: its sibling instances/ holds the same sub-folders
+    masks = next((folder for folder in mask.parents if folder.name == "masks"), None)
+    if masks is not None:
+        named = masks.parent / INSTANCES_FOLDER / mask.relative_to(masks).parent / mask.stem
+    else:
+        named = mask.parent / INSTANCES_FOLDER / mask.stem
     for suffix in LABEL_SUFFIXES:
-        candidate = folder / f"{mask.stem}{suffix}"
+        candidate = named.with_name(named.name + suffix)
         if candidate.is_file():
             return candidate
     return None
