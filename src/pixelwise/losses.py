@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pixelwise.data.classes import IGNORE_INDEX
 from pixelwise.errors import PixelwiseError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def cross_entropy(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
 ) -> Tensor:
     """Per-pixel cross-entropy, mean over the valid pixels (weighted mean when class weights are given).
@@ -76,7 +77,7 @@ def dice_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
     smooth: float = 1.0,
 ) -> Tensor:
@@ -120,7 +121,7 @@ def focal_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
     gamma: float = 2.0,
 ) -> Tensor:
@@ -153,7 +154,7 @@ def focal_loss(
 def make_loss(
     name: str,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | None = None,
     dice_weight: float = 1.0,
     focal_gamma: float = 2.0,
