@@ -78,3 +78,25 @@ def test_every_package_star_imports_what_its_all_names() -> None:
         exec(f"from {package} import *", namespace)
         module = sys.modules[package]
         assert set(getattr(module, "__all__", [])) <= namespace.keys(), package
+
+
+def test_type_checkers_see_the_lazy_api_typed(tmp_path: Path) -> None:
+    """The lazy names come with their types (``__init__.pyi``): mypy sees ``pw.Predictor.load``, not Any."""
+    from mypy import api
+
+    snippet = tmp_path / "use.py"
+    snippet.write_text(
+        "import pixelwise as pw\n"
+        "from pixelwise.inference import RUNTIMES\n"
+        "from pixelwise.models import create_model\n"
+        "reveal_type(pw.Predictor.load)\n"
+        "reveal_type(pw.ClassSpec.default(2).num_classes)\n"
+        "reveal_type(create_model)\n"
+        "pw.Predictor.load(3)\n"
+    )
+    stdout, _, status = api.run([str(snippet), "--no-error-summary", "--cache-dir", str(tmp_path / "cache")])
+    revealed = [line for line in stdout.splitlines() if "Revealed type" in line]
+    assert len(revealed) == 3 and not any('"Any"' in line for line in revealed), stdout
+    assert "-> pixelwise.inference.predictor.Predictor" in revealed[0], revealed[0]
+    assert revealed[1].endswith('Revealed type is "builtins.int"') or revealed[1].endswith('Revealed type is "int"')
+    assert status == 1 and 'Argument 1 to "load" of "Predictor" has incompatible type "int"' in stdout, stdout

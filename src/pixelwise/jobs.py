@@ -8,9 +8,9 @@ with one progress bar. Each image's files appear whole or not at all.
 Nothing is lost and nothing is done twice:
 
 - one bad image (an ``errors.InputError``: damaged, too large, of a kind the model cannot take; or a
-  ``MemoryError``) does not stop the batch: its writers are discarded, its one-line reason printed, and the
-  others go on; the job's ``JobReport`` lists the failures (the CLI then exits 2). Any other error (a bad
-  setting, which would fail every image alike) stops the job at once;
+  ``MemoryError``, or PyTorch's "can't allocate memory") does not stop the batch: its writers are discarded,
+  its one-line reason printed, and the others go on; the job's ``JobReport`` lists the failures (the CLI
+  then exits 2). Any other error (a bad setting, which would fail every image alike) stops the job at once;
 - the job records every finished image in ``OUT/.pixelwise-job.jsonl`` (``files.JOB_MANIFEST``) under a
   fingerprint of its settings (the model, the options, the outputs asked for). Running the same job again
   finishes only what is missing, without ``--overwrite``; files of a job with other settings (or of
@@ -108,7 +108,7 @@ class JobReport:
 def collect_items(inputs: Iterable[Path]) -> list[Item]:
     """Image files from files and folders (a folder's images in its sub-folders too, named by their path
     within it), sorted; two images may not share a name."""
-    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images
+    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images, not_a_file
 
     items: list[Item] = []
     for entry in map(Path, inputs):
@@ -121,7 +121,8 @@ def collect_items(inputs: Iterable[Path]) -> list[Item]:
                 )
             items.append(Item(entry, entry.stem))
         elif entry.exists() or entry.is_symlink():
-            raise PixelwiseError(f"{entry}: not a regular file or folder; give images or folders of images")
+            # a pipe or a device is said as what it is, and never opened (a pipe would block)
+            raise PixelwiseError(f"{entry}: {not_a_file(entry)}, not an image file; give images or folders of images")
         else:
             raise PixelwiseError(f"{entry}: no such file or folder; give images or folders of images")
     if not items:
@@ -170,6 +171,7 @@ def run_job(
     with output_lock(job.out):
         pending = _pending(job, report)
         if not pending:
+            _finish_sinks(job, report)  # a run killed after its last image but before its tables
             return report
         manifest = _Manifest(job.out / JOB_MANIFEST, job.identity, fresh=not report.complete)
         with progress_bar(total=sum(_units(units, item) for item in pending), desc=desc, unit=unit, quiet=quiet) as bar:
@@ -179,7 +181,9 @@ def run_job(
                     with _notes(item, bar, quiet):
                         source = (open_source or _open_path)(item)
                         _run_item(job, task, item, source, bar.update)
-                except (InputError, MemoryError) as error:
+                except (InputError, MemoryError, RuntimeError) as error:
+                    if not _fails_one_image(error):  # any other RuntimeError stops the job, as a bug must
+                        raise
                     message = _failure_line(item, error)
                     report.failed.append((item.path, message))
                     if len(job.items) > 1:  # a job of one image ends with this line alone (JobReport.failure)
@@ -187,7 +191,18 @@ def run_job(
                     continue
                 manifest.add(item.name)
                 report.written.append(item.name)
+        _finish_sinks(job, report)
     return report
+
+
+def _finish_sinks(job: Job, report: JobReport) -> None:
+    """A sink that joins its images' files into one (``finish(out, names)``: the objects' tables) does it now,
+    over every image the job has finished, in this run or an earlier one; failed images are left out."""
+    finished = [*report.complete, *report.written]
+    for sink in job.sinks:
+        finish = getattr(sink, "finish", None)
+        if finish is not None:
+            finish(job.out, finished)
 
 
 def _pending(job: Job, report: JobReport) -> list[Item]:
@@ -249,9 +264,18 @@ def _units(units: Callable[[Item], int], item: Item) -> int:
         return 1
 
 
+def _fails_one_image(error: BaseException) -> bool:
+    """A bad input file, or memory short for this image (PyTorch says it with a RuntimeError)."""
+    from pixelwise.data.memory import out_of_memory
+
+    return isinstance(error, InputError) or out_of_memory(error)
+
+
 def _failure_line(item: Item, error: BaseException) -> str:
-    if isinstance(error, MemoryError):
-        return f"{item.path}: not enough memory to process this image; free memory or process it on a larger machine"
+    from pixelwise.data.memory import memory_error_line, out_of_memory
+
+    if out_of_memory(error):
+        return memory_error_line(error, item.path)
     message = str(error)
     return message if str(item.path) in message else f"{item.path}: {message}"
 
@@ -265,7 +289,9 @@ def _notes(item: Item, bar: Any, quiet: bool) -> Iterator[None]:
         text = " ".join(str(message).split())
         if not quiet and text not in seen:
             seen.add(text)
-            bar.write(f"note: {item.path.name}: {text}", file=sys.stderr)
+            # a note of the data layer names the file already
+            named = text if str(item.path) in text else f"{item.path.name}: {text}"
+            bar.write(f"note: {named}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")

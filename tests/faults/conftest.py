@@ -82,13 +82,14 @@ def checkpoint_payload(*, seed: int = 0) -> Checkpoint:
     )
 
 
-def png_header(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header promises ``width`` x ``height`` grey pixels (the pixel data is a few bytes)."""
+def png_header(path: Path, width: int, height: int, *, rgb: bool = False) -> Path:
+    """A PNG whose header promises ``width`` x ``height`` grey (or ``rgb``) pixels (the pixel data is a few
+    bytes)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if rgb else 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
     return path
 

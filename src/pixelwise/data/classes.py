@@ -6,7 +6,7 @@ import difflib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,17 @@ def default_colors(num_classes: int) -> tuple[Color, ...]:
     return tuple(colors)
 
 
+# the label of pixels that belong to no class (VOC's void): every default of pixelwise takes it from here
+IGNORE_INDEX = 255
+
+
 @dataclass(frozen=True)
 class ClassSpec:
     """Names and colours of the classes 0..K-1, and ``ignore_index`` (pixels left out of loss and metrics).
+
+    ``ignore_declared``: the user's ``classes.yaml`` says ``ignore_index`` (not only the default), so 255 in a
+    mask is that label and never the foreground of a 0/255 binary mask (``data.masks``). It is no part of the
+    classes' identity (equality, ``to_dict``).
 
     >>> spec = ClassSpec.default(2)
     >>> spec.names, spec.num_classes, spec.ignore_index
@@ -52,7 +60,8 @@ class ClassSpec:
 
     names: tuple[str, ...]
     colors: tuple[Color, ...]
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
+    ignore_declared: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.names) < 1:
@@ -81,7 +90,9 @@ class ClassSpec:
         return len(self.names)
 
     @classmethod
-    def default(cls, num_classes: int, *, names: Sequence[str] | None = None, ignore_index: int = 255) -> ClassSpec:
+    def default(
+        cls, num_classes: int, *, names: Sequence[str] | None = None, ignore_index: int = IGNORE_INDEX
+    ) -> ClassSpec:
         """Classes named ``class0``, ``class1``, ... (or ``names``) with the VOC colours."""
         chosen = tuple(names) if names is not None else tuple(f"class{index}" for index in range(num_classes))
         return cls(chosen, default_colors(len(chosen)), ignore_index)
@@ -101,6 +112,8 @@ class ClassSpec:
         of one name or one colour: a PixelwiseError naming the file (and the line, for YAML errors).
         """
         file = Path(path)
+        if file.exists() and not file.is_file():  # a folder, a pipe (reading it would block), a device
+            raise PixelwiseError(f"{file}: not a regular file; give the path of a classes.yaml")
         try:
             raw = yaml.safe_load(file.read_text())
         except FileNotFoundError:
@@ -111,7 +124,7 @@ class ClassSpec:
             raise PixelwiseError(f"{file}: not valid YAML{_yaml_position(error)}; fix the file") from None
         if not isinstance(raw, dict):
             raise PixelwiseError(f"{file}: expected a mapping with 'classes:' (or 'names:'); see the README")
-        return cls.from_dict(raw, source=str(file))
+        return replace(cls.from_dict(raw, source=str(file)), ignore_declared="ignore_index" in raw)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "classes") -> ClassSpec:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.data.io import SLIDE_SUFFIXES
 from pixelwise.data.sources import ImageInfo
 from pixelwise.errors import InputError, PixelwiseError
 
-SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".scn", ".bif"})
 WSI_EXTRA = "pip install 'pixelwise[wsi]'"
 
 

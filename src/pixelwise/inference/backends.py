@@ -180,6 +180,14 @@ def _open_onnx(file: Path, device: str, precision: str, threads: int | None) -> 
     return load_onnx(file, threads=threads)
 
 
+def _open_openvino(file: Path, device: str, precision: str, threads: int | None) -> tuple[Backend, InferenceSpec]:
+    from pixelwise.hardware import resolve_precision
+    from pixelwise.inference.openvino_backend import load_openvino
+
+    # bf16 where the CPU computes it in hardware, else fp32 with a note (as PyTorch's)
+    return load_openvino(file, threads=threads, precision=resolve_precision(precision, "cpu"))
+
+
 # one line per runtime; a new one is a module with its ``open`` and a line here
 RUNTIMES: dict[str, Runtime] = {
     runtime.name: runtime
@@ -205,6 +213,17 @@ RUNTIMES: dict[str, Runtime] = {
             open=_open_onnx,
             cpu_rank=1,
         ),
+        Runtime(
+            "openvino",
+            "OpenVINO: .onnx files (a checkpoint through its cached export), CPU, fp32 (bf16 asked for)",
+            reads=(".onnx",),
+            devices=("cpu",),
+            precisions=("fp32", "bf16"),
+            module="openvino",
+            extra="openvino",
+            open=_open_openvino,
+            cpu_rank=2,
+        ),
     )
 }
 BACKENDS = ("auto", *RUNTIMES)
@@ -222,16 +241,20 @@ def load_backend(
 
     ``path``: a checkpoint of ``pixelwise train`` (a ``.pt`` file or its run folder) or an ``.onnx`` of
     ``pixelwise export``. ``backend``: a runtime of ``RUNTIMES`` (``torch``, ``onnx`` ...), None for the
-    file's own (PyTorch for a checkpoint, the fastest installed ONNX runtime for an ``.onnx``), or ``auto``:
+    file's own (PyTorch for a checkpoint, ONNX Runtime for an ``.onnx``), or ``auto`` (the command line's):
     the fastest installed runtime that runs the file on the device in the precision, never one that needs
     an export first: a checkpoint runs in an ONNX runtime only once its export is cached (``--backend onnx``
     makes it). ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (resolved here, once); ``precision``:
     ``auto``, ``fp32``, ``fp16``, ``bf16``; ``threads``: CPU threads of a runtime that takes them (PyTorch's
     are set with ``torch.set_num_threads``). A missing, corrupt or foreign file is a PixelwiseError naming it.
     """
+    from pixelwise.hardware import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise PixelwiseError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     file = Path(path)
     onnx_file = file.suffix.lower() == ".onnx"
-    name = backend or ("auto" if onnx_file else "torch")
+    name = backend or ("onnx" if onnx_file else "torch")
     if name not in BACKENDS:
         raise PixelwiseError(f"backend {name!r}{did_you_mean(name, BACKENDS)}: choose one of {', '.join(BACKENDS)}")
     if name == "auto":
@@ -247,10 +270,7 @@ def load_backend(
                 f"{file}: a checkpoint needs PyTorch, which is not installed here; predict with an .onnx from "
                 "'pixelwise export', or install pixelwise with its dependencies"
             )
-        raise PixelwiseError(
-            f"{file}: --backend {name} needs {runtime.module}, which is not installed here; "
-            f"pip install 'pixelwise[{runtime.extra}]'"
-        )
+        raise PixelwiseError(f"{file}: {runtime.module} is not installed; pip install 'pixelwise[{runtime.extra}]'")
     resolved = _device(file, runtime, str(device))
     _check_precision(file, runtime, precision)
     if onnx_file or ".pt" in runtime.reads:

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -30,9 +30,33 @@ from pixelwise.errors import InputError, PixelwiseError
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
     from pixelwise.data.sources import ImageInfo, ImageSource
-    from pixelwise.inference.predictor import Output, Predictor
+    from pixelwise.inference.spec import InferenceSpec
     from pixelwise.jobs import Item, JobReport, Task
     from pixelwise.sinks import MaskSink, PredictionBand, SinkWriter
+
+
+class Predicting(Protocol):
+    """What of a ``Predictor`` this module uses (the predictor imports this module, not the other way)."""
+
+    tile_size: int
+    overlap: float
+    spec: InferenceSpec
+
+    @property
+    def classes(self) -> ClassSpec: ...
+
+    def tiles(self, height: int, width: int) -> int: ...
+
+    def stream(
+        self,
+        image: ImageSource,
+        *,
+        output: Literal["labels", "probabilities"],
+        progress: Callable[[int], Any] | None = None,
+        start_row: int = 0,
+        tile_filter: Callable[[int, int, int, int], bool] | None = None,
+    ) -> Iterator[Any]: ...
+
 
 MASK_FORMATS = ("auto", "png", "tiff")
 # whole-image PNGs (mask, overlay) are held in memory whole: up to 10,000 × 10,000
@@ -204,7 +228,7 @@ def level_opener(options: OutputOptions, model_mpp: float | None) -> Callable[[I
 
 
 def tiles_at_level(
-    predictor: Predictor, options: OutputOptions, opener: Callable[[Item], ImageSource]
+    predictor: Predicting, options: OutputOptions, opener: Callable[[Item], ImageSource]
 ) -> Callable[[Item], int]:
     """An item's tiles for the progress bar: from the header for an image read whole, else at its level."""
 
@@ -223,7 +247,7 @@ def tiles_at_level(
 
 
 def prediction_task(
-    predictor: Predictor, options: OutputOptions, sinks: Sequence[MaskSink], out: Path, stats: RunStats
+    predictor: Predicting, options: OutputOptions, sinks: Sequence[MaskSink], out: Path, stats: RunStats
 ) -> Task:
     """The predictor's bands as the job's, from the row the sinks resume at, skipping background tiles."""
     from pixelwise.inference.tiling import tile_grid, tile_starts
@@ -246,7 +270,7 @@ def prediction_task(
         stats.tiles += predictor.tiles(info.height, info.width)
         if start >= info.height:
             return  # every row is held: the sinks only write their files
-        output: Output = "probabilities" if probabilities else "labels"
+        output: Literal["labels", "probabilities"] = "probabilities" if probabilities else "labels"
         for band in predictor.stream(
             source, output=output, progress=progress, start_row=start, tile_filter=tile_filter
         ):
@@ -256,7 +280,7 @@ def prediction_task(
                 yield PredictionBand(band.top, band.values)
 
     def _tile_filter(
-        source: ImageSource, options: OutputOptions, predictor: Predictor, stats: RunStats
+        source: ImageSource, options: OutputOptions, predictor: Predicting, stats: RunStats
     ) -> Callable[[int, int, int, int], bool] | None:
         if not (options.foreground if options.foreground is not None else foreground_by_default(source)):
             return None
@@ -314,7 +338,7 @@ def job_key(identity: dict[str, Any]) -> str:
 
 
 def predict_to_folder(
-    predictor: Predictor,
+    predictor: Predicting,
     images: Sequence[Path],
     out: Path,
     options: OutputOptions,

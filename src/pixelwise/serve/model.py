@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class ServedPredictor(Protocol):
     overlap: float
     tta: bool
 
-    def predict_labels(self, image: np.ndarray) -> np.ndarray: ...
+    def predict_labels(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray: ...
 
 
 def load_predictor(

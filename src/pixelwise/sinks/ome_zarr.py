@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.instances.io import PROBABILITY_FOLDER
 from pixelwise.sinks.base import PredictionBand
 from pixelwise.sinks.spill import SUFFIX, BlockCollector
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from pixelwise.data.sources import ImageInfo
 
 CHUNK = 256
-PROBABILITY_FOLDER = "probabilities"
+
 _PROGRESS = "pixelwise-progress.json"
 WSI_EXTRA = "pip install 'pixelwise[wsi]'"
 

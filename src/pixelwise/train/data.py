@@ -12,6 +12,7 @@ import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -106,6 +107,20 @@ class SubsetView(Sequence[Any]):
 
     def __getitem__(self, index: int) -> Any:  # type: ignore[override]
         return self.source[self.indices[index]]
+
+
+def same_size_batches(samples: Samples, batch_size: int) -> Iterator[list[Any]]:
+    """Consecutive samples of one image size, up to ``batch_size`` at a time: whole images go through the
+    network together (validation, the pseudo-label check) without padding one to another's size."""
+    batch: list[Any] = []
+    for index in range(len(samples)):
+        sample = samples[index]
+        if batch and (len(batch) == batch_size or batch[0].image.shape != sample.image.shape):
+            yield batch
+            batch = []
+        batch.append(sample)
+    if batch:
+        yield batch
 
 
 def load_image(item: Any) -> np.ndarray:
@@ -213,6 +228,79 @@ def normalization(config: TrainConfig, train: Samples, in_channels: int) -> dict
     return {"mean": [float(value) for value in mean], "std": [float(value) for value in std]}
 
 
+class WithBoundaryClass:
+    """A labeled source whose masks carry the boundary class (``pixelwise.instances.boundary``): each truth
+    object's outer ring of ``BOUNDARY_WIDTH`` pixels becomes the class 'object boundary', last in
+    ``.classes``. The objects are the label image beside each mask (``instances/<stem>.*``) where there is
+    one, else each class's connected components (objects that touch in the mask then stay one). Everything
+    else is the source's."""
+
+    def __init__(self, source: Samples) -> None:
+        from pixelwise.instances.boundary import with_boundary_class
+
+        self.source = source
+        self.classes = with_boundary_class(source.classes)  # type: ignore[attr-defined]
+        self.in_channels = source.in_channels  # type: ignore[attr-defined]
+        mask_paths = getattr(source, "mask_paths", None)
+        self._mask_paths: list[Path] | None = list(mask_paths) if mask_paths is not None else None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        from pixelwise.instances.boundary import add_boundary
+        from pixelwise.instances.labels import instance_labels
+        from pixelwise.instances.truth import instances_from_labels
+
+        sample = self.source[index]
+        if sample.mask is None:
+            return sample
+        classes = self.source.classes  # type: ignore[attr-defined]
+        labels_file = self._labels_file(index)
+        if labels_file is not None:
+            from pixelwise.instances.io import read_label_image
+
+            objects = instances_from_labels(read_label_image(labels_file), sample.mask, classes).labels
+        else:
+            objects = instance_labels(sample.mask, classes, split=False, min_size=0).labels
+        if objects.shape != sample.mask.shape:
+            raise PixelwiseError(f"{labels_file}: its size differs from the mask's; give the label image of that mask")
+        mask = add_boundary(sample.mask, objects, boundary=self.classes.num_classes - 1)
+        return sample._replace(mask=mask) if hasattr(sample, "_replace") else _Relabeled(sample, mask)
+
+    def _labels_file(self, index: int) -> Path | None:
+        if self._mask_paths is None:
+            return None
+        from pixelwise.instances.io import instance_file
+
+        return instance_file(self._mask_paths[index])
+
+    def __getattr__(self, name: str) -> Any:  # unlabeled_paths, stems, root ...: the source's
+        if name.startswith("_") or name == "source":  # not set yet (unpickling in a loader worker)
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+
+class _Relabeled:
+    """A sample with another mask (for samples that are not named tuples)."""
+
+    def __init__(self, sample: Any, mask: np.ndarray) -> None:
+        self._sample = sample
+        self.mask = mask
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._sample, name)
+
+
+def boundary_sources(config: TrainConfig, train: Any, val: Any) -> tuple[Any, Any]:
+    """``train`` and ``val`` with the boundary class when ``config.boundary_class``, else as they are."""
+    if not config.boundary_class:
+        return train, val
+    return WithBoundaryClass(train), (WithBoundaryClass(val) if val is not None else None)
+
+
 def unlabeled_dataset(
     config: TrainConfig,
     train: Samples,
@@ -243,3 +331,60 @@ def unlabeled_dataset(
         return None
     logger.info("unlabeled images: %s", ", ".join(f"{count} ({name})" for name, count in counts.items() if count))
     return sources[0] if len(sources) == 1 else ConcatDataset(sources)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The datasets of one run: labeled crops, unlabeled crops (None when no term learns from them), the
+    transform of whole images for validation, and the images with hidden labels that score the pseudo-labels."""
+
+    labeled: LabeledCrops
+    unlabeled: Dataset[tuple[Tensor, ...]] | None
+    evaluate: PairedTransform
+    checked: Samples | None
+
+
+def run_datasets(
+    config: TrainConfig,
+    train: LabeledSource,
+    statistics: dict[str, list[float]],
+    *,
+    labeled: list[int],
+    hidden: list[int],
+    unlabeled: Sequence[Any] | None,
+) -> RunData:
+    """``train``'s ``labeled`` images as augmented crops, the unlabeled ones (``hidden``, ``unlabeled`` and the
+    folder's own), standardised by ``statistics``."""
+    from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
+
+    classes, in_channels = train.classes, int(train.in_channels)
+    augmentation: dict[str, Any] = {
+        "crop_size": config.crop_size,
+        "mean": statistics["mean"],
+        "std": statistics["std"],
+        "ignore_index": classes.ignore_index,
+        "scale_range": config.scale_range,
+        "rotation": config.rotation,
+        "horizontal_flip": config.horizontal_flip,
+        "vertical_flip": config.vertical_flip,
+        "color_jitter": config.color_jitter,
+    }
+    augment = training_transform(**augmentation)
+    # FixMatch's crops come with a strong view of themselves
+    unlabeled_augment = weak_and_strong_transform(**augmentation) if config.fixmatch_weight > 0 else augment
+    unlabeled_data = (
+        unlabeled_dataset(config, train, hidden, unlabeled, unlabeled_augment, in_channels)
+        if config.uses_unlabeled
+        else None
+    )
+    # the images whose labels are hidden score the pseudo-labels each epoch (a bounded, fixed sample)
+    wanted = config.pseudo_label_check_images
+    checked = hidden[:: -(-len(hidden) // wanted)] if wanted and hidden else []
+    return RunData(
+        labeled=LabeledCrops(train, labeled, augment),
+        unlabeled=unlabeled_data,
+        evaluate=evaluation_transform(
+            mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
+        ),
+        checked=SubsetView(train, checked) if checked else None,
+    )

@@ -25,7 +25,7 @@ BUILTINS: dict[str, Builtin] = {
 CACHE_ENV = "PIXELWISE_CACHE"
 METADATA_FILE = "pixelwise-dataset.json"
 # bump when a generator changes its output, so that cached exports are made again
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: nuclei has instances/
 
 
 def list_builtin() -> dict[str, str]:
