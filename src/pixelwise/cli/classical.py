@@ -28,6 +28,8 @@ import typer
 from pixelwise.classical.registry import list_methods, method_options
 from pixelwise.cli.app import Section, app, command_class, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
+    executor_for,
     out_option,
     out_or_old,
     overwrite_option,
@@ -36,6 +38,7 @@ from pixelwise.cli.options import (
     set_threads,
     settings_option,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
@@ -67,7 +70,8 @@ def _shown(value: Any) -> str:
 \b
   pixelwise classical otsu nuclei -o out/otsu --fit nuclei
   pixelwise classical kmeans photo.png -o out/ --set clusters=5
-  pixelwise classical slic data/cells -o out/slic-oracle --oracle""",
+  pixelwise classical slic data/cells -o out/slic-oracle --oracle
+  pixelwise classical otsu scans/ -o out/otsu --fit nuclei --workers 4""",
 )
 def classical(
     method: str = typer.Argument(..., metavar="METHOD", help="A method (listed below)."),
@@ -102,6 +106,8 @@ def classical(
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
     overwrite: bool = overwrite_option("Write into a non-empty --out (and replace a --save-fit file); inputs never."),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Segment images with a classical method (no network).
 
@@ -123,6 +129,8 @@ def classical(
     if save_fit is not None and (fit is None or fit.endswith(".json")):
         raise PixelwiseError("--save-fit needs --fit TRAIN_DATA (a dataset to learn from)")
 
+    if cluster is not None and Path(input_path).exists():
+        input_path = str(Path(input_path).absolute())  # the workers of a cluster run elsewhere, in another folder
     inputs = _inputs(input_path, split)
     if oracle and inputs.dataset is None:
         raise PixelwiseError(
@@ -157,25 +165,28 @@ def classical(
         segmented = f"every image of {input_path}" if chosen == ALL else f"the train split of {input_path}"
         print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    if fit is not None:
-        segmenter = _fitted(method, options, fit, settings)
-        if save_fit is not None:
-            segmenter.save(save_fit)
-        what = f"classes learned on {fit}"
-    elif oracle:
-        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
-        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
-    else:
-        segmenter = ClassicalSegmenter(method, options)
-        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
-    job = replace(job, classes=None if regions else segmenter.classes)
-    report = run_job(
-        job,
-        _segmentation_task(segmenter, inputs, regions=regions),
-        desc=segmenter.name,
-        quiet=quiet,
-        open_source=inputs.open,
-    )
+    # connected before the fit: a scheduler that cannot be reached is said at once
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if fit is not None:
+            segmenter = _fitted(method, options, fit, settings)
+            if save_fit is not None:
+                segmenter.save(save_fit)
+            what = f"classes learned on {fit}"
+        elif oracle:
+            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
+            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+        else:
+            segmenter = ClassicalSegmenter(method, options)
+            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+        job = replace(job, classes=None if regions else segmenter.classes)
+        report = run_job(
+            job,
+            _segmentation_task(segmenter, inputs, regions=regions),
+            desc=segmenter.name,
+            quiet=quiet,
+            open_source=inputs.open,
+            executor=executor,
+        )
     written = len(report.written)
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}{complete}")

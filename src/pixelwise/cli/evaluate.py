@@ -11,13 +11,16 @@ import typer
 
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
     data_options_option,
+    executor_for,
     out_option,
     out_or_old,
     overwrite_option,
     quiet_option,
     set_threads,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.splits import (
@@ -133,7 +136,8 @@ def _shown(names: list[str]) -> str:
 
 \b
   pixelwise evaluate out/otsu nuclei
-  pixelwise evaluate masks/ data/cells --split test -o scores.json"""
+  pixelwise evaluate masks/ data/cells --split test -o scores.json
+  pixelwise evaluate masks/ data/cells --workers 4"""
 )
 def evaluate(
     prediction_dir: Path = typer.Argument(
@@ -168,6 +172,8 @@ def evaluate(
     data_option: list[str] = data_options_option("An option of a built-in TRUTH dataset, e.g. count=500."),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Score predicted masks against the truth, per class and overall.
 
@@ -215,10 +221,18 @@ def evaluate(
             file=sys.stderr,
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
-    for prediction_path, truth_path in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
-        prediction = read_mask(prediction_path, classes)
-        truth_mask = read_mask(truth_path, classes)
-        evaluator.add(prediction, truth_mask, name=str(prediction_path))
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if executor is not None:  # each image scored on a worker, the per-image counts summed here
+            from pixelwise.cluster import score_pairs
+
+            score_pairs(executor, pairs, evaluator, quiet=quiet)
+        else:
+            for prediction_path, truth_path in tracked(
+                pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet
+            ):
+                prediction = read_mask(prediction_path, classes)
+                truth_mask = read_mask(truth_path, classes)
+                evaluator.add(prediction, truth_mask, name=str(prediction_path))
     result = evaluator.result()
     print(format_table(result))
     skipped = {key: names for key, names in left_out.items() if names}

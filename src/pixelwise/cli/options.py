@@ -25,11 +25,15 @@ Use them as parameter defaults::
 - ``switch_option("tta", False, ...)``: an on/off setting as ``--tta/--no-tta``, its default shown as on/off.
 - ``settings_option``, ``model_options_option``, ``data_options_option``: the repeatable ``KEY=VALUE``
   flags ``--set``, ``--model-option``, ``--data-option`` (read with ``app.parse_key_values``).
+- ``cluster_option`` / ``workers_option``: ``--cluster ADDRESS`` (a running Dask cluster) or ``--workers N``
+  (N worker processes here); ``executor_for`` turns them into the job's executor (``pixelwise.cluster``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +152,49 @@ def set_threads(threads: int | None, *, torch: bool) -> None:
         import torch as torch_module
 
         torch_module.set_num_threads(threads)
+
+
+def cluster_option() -> Any:
+    """``--cluster ADDRESS``: run on a running Dask cluster, through its scheduler."""
+    return typer.Option(
+        None,
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on the Dask cluster of this scheduler (tcp://host:8786), one task per image; its workers must "
+        "see the inputs and the outputs at the same paths. Needs pixelwise[cluster].",
+    )
+
+
+def workers_option() -> Any:
+    """``--workers N``: run on a Dask cluster of N worker processes started on this machine."""
+    return typer.Option(
+        None,
+        "--workers",
+        metavar="N",
+        callback=check_workers,
+        help="Run on N worker processes on this machine (a Dask LocalCluster); --threads is then per worker "
+        "(default: the cores over N). Needs pixelwise[cluster].",
+    )
+
+
+def check_workers(value: int | None) -> int | None:
+    """A callback, run as the flag is read: ``--workers`` must be 1 or more."""
+    if value is not None and value < 1:
+        raise PixelwiseError(f"--workers {value}: give 1 or more")
+    return value
+
+
+@contextlib.contextmanager
+def executor_for(cluster: str | None, workers: int | None, *, threads: int | None, quiet: bool) -> Iterator[Any]:
+    """The executor of ``--cluster`` / ``--workers`` for the block: None without them (the work runs in this
+    process), else a ``cluster.DaskExecutor`` (connected first: an unreachable scheduler is one line before
+    any work)."""
+    if cluster is None and workers is None:
+        yield None
+        return
+    if cluster is not None and workers is not None:
+        raise PixelwiseError("--cluster and --workers exclude each other: give the cluster to run on, or N workers")
+    from pixelwise.cluster import open_cluster
+
+    with open_cluster(address=cluster, workers=workers, threads=threads, quiet=quiet) as executor:
+        yield executor

@@ -1,0 +1,224 @@
+"""``DaskExecutor``: a job's images, or any function over items, as tasks on a cluster, results as they finish."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import itertools
+import secrets
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import CancelledError
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from distributed import Client, KilledWorker, as_completed
+from distributed.comm import get_address_host
+
+from pixelwise.cluster.worker import JobPlugin, process_on_worker, with_notes
+from pixelwise.errors import PixelwiseError
+from pixelwise.jobs import Item, Job, Outcome, Task, remove_temporaries
+
+if TYPE_CHECKING:
+    from pixelwise.data.classes import ClassSpec
+    from pixelwise.data.sources import ImageSource
+    from pixelwise.metrics import Evaluator
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead per Dask thread: enough to keep workers busy, few futures
+MIN_IN_FLIGHT = 32
+STATUS_INTERVAL = 1.0  # seconds between two asks for the number of workers alive
+
+
+def has_bokeh() -> bool:
+    """Whether Dask's dashboard can be served here (it needs bokeh)."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+class DaskExecutor:
+    """Runs a job's images (``run``, the ``jobs.Executor`` seam) or any function over items (``map``) as tasks
+    on the cluster of ``client``. ``threads``: runtime threads per image (None: each worker's cores over its
+    Dask threads)."""
+
+    counts_units = False  # the client hears of finished images only, not of their tiles
+
+    def __init__(self, client: Client, *, threads: int | None, address: str, remote: bool) -> None:
+        self.client = client
+        self.remote = remote
+        self.threads = threads
+        self.address = address
+        self._workers = 0
+        self._threads_total = 0
+        self._asked = 0.0
+
+    def describe(self) -> str:
+        """``Dask cluster tcp://...: 2 workers, 1 thread each; dashboard http://.../status``."""
+        info = self.client.scheduler_info()
+        per_worker = self.client.nthreads()  # worker address -> its Dask threads
+        threads, count = sorted(set(per_worker.values())), len(per_worker)
+        each = f", {'/'.join(map(str, threads))} Dask thread{'s' if threads != [1] else ''} each" if threads else ""
+        where = info.get("address", self.address)
+        # a scheduler names a dashboard port even without bokeh to serve it: a local one is checked here
+        if "dashboard" in info.get("services", {}) and (self.remote or has_bokeh()):
+            dashboard = f"dashboard {self.client.dashboard_link}"
+        else:
+            dashboard = "no dashboard (pip install bokeh for one)"
+        waiting = "; no workers yet: the work starts when some join" if not count else ""
+        return f"Dask cluster {where}: {count} workers{each}; {dashboard}{waiting}"
+
+    def run(
+        self,
+        job: Job,
+        task: Task,
+        items: Sequence[Item],
+        *,
+        open_source: Callable[[Item], ImageSource],
+        bar: Any,
+        quiet: bool,
+    ) -> Generator[Outcome, None, None]:
+        """Each item on a worker through ``jobs.process_item``; outcomes as they finish."""
+        # the workers get what they write with, never the job's list of inputs (it may hold millions)
+        shipped = replace(job, items=(), input_folders=(), input_files=(), out=job.out.absolute())
+        # one name per client machine and OUT (whose lock makes it one job at a time): the plugin of a client
+        # that was killed, left on the workers with its model, is replaced by the next run's
+        name = "pixelwise-job-" + hashlib.sha1(f"{socket.gethostname()}:{shipped.out}".encode()).hexdigest()[:12]
+        host_threads: Counter[str] = Counter()
+        for worker, threads in self.client.nthreads().items():
+            host_threads[get_address_host(worker)] += threads
+        plugin = JobPlugin(shipped, task, open_source, threads=self.threads, host_threads=dict(host_threads))
+        self.client.register_plugin(plugin, name=name)
+        try:
+            tasks = ((item, Item(item.path.absolute(), item.name)) for item in items)
+            for item, future in self._completed(
+                tasks, lambda shipped_item: (process_on_worker, name, shipped_item), bar
+            ):
+                try:
+                    yield future.result()
+                except KilledWorker:
+                    yield Outcome(item.name, failure=_killer_line(item))
+                except CancelledError:
+                    raise self._gone() from None
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.unregister_worker_plugin(name)
+            remove_temporaries(job, items)
+
+    def map(self, function: Callable[[T], R], items: Iterable[T], *, bar: Any, quiet: bool) -> Iterator[R]:
+        """``function(item)`` on the workers for every item; the results as they finish, in any order. The
+        warnings raised become ``note:`` lines here, each once."""
+        said: set[str] = set()
+        pairs = ((item, item) for item in items)
+        for _, future in self._completed(pairs, lambda item: (with_notes, function, item), bar):
+            try:
+                result, notes = future.result()
+            except (CancelledError, KilledWorker):
+                raise self._gone() from None
+            for note in notes:
+                if not quiet and note not in said:
+                    said.add(note)
+                    bar.write(f"note: {note}", file=sys.stderr)
+            yield result
+
+    def _gone(self) -> PixelwiseError:
+        return PixelwiseError(
+            f"{self.address}: the cluster lost the work's tasks (its scheduler or its workers went away); run the "
+            "same command again"
+        )
+
+    def _completed(
+        self, pairs: Iterable[tuple[Any, Any]], call: Callable[[Any], tuple[Any, ...]], bar: Any
+    ) -> Iterator[tuple[Any, Any]]:
+        """(item, its finished future) for every (item, argument) of ``pairs``, ``call(argument)`` giving the
+        function and arguments of its task. A bounded number of tasks is in flight; on any exit the rest are
+        cancelled."""
+        run = secrets.token_hex(4)
+        remaining = iter(pairs)
+        futures: dict[Any, Any] = {}
+        queue = as_completed(loop=self.client.loop)
+        counter = itertools.count()
+        started = time.monotonic()
+
+        def submit(count: int) -> None:
+            for item, argument in itertools.islice(remaining, count):
+                function, *arguments = call(argument)
+                future = self.client.submit(function, *arguments, key=f"pixelwise-{run}-{next(counter)}", pure=False)
+                futures[future] = item
+                queue.add(future)
+
+        submit(self._in_flight())
+        done = 0
+        try:
+            for future in queue:
+                item = futures.pop(future)
+                submit(max(0, self._in_flight() - len(futures)))
+                done += 1
+                bar.update(1)
+                bar.set_postfix_str(self._status(done, started))
+                yield item, future
+        finally:
+            if futures:
+                with contextlib.suppress(Exception):
+                    self.client.cancel(list(futures), force=True)
+
+    def _in_flight(self) -> int:
+        self._refresh()
+        return max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * self._threads_total)
+
+    def _status(self, done: int, started: float) -> str:
+        """``3.2 images/s, 2 workers`` (tqdm adds the time left; the plain lines their own)."""
+        self._refresh()
+        elapsed = max(time.monotonic() - started, 1e-9)
+        return f"{done / elapsed:.1f}/s, {self._workers} worker{'s' if self._workers != 1 else ''}"
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._asked < STATUS_INTERVAL and self._workers:
+            return
+        self._asked = now
+        threads = self.client.nthreads()  # worker address -> its Dask threads
+        self._workers = len(threads)
+        self._threads_total = sum(threads.values())
+
+
+def score_pairs(
+    executor: DaskExecutor, pairs: Sequence[tuple[Path, Path]], evaluator: Evaluator, *, quiet: bool
+) -> None:
+    """Add every (prediction, truth) pair of mask files to ``evaluator``, each image scored on a worker and
+    its counts (confusion matrix, boundary matches) summed here: the score one process gives, exactly."""
+    from pixelwise.progress import progress_bar
+
+    score = functools.partial(_score_pair, evaluator.classes, evaluator.boundary.tolerance)
+    absolute = [(prediction.absolute(), truth.absolute()) for prediction, truth in pairs]
+    with progress_bar(total=len(pairs), desc="evaluate", unit="image", quiet=quiet) as bar:
+        for part in executor.map(score, absolute, bar=bar, quiet=quiet):
+            evaluator.merge(part)
+
+
+def _score_pair(classes: ClassSpec, tolerance: float, pair: tuple[Path, Path]) -> Evaluator:
+    from pixelwise.data.io import read_mask
+    from pixelwise.metrics import Evaluator
+
+    prediction_path, truth_path = pair
+    part = Evaluator(classes, boundary_tolerance=tolerance)
+    part.add(read_mask(prediction_path, classes), read_mask(truth_path, classes), name=str(prediction_path))
+    return part
+
+
+def _killer_line(item: Item) -> str:
+    """The failure of an image whose every worker died (Dask's ``KilledWorker``): most likely its memory."""
+    import dask
+
+    attempts = dask.config.get("distributed.scheduler.allowed-failures") + 1
+    return (
+        f"{item.path}: {attempts} Dask workers died while processing this image (out of memory?); give the "
+        "workers more memory or process it on a larger machine"
+    )
