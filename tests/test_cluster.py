@@ -81,6 +81,13 @@ def dies_once(marks: Path, victim: str, item: Item, source: ImageSource, **optio
     yield from bands
 
 
+def kills_always(victim: str, item: Item, source: ImageSource, **options: Any) -> Iterator[PredictionBand]:
+    """``threshold_task``, but ``victim`` kills every worker that takes it."""
+    if item.name == victim:
+        os.kill(os.getpid(), signal.SIGKILL)
+    yield from threshold_task(item, source, **options)
+
+
 def bad_setting(item: Item, source: ImageSource, **options: Any) -> Iterator[PredictionBand]:
     raise PixelwiseError("otsu: classes must be an integer >= 2, got 'zero'")
     yield  # a generator
@@ -135,6 +142,23 @@ def test_a_worker_killed_mid_image_leaves_nothing_partial_and_nothing_twice(
     # the dead worker's temporary files are gone; the files are those of one process
     run_job(job(source, tmp_path / "here", sinks), threshold_task, quiet=True)
     assert files(tmp_path / "out") == files(tmp_path / "here")
+
+
+@pytest.mark.slow
+def test_an_image_that_kills_every_worker_fails_alone(tmp_path: Path) -> None:
+    import dask
+
+    source = images(tmp_path / "in", 40, size=4)
+    # Dask gives up on a task after two deaths (its default: four), pixelwise tries it again alone once: four
+    # deaths make an image a killer; a task of several images is split, so that the others are written
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
+        open_cluster(workers=2, threads=1, quiet=True) as executor,
+    ):
+        task = functools.partial(kills_always, "img17")
+        report = run_job(job(source, tmp_path / "out"), task, quiet=True, executor=executor)
+    assert [(path.name, "4 Dask workers died" in line) for path, line in report.failed] == [("img17.png", True)]
+    assert len(report.written) == 39 and len(set(finished(tmp_path / "out"))) == 39
 
 
 CLIENT = """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from distributed import Client, LocalCluster
 
-from pixelwise.cluster.executor import DaskExecutor, has_bokeh
+from pixelwise.cluster.executor import DaskExecutor
 from pixelwise.cluster.worker import usable_cores
 from pixelwise.errors import PixelwiseError
 
@@ -45,7 +45,7 @@ def open_cluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=":0" if has_bokeh() else None,  # any free port: the machine may run others
+                dashboard_address=":0",  # any free port: the machine may run other clusters
                 silence_logs=logging.CRITICAL,
             )
             client = Client(cluster, set_as_default=False)

@@ -10,9 +10,8 @@ import secrets
 import socket
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import CancelledError
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from distributed import Client, KilledWorker, as_completed
 from distributed.comm import get_address_host
 
-from pixelwise.cluster.worker import JobPlugin, process_on_worker, with_notes
+from pixelwise.cluster.worker import Done, JobPlugin, process_on_worker, with_notes
 from pixelwise.errors import PixelwiseError
 from pixelwise.jobs import Item, Job, Outcome, Task, remove_temporaries
 
@@ -34,6 +33,8 @@ R = TypeVar("R")
 
 IN_FLIGHT_PER_THREAD = 4  # tasks submitted ahead per Dask thread: enough to keep workers busy, few futures
 MIN_IN_FLIGHT = 32
+TASK_SECONDS = 0.5  # what a task of tiny images is made to last
+MAX_CHUNK = 256
 STATUS_INTERVAL = 1.0  # seconds between two asks for the number of workers alive
 
 
@@ -42,6 +43,29 @@ def has_bokeh() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("bokeh") is not None
+
+
+class _Sizer:
+    """How many items a task takes: one at first, then as many as fill ``TASK_SECONDS`` at the pace seen so
+    far (tiny images share the per-task cost, a few milliseconds of messages), at most ``MAX_CHUNK`` and few
+    enough that every Dask thread gets several tasks."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.items = 0
+        self.seconds = 0.0
+
+    def learn(self, items: int, seconds: float) -> None:
+        self.items += items
+        self.seconds += seconds
+
+    def size(self, threads: int) -> int:
+        if not self.items:
+            return 1
+        pace = self.seconds / self.items
+        wanted = MAX_CHUNK if pace <= 0 else int(TASK_SECONDS / pace)
+        balanced = self.total // (IN_FLIGHT_PER_THREAD * max(1, threads))
+        return max(1, min(wanted, MAX_CHUNK, balanced))
 
 
 class DaskExecutor:
@@ -97,36 +121,29 @@ class DaskExecutor:
         plugin = JobPlugin(shipped, task, open_source, threads=self.threads, host_threads=dict(host_threads))
         self.client.register_plugin(plugin, name=name)
         try:
-            tasks = ((item, Item(item.path.absolute(), item.name)) for item in items)
-            for item, future in self._completed(
-                tasks, lambda shipped_item: (process_on_worker, name, shipped_item), bar
-            ):
-                try:
-                    yield future.result()
-                except KilledWorker:
-                    yield Outcome(item.name, failure=_killer_line(item))
-                except CancelledError:
-                    raise self._gone() from None
+            shipped_items = [Item(item.path.absolute(), item.name) for item in items]
+            for chunk, done in self._completed(functools.partial(process_on_worker, name), shipped_items, bar):
+                if isinstance(done, KilledWorker):
+                    yield Outcome(chunk[0].name, failure=_killer_line(chunk[0]))
+                    continue
+                yield from done.values
         finally:
             with contextlib.suppress(Exception):
                 self.client.unregister_worker_plugin(name)
             remove_temporaries(job, items)
 
-    def map(self, function: Callable[[T], R], items: Iterable[T], *, bar: Any, quiet: bool) -> Iterator[R]:
+    def map(self, function: Callable[[T], R], items: Sequence[T], *, bar: Any, quiet: bool) -> Iterator[R]:
         """``function(item)`` on the workers for every item; the results as they finish, in any order. The
         warnings raised become ``note:`` lines here, each once."""
         said: set[str] = set()
-        pairs = ((item, item) for item in items)
-        for _, future in self._completed(pairs, lambda item: (with_notes, function, item), bar):
-            try:
-                result, notes = future.result()
-            except (CancelledError, KilledWorker):
-                raise self._gone() from None
-            for note in notes:
+        for _, done in self._completed(functools.partial(with_notes, function), items, bar):
+            if isinstance(done, KilledWorker):
+                raise self._gone()
+            for note in done.notes:
                 if not quiet and note not in said:
                     said.add(note)
                     bar.write(f"note: {note}", file=sys.stderr)
-            yield result
+            yield from done.values
 
     def _gone(self) -> PixelwiseError:
         return PixelwiseError(
@@ -135,35 +152,70 @@ class DaskExecutor:
         )
 
     def _completed(
-        self, pairs: Iterable[tuple[Any, Any]], call: Callable[[Any], tuple[Any, ...]], bar: Any
-    ) -> Iterator[tuple[Any, Any]]:
-        """(item, its finished future) for every (item, argument) of ``pairs``, ``call(argument)`` giving the
-        function and arguments of its task. A bounded number of tasks is in flight; on any exit the rest are
-        cancelled."""
+        self, function: Callable[[list[Any]], Done], items: Sequence[Any], bar: Any
+    ) -> Iterator[tuple[list[Any], Done | KilledWorker]]:
+        """(chunk, what ``function(chunk)`` gave) for chunks of ``items``, as tasks finish. Chunks grow while
+        items are quick (``_Sizer``); a bounded number of tasks is in flight; on any exit the rest are
+        cancelled; any error of a task is raised, but Dask's ``KilledWorker`` (every worker that took the
+        task died). Dask blames that on every task a dying worker held, those queued behind the one running
+        too: a chunk that gets it is split, and an item that gets it alone is tried once more at the end, by
+        itself on the cluster. If it kills its workers then, it alone gives the ``KilledWorker``."""
         run = secrets.token_hex(4)
-        remaining = iter(pairs)
-        futures: dict[Any, Any] = {}
-        queue = as_completed(loop=self.client.loop)
+        remaining = iter(items)
+        again: deque[list[Any]] = deque()  # chunks split after a KilledWorker, submitted first
+        suspects: deque[list[Any]] = deque()  # lone items after a KilledWorker, tried alone at the end
+        futures: dict[Any, tuple[list[Any], bool]] = {}  # future -> (its chunk, whether it runs alone)
+        queue = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
         counter = itertools.count()
+        sizer = _Sizer(len(items))
         started = time.monotonic()
+        exhausted = False
+
+        def send(chunk: list[Any], *, alone: bool) -> None:
+            future = self.client.submit(function, chunk, key=f"pixelwise-{run}-{next(counter)}", pure=False)
+            futures[future] = (chunk, alone)
+            queue.add(future)
 
         def submit(count: int) -> None:
-            for item, argument in itertools.islice(remaining, count):
-                function, *arguments = call(argument)
-                future = self.client.submit(function, *arguments, key=f"pixelwise-{run}-{next(counter)}", pure=False)
-                futures[future] = item
-                queue.add(future)
+            nonlocal exhausted
+            for _ in range(count):
+                chunk = again.popleft() if again else list(itertools.islice(remaining, sizer.size(self._threads_total)))
+                if not chunk:
+                    exhausted = True
+                    break
+                send(chunk, alone=False)
+            if exhausted and not again and not futures and suspects:
+                send(suspects.popleft(), alone=True)
 
+        self._refresh()
         submit(self._in_flight())
         done = 0
         try:
-            for future in queue:
-                item = futures.pop(future)
+            for future, result in queue:
+                chunk, alone = futures.pop(future)
+                # told apart by what came back, not by the future's status: a result gathered just before its
+                # worker died is there, though the future says "lost" (and its task may run again)
+                if isinstance(result, Done):
+                    sizer.learn(len(chunk), result.seconds)
+                    value: Done | KilledWorker = result
+                elif not (isinstance(result, tuple) and isinstance(result[1], BaseException)):
+                    raise self._gone()  # cancelled: the scheduler or the workers went away
+                elif not isinstance(result[1], KilledWorker):
+                    raise result[1].with_traceback(result[2])
+                elif len(chunk) > 1 or not alone:
+                    if len(chunk) > 1:
+                        again.extend([item] for item in chunk)
+                    else:
+                        suspects.append(chunk)
+                    submit(max(0, self._in_flight() - len(futures)))
+                    continue
+                else:
+                    value = result[1]
                 submit(max(0, self._in_flight() - len(futures)))
-                done += 1
-                bar.update(1)
+                done += len(chunk)
+                bar.update(len(chunk))
                 bar.set_postfix_str(self._status(done, started))
-                yield item, future
+                yield chunk, value
         finally:
             if futures:
                 with contextlib.suppress(Exception):
@@ -217,7 +269,8 @@ def _killer_line(item: Item) -> str:
     """The failure of an image whose every worker died (Dask's ``KilledWorker``): most likely its memory."""
     import dask
 
-    attempts = dask.config.get("distributed.scheduler.allowed-failures") + 1
+    # Dask's tries of a task (allowed-failures + 1), twice: among the others, then alone
+    attempts = 2 * (dask.config.get("distributed.scheduler.allowed-failures") + 1)
     return (
         f"{item.path}: {attempts} Dask workers died while processing this image (out of memory?); give the "
         "workers more memory or process it on a larger machine"

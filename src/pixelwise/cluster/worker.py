@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from distributed import get_worker
 from distributed.comm import get_address_host
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pixelwise.jobs import Item, Job, Outcome, Task, process_item
+from pixelwise.jobs import Item, Job, Task, process_item
 
 if TYPE_CHECKING:
     from pixelwise.data.sources import ImageSource
@@ -83,21 +84,36 @@ class JobPlugin(WorkerPlugin):
             self._limits.restore_original_limits()
 
 
-def process_on_worker(plugin_name: str, item: Item) -> Outcome:
-    """A task: one image on this worker, with the notes its warnings make."""
+@dataclass(frozen=True)
+class Done:
+    """What a task gives back: ``values`` (one per item of its chunk, in order), the ``notes`` its warnings
+    made (a job's are in its outcomes instead), and the ``seconds`` its items took (to size later chunks)."""
+
+    values: list[Any]
+    notes: list[str]
+    seconds: float
+
+
+def process_on_worker(plugin_name: str, items: list[Item]) -> Done:
+    """A task: a chunk of images on this worker, one after another, each with the notes its warnings make."""
     plugin = get_worker().plugins[plugin_name]
     assert isinstance(plugin, JobPlugin)
     prepared = plugin.prepared
-    with _notes() as notes:
-        outcome = process_item(prepared.job, prepared.task, item, open_source=prepared.open_source)
-    return replace(outcome, notes=tuple(dict.fromkeys(notes)))
+    started = time.perf_counter()
+    outcomes = []
+    for item in items:
+        with _notes() as notes:
+            outcome = process_item(prepared.job, prepared.task, item, open_source=prepared.open_source)
+        outcomes.append(replace(outcome, notes=tuple(dict.fromkeys(notes))))
+    return Done(outcomes, [], time.perf_counter() - started)
 
 
-def with_notes(function: Callable[[T], R], item: T) -> tuple[R, list[str]]:
-    """A task of ``map``: ``function(item)`` and the notes its warnings make."""
+def with_notes(function: Callable[[T], R], items: list[T]) -> Done:
+    """A task of ``DaskExecutor.map``: ``function`` of each item of a chunk, and the notes its warnings make."""
+    started = time.perf_counter()
     with _notes() as notes:
-        result = function(item)
-    return result, notes
+        values = [function(item) for item in items]
+    return Done(values, notes, time.perf_counter() - started)
 
 
 @contextlib.contextmanager
