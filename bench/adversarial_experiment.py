@@ -140,7 +140,7 @@ def _test_scores(checkpoint: Path, test: Any) -> dict[str, Any]:
     for index in range(len(test)):
         sample = test[index]
         evaluator.add(predictor.predict_labels(sample.image), sample.mask)
-    result = evaluator.result()
+    result = evaluator.result().to_dict()
     return {key: result[key] for key in ("miou", "pixel_accuracy", "mean_dice", "boundary_f1")}
 
 

@@ -7,12 +7,14 @@ For unet-small and unet-resnet34 (smp's Unet on a ResNet-34 encoder, random weig
     - smp-style eager fp32: ``model.eval()``, ``torch.no_grad()``, NCHW float32 (what an smp user writes);
     - PyTorch channels_last (model and input);
     - pixelwise ``TorchBackend`` fp32 (channels_last, its default) and, on a CPU with bf16 hardware, bf16;
-    - pixelwise ``OnnxBackend``: the network as ``pixelwise export`` writes it, in ONNX Runtime.
+    - pixelwise ``OnnxBackend``: the network as ``pixelwise export`` writes it, in ONNX Runtime;
+    - pixelwise ``OpenVinoBackend`` (where openvino is installed): the same file in OpenVINO, fp32, and bf16
+      on a CPU with bf16 hardware.
 (b) one 2048² image through the tiler (``Predictor``: tile 512, overlap 0.5, batch 1), seconds, with each
     pixelwise backend and with the eager fp32 model as the backend (tiling by hand with the smp model),
     mask agreement with the latter.
 
-Target: pixelwise's best CPU backend (among those with masks equal on ≥ 99.9 % of pixels) ≥ 2× eager fp32.
+Target: pixelwise's best CPU backend (among those with masks equal on ≥ 99.9 % of pixels) ≥ 2.5× eager fp32.
 
     .venv/bin/python bench/backends.py                 # about 15 minutes on two shared cores
     .venv/bin/python bench/backends.py --quick         # smoke run: 256², unet-small only
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import os
 import statistics
 import time
@@ -84,6 +87,13 @@ def backends(model: SegmentationNetwork, spec: InferenceSpec, threads: int) -> d
     if cpu_has_bf16():
         sides["pixelwise torch bf16"] = TorchBackend(copy.deepcopy(model), precision="bf16")
     sides["pixelwise onnxruntime"] = exported
+    if importlib.util.find_spec("openvino") is not None:
+        from pixelwise.inference.openvino_backend import OpenVinoBackend
+
+        data = onnx_bytes(model, spec)
+        sides["pixelwise openvino fp32"] = OpenVinoBackend(data, threads=threads)
+        if cpu_has_bf16():
+            sides["pixelwise openvino bf16"] = OpenVinoBackend(data, threads=threads, precision="bf16")
     return sides
 
 

@@ -39,22 +39,23 @@ def make_checkpoint(folder: Path) -> Path:
     """A unet-small checkpoint (default width and depth) with random weights and the quokka classes."""
     import torch
 
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.data.builtin.quokka import QUOKKA_CLASSES
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=2, in_channels=3)
     return save_checkpoint(
         folder / "best.pt",
-        {
-            "model": {"name": "unet-small", "options": {}},
-            "state_dict": model.state_dict(),
-            "classes": QUOKKA_CLASSES.to_dict(),
-            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-            "in_channels": 3,
-            "tile_size": 256,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={},
+            state_dict=model.state_dict(),
+            classes=QUOKKA_CLASSES,
+            normalization=Normalization((0.5,) * 3, (0.25,) * 3),
+            in_channels=3,
+            tile_size=256,
+        ),
     )
 
 

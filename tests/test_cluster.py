@@ -211,22 +211,23 @@ def test_predict_and_evaluate_on_the_cluster_equal_one_process(
 ) -> None:
     import torch
 
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
     checkpoint = tmp_path / "run" / "best.pt"
     save_checkpoint(
         checkpoint,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(3).to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
-            "tile_size": 32,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(3),
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
+            tile_size=32,
+        ),
     )
     source = images(tmp_path / "in", 4, size=40)
     here = cli("predict", checkpoint, source, "-o", tmp_path / "here", "--backend", "torch", "-q")

@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassJac
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.metrics import ConfusionMatrix, Evaluator, boundary_f1, evaluate
+from pixelwise.metrics import ConfusionMatrix, Evaluator, Scores, boundary_f1, evaluate
 
 
 def test_confusion_matrix_counts_rows_truth_columns_prediction() -> None:
@@ -23,7 +23,7 @@ def test_confusion_matrix_counts_rows_truth_columns_prediction() -> None:
 def test_scores_worked_by_hand() -> None:
     truth = np.array([[0, 0, 0, 1], [1, 1, 2, 2]])
     prediction = np.array([[0, 0, 1, 1], [1, 2, 2, 2]])
-    result = evaluate(prediction, truth, classes=3)
+    result = evaluate(prediction, truth, classes=3).to_dict()
     # class 0: TP 2, FN 1, FP 0 -> IoU 2/3, Dice 4/5; class 1: TP 2, FP 1, FN 1 -> 1/2, 4/6; class 2: TP 2, FP 1 -> 2/3
     assert result["per_class"]["class0"]["iou"] == pytest.approx(2 / 3)
     assert result["per_class"]["class1"]["iou"] == pytest.approx(1 / 2)
@@ -37,7 +37,7 @@ def test_scores_worked_by_hand() -> None:
 
 
 def test_absent_class_is_skipped_and_named() -> None:
-    result = evaluate(np.array([[0, 1]]), np.array([[0, 1]]), classes=ClassSpec.default(3))
+    result = evaluate(np.array([[0, 1]]), np.array([[0, 1]]), classes=ClassSpec.default(3)).to_dict()
     assert result["miou"] == 1.0
     assert result["per_class"]["class2"]["iou"] is None
     assert result["absent_classes"] == ["class2"]
@@ -45,12 +45,12 @@ def test_absent_class_is_skipped_and_named() -> None:
 
 def test_ignore_index_pixels_count_nowhere() -> None:
     truth = np.array([[0, 255, 1, 255]])
-    result = evaluate(np.array([[0, 1, 1, 0]]), truth, classes=2)
+    result = evaluate(np.array([[0, 1, 1, 0]]), truth, classes=2).to_dict()
     assert result["miou"] == 1.0 and result["num_pixels"] == 2
 
 
 def test_binary_task_reports_foreground_scores() -> None:
-    result = evaluate(np.array([[0, 1, 1, 0]]), np.array([[0, 1, 0, 0]]), classes=2)
+    result = evaluate(np.array([[0, 1, 1, 0]]), np.array([[0, 1, 0, 0]]), classes=2).to_dict()
     assert result["foreground_iou"] == pytest.approx(1 / 2)
     assert result["foreground_dice"] == pytest.approx(2 / 3)
 
@@ -66,8 +66,8 @@ def test_streaming_equals_one_shot() -> None:
     rng = np.random.default_rng(0)
     truths = [rng.integers(0, 4, (9, 7)) for _ in range(3)]
     predictions = [rng.integers(0, 4, (9, 7)) for _ in range(3)]
-    streamed = evaluate(predictions, truths, classes=4)
-    whole = evaluate(np.concatenate(predictions, axis=1), np.concatenate(truths, axis=1), classes=4)
+    streamed = evaluate(predictions, truths, classes=4).to_dict()
+    whole = evaluate(np.concatenate(predictions, axis=1), np.concatenate(truths, axis=1), classes=4).to_dict()
     assert streamed["confusion_matrix"] == whole["confusion_matrix"]
     assert streamed["miou"] == pytest.approx(whole["miou"])
 
@@ -80,7 +80,7 @@ def test_agrees_with_torchmetrics(seed: int) -> None:
     truth[rng.random(truth.shape) < 0.1] = 255
     prediction = np.where(rng.random(truth.shape) < 0.6, truth, rng.integers(0, num_classes, truth.shape))
     prediction[prediction == 255] = 0
-    ours = evaluate(list(prediction), list(truth), classes=num_classes)
+    ours = evaluate(list(prediction), list(truth), classes=num_classes).to_dict()
 
     reference_matrix = MulticlassConfusionMatrix(num_classes, ignore_index=255)
     reference_matrix.update(torch.from_numpy(prediction), torch.from_numpy(truth))
@@ -114,5 +114,21 @@ def test_evaluator_json_ready() -> None:
 
     evaluator = Evaluator(ClassSpec(("bg", "cell", "edge"), ((0, 0, 0), (255, 0, 0), (0, 255, 0))))
     evaluator.add(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [1, 0]]))
-    text = json.dumps(evaluator.result(), allow_nan=False)
+    text = json.dumps(evaluator.result().to_dict(), allow_nan=False)
     assert '"edge"' in text
+
+
+def test_the_scores_are_a_record_whose_dict_reads_back() -> None:
+    scores = evaluate(np.array([[0, 1]]), np.array([[0, 1]]), classes=ClassSpec.default(3))
+    assert scores.miou == 1.0 and scores.per_class["class1"].iou == 1.0 and scores.per_class["class1"].support == 1
+    assert math.isnan(scores.per_class["class2"].iou) and scores.absent_classes == ("class2",)
+    assert scores.foreground_iou is None  # three classes: no foreground
+    written = scores.to_dict()
+    assert list(written) == [
+        *("miou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "boundary_f1"),
+        *("boundary_tolerance", "per_class", "absent_classes", "confusion_matrix", "num_images", "num_pixels"),
+        *("classes", "ignore_index"),
+    ]
+    assert Scores.from_dict(written).to_dict() == written
+    two = evaluate(np.array([[0, 1]]), np.array([[0, 0]]), classes=2)
+    assert Scores.from_dict(two.to_dict()).to_dict() == two.to_dict() and "foreground_iou" in two.to_dict()

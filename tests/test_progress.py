@@ -62,16 +62,17 @@ def test_tqdm_on_a_terminal_and_lines_elsewhere() -> None:
 def checkpoint(tmp_path: Path) -> Path:
     import torch
 
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.data.classes import ClassSpec
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=2, in_channels=1, width=4, depth=2)
     path = tmp_path / "best.pt"
-    payload = {"model": {"name": "unet-small", "options": {"width": 4, "depth": 2}}, "state_dict": model.state_dict()}
-    payload |= {"classes": ClassSpec.default(2).to_dict(), "normalization": {"mean": [0.5], "std": [0.25]}}
-    save_checkpoint(path, {**payload, "in_channels": 1, "tile_size": 16})
+    options = {"model": "unet-small", "model_options": {"width": 4, "depth": 2}, "state_dict": model.state_dict()}
+    record = Checkpoint(**options, classes=ClassSpec.default(2), normalization=Normalization((0.5,), (0.25,)),
+                        in_channels=1, tile_size=16)  # fmt: skip
+    save_checkpoint(path, record)
     return path
 
 

@@ -1,19 +1,22 @@
-"""Reading pixelwise checkpoints: safely, with one-line errors naming the file, into a model or its parts.
+"""Checkpoints: the ``Checkpoint`` record and its file, written and read here and nowhere else.
 
-Reading lives here, apart from ``train``, so that prediction needs no training code; writing (and what only
-resuming needs) stays in ``pixelwise.train.checkpoint``. A checkpoint is a ``torch.save``d dict:
+Prediction needs no training code, so nothing here imports ``train`` (what only resuming needs is the typed
+extension ``pixelwise.train.checkpoint.ResumeState``); torch is imported when a file is read or written,
+not with this module. A checkpoint file is the ``torch.save``d dict ``Checkpoint.to_payload()``:
 
 ========================  =====================================================================
-key                       value
+key                       value (the record's field)
 ========================  =====================================================================
 format                    ``"pixelwise-checkpoint/1"``
 model                     ``{"name": str, "options": {...}}`` for ``models.create_model``
+                          (``model``, ``model_options``)
 state_dict                the segmenter's parameters and buffers
-classes                   ``ClassSpec.to_dict()``
+classes                   ``ClassSpec.to_dict()`` (``classes``: a ClassSpec)
 normalization             ``{"mean": [...], "std": [...]}`` per channel, applied to [0, 1] images
-in_channels, tile_size    ints
+                          (a ``Normalization``)
+in_channels, tile_size    ints (``tile_size``: 256 where an older file lacks it)
 stride                    int: the network pads its input to a multiple of this (absent in older
-                          files: ``stride_from_checkpoint`` derives it from the architecture)
+                          files: None in the record, and ``stride_from_checkpoint`` derives it)
 config                    ``TrainConfig.to_dict()``
 metrics                   the validation metrics of this checkpoint's epoch (JSON-ready)
 versions                  ``versions.library_versions()``
@@ -21,12 +24,18 @@ epoch                     epochs completed
 digest                    ``"sha256:<hex>"`` of every other value (``payload_digest``), written at
                           save and verified at load: a file changed since (a bad copy, a failing
                           disk) is refused. Files written before it existed load with a note.
+(any other key)           ``extra``: kept as it is, written back as it was. ``last.pt``'s resuming
+                          state lives there (``ResumeState``), and so does a key of a newer pixelwise.
 ========================  =====================================================================
 
-``last.pt`` adds what resuming needs (see ``pixelwise.train.checkpoint``). Loading uses
-``torch.load(weights_only=True)``: a checkpoint is data, and a file from elsewhere cannot run code on load.
-Weights that are NaN or infinite (a run that diverged) are refused. torch is imported when a file is read,
-not with this module.
+Both ways readable: a file loads here whatever keys it adds, and a file written here loads in an older
+pixelwise, which reads the keys above by name and ignores the others. **A new field** (issue 20's ``mpp``,
+the resolution a model was trained at; issue 21's band selection and per-band statistics) keeps that: a
+record field whose default (None) means "not recorded", written by ``to_payload`` only when set, read by
+``from_payload`` with ``raw.get``, and a row in the table above; files without it load unchanged.
+
+Loading uses ``torch.load(weights_only=True)``: a checkpoint is data, and a file from elsewhere cannot run
+code on load. Weights that are NaN or infinite (a run that diverged) are refused.
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,15 +59,136 @@ if TYPE_CHECKING:
 
 FORMAT = "pixelwise-checkpoint/1"
 REQUIRED_KEYS = ("model", "state_dict", "classes", "normalization", "in_channels")
+# the tile a predictor uses when a checkpoint does not say (files from before tile_size was stored)
+DEFAULT_TILE_SIZE = 256
 DIGEST = "sha256"
 _GIVE = "give a best.pt or last.pt written by 'pixelwise train'"
+# the payload keys the record's fields are written to; any other key is ``extra``
+_FIELD_KEYS = frozenset(
+    {"format", "model", "state_dict", "classes", "normalization", "in_channels", "tile_size", "stride"}
+    | {"config", "metrics", "versions", "epoch", "digest", "path"}
+)
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a pixelwise checkpoint; a missing, corrupt or foreign file is a PixelwiseError naming it.
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel standardisation of [0, 1] inputs, ``(x - mean) / std``, as the network was trained."""
 
-    ``path`` is a ``.pt`` file or a run folder (its ``best.pt``, else its ``last.pt``); the returned dict
-    has the file's keys plus ``path``, the file actually read.
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        # lists from a file or a caller: kept as tuples of floats, so the record stays immutable
+        object.__setattr__(self, "mean", tuple(float(value) for value in self.mean))
+        object.__setattr__(self, "std", tuple(float(value) for value in self.std))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Sequence[float]]) -> Normalization:
+        return cls(tuple(raw["mean"]), tuple(raw["std"]))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)  # weights do not compare as a whole
+class Checkpoint:
+    """A trained segmenter and everything a predictor (or a resumed run) needs around it; see the module.
+
+    ``path`` is the file it was read from (None for one made in memory); ``digest`` the one stored in it
+    (None when unsaved or older than digests). ``extra``: the payload's other keys, kept as they were.
+    """
+
+    model: str
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    state_dict: Mapping[str, Any]
+    classes: ClassSpec
+    normalization: Normalization
+    in_channels: int
+    tile_size: int = DEFAULT_TILE_SIZE
+    stride: int | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+    epoch: int = 0
+    digest: str | None = None
+    path: Path | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """What error messages call it: its file, or "checkpoint"."""
+        return str(self.path) if self.path is not None else "checkpoint"
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict a checkpoint file holds (the table in the module), without the digest saving adds."""
+        payload: dict[str, Any] = {
+            "format": FORMAT,
+            "model": {"name": self.model, "options": dict(self.model_options)},
+            "state_dict": self.state_dict,
+            "classes": self.classes.to_dict(),
+            "normalization": self.normalization.to_dict(),
+            "in_channels": self.in_channels,
+            "tile_size": self.tile_size,
+        }
+        if self.stride is not None:
+            payload["stride"] = self.stride
+        payload.update(
+            config=dict(self.config), metrics=dict(self.metrics), versions=dict(self.versions), epoch=self.epoch
+        )
+        payload.update({key: value for key, value in self.extra.items() if key not in _FIELD_KEYS})
+        return payload
+
+    @classmethod
+    def from_payload(cls, raw: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None) -> Checkpoint:
+        """The record of a checkpoint file's dict; a malformed value is a PixelwiseError naming ``path``."""
+        with reading(str(path) if path is not None else "checkpoint"):
+            model = raw["model"]
+            stride = raw.get("stride")
+            return cls(
+                model=str(model["name"]),
+                model_options=dict(model.get("options") or {}),
+                state_dict=raw["state_dict"],
+                classes=ClassSpec.from_dict(raw["classes"], source=str(path or "checkpoint")),
+                normalization=Normalization.from_dict(raw["normalization"]),
+                in_channels=int(raw["in_channels"]),
+                tile_size=int(raw.get("tile_size") or DEFAULT_TILE_SIZE),
+                stride=None if stride is None else int(stride),
+                config=dict(raw.get("config") or {}),
+                metrics=dict(raw.get("metrics") or {}),
+                versions=dict(raw.get("versions") or {}),
+                epoch=int(raw.get("epoch") or 0),
+                digest=raw.get("digest"),
+                path=None if path is None else Path(path),
+                extra={key: value for key, value in raw.items() if key not in _FIELD_KEYS},
+            )
+
+
+def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (an interrupted save leaves the previous file intact), with
+    the ``digest`` that loading verifies."""
+    return write_payload(path, checkpoint.to_payload())
+
+
+def write_payload(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
+    """Write a checkpoint file's dict as it is, with ``format`` first and the ``digest`` last: what
+    ``save_checkpoint`` does with a record, open to tools and tests that must write what a record would not."""
+    import torch
+
+    from pixelwise.files import atomic_path
+
+    target = Path(path)
+    content = {"format": FORMAT, **{key: value for key, value in payload.items() if key not in ("digest", "path")}}
+    content["digest"] = payload_digest(content)
+    with atomic_path(target) as tmp:
+        torch.save(content, tmp)
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a pixelwise checkpoint; a missing, corrupt, foreign or malformed file is a PixelwiseError naming it.
+
+    ``path`` is a ``.pt`` file or a run folder (its ``best.pt``, else its ``last.pt``); the record's
+    ``path`` is the file actually read.
     """
     import torch
 
@@ -72,31 +203,27 @@ def load_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
     if not file.is_file():
         raise PixelwiseError(f"{file}: no such checkpoint; give the path of a .pt file written by 'pixelwise train'")
     try:
-        checkpoint = torch.load(file, map_location=map_location, weights_only=True)
+        raw = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises a zoo of types for truncated or foreign files
         raise PixelwiseError(f"{file}: {_unreadable_reason(file, error)}; {_GIVE}") from None
-    if not isinstance(checkpoint, dict) or not str(checkpoint.get("format", "")).startswith("pixelwise-checkpoint/"):
+    if not isinstance(raw, dict) or not str(raw.get("format", "")).startswith("pixelwise-checkpoint/"):
         raise PixelwiseError(f"{file}: not a pixelwise checkpoint (no 'format' key); {_GIVE}")
-    if checkpoint["format"] != FORMAT:
-        raise PixelwiseError(
-            f"{file}: checkpoint format {checkpoint['format']!r}, this pixelwise reads {FORMAT!r}; upgrade"
-        )
-    _check_integrity(checkpoint, file)
-    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if raw["format"] != FORMAT:
+        raise PixelwiseError(f"{file}: checkpoint format {raw['format']!r}, this pixelwise reads {FORMAT!r}; upgrade")
+    _check_integrity(raw, file)
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
     if missing:
         raise PixelwiseError(f"{file}: checkpoint lacks {missing}; it is damaged, train again or use another file")
-    checkpoint["path"] = str(file)
-    return checkpoint
+    return Checkpoint.from_payload(raw, path=file)
 
 
 @contextlib.contextmanager
-def reading(checkpoint: dict[str, Any]) -> Iterator[None]:
-    """Errors while reading a loaded checkpoint's content become one PixelwiseError that names its file.
+def reading(source: str) -> Iterator[None]:
+    """Errors while reading a checkpoint's content become one PixelwiseError that names ``source`` (its file).
 
     A malformed value (a missing key, a string where a number belongs) is a KeyError or TypeError deep
     inside; the user needs the file and what to do instead.
     """
-    source = str(checkpoint.get("path", "checkpoint"))
     try:
         yield
     except PixelwiseError as error:
@@ -108,51 +235,44 @@ def reading(checkpoint: dict[str, Any]) -> Iterator[None]:
         raise PixelwiseError(f"{source}: malformed checkpoint: {_first_words(str(error))}; {_GIVE}") from None
 
 
-def classes_from_checkpoint(checkpoint: dict[str, Any]) -> ClassSpec:
-    with reading(checkpoint):
-        return ClassSpec.from_dict(checkpoint["classes"], source=str(checkpoint.get("path", "checkpoint")))
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any] | str | os.PathLike[str]) -> SegmentationNetwork:
-    """Rebuild the segmenter from a checkpoint (dict or path), load its weights, switch to eval mode.
+def model_from_checkpoint(checkpoint: Checkpoint | str | os.PathLike[str]) -> SegmentationNetwork:
+    """Rebuild the segmenter from a checkpoint (record or path), load its weights, switch to eval mode.
 
     Never touches pretrained weights: ``encoder_weights`` is None, the state dict carries everything.
     """
-    loaded = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    loaded = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     model = _architecture(loaded)
     try:
-        model.load_state_dict(loaded["state_dict"])
+        model.load_state_dict(loaded.state_dict)
     except RuntimeError as error:
         raise PixelwiseError(
-            f"{loaded.get('path', 'checkpoint')}: the weights do not fit model {loaded['model']['name']!r} "
+            f"{loaded.source}: the weights do not fit model {loaded.model!r} "
             f"({_first_words(str(error))}); the file is damaged or from another version"
         ) from None
     return model.eval()
 
 
-def stride_from_checkpoint(checkpoint: dict[str, Any]) -> int:
+def stride_from_checkpoint(checkpoint: Checkpoint) -> int:
     """The multiple the network pads its input to: stored in checkpoints since it was added, and derived
     for older ones by building the architecture on torch's meta device (no memory, no weights, no data)."""
-    with reading(checkpoint):
-        if "stride" in checkpoint:
-            return int(checkpoint["stride"])
+    if checkpoint.stride is not None:
+        return checkpoint.stride
     import torch
 
     with torch.device("meta"):
         return int(_architecture(checkpoint).stride)
 
 
-def _architecture(checkpoint: dict[str, Any]) -> SegmentationNetwork:
+def _architecture(checkpoint: Checkpoint) -> SegmentationNetwork:
     """The checkpoint's network with fresh (untrained) weights."""
     from pixelwise.models.registry import create_model
 
-    with reading(checkpoint):
-        spec = checkpoint["model"]
+    with reading(checkpoint.source):
         return create_model(
-            spec["name"],
-            **spec.get("options", {}),
-            num_classes=classes_from_checkpoint(checkpoint).num_classes,
-            in_channels=int(checkpoint["in_channels"]),
+            checkpoint.model,
+            **checkpoint.model_options,
+            num_classes=checkpoint.classes.num_classes,
+            in_channels=checkpoint.in_channels,
             encoder_weights=None,
         )
 

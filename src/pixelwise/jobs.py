@@ -8,9 +8,9 @@ with one progress bar. Each image's files appear whole or not at all.
 Nothing is lost and nothing is done twice:
 
 - one bad image (an ``errors.InputError``: damaged, too large, of a kind the model cannot take; or a
-  ``MemoryError``) does not stop the batch: its writers are discarded, its one-line reason printed, and the
-  others go on; the job's ``JobReport`` lists the failures (the CLI then exits 2). Any other error (a bad
-  setting, which would fail every image alike) stops the job at once;
+  ``MemoryError``, or PyTorch's "can't allocate memory") does not stop the batch: its writers are discarded,
+  its one-line reason printed, and the others go on; the job's ``JobReport`` lists the failures (the CLI
+  then exits 2). Any other error (a bad setting, which would fail every image alike) stops the job at once;
 - the job records every finished image in ``OUT/.pixelwise-job.jsonl`` (``files.JOB_MANIFEST``) under a
   fingerprint of its settings (the model, the options, the outputs asked for). Running the same job again
   finishes only what is missing, without ``--overwrite``; files of a job with other settings (or of
@@ -112,7 +112,7 @@ class JobReport:
 def collect_items(inputs: Iterable[Path]) -> list[Item]:
     """Image files from files and folders (a folder's images in its sub-folders too, named by their path
     within it), sorted; two images may not share a name."""
-    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images
+    from pixelwise.data.io import IMAGE_SUFFIXES, image_name, list_images, not_a_file
 
     items: list[Item] = []
     for entry in map(Path, inputs):
@@ -125,7 +125,8 @@ def collect_items(inputs: Iterable[Path]) -> list[Item]:
                 )
             items.append(Item(entry, entry.stem))
         elif entry.exists() or entry.is_symlink():
-            raise PixelwiseError(f"{entry}: not a regular file or folder; give images or folders of images")
+            # a pipe or a device is said as what it is, and never opened (a pipe would block)
+            raise PixelwiseError(f"{entry}: {not_a_file(entry)}, not an image file; give images or folders of images")
         else:
             raise PixelwiseError(f"{entry}: no such file or folder; give images or folders of images")
     if not items:
@@ -269,28 +270,16 @@ def process_item(
     """One image through ``task`` into every sink of ``job``; its files appear only when all of it succeeded.
 
     An image's own failure (an ``errors.InputError``: damaged, too large, of a kind the task cannot take; or
-    a ``MemoryError``) is its ``Outcome.failure``; any other error propagates (it would fail every image).
+    memory short for it) is its ``Outcome.failure``; any other error propagates (it would fail every image).
     """
     try:
         source = open_source(item)
         _run_item(job, task, item, source, progress)
-    except (InputError, MemoryError) as error:
+    except (InputError, MemoryError, RuntimeError) as error:
+        if not _fails_one_image(error):  # any other RuntimeError stops the job, as a bug must
+            raise
         return Outcome(item.name, failure=_failure_line(item, error))
     return Outcome(item.name)
-
-
-def remove_temporaries(job: Job, items: Iterable[Item]) -> None:
-    """Remove the temporary files that writers killed mid-image (a worker process that died) left in the
-    folders of ``items``' outputs. Only while the job holds the folder: no live writer of this job can
-    be using them (one still running would fail at its last step and leave no file)."""
-    from pixelwise.files import LOCK_FILE, is_bookkeeping
-
-    for folder in {path.parent for item in items for path in job.targets(item)}:
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for entry in os.scandir(folder):
-                if is_bookkeeping(entry.name) and entry.name not in (LOCK_FILE, JOB_MANIFEST) and entry.is_file():
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
 
 
 def _pending(job: Job, report: JobReport) -> list[Item]:
@@ -352,9 +341,18 @@ def _units(units: Callable[[Item], int], item: Item) -> int:
         return 1
 
 
+def _fails_one_image(error: BaseException) -> bool:
+    """A bad input file, or memory short for this image (PyTorch says it with a RuntimeError)."""
+    from pixelwise.data.memory import out_of_memory
+
+    return isinstance(error, InputError) or out_of_memory(error)
+
+
 def _failure_line(item: Item, error: BaseException) -> str:
-    if isinstance(error, MemoryError):
-        return f"{item.path}: not enough memory to process this image; free memory or process it on a larger machine"
+    from pixelwise.data.memory import memory_error_line, out_of_memory
+
+    if out_of_memory(error):
+        return memory_error_line(error, item.path)
     message = str(error)
     return message if str(item.path) in message else f"{item.path}: {message}"
 
@@ -364,7 +362,9 @@ def _say_above(bar: Any, item: Item, quiet: bool) -> Callable[[str], None]:
 
     def say(text: str) -> None:
         if not quiet:
-            bar.write(f"note: {item.path.name}: {text}", file=sys.stderr)
+            # a note of the data layer names the file already
+            named = text if str(item.path) in text else f"{item.path.name}: {text}"
+            bar.write(f"note: {named}", file=sys.stderr)
 
     return say
 

@@ -5,23 +5,26 @@ Everything but boundary F1 follows from a (K, K) confusion matrix accumulated ov
 absent from both truth and prediction has no IoU (0 / 0): it is NaN, left out of the means and listed
 under ``absent_classes``, never counted as 0 or 1.
 
+The scores are a ``Scores`` record (``ClassScores`` per class); ``Scores.to_dict()`` is their JSON form
+(NaN written as null), the one ``pixelwise evaluate --json``, ``results.json`` and the checkpoints hold.
+
 >>> truth = np.array([[0, 0, 1, 1]])
 >>> pred = np.array([[0, 1, 1, 1]])
 >>> scores = evaluate(pred, truth, classes=2)
->>> [round(v, 4) for v in (scores["per_class"]["class0"]["iou"], scores["per_class"]["class1"]["iou"])]
+>>> [round(scores.per_class[name].iou, 4) for name in ("class0", "class1")]
 [0.5, 0.6667]
->>> round(scores["miou"], 4), scores["pixel_accuracy"]
+>>> round(scores.miou, 4), scores.pixel_accuracy
 (0.5833, 0.75)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
@@ -36,7 +39,7 @@ class ConfusionMatrix:
     [[1, 0], [0, 1]]
     """
 
-    def __init__(self, num_classes: int, *, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, *, ignore_index: int = ClassSpec.ignore_index) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -111,6 +114,8 @@ def _class_boundaries(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
     The image frame is not a boundary: erosion treats the outside as the same class.
     """
+    from scipy import ndimage
+
     structure = ndimage.generate_binary_structure(2, 1)
     boundaries = np.zeros((num_classes, *labels.shape), dtype=bool)
     for index in range(num_classes):
@@ -128,7 +133,7 @@ class BoundaryF1:
     take part in neither.
     """
 
-    def __init__(self, num_classes: int, *, tolerance: float = 2.0, ignore_index: int = 255) -> None:
+    def __init__(self, num_classes: int, *, tolerance: float = 2.0, ignore_index: int = ClassSpec.ignore_index) -> None:
         self.num_classes = num_classes
         self.tolerance = tolerance
         self.ignore_index = ignore_index
@@ -136,6 +141,8 @@ class BoundaryF1:
         self.counts = np.zeros((num_classes, 4), dtype=np.int64)
 
     def update(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        from scipy import ndimage  # not at import: the CLI loads the Scores record on the deploy path, without scipy
+
         valid = truth != self.ignore_index
         # where the truth is unknown, so is its boundary: pixels touching an ignored pixel score nowhere
         scored = ndimage.binary_erosion(valid, ndimage.generate_binary_structure(2, 1), border_value=1)
@@ -171,12 +178,135 @@ class BoundaryF1:
         return np.where((all_predicted + all_true) > 0, f1, np.nan)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClassScores:
+    """One class's scores over every image scored; NaN where there is nothing to score (see the module)."""
+
+    iou: float = math.nan
+    dice: float = math.nan
+    accuracy: float = math.nan  # recall: the share of the class's true pixels predicted as it
+    precision: float = math.nan
+    boundary_f1: float = math.nan
+    support: int = 0  # the class's pixels in the truth
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, NaN as None."""
+        return {
+            "iou": json_number(self.iou),
+            "dice": json_number(self.dice),
+            "accuracy": json_number(self.accuracy),
+            "precision": json_number(self.precision),
+            "boundary_f1": json_number(self.boundary_f1),
+            "support": self.support,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ClassScores:
+        """What ``to_dict`` wrote; a missing or null score reads as NaN (hand-made or older files)."""
+        return cls(
+            iou=from_json_number(raw.get("iou")),
+            dice=from_json_number(raw.get("dice")),
+            accuracy=from_json_number(raw.get("accuracy")),
+            precision=from_json_number(raw.get("precision")),
+            boundary_f1=from_json_number(raw.get("boundary_f1")),
+            support=int(raw.get("support") or 0),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scores:
+    """What ``Evaluator.result()`` gives: the summary scores, per-class scores and the counts behind them.
+
+    Summary scores are NaN when nothing could be scored. ``per_class`` is in class order; ``absent_classes``
+    lists the classes with no IoU (absent from truth and prediction); ``confusion_matrix`` is (K, K), rows
+    truth, columns prediction (empty when not recorded). ``foreground_iou`` / ``foreground_dice``: class 1's,
+    for two classes only (None otherwise). ``to_dict()`` is the JSON form; ``from_dict`` reads it back, a
+    missing entry as "not scored", so that a hand-made or older ``results.json`` still reads.
+    """
+
+    miou: float = math.nan
+    mean_dice: float = math.nan
+    pixel_accuracy: float = math.nan
+    mean_class_accuracy: float = math.nan
+    fw_iou: float = math.nan
+    boundary_f1: float = math.nan
+    boundary_tolerance: float = math.nan
+    per_class: Mapping[str, ClassScores] = field(default_factory=dict)
+    absent_classes: tuple[str, ...] = ()
+    confusion_matrix: tuple[tuple[int, ...], ...] = ()
+    num_images: int = 0
+    num_pixels: int = 0
+    classes: tuple[str, ...] = ()
+    ignore_index: int | None = None
+    foreground_iou: float | None = None
+    foreground_dice: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (strict JSON: NaN as None), in the order ``pixelwise evaluate --json`` writes it."""
+        result: dict[str, Any] = {
+            "miou": json_number(self.miou),
+            "mean_dice": json_number(self.mean_dice),
+            "pixel_accuracy": json_number(self.pixel_accuracy),
+            "mean_class_accuracy": json_number(self.mean_class_accuracy),
+            "fw_iou": json_number(self.fw_iou),
+            "boundary_f1": json_number(self.boundary_f1),
+            "boundary_tolerance": json_number(self.boundary_tolerance),
+            "per_class": {name: scores.to_dict() for name, scores in self.per_class.items()},
+            "absent_classes": list(self.absent_classes),
+            "confusion_matrix": [list(row) for row in self.confusion_matrix],
+            "num_images": self.num_images,
+            "num_pixels": self.num_pixels,
+            "classes": list(self.classes),
+            "ignore_index": self.ignore_index,
+        }
+        if self.foreground_iou is not None:
+            result["foreground_iou"] = json_number(self.foreground_iou)
+        if self.foreground_dice is not None:
+            result["foreground_dice"] = json_number(self.foreground_dice)
+        return result
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Scores:
+        """What ``to_dict`` wrote (a null score reads as NaN)."""
+        ignore_index = raw.get("ignore_index")
+        return cls(
+            miou=from_json_number(raw.get("miou")),
+            mean_dice=from_json_number(raw.get("mean_dice")),
+            pixel_accuracy=from_json_number(raw.get("pixel_accuracy")),
+            mean_class_accuracy=from_json_number(raw.get("mean_class_accuracy")),
+            fw_iou=from_json_number(raw.get("fw_iou")),
+            boundary_f1=from_json_number(raw.get("boundary_f1")),
+            boundary_tolerance=from_json_number(raw.get("boundary_tolerance")),
+            per_class={
+                str(name): ClassScores.from_dict(scores) for name, scores in (raw.get("per_class") or {}).items()
+            },
+            absent_classes=tuple(raw.get("absent_classes") or ()),
+            confusion_matrix=tuple(tuple(int(count) for count in row) for row in raw.get("confusion_matrix") or ()),
+            num_images=int(raw.get("num_images") or 0),
+            num_pixels=int(raw.get("num_pixels") or 0),
+            classes=tuple(raw.get("classes") or ()),
+            ignore_index=None if ignore_index is None else int(ignore_index),
+            foreground_iou=from_json_number(raw["foreground_iou"]) if "foreground_iou" in raw else None,
+            foreground_dice=from_json_number(raw["foreground_dice"]) if "foreground_dice" in raw else None,
+        )
+
+
+def json_number(value: float) -> float | None:
+    """A score for JSON, which has no NaN: NaN (nothing scored) as None."""
+    return None if math.isnan(value) else value
+
+
+def from_json_number(value: Any) -> float:
+    """A score read from JSON: None (nothing scored) as NaN."""
+    return math.nan if value is None else float(value)
+
+
 class Evaluator:
-    """Accumulates every metric of ``methods.md`` section 4 over images; ``result()`` gives a JSON-ready dict.
+    """Accumulates every metric of ``methods.md`` section 4 over images; ``result()`` gives a ``Scores``.
 
     >>> evaluator = Evaluator(ClassSpec.default(2))
     >>> evaluator.add(np.array([[0, 1], [1, 1]]), np.array([[0, 1], [1, 1]]))
-    >>> evaluator.result()["miou"]
+    >>> evaluator.result().miou
     1.0
     """
 
@@ -203,41 +333,39 @@ class Evaluator:
         self.boundary.counts += other.boundary.counts
         self.num_images += other.num_images
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> Scores:
         scores = self.confusion.scores()
         boundary = self.boundary.per_class()
         names = self.classes.names
-        absent = [name for name, value in zip(names, scores["iou"], strict=True) if math.isnan(value)]
-        result: dict[str, Any] = {
-            "miou": scores["miou"],
-            "mean_dice": scores["mean_dice"],
-            "pixel_accuracy": scores["pixel_accuracy"],
-            "mean_class_accuracy": scores["mean_class_accuracy"],
-            "fw_iou": scores["fw_iou"],
-            "boundary_f1": _nanmean(boundary),
-            "boundary_tolerance": self.boundary.tolerance,
-            "per_class": {
-                name: {
-                    "iou": float(scores["iou"][index]),
-                    "dice": float(scores["dice"][index]),
-                    "accuracy": float(scores["accuracy"][index]),
-                    "precision": float(scores["precision"][index]),
-                    "boundary_f1": float(boundary[index]),
-                    "support": int(scores["support"][index]),
-                }
+        two_classes = self.classes.num_classes == 2
+        return Scores(
+            miou=scores["miou"],
+            mean_dice=scores["mean_dice"],
+            pixel_accuracy=scores["pixel_accuracy"],
+            mean_class_accuracy=scores["mean_class_accuracy"],
+            fw_iou=scores["fw_iou"],
+            boundary_f1=_nanmean(boundary),
+            boundary_tolerance=self.boundary.tolerance,
+            per_class={
+                name: ClassScores(
+                    iou=float(scores["iou"][index]),
+                    dice=float(scores["dice"][index]),
+                    accuracy=float(scores["accuracy"][index]),
+                    precision=float(scores["precision"][index]),
+                    boundary_f1=float(boundary[index]),
+                    support=int(scores["support"][index]),
+                )
                 for index, name in enumerate(names)
             },
-            "absent_classes": absent,
-            "confusion_matrix": self.confusion.matrix.tolist(),
-            "num_images": self.num_images,
-            "num_pixels": int(self.confusion.matrix.sum()),
-            "classes": list(names),
-            "ignore_index": self.classes.ignore_index,
-        }
-        if self.classes.num_classes == 2:
-            result["foreground_iou"] = float(scores["iou"][1])
-            result["foreground_dice"] = float(scores["dice"][1])
-        return json_ready(result)
+            absent_classes=tuple(name for name, value in zip(names, scores["iou"], strict=True) if math.isnan(value)),
+            confusion_matrix=tuple(tuple(row) for row in self.confusion.matrix.tolist()),
+            num_images=self.num_images,
+            num_pixels=int(self.confusion.matrix.sum()),
+            classes=tuple(names),
+            ignore_index=self.classes.ignore_index,
+            foreground_iou=float(scores["iou"][1]) if two_classes else None,
+            foreground_dice=float(scores["dice"][1]) if two_classes else None,
+        )
 
 
 def evaluate(
@@ -246,7 +374,7 @@ def evaluate(
     *,
     classes: ClassSpec | int,
     boundary_tolerance: float = 2.0,
-) -> dict[str, Any]:
+) -> Scores:
     """Scores for one image (two (H, W) arrays) or for two equally long lists of them."""
     evaluator = Evaluator(classes, boundary_tolerance=boundary_tolerance)
     if isinstance(prediction, np.ndarray) and isinstance(truth, np.ndarray):
@@ -261,7 +389,12 @@ def evaluate(
 
 
 def boundary_f1(
-    prediction: np.ndarray, truth: np.ndarray, *, num_classes: int, tolerance: float = 2.0, ignore_index: int = 255
+    prediction: np.ndarray,
+    truth: np.ndarray,
+    *,
+    num_classes: int,
+    tolerance: float = 2.0,
+    ignore_index: int = ClassSpec.ignore_index,
 ) -> float:
     """Mean boundary F1 over the classes with a boundary in truth or prediction, for one image."""
     score = BoundaryF1(num_classes, tolerance=tolerance, ignore_index=ignore_index)
@@ -288,26 +421,26 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def format_table(result: dict[str, Any]) -> str:
+def format_table(scores: Scores) -> str:
     """A readable per-class table and the summary scores, for the terminal."""
 
     def cell(value: float | None) -> str:
-        return "   -  " if value is None else f"{value:6.4f}"
+        return "   -  " if value is None or math.isnan(value) else f"{value:6.4f}"
 
-    width = max(12, *(len(name) for name in result["per_class"]))
+    width = max(12, *(len(name) for name in scores.per_class))
     lines = [f"{'class':<{width}}  {'IoU':>6}  {'Dice':>6}  {'acc':>6}  {'bF1':>6}  {'pixels':>10}"]
-    for name, scores in result["per_class"].items():
+    for name, one in scores.per_class.items():
         lines.append(
-            f"{name:<{width}}  {cell(scores['iou'])}  {cell(scores['dice'])}  {cell(scores['accuracy'])}  "
-            f"{cell(scores['boundary_f1'])}  {scores['support']:>10}"
+            f"{name:<{width}}  {cell(one.iou)}  {cell(one.dice)}  {cell(one.accuracy)}  "
+            f"{cell(one.boundary_f1)}  {one.support:>10}"
         )
     lines.append("")
     for key in ("miou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "boundary_f1"):
-        lines.append(f"{key:<20} {cell(result[key])}")
+        lines.append(f"{key:<20} {cell(getattr(scores, key))}")
     for key in ("foreground_iou", "foreground_dice"):
-        if key in result:
-            lines.append(f"{key:<20} {cell(result[key])}")
-    if result["absent_classes"]:
-        lines.append(f"not scored (absent from truth and prediction): {', '.join(result['absent_classes'])}")
-    lines.append(f"images: {result['num_images']}, pixels: {result['num_pixels']}")
+        if getattr(scores, key) is not None:
+            lines.append(f"{key:<20} {cell(getattr(scores, key))}")
+    if scores.absent_classes:
+        lines.append(f"not scored (absent from truth and prediction): {', '.join(scores.absent_classes)}")
+    lines.append(f"images: {scores.num_images}, pixels: {scores.num_pixels}")
     return "\n".join(lines)

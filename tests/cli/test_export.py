@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +16,24 @@ from pixelwise.data.io import read_mask
 
 
 def _checkpoint(path: Path, name: str = "unet-small", **options: Any) -> Path:
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(name, num_classes=3, in_channels=1, **options)
     stored = {key: value for key, value in model.spec.items() if key not in ("name", "num_classes", "in_channels")}
     return save_checkpoint(
         path,
-        {
-            "model": {"name": name, "options": stored},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(3).to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
-            "tile_size": 32,
-            "stride": model.stride,
-        },
+        Checkpoint(
+            model=name,
+            model_options=stored,
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(3),
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
+            tile_size=32,
+            stride=model.stride,
+        ),
     )
 
 
@@ -60,7 +62,18 @@ def test_export_prints_the_checks_and_predict_runs_the_file_like_the_checkpoint(
     assert "argmax agreement 100.000%" in lines[2] and len(lines) == 6
     assert lines[-1].startswith(f"wrote {run / 'model.onnx'} (") and "opset 20" in lines[-1]
 
-    onnx = cli("predict", run / "model.onnx", run / "images", "-o", run / "onnx", "--threads", "1", "--save-probs")
+    onnx = cli(
+        "predict",
+        run / "model.onnx",
+        run / "images",
+        "-o",
+        run / "onnx",
+        "--threads",
+        "1",
+        "--save-probs",
+        "--backend",
+        "onnx",
+    )
     assert onnx.returncode == 0, onnx.stderr
     assert "(onnxruntime " in onnx.stdout and "note: colour.png: the image is RGB" in onnx.stderr
     pytorch = cli("predict", run / "best.pt", run / "images", "-o", run / "torch", "--backend", "torch", "--save-probs")
@@ -134,6 +147,7 @@ def test_a_missing_onnxruntime_is_one_line(
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
+    monkeypatch.setitem(sys.modules, "openvino", None)  # the other runtime of .onnx files
     for arguments in (
         ("export", run / "best.pt", "-o", tmp_path / "model.onnx"),
         ("predict", run / "best.onnx", run / "images", "-o", tmp_path / "out"),
@@ -147,3 +161,7 @@ def test_a_missing_onnxruntime_is_one_line(
     auto = cli("predict", run / "best.pt", run / "images", "-o", tmp_path / "out", "-q")
     assert auto.returncode == 0 and auto.stderr == "" and (tmp_path / "out" / "grey.png").is_file()
     assert auto.stdout.startswith("wrote 2 masks") and "(torch" in auto.stdout
+    if importlib.util.find_spec("openvino") is not None:  # an .onnx runs in the other runtime where installed
+        monkeypatch.delitem(sys.modules, "openvino")
+        onnx = cli("predict", run / "best.onnx", run / "images", "-o", tmp_path / "other", "-q")
+        assert onnx.returncode == 0 and "(openvino" in onnx.stdout, onnx.stderr

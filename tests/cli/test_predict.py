@@ -17,22 +17,23 @@ from pixelwise.files import JOB_MANIFEST
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
     from pixelwise.models.registry import create_model
-    from pixelwise.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
     path = tmp_path / "run" / "best.pt"
     save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(3).to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
-            "tile_size": 32,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(3),
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
+            tile_size=32,
+        ),
     )
     return path
 

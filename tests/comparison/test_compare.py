@@ -54,7 +54,9 @@ class Recorder(Constant):
 
 
 def test_scores_of_a_constant_method_are_the_class_frequencies(shapes: Path, tmp_path: Path) -> None:
-    results = compare(shapes, methods=[Constant(0)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False)
+    results = compare(
+        shapes, methods=[Constant(0)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False
+    ).to_dict()
     masks = [sample.mask for sample in SegmentationFolder(shapes, split="test")]
     background = sum(int((mask == 0).sum()) for mask in masks) / sum(mask.size for mask in masks)
     (method,) = results["methods"]
@@ -70,7 +72,9 @@ def test_scores_of_a_constant_method_are_the_class_frequencies(shapes: Path, tmp
 
 
 def test_results_json_is_strict_json_and_what_compare_returns(shapes: Path, tmp_path: Path) -> None:
-    results = compare(shapes, methods=[Constant(1)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False)
+    results = compare(
+        shapes, methods=[Constant(1)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False
+    ).to_dict()
     stored = json.loads((tmp_path / "results.json").read_text(), parse_constant=pytest.fail)  # no NaN
     assert stored == results
     assert stored["format"] == FORMAT
@@ -91,11 +95,44 @@ def test_results_json_is_strict_json_and_what_compare_returns(shapes: Path, tmp_
         assert list(entry["predictions"]) == ["constant"]
 
 
+def test_results_json_keeps_its_schema_and_reads_back_into_the_same_records(shapes: Path, tmp_path: Path) -> None:
+    from pixelwise.comparison import ComparisonResults
+
+    results = compare(shapes, methods=[Constant(1)], out_dir=tmp_path, noise=LEVELS, report=False, progress=False)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    # the keys results.json had when compare returned a dict (issue 18 changed the records, not the file)
+    assert list(stored) == [
+        *("format", "created", "dataset", "seed", "noise", "budget", "settings", "versions", "torch_threads"),
+        *("total_seconds", "methods", "examples"),
+    ]
+    assert list(stored["dataset"]) == ["name", "description", "root", "classes", "in_channels", "splits", "test_limit"]
+    assert all(list(level) == ["key", "name", "kind", "amount"] for level in stored["noise"])
+    (method,) = stored["methods"]
+    assert list(method) == [
+        *("name", "family", "oracle", "description", "metrics", "noise", "ms_per_image", "ms_per_image_mean"),
+        *("train_seconds", "train_images", "checkpoint"),
+    ]
+    assert list(method["metrics"]) == [
+        *("miou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "boundary_f1"),
+        *("boundary_tolerance", "per_class", "absent_classes", "confusion_matrix", "num_images", "num_pixels"),
+        *("classes", "ignore_index"),
+    ]
+    assert all(
+        list(scores) == ["miou", "mean_dice", "pixel_accuracy", "boundary_f1"] for scores in method["noise"].values()
+    )
+    assert all(
+        list(example) == ["stem", "index", "noise", "noise_name", "image", "truth", "predictions"]
+        for example in stored["examples"]
+    )
+    assert stored == results.to_dict() == ComparisonResults.from_dict(stored).to_dict()
+    assert results.method("constant").metrics.pixel_accuracy == method["metrics"]["pixel_accuracy"]
+
+
 def test_every_method_sees_the_same_noisy_images_and_only_the_oracle_sees_truth(shapes: Path, tmp_path: Path) -> None:
     first, second, oracle = Recorder("first"), Recorder("second"), Recorder("peek-oracle", family="oracle")
     results = compare(
         shapes, methods=[first, second, oracle], out_dir=tmp_path, noise=LEVELS, report=False, progress=False
-    )
+    ).to_dict()
     assert len(first.seen) == 1 + 3 * 2  # one warm-up call, then 3 levels × 2 test images
     for (image_a, truth_a), (image_b, _), (image_o, truth_o) in zip(first.seen, second.seen, oracle.seen, strict=True):
         np.testing.assert_array_equal(image_a, image_b)
@@ -185,7 +222,7 @@ def test_networks_are_trained_kept_and_reusable(shapes: Path, tmp_path: Path) ->
 
     budget = {"epochs": 1, "batch_size": 4, "crop_size": 32, "tile_size": 32}
     results = compare(shapes, methods=["cnn", "adversarial"], out_dir=tmp_path, train_options=budget,
-                      noise=LEVELS[:1], num_examples=1, progress=False)  # fmt: skip
+                      noise=LEVELS[:1], num_examples=1, progress=False).to_dict()  # fmt: skip
     cnn, adversarial = results["methods"]
     assert (cnn["family"], adversarial["family"]) == ("cnn", "adversarial")
     assert cnn["checkpoint"] == "models/cnn/best.pt" and adversarial["checkpoint"] == "models/adversarial/best.pt"
@@ -247,7 +284,9 @@ def test_a_dataset_without_val_is_compared(shapes: Path, tmp_path: Path) -> None
     for split in ("train", "test"):
         shutil.copytree(shapes / split, data / split)
     shutil.copy(shapes / "classes.yaml", data / "classes.yaml")
-    results = compare(data, methods=[Constant(0)], out_dir=tmp_path / "out", noise=[], report=False, progress=False)
+    results = compare(
+        data, methods=[Constant(0)], out_dir=tmp_path / "out", noise=[], report=False, progress=False
+    ).to_dict()
     assert results["dataset"]["splits"] == {"train": 8, "val": 0, "test": 2}
     assert [level["key"] for level in results["noise"]] == ["clean"]
     with pytest.raises(PixelwiseError, match="test limit 0"):

@@ -49,7 +49,7 @@ def test_fixmatch_is_compared_and_needs_unlabeled_images(tmp_path: Path) -> None
     budget["labeled_fraction"] = 0.5
     results = compare(
         data, methods=["cnn", "fixmatch"], out_dir=tmp_path / "report", train_options=budget, noise=[], progress=False
-    )
+    ).to_dict()
     cnn, fixmatch = results["methods"]
     assert cnn["name"] == "cnn" and fixmatch["family"] == "cnn" and "FixMatch" in fixmatch["description"]
     assert fixmatch["checkpoint"] == "models/fixmatch/best.pt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +69,10 @@ def test_colorize_uses_class_colours_and_white_for_ignore() -> None:
     spec = ClassSpec(("a", "b"), ((0, 0, 0), (10, 20, 30)))
     colours = spec.colorize(np.array([[0, 1, 255]]))
     assert colours.tolist() == [[[0, 0, 0], [10, 20, 30], [255, 255, 255]]]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_given_as_classes_yaml_is_refused_without_reading_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "classes.yaml")  # reading it would wait for a writer forever
+    with pytest.raises(PixelwiseError, match=r"classes\.yaml: not a regular file"):
+        ClassSpec.load(tmp_path / "classes.yaml")

@@ -186,3 +186,47 @@ def test_both_layouts_at_once_and_bad_fractions(tmp_path: Path) -> None:
     make_pair(tmp_path / "train", "a")
     with pytest.raises(PixelwiseError, match=r"has both images/ and train/images"):
         SegmentationFolder(tmp_path)
+
+
+# --- what 255 means in a folder, and near misses in pairing (issue 19) ----------------------------------
+
+
+def test_a_declared_ignore_label_keeps_255_as_ignore_in_every_mask(tmp_path: Path) -> None:
+    make_pair(tmp_path, "a", label=255)  # only 0 and 255
+    make_pair(tmp_path, "b", label=1)
+    mask = np.asarray(Image.open(tmp_path / "masks" / "b.png")).copy()
+    mask[0, 1] = 255
+    Image.fromarray(mask).save(tmp_path / "masks" / "b.png")  # 0, 1 and 255
+    (tmp_path / "classes.yaml").write_text("classes: [background, cell]\nignore_index: 255\n")
+    with pytest.warns(UserWarning, match=r"a\.png holds only 0 and 255: read as background and the ignore label"):
+        data = SegmentationFolder(tmp_path, "all")
+        data.check(decode=True)
+        first = data[0].mask
+    assert first is not None and set(np.unique(first).tolist()) == {0, 255}
+
+
+def test_masks_using_255_in_two_ways_are_refused_before_any_work(tmp_path: Path) -> None:
+    make_pair(tmp_path, "a", label=255)  # a 0/255 binary mask: 255 would be the foreground
+    make_pair(tmp_path, "b", label=1)
+    mask = np.asarray(Image.open(tmp_path / "masks" / "b.png")).copy()
+    mask[0, 1] = 255  # 255 beside label 1: here 255 is the ignore label
+    Image.fromarray(mask).save(tmp_path / "masks" / "b.png")
+    with pytest.raises(PixelwiseError, match=r"masks use 255 in two ways: .*a\.png holds only 0 and 255 .*b\.png"):
+        SegmentationFolder(tmp_path, "all")
+
+
+@pytest.mark.parametrize(
+    ("image", "mask", "hint"),
+    [
+        ("IM00.PNG", "im00.png", r"masks/im00\.png differs from IM00\.PNG only in letter case"),
+        ("cell_7.png", "cell_7_mask.png", r"masks/cell_7_mask\.png looks like the mask of cell_7\.png: .* '_mask'"),
+        ("scan-12.tif", "scan_12.png", r"is masks/scan_12\.png the mask of scan-12\.tif\?"),
+    ],
+    ids=["case", "affix", "close"],
+)
+def test_an_image_without_its_mask_hints_at_a_near_match(tmp_path: Path, image: str, mask: str, hint: str) -> None:
+    make_pair(tmp_path, "a")
+    Image.open(tmp_path / "images" / "a.png").save(tmp_path / "images" / image)
+    Image.open(tmp_path / "masks" / "a.png").save(tmp_path / "masks" / mask)
+    with pytest.raises(PixelwiseError, match=rf"1 image\(s\) in .* have no mask .*: {image}; .*\({hint}"):
+        SegmentationFolder(tmp_path, "all")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import warnings
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
 
-from pixelwise.data import io
+from pixelwise.data import io, masks
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.decode import ImageTooLargeError
 from pixelwise.data.io import image_size, list_images, read_image, read_mask, write_mask
@@ -25,7 +29,8 @@ THREE = ClassSpec(("background", "cell", "edge"), ((0, 0, 0), (255, 0, 0), (0, 0
 @pytest.fixture(autouse=True)
 def _fresh_binary_notice() -> None:
     # the 0/255 notice is given once per folder per process; each test starts from a clean slate
-    io._binary_noticed.clear()
+    masks._read_255.clear()
+    masks._declared_noticed.clear()
 
 
 # --- images --------------------------------------------------------------------------------------------
@@ -218,12 +223,14 @@ def test_the_memory_guard_says_what_an_image_needs(tmp_path: Path, monkeypatch: 
     import pixelwise.data.memory as memory
 
     Image.fromarray(np.zeros((300, 200), np.uint8)).save(tmp_path / "scan.png")
-    monkeypatch.setattr(memory, "available_memory", lambda: 100_000)  # 300 x 200 x (1 + 4) bytes do not fit
+    # 300 x 200 x (1 + 4) bytes do not fit
+    monkeypatch.setattr(memory, "memory_room", lambda: memory.Room(100_000, "{} are available", "free memory"))
     with pytest.raises(
-        PixelwiseError, match=r"scan\.png: a 200 x 300 grey image of 8-bit values needs about 293\.0 KB"
+        PixelwiseError,
+        match=r"scan\.png: a 200 x 300 grey image of 8-bit values needs about 293\.0 KB .* 97\.7 KB are available",
     ):
         read_image(tmp_path / "scan.png")
-    monkeypatch.setattr(memory, "available_memory", lambda: None)  # a system that does not say: no guard
+    monkeypatch.setattr(memory, "memory_room", lambda: None)  # a system that does not say: no guard
     assert read_image(tmp_path / "scan.png").shape == (300, 200, 1)
 
 
@@ -475,3 +482,36 @@ def test_list_images_names_non_images(tmp_path: Path) -> None:
         list_images(tmp_path)
     with pytest.raises(PixelwiseError, match=r"missing: no such folder"):
         list_images(tmp_path / "missing")
+
+
+# --- paths that are no files (issue 19) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_blocking() -> Iterator[None]:
+    """Fail instead of hanging: opening a named pipe for reading waits for a writer forever."""
+
+    def hung(*_: object) -> None:
+        raise AssertionError("a named pipe was opened")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("read", [read_image, read_mask, image_size], ids=["image", "mask", "header"])
+def test_a_pipe_or_a_device_is_said_as_what_it_is_and_never_read(tmp_path: Path, read: Any, no_blocking: None) -> None:
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "zero.png").symlink_to("/dev/zero")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "moved.png")
+    with pytest.raises(PixelwiseError, match=r"pipe\.png: a named pipe \(FIFO\), not an image file"):
+        read(tmp_path / "pipe.png")
+    with pytest.raises(PixelwiseError, match=r"zero\.png: a link to /dev/zero, a character device, not an image"):
+        read(tmp_path / "zero.png")
+    with pytest.raises(PixelwiseError, match=r"gone\.png: a link to .*moved\.png, which does not exist; fix the link"):
+        read(tmp_path / "gone.png")
+    with pytest.raises(PixelwiseError, match=r"nothing\.png: no such file; check the path"):
+        read(tmp_path / "nothing.png")

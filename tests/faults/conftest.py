@@ -15,13 +15,16 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pixelwise.data.classes import ClassSpec
+
+if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
 
 
 def tree(*roots: Path) -> dict[str, str]:
@@ -59,31 +62,34 @@ def write_images(folder: Path, count: int = 2) -> Path:
     return folder
 
 
-def checkpoint_payload(*, seed: int = 0) -> dict[str, Any]:
+def checkpoint_payload(*, seed: int = 0) -> Checkpoint:
     """What ``pixelwise train`` saves in a ``best.pt``, for a 3-class grey unet-small of width 4."""
     import torch
 
+    from pixelwise.checkpoint import Checkpoint, Normalization
     from pixelwise.models.registry import create_model
 
     torch.manual_seed(seed)
     model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
-    return {
-        "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-        "state_dict": model.state_dict(),
-        "classes": ClassSpec.default(3).to_dict(),
-        "normalization": {"mean": [0.5], "std": [0.25]},
-        "in_channels": 1,
-        "tile_size": 32,
-    }
+    return Checkpoint(
+        model="unet-small",
+        model_options={"width": 4, "depth": 2},
+        state_dict=model.state_dict(),
+        classes=ClassSpec.default(3),
+        normalization=Normalization((0.5,), (0.25,)),
+        in_channels=1,
+        tile_size=32,
+    )
 
 
-def png_header(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header promises ``width`` x ``height`` grey pixels (the pixel data is a few bytes)."""
+def png_header(path: Path, width: int, height: int, *, rgb: bool = False) -> Path:
+    """A PNG whose header promises ``width`` x ``height`` grey (or ``rgb``) pixels (the pixel data is a few
+    bytes)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2 if rgb else 0, 0, 0, 0)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)))
     return path
 
@@ -102,7 +108,7 @@ def dataset(tmp_path: Path, write_unseen: Callable[..., None]) -> Path:
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
-    from pixelwise.train.checkpoint import save_checkpoint
+    from pixelwise.checkpoint import save_checkpoint
 
     return save_checkpoint(tmp_path / "run" / "best.pt", checkpoint_payload())
 

@@ -185,11 +185,11 @@ def test_a_checkpoint_damaged_in_its_middle_is_refused(
 
 
 def test_a_checkpoint_with_non_finite_weights_is_refused(cli: Any, images: Path, tmp_path: Path) -> None:
-    from pixelwise.train.checkpoint import save_checkpoint
+    from pixelwise.checkpoint import save_checkpoint
 
     payload = checkpoint_payload()
-    name = next(key for key, value in payload["state_dict"].items() if value.is_floating_point())
-    payload["state_dict"][name][0] = float("nan")
+    name = next(key for key, value in payload.state_dict.items() if value.is_floating_point())
+    payload.state_dict[name][0] = float("nan")
     path = save_checkpoint(tmp_path / "diverged.pt", payload)
     result = cli("predict", path, images, "--out", tmp_path / "out")
     assert_refused(result, path, "NaN")
@@ -198,10 +198,8 @@ def test_a_checkpoint_with_non_finite_weights_is_refused(cli: Any, images: Path,
 def test_a_checkpoint_without_a_digest_still_loads_with_a_note(cli: Any, images: Path, tmp_path: Path) -> None:
     import torch
 
-    from pixelwise.checkpoint import FORMAT
-
     path = tmp_path / "old.pt"
-    torch.save({"format": FORMAT, **checkpoint_payload()}, path)  # as pixelwise wrote before the digest
+    torch.save(checkpoint_payload().to_payload(), path)  # as pixelwise wrote before the digest
     result = cli("predict", path, images, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if "digest" in line]

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import torch
 
+from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.models.network import SegmentationNetwork
 from pixelwise.models.registry import create_model
-from pixelwise.train.checkpoint import save_checkpoint
 
 CLASSES = ClassSpec.default(3, names=["background", "cell", "edge"])
 
@@ -32,15 +32,16 @@ def save_small_checkpoint(
     stored = {key: value for key, value in model.spec.items() if key not in ("name", "num_classes", "in_channels")}
     save_checkpoint(
         path,
-        {
-            "model": {"name": name, "options": stored},
-            "state_dict": model.state_dict(),
-            "classes": CLASSES.to_dict(),
-            "normalization": {"mean": [0.5] * in_channels, "std": [0.25] * in_channels},
-            "in_channels": in_channels,
-            "tile_size": 32,
-            "stride": model.stride,
-        },
+        Checkpoint(
+            model=name,
+            model_options=stored,
+            state_dict=model.state_dict(),
+            classes=CLASSES,
+            normalization=Normalization((0.5,) * in_channels, (0.25,) * in_channels),
+            in_channels=in_channels,
+            tile_size=32,
+            stride=model.stride,
+        ),
     )
     return model.eval()
 

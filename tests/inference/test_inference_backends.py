@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.backends import Backend, TorchBackend, load_backend
 from pixelwise.inference.predictor import Predictor
 from pixelwise.inference.spec import InferenceSpec
 from pixelwise.models.registry import create_model
-from pixelwise.train.checkpoint import save_checkpoint
 
 SPEC = InferenceSpec(model="test", classes=ClassSpec.default(2), mean=(0.5,), std=(0.25,), in_channels=1, tile_size=16)
 
@@ -57,15 +57,16 @@ def test_load_backend_reads_a_checkpoint_into_a_torch_backend_and_its_spec(tmp_p
     model = create_model("unet-small", num_classes=2, in_channels=1, width=4, depth=2).eval()
     save_checkpoint(
         tmp_path / "best.pt",
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(2).to_dict(),
-            "normalization": {"mean": [0.0], "std": [1.0]},
-            "in_channels": 1,
-            "tile_size": 16,
-            "stride": model.stride,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(2),
+            normalization=Normalization((0.0,), (1.0,)),
+            in_channels=1,
+            tile_size=16,
+            stride=model.stride,
+        ),
     )
     backend, spec = load_backend(tmp_path)
     assert isinstance(backend, TorchBackend)

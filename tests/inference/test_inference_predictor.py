@@ -142,21 +142,22 @@ def test_bad_settings_are_user_errors() -> None:
 
 
 def _write_checkpoint(path: Path) -> torch.nn.Module:
-    from pixelwise.train.checkpoint import save_checkpoint
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
     options = {key: value for key, value in model.spec.items() if key not in ("name", "num_classes", "in_channels")}
     save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": options},
-            "state_dict": model.state_dict(),
-            "classes": ClassSpec.default(3, names=["background", "cell", "edge"]).to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
-            "tile_size": 32,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options=options,
+            state_dict=model.state_dict(),
+            classes=ClassSpec.default(3, names=["background", "cell", "edge"]),
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
+            tile_size=32,
+        ),
     )
     return model.eval()
 

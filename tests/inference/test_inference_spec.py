@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint, write_payload
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.inference.spec import FORMAT, InferenceSpec
 from pixelwise.models.registry import create_model
-from pixelwise.train.checkpoint import save_checkpoint
 
 CLASSES = ClassSpec.default(3, names=["background", "cell", "edge"])
 
@@ -58,18 +59,19 @@ def test_impossible_specs_are_refused() -> None:
         make_spec(in_channels=True)
 
 
-def _checkpoint(path: Path, **extra: object) -> Path:
+def _checkpoint(path: Path, **extra: Any) -> Path:
     model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=3)
     return save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 3}},
-            "state_dict": model.state_dict(),
-            "classes": CLASSES.to_dict(),
-            "normalization": {"mean": [0.5], "std": [0.25]},
-            "in_channels": 1,
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 3},
+            state_dict=model.state_dict(),
+            classes=CLASSES,
+            normalization=Normalization((0.5,), (0.25,)),
+            in_channels=1,
             **extra,
-        },
+        ),
     )
 
 
@@ -87,10 +89,10 @@ def test_malformed_checkpoints_are_user_errors_naming_the_file(tmp_path: Path) -
     _checkpoint(tmp_path / "odd.pt", tile_size=96, stride=8)
     content = torch.load(tmp_path / "odd.pt", weights_only=True)
     content["normalization"] = {"mean": [0.5]}
-    save_checkpoint(tmp_path / "odd.pt", content)  # a new digest: the content is malformed, not damaged
+    write_payload(tmp_path / "odd.pt", content)  # a new digest: the content is malformed, not damaged
     with pytest.raises(PixelwiseError, match=r"odd\.pt: malformed checkpoint: it has no entry 'std'"):
         InferenceSpec.from_checkpoint(tmp_path / "odd.pt")
     content["normalization"] = {"mean": [0.5, 0.5], "std": [0.2, 0.2]}
-    save_checkpoint(tmp_path / "odd.pt", content)
+    write_payload(tmp_path / "odd.pt", content)
     with pytest.raises(PixelwiseError, match=r"odd\.pt: normalisation has 2 means and 2 stds for 1 input channels"):
         InferenceSpec.from_checkpoint(tmp_path / "odd.pt")

@@ -16,6 +16,7 @@ from pixelwise.data.classes import ClassSpec
 from pixelwise.report import render_html, render_markdown, summary_sentences, write_report
 from pixelwise.report.content import degenerate, honest_methods
 from pixelwise.report.figures import plot_methods
+from pixelwise.report.results import ComparisonResults, MethodResult
 
 CLASSES = ClassSpec(("background", "tumour"), ((240, 240, 240), (200, 30, 30)))
 
@@ -63,7 +64,7 @@ def tumour_results() -> dict[str, Any]:
 
 
 def test_degenerate_names_the_reason() -> None:
-    otsu, cnn, kmeans = tumour_results()["methods"]
+    otsu, cnn, kmeans = map(MethodResult.from_dict, tumour_results()["methods"])
     assert degenerate(otsu) == "predicts 'background' on every test pixel"
     assert degenerate(kmeans) == "finds only 'background' (IoU below 0.01 on tumour)"
     assert degenerate(cnn) is None
@@ -72,17 +73,20 @@ def test_degenerate_names_the_reason() -> None:
 def test_the_summary_never_names_a_degenerate_method_best() -> None:
     results = tumour_results()
     results["methods"][1] = _method("cnn", "cnn", [[700, 260], [30, 10]])  # a poor CNN: mIoU 0.39 < otsu's 0.48
-    text = " ".join(summary_sentences(results))
+    text = " ".join(summary_sentences(ComparisonResults.from_dict(results)))
     assert "Best on the clean test split: **cnn**" in text
     assert "**otsu** predicts 'background' on every test pixel, so its mIoU 0.480 is no result" in text
-    assert [method["name"] for method in honest_methods(results)] == ["cnn", "otsu", "kmeans"]
+    assert [method.name for method in honest_methods(ComparisonResults.from_dict(results))] == ["cnn", "otsu", "kmeans"]
     results["methods"] = results["methods"][:1]
-    assert summary_sentences(results)[0].startswith("No method segments the test images: **otsu** predicts")
+    assert summary_sentences(ComparisonResults.from_dict(results))[0].startswith(
+        "No method segments the test images: **otsu** predicts"
+    )
 
 
 def test_the_tables_and_the_chart_mark_it(tmp_path: Path) -> None:
-    results = tumour_results()
-    results["methods"][1] = _method("cnn", "cnn", [[700, 260], [30, 10]])
+    raw = tumour_results()
+    raw["methods"][1] = _method("cnn", "cnn", [[700, 260], [30, 10]])
+    results = ComparisonResults.from_dict(raw)
     markdown = render_markdown(results, {})
     assert "| otsu ⚠ | classical (labeler fitted on train) | 0.480 |" in markdown
     assert "⚠ otsu predicts 'background' on every test pixel: its scores measure the class balance" in markdown
@@ -125,5 +129,5 @@ def test_compare_on_a_real_tumour_like_folder_flags_otsu(tmp_path: Path, cli: An
 
 
 def test_write_report_with_a_degenerate_method(tmp_path: Path) -> None:
-    written = write_report(tumour_results(), tmp_path)
+    written = write_report(ComparisonResults.from_dict(tumour_results()), tmp_path)
     assert {"methods", "markdown", "html"} <= set(written)

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib.colors import to_hex
 
 from pixelwise.data.classes import ClassSpec
-from pixelwise.report import dataset_lines, plot_examples, render_html
+from pixelwise.report import ComparisonResults, dataset_lines, plot_examples, render_html
 from pixelwise.report.legend import OUTLINE, hex_color, with_legend
 
 LIGHT = ClassSpec(("background", "cell", "nucleus"), ((240, 240, 240), (0, 0, 255), (255, 255, 0)))
@@ -60,7 +60,7 @@ def one_example(folder: Path) -> dict[str, Any]:
 
 
 def test_light_colours_are_outlined_in_the_figure_legend_and_the_html(tmp_path: Path) -> None:
-    results = one_example(tmp_path)
+    results = ComparisonResults.from_dict(one_example(tmp_path))
     legend = plot_examples(results, tmp_path).legends[0]
     edges = {
         text.get_text(): to_hex(patch.get_edgecolor())
@@ -83,7 +83,7 @@ def test_the_settings_given_are_listed_in_the_report(tmp_path: Path) -> None:
             "dataset": {"count": 50, "size": 32},
         },
     }
-    lines = dataset_lines(results)
+    lines = dataset_lines(ComparisonResults.from_dict(results))
     assert lines[0] == "Dataset: shapes; options count 50, size 32"
     training = next(line for line in lines if line.startswith("CNN training: "))
     assert training == (

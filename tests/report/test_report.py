@@ -14,6 +14,7 @@ from PIL import Image
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.io import write_mask
 from pixelwise.report import (
+    ComparisonResults,
     noise_curves,
     plot_examples,
     render_html,
@@ -110,7 +111,7 @@ def make_report_inputs(folder: Path) -> dict[str, Any]:
 
 
 def test_write_report_writes_every_file_and_the_html_is_self_contained(tmp_path: Path) -> None:
-    results = make_report_inputs(tmp_path)
+    results = ComparisonResults.from_dict(make_report_inputs(tmp_path))
     written = write_report(results, tmp_path)
     assert set(written) == {"methods", "noise", "examples", "examples_oracle", "markdown", "html"}
     for name in ("methods", "noise", "examples", "examples_oracle"):
@@ -134,7 +135,7 @@ def test_write_report_writes_every_file_and_the_html_is_self_contained(tmp_path:
 
 
 def test_oracle_results_are_kept_apart_and_named(tmp_path: Path) -> None:
-    results = make_report_inputs(tmp_path)
+    results = ComparisonResults.from_dict(make_report_inputs(tmp_path))
     markdown = render_markdown(results, {})
     honest_part, oracle_part = markdown.split("### Oracle upper bounds")
     assert "otsu-oracle" not in honest_part.split("## Scores on the clean test split")[1]
@@ -146,7 +147,7 @@ def test_oracle_results_are_kept_apart_and_named(tmp_path: Path) -> None:
 
 
 def test_tables_are_sorted_and_formatted_exactly(tmp_path: Path) -> None:
-    markdown = render_markdown(make_report_inputs(tmp_path), {})
+    markdown = render_markdown(ComparisonResults.from_dict(make_report_inputs(tmp_path)), {})
     rows = [line for line in markdown.splitlines() if line.startswith("| ")]
     # honest methods by clean mIoU, the unscored one last; ms and seconds rounded to what they can tell
     assert rows[2] == "| cnn | CNN | 0.812 | 0.862 | 0.900 | 0.400 | 12.3 | 30 |"
@@ -157,7 +158,7 @@ def test_tables_are_sorted_and_formatted_exactly(tmp_path: Path) -> None:
 
 
 def test_best_values_are_bold_in_html(tmp_path: Path) -> None:
-    page = render_html(make_report_inputs(tmp_path), {})
+    page = render_html(ComparisonResults.from_dict(make_report_inputs(tmp_path)), {})
     honest = page.split("<h3>Oracle upper bounds")[0]
     assert '<td class="num best">0.812</td>' in honest  # highest mIoU
     assert '<td class="num best">0.80</td>' in honest  # lowest ms / image
@@ -167,7 +168,7 @@ def test_best_values_are_bold_in_html(tmp_path: Path) -> None:
 
 
 def test_noise_curves_start_clean_and_follow_one_kind(tmp_path: Path) -> None:
-    results = make_report_inputs(tmp_path)
+    results = ComparisonResults.from_dict(make_report_inputs(tmp_path))
     assert noise_curves(results, "gaussian")["otsu"] == [(0.0, 0.4), (0.2, 0.1)]
     assert noise_curves(results, "salt_pepper")["cnn"] == [(0.0, 0.8123), (0.1, 0.7)]
     assert noise_curves(results, "gaussian")["kmeans"] == []
@@ -175,19 +176,19 @@ def test_noise_curves_start_clean_and_follow_one_kind(tmp_path: Path) -> None:
 
 def test_summary_is_computed_from_the_numbers(tmp_path: Path) -> None:
     results = make_report_inputs(tmp_path)
-    text = " ".join(summary_sentences(results))
+    text = " ".join(summary_sentences(ComparisonResults.from_dict(results)))
     assert "Best on the clean test split: **cnn** (CNN), mIoU 0.812, pixel accuracy 0.900." in text
     assert "Best of the other families: otsu (classical) 0.400." in text
     assert "σ = 0.2, mIoU goes cnn 0.81 → 0.60; otsu 0.40 → 0.10." in text
     # otsu's partition: 0.95 with the test truth, 0.40 with the fitted labeler
     assert "reach mIoU 0.95, against 0.40 with the labelers fitted" in text
     results["methods"][2]["metrics"]["miou"] = 0.3  # the CNN falls behind Otsu: the summary follows
-    text = " ".join(summary_sentences(results))
+    text = " ".join(summary_sentences(ComparisonResults.from_dict(results)))
     assert "**otsu** (classical)" in text and "Best of the other families: cnn (CNN) 0.300." in text
 
 
 def test_example_grid_shows_truth_in_the_dataset_colours_with_a_legend(tmp_path: Path) -> None:
-    results = make_report_inputs(tmp_path)
+    results = ComparisonResults.from_dict(make_report_inputs(tmp_path))
     figure = plot_examples(results, tmp_path)
     axes = figure.axes
     assert len(axes) == 2 + 3  # image, truth, the three honest methods

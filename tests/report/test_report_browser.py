@@ -8,11 +8,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pixelwise.report import write_report
+from pixelwise.report import ComparisonResults, write_report
 
 CHROMIUM = next(
     (path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None
@@ -32,14 +31,14 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def make_report_inputs(folder: Path) -> dict[str, Any]:
+def make_report_inputs(folder: Path) -> ComparisonResults:
     """The hand-made results of test_report.py (pytest's importlib mode does not let test files import
     each other by name, so the module is loaded from its path)."""
     spec = importlib.util.spec_from_file_location("report_inputs", Path(__file__).with_name("test_report.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make_report_inputs(folder)  # type: ignore[no-any-return]
+    return ComparisonResults.from_dict(module.make_report_inputs(folder))
 
 
 def _chromium(*arguments: str) -> subprocess.CompletedProcess[str]:

@@ -4,9 +4,11 @@ service, not the segmentation) and the quokka classes, so that legend and colour
 from __future__ import annotations
 
 import io
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -95,19 +97,52 @@ def rgb_png() -> bytes:
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> Path:
     """A checkpoint file of the tiny model, as ``pixelwise train`` writes it."""
-    from pixelwise.train.checkpoint import save_checkpoint
+    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
 
     model = tiny_predictor().backend.model
     path = tmp_path / "run" / "best.pt"
     save_checkpoint(
         path,
-        {
-            "model": {"name": "unet-small", "options": {"width": 4, "depth": 2}},
-            "state_dict": model.state_dict(),
-            "classes": QUOKKA_CLASSES.to_dict(),
-            "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3},
-            "in_channels": 3,
-            "tile_size": 64,
-        },
+        Checkpoint(
+            model="unet-small",
+            model_options={"width": 4, "depth": 2},
+            state_dict=model.state_dict(),
+            classes=QUOKKA_CLASSES,
+            normalization=Normalization((0.5,) * 3, (0.25,) * 3),
+            in_channels=3,
+            tile_size=64,
+        ),
     )
     return path
+
+
+def read_http_answer(connection: socket.socket) -> tuple[str, bytes]:
+    """One HTTP response from a raw socket: its head, and as many body bytes as it declares."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        assert chunk, f"the server closed the connection without an answer (after {data!r})"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")]
+    while lengths and len(body) < int(lengths[0]):
+        body += connection.recv(65536)
+    return head.decode("latin-1"), body
+
+
+@pytest.fixture
+def read_answer():  # type: ignore[no-untyped-def]
+    """``read_answer(connection)``: the (head, body) of one HTTP response read from a raw socket."""
+    return read_http_answer
+
+
+@pytest.fixture
+def connect():  # type: ignore[no-untyped-def]
+    """``connect(url)``: a raw TCP connection to the server at ``url`` (a context manager), 10 s timeout."""
+
+    def open_connection(url: str) -> socket.socket:
+        address = urlparse(url)
+        assert address.hostname is not None and address.port is not None
+        return socket.create_connection((address.hostname, address.port), timeout=10)
+
+    return open_connection

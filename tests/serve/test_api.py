@@ -51,7 +51,7 @@ class GatedPredictor:
         self.fail_warm_up = fail_warm_up
         self.error = error
 
-    def predict_labels(self, image: np.ndarray) -> np.ndarray:
+    def predict_labels(self, image: np.ndarray, *, progress: Any = None) -> np.ndarray:
         if image.shape[:2] == (64, 64):  # the warm-up
             assert self.warm_up_gate.wait(30)
             if self.fail_warm_up:
@@ -280,7 +280,7 @@ from pixelwise.serve import create_app
 class Threshold:
     classes = ClassSpec.default(2)
     in_channels, tile_size, overlap, tta = 1, 64, 0.5, False
-    def predict_labels(self, image):
+    def predict_labels(self, image, progress=None):
         return (image[:, :, 0] > 0.5).astype(np.uint8)
 
 buffer = io.BytesIO()
@@ -302,3 +302,85 @@ def test_settings_refuse_nonsense() -> None:
     with pytest.raises(PixelwiseError, match="--max-upload-mb must be positive"):
         Settings(max_upload_mb=0)
     assert Settings(queue=0).queue == 0  # no waiting room: refuse as soon as the slots are busy
+
+
+def test_every_get_answers_head_without_a_body(predictor) -> None:  # type: ignore[no-untyped-def]
+    """Over a real server (uvicorn drops a HEAD answer's body; the test client would not show it)."""
+    import http.client
+    from urllib.parse import urlparse
+
+    from pixelwise.serve.server import running_server
+
+    with running_server(create_app(predictor)) as url:
+        address = urlparse(url)
+        for path in ("/", "/healthz", "/readyz", "/model"):
+            connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+            connection.request("GET", path)
+            got = connection.getresponse()
+            body = got.read()
+            connection.request("HEAD", path)
+            head = connection.getresponse()
+            assert head.read() == b""
+            connection.close()
+            assert head.status == 200 or (path == "/readyz" and head.status == got.status), path
+            assert head.getheader("content-type") == got.getheader("content-type")
+            assert body, path  # GET has the body that HEAD leaves out
+
+
+def test_a_method_not_allowed_lists_every_method_of_the_path(client: TestClient) -> None:
+    answer = client.post("/healthz")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+    assert client.put("/predict").headers["allow"] == "POST"
+
+
+def test_form_fields_other_than_the_image_are_refused_naming_them(client: TestClient, rgb_png: bytes) -> None:
+    """``-F format=json`` (a query parameter sent as a form field) would be ignored: the answer says where it goes."""
+    answer = client.post("/predict", files={"image": ("a.png", rgb_png)}, data={"format": "json", "note": "x"})
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "error": "/predict takes no form field 'format', 'note', only the image as 'image'; format is a query "
+        "parameter (/predict?format=...); send the image alone (curl -F image=@photo.png)"
+    }
+
+
+def test_a_text_field_named_image_is_our_own_line(client: TestClient) -> None:
+    answer = client.post("/predict", data={"image": "photo.png"})  # curl -F image=photo.png, without the @
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "error": "the form field 'image' holds text, not a file; send the image as the form field 'image' "
+        "(curl -F image=@photo.png) — the @ sends the file"
+    }
+
+
+def test_a_body_that_is_no_form_is_400_in_our_words(client: TestClient, rgb_png: bytes) -> None:
+    broken = client.post("/predict", content=b"junk", headers={"content-type": "multipart/form-data"})
+    assert broken.status_code == 400
+    assert broken.json() == {
+        "error": "the body could not be read as a form (Missing boundary in multipart); send the image as the "
+        "form field 'image' (curl -F image=@photo.png)"
+    }
+    two = client.post("/predict", files=[("image", ("a.png", rgb_png)), ("image", ("b.png", rgb_png))])
+    assert two.status_code == 400
+    assert two.json()["error"].startswith("the body could not be read as a form (Too many files. Maximum number")
+
+
+def test_the_schema_documents_400_and_refuses_an_empty_or_padded_form(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/predict"]["post"]
+    assert {"400", "408", "413", "415", "422", "503"} <= set(operation["responses"])
+    upload = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["additionalProperties"] is False  # the image and nothing else
+    form = schema["components"]["schemas"][upload["$ref"].rsplit("/", 1)[1]]
+    assert form["properties"]["image"]["minLength"] == 1  # an empty file is no image: 415, documented
+    assert "empty" in operation["responses"]["415"]["description"]
+    assert set(schema["paths"]["/healthz"]) == {"get", "head"}
+
+
+def test_a_failure_outside_predict_is_a_500_in_json(predictor) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(predictor)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        app.state.service.model_info = None  # a bug: /model cannot answer its schema
+        answer = client.get("/model")
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "the server failed on this request; the server's log says why"}

@@ -29,6 +29,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 def test_serve_starts_with_a_banner_and_answers(checkpoint: Path) -> None:
     command = [sys.executable, "-m", "pixelwise", "serve", str(checkpoint), "--port", "0", "--threads", "1", "-q"]
+    command += ["--max-windows", "5000", "--header-timeout", "20", "--body-timeout", "15", "--max-connections", "9"]
     server = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
@@ -49,6 +50,9 @@ def test_serve_starts_with_a_banner_and_answers(checkpoint: Path) -> None:
             time.sleep(0.1)
         info = json.loads(get(f"{url}/model")[1])
         assert (info["name"], info["threads"], info["tile_size"]) == ("best.pt", 1, 64)
+        limits = info["limits"]
+        assert (limits["max_windows"], limits["header_timeout"], limits["body_timeout"]) == (5000, 20, 15)
+        assert limits["max_connections"] == 9
 
         boundary = uuid.uuid4().hex
         body = (
@@ -96,3 +100,7 @@ def test_nonsense_limits_are_refused_before_loading(cli: Any, tmp_path: Path) ->
     result = cli("serve", tmp_path / "nothing.pt", "--slots", "0")
     assert result.returncode == 2
     assert result.stderr.strip() == "pixelwise: error: --slots must be at least 1, got 0"
+    result = cli("serve", tmp_path / "nothing.pt", "--body-timeout", "0")
+    assert result.stderr.strip() == "pixelwise: error: --body-timeout must be positive, got 0.0"
+    result = cli("serve", tmp_path / "nothing.pt", "--max-windows", "0")
+    assert result.stderr.strip() == "pixelwise: error: --max-windows must be at least 1, got 0"

@@ -47,10 +47,10 @@ class CountingPredictor:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def predict_labels(self, image: np.ndarray) -> np.ndarray:
+    def predict_labels(self, image: np.ndarray, *, progress: Any = None) -> np.ndarray:
         with self._lock:
             self.calls += 1
-        return self.inner.predict_labels(image)  # type: ignore[no-any-return]
+        return self.inner.predict_labels(image, progress=progress)  # type: ignore[no-any-return]
 
 
 def multipart(data: bytes) -> tuple[bytes, str]:

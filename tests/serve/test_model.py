@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 from pathlib import Path
 
@@ -11,24 +10,28 @@ import torch
 
 from pixelwise.data.builtin.quokka import QUOKKA_CLASSES
 from pixelwise.errors import PixelwiseError
+from pixelwise.inference.backends import load_backend
 from pixelwise.serve.model import backend_name, load_predictor, with_options
 
 
-def test_load_predictor_reads_the_checkpoint_and_sets_the_threads(checkpoint: Path) -> None:
+def test_load_predictor_reads_the_checkpoint_and_sets_the_threads(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIXELWISE_CACHE", str(tmp_path / "cache"))
     before = torch.get_num_threads()
-    has_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
-    # where ONNX Runtime is installed, the first load exports the checkpoint once and says so
-    exporting = pytest.warns(UserWarning, match="to ONNX once") if has_onnxruntime else contextlib.nullcontext()
     try:
-        with exporting:
-            predictor = load_predictor(checkpoint, device="cpu", threads=2)
+        predictor = load_predictor(checkpoint, device="cpu", threads=2)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
     assert predictor.classes == QUOKKA_CLASSES
     assert (predictor.in_channels, predictor.tile_size) == (3, 64)
-    # a checkpoint runs in ONNX Runtime where it is installed (the faster runtime on the CPU), else PyTorch
-    assert backend_name(predictor) == ("onnx" if has_onnxruntime else "torch")
+    # a checkpoint runs in PyTorch until its ONNX export is cached: the service never starts with an export
+    assert backend_name(predictor) == "torch"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        with pytest.warns(UserWarning, match="to ONNX once"):
+            load_backend(checkpoint, backend="onnx")
+        assert backend_name(load_predictor(checkpoint, device="cpu", threads=before)) == "onnx"
     assert load_predictor(checkpoint, device="auto", threads=before, tile_size=128).tile_size == 128
 
 
@@ -79,3 +82,40 @@ print(backend_name(predictor), answer.status_code, answer.json()["width"], page.
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert result.stdout.split() == ["onnx", "200", "50", "200", "False"], result.stderr[-3000:]
+
+
+def test_onnx_runtime_keeps_no_telemetry(tmp_path: Path) -> None:
+    """onnxruntime 1.32 queues telemetry events (the OS, the interpreter) in ~/.cache/Microsoft/DeveloperTools
+    from its import on; a session that pixelwise creates leaves nothing there."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", "c", "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    model_file = tmp_path / "identity.onnx"
+    model_file.write_bytes(model.SerializeToString())
+    home = tmp_path / "home"
+    home.mkdir()
+    code = f"""
+import numpy as np
+from pixelwise.inference.onnx_backend import OnnxBackend
+print(OnnxBackend({str(model_file)!r}, threads=1)(np.ones((1, 3, 4, 4), np.float32)).shape)
+"""
+    environment = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    environment.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=environment
+    )
+    assert result.stdout.strip() == "(1, 3, 4, 4)", result.stderr[-2000:]
+    assert sorted(str(path.relative_to(home)) for path in home.rglob("*")) == []

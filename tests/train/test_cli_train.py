@@ -137,10 +137,9 @@ def test_model_options_and_on_off_flags_reach_the_checkpoint(
     assert code == 0, err
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["model_options"] == {"width": 8, "depth": 3} and saved["channels_last"] is False
-    assert load_checkpoint(out / "best.pt")["model"]["options"] == {"width": 8, "depth": 3}
-    # the old name of --overwrite still works, with a note
-    code, _, err = run([*args, "--force"], monkeypatch, capsys)
-    assert code == 0 and "note: --force is now --overwrite" in err
+    assert load_checkpoint(out / "best.pt").model_options == {"width": 8, "depth": 3}
+    code, _, err = run([*args, "--overwrite"], monkeypatch, capsys)
+    assert code == 0, err
     assert (out / "notes.txt").read_text() == "mine"
 
 

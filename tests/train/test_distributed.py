@@ -153,6 +153,7 @@ def test_one_process_under_torchrun_trains_bitwise_like_one_without(
     """Every collective of the loop runs (DDP for S and D, sampler, sums, broadcasts, gathers), in a world of
     one: the run must be the one without torchrun, bit for bit, and the group left afterwards."""
     from pixelwise.checkpoint import load_checkpoint
+    from pixelwise.train.checkpoint import ResumeState
     from pixelwise.train.loop import fit
 
     config = FAST.replace(epochs=2, adversarial_weight=0.01, semi_weight=0.1, labeled_fraction=0.5)
@@ -174,12 +175,13 @@ def test_one_process_under_torchrun_trains_bitwise_like_one_without(
         patch.delenv("RANK")  # no longer launched by torchrun: nothing to join
         alone = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "alone", progress=False)
     first, second = (load_checkpoint(run.last_checkpoint) for run in (joined, alone))
+    resumes = [ResumeState.from_checkpoint(checkpoint) for checkpoint in (first, second)]
     for part in ("state_dict", "discriminator"):
-        flat = first[part] if part == "state_dict" else first[part]["state_dict"]
-        other = second[part] if part == "state_dict" else second[part]["state_dict"]
+        flat = first.state_dict if part == "state_dict" else resumes[0].discriminator["state_dict"]  # type: ignore[index]
+        other = second.state_dict if part == "state_dict" else resumes[1].discriminator["state_dict"]  # type: ignore[index]
         assert all(torch.equal(tensor, other[name]) for name, tensor in flat.items()), part
     assert [record["train_loss"] for record in joined.history] == [record["train_loss"] for record in alone.history]
-    assert first["rng"][0]["torch"].equal(second["rng"][0]["torch"])
+    assert resumes[0].rng[0]["torch"].equal(resumes[1].rng[0]["torch"])  # type: ignore[index]
 
 
 def test_a_lost_neighbour_becomes_one_error(torchrun_environment: None) -> None:

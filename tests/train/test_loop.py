@@ -22,7 +22,7 @@ FAST = TrainConfig(epochs=1, batch_size=4, crop_size=16, lr=3e-3, patience=0, di
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(path)["state_dict"]
+    return load_checkpoint(path).state_dict
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(
@@ -51,7 +51,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
     with pytest.raises(KeyboardInterrupt):
         fit(config, tiny_train, tiny_val, out_dir=tmp_path / "resumed", progress=False)
     monkeypatch.setattr(loop, "_train_epoch", real_train_epoch)
-    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt").epoch == 1
     resumed = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "resumed", resume=True, progress=False)
 
     assert [record["epoch"] for record in resumed.history] == [1, 2]
@@ -59,8 +59,8 @@ def test_resume_gives_the_same_weights_as_a_straight_run(
     for name, tensor in weights(straight.last_checkpoint).items():
         assert torch.equal(tensor, resumed_weights[name]), name
     if config.uses_discriminator:
-        discriminator_straight = load_checkpoint(straight.last_checkpoint)["discriminator"]["state_dict"]
-        discriminator_resumed = load_checkpoint(resumed.last_checkpoint)["discriminator"]["state_dict"]
+        discriminator_straight = load_checkpoint(straight.last_checkpoint).extra["discriminator"]["state_dict"]
+        discriminator_resumed = load_checkpoint(resumed.last_checkpoint).extra["discriminator"]["state_dict"]
         for name, tensor in discriminator_straight.items():
             assert torch.equal(tensor, discriminator_resumed[name]), name
     keys = [key for key in ("train_loss", "train_discriminator_loss", "val_miou") if key in straight.history[0]]
@@ -92,8 +92,8 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(
     assert result.stopped_early
     assert [record["epoch"] for record in result.history] == [1, 2, 3]
     assert result.best_epoch == 1
-    assert load_checkpoint(result.best_checkpoint)["epoch"] == 1
-    assert load_checkpoint(result.last_checkpoint)["epoch"] == 3
+    assert load_checkpoint(result.best_checkpoint).epoch == 1
+    assert load_checkpoint(result.last_checkpoint).epoch == 3
     # resuming a run that stopped early does not train further
     again = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", resume=True, progress=False)
     assert len(again.history) == 3 and again.stopped_early
@@ -112,6 +112,7 @@ def test_a_run_folder_has_everything_and_predict_can_rebuild_the_model(
     ]
     assert TrainConfig.from_yaml(tmp_path / "run" / "config.yaml") == FAST
     checkpoint = load_checkpoint(result.best_checkpoint)
+    written = torch.load(result.best_checkpoint, weights_only=True)  # the file's keys, as older readers see them
     for key in (
         "format",
         "model",
@@ -125,15 +126,15 @@ def test_a_run_folder_has_everything_and_predict_can_rebuild_the_model(
         "metrics",
         "versions",
     ):
-        assert key in checkpoint
-    assert "optimizer" not in checkpoint  # best.pt is for prediction; last.pt is for resuming
+        assert key in written
+    assert "optimizer" not in written  # best.pt is for prediction; last.pt is for resuming
     assert {"optimizer", "scheduler", "rng", "early_stopping", "history"} <= set(
-        load_checkpoint(result.last_checkpoint)
+        load_checkpoint(result.last_checkpoint).extra
     )
     # the statistics of the training images, stored for the predictor
     pixels = torch.cat([torch.from_numpy(sample.image).reshape(-1) for sample in tiny_train]).double()
-    assert checkpoint["normalization"]["mean"][0] == pytest.approx(pixels.mean().item(), rel=1e-6)
-    assert checkpoint["normalization"]["std"][0] == pytest.approx(pixels.std(unbiased=False).item(), rel=1e-6)
+    assert checkpoint.normalization.mean[0] == pytest.approx(pixels.mean().item(), rel=1e-6)
+    assert checkpoint.normalization.std[0] == pytest.approx(pixels.std(unbiased=False).item(), rel=1e-6)
     model = model_from_checkpoint(result.best_checkpoint)
     assert not model.training
     assert model(torch.zeros(1, 1, 19, 23)).shape == (1, 3, 19, 23)
@@ -217,9 +218,9 @@ def test_checkpoints_hold_the_raw_networks_and_the_model_options(
     config = FAST.replace(adversarial_weight=0.01, model_options={"width": 8})
     first = fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
     last = load_checkpoint(first.last_checkpoint)
-    assert not any(key.startswith("module.") for key in last["state_dict"])
-    assert not any(key.startswith("module.") for key in last["discriminator"]["state_dict"])
-    assert last["model"] == {"name": "unet-small", "options": {"width": 8}}
+    assert not any(key.startswith("module.") for key in last.state_dict)
+    assert not any(key.startswith("module.") for key in last.extra["discriminator"]["state_dict"])
+    assert (last.model, last.model_options) == ("unet-small", {"width": 8})
     model = model_from_checkpoint(first.best_checkpoint)  # predict rebuilds the same, narrower network
     assert model.spec["width"] == 8 and model.network.classifier.in_channels == 8  # type: ignore[union-attr]
     again = fit(config.replace(epochs=2), tiny_train, tiny_val, out_dir=tmp_path / "run", resume=True, progress=False)

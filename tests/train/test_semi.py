@@ -291,7 +291,7 @@ def test_a_resumed_fixmatch_run_repeats_the_straight_one(
         fit(config, tiny_train, out_dir=tmp_path / "resumed", progress=False)
     monkeypatch.setattr(loop, "_train_epoch", real_train_epoch)
     resumed = fit(config, tiny_train, out_dir=tmp_path / "resumed", resume=True, progress=False)
-    first, second = (load_checkpoint(run.last_checkpoint)["state_dict"] for run in (straight, resumed))
+    first, second = (load_checkpoint(run.last_checkpoint).state_dict for run in (straight, resumed))
     assert all(torch.equal(first[name], second[name]) for name in first)
     assert straight.history[-1]["train_fixmatch_loss"] == resumed.history[-1]["train_fixmatch_loss"]
 

@@ -6,14 +6,18 @@ import logging
 import math
 import os
 import random
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from pixelwise.checkpoint import Checkpoint, Normalization
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.train import state
+from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.state import RunState, check_resume, restore_rng, rng_state, score
 
@@ -33,7 +37,10 @@ def test_run_state_counts_epochs_without_improvement() -> None:
     assert improved == [True, False, False, True, False, False]
     assert (run.best_epoch, run.best_score, run.bad_epochs) == (4, 0.6, 2)
     assert run.should_stop(2) and not run.should_stop(3) and not run.should_stop(0)
-    again = RunState.from_checkpoint({"history": run.history, "early_stopping": run.early_stopping()})
+    saved = ResumeState(
+        optimizer={}, scheduler={}, iteration=6, rng=[], history=run.history, early_stopping=run.early_stopping()
+    )
+    again = RunState.from_resume(saved)
     assert again == run
 
 
@@ -94,12 +101,15 @@ def test_deterministic_kernels_switch_on_and_everything_comes_back(monkeypatch: 
 
 def test_resume_refuses_other_classes_and_logs_changed_settings() -> None:
     classes = ClassSpec.default(3)
-    checkpoint = {
-        "path": "run/last.pt",
-        "classes": classes.to_dict(),
-        "in_channels": 1,
-        "config": TrainConfig().to_dict(),
-    }
+    checkpoint = Checkpoint(
+        model="unet-small",
+        state_dict={},
+        classes=classes,
+        normalization=Normalization((0.5,), (0.25,)),
+        in_channels=1,
+        config=TrainConfig().to_dict(),
+        path=Path("run/last.pt"),
+    )
     with pytest.raises(PixelwiseError, match=r"run/last.pt: the run was trained on other classes"):
         check_resume(checkpoint, TrainConfig(), ClassSpec.default(4), 1)
     with pytest.raises(PixelwiseError, match="other classes or channels"):
@@ -112,8 +122,8 @@ def test_resume_refuses_other_classes_and_logs_changed_settings() -> None:
     try:
         check_resume(checkpoint, TrainConfig(epochs=50, device="cpu"), classes, 1)  # may change: silent
         assert messages == []
-        old = {key: value for key, value in checkpoint["config"].items() if key != "model_options"}
-        check_resume({**checkpoint, "config": old}, TrainConfig(lr=0.5), classes, 1)  # a run from before a setting
+        old = {key: value for key, value in checkpoint.config.items() if key != "model_options"}
+        check_resume(replace(checkpoint, config=old), TrainConfig(lr=0.5), classes, 1)  # a run from before a setting
         assert messages == ["resuming with changed settings: lr"]
     finally:
         state.logger.removeHandler(handler)

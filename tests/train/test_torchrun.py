@@ -54,7 +54,7 @@ def job_module() -> ModuleType:
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(path)["state_dict"]
+    return load_checkpoint(path).state_dict
 
 
 def free_port() -> int:
@@ -94,10 +94,10 @@ def test_torchrun_trains_resumes_exactly_and_its_checkpoint_predicts(tmp_path: P
     run = tmp_path / "run"
     assert {path.name for path in run.iterdir()} == {"config.yaml", "last.pt", "best.pt", "metrics.jsonl", "curves.png"}
     last = load_checkpoint(run / "last.pt")
-    assert len(last["rng"]) == 2  # each process's random streams, for an exact resume
-    assert not any(key.startswith("module.") for key in last["state_dict"])
+    assert len(last.extra["rng"]) == 2  # each process's random streams, for an exact resume
+    assert not any(key.startswith("module.") for key in last.state_dict)
     # 10 training images of the 12 (2 validate): 10 // (2 processes × batch 2) steps per epoch
-    assert last["iteration"] == 2 and last["metrics"]["num_images"] == 2
+    assert last.extra["iteration"] == 2 and last.metrics["num_images"] == 2
 
     resumed = launch(*common, "--out", run, "--resume", "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -136,11 +136,11 @@ def test_two_machines_with_batch_4_train_like_one_process_with_batch_8(tmp_path:
         torch.testing.assert_close(two[name], tensor, msg=name)
     assert not all(torch.allclose(half[name], tensor) for name, tensor in one.items())
     # validation: 3 images shared 1 + 2, each counted once, the same counts as one process
-    histories = [load_checkpoint(tmp_path / name / "last.pt")["history"] for name in ("one", "two")]
+    histories = [load_checkpoint(tmp_path / name / "last.pt").extra["history"] for name in ("one", "two")]
     assert [record["val_num_images"] for record in histories[1]] == [3, 3]
     assert (
-        load_checkpoint(tmp_path / "two" / "last.pt")["metrics"]["confusion_matrix"]
-        == load_checkpoint(tmp_path / "one" / "last.pt")["metrics"]["confusion_matrix"]
+        load_checkpoint(tmp_path / "two" / "last.pt").metrics["confusion_matrix"]
+        == load_checkpoint(tmp_path / "one" / "last.pt").metrics["confusion_matrix"]
     )
     for first, second in zip(*histories, strict=True):
         assert first["train_loss"] == pytest.approx(second["train_loss"], rel=1e-5)

@@ -1,4 +1,6 @@
-"""What every classical method does first: check the image, and reduce colour to luminance where needed."""
+"""What every classical method does first: check the image, and reduce colour to luminance where needed.
+
+The methods' options are checked by ``pixelwise.settings.checked_options`` from their annotations."""
 
 from __future__ import annotations
 
@@ -46,23 +48,6 @@ def luminance(image: np.ndarray) -> np.ndarray:
     [[1.0, 1.0]]
     """
     return conform_channels(image, 1)[:, :, 0]
-
-
-def positive_int(value: object, *, name: str, method: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum`` (bools refused: ``True`` is not a count)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PixelwiseError(f"{method}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def non_negative_float(value: object, *, name: str, method: str) -> float:
-    """``value`` as a finite float >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise PixelwiseError(f"{method}: {name} must be a number >= 0, got {value!r}")
-    number = float(value)
-    if not np.isfinite(number) or number < 0:
-        raise PixelwiseError(f"{method}: {name} must be a finite number >= 0, got {value!r}")
-    return number
 
 
 def local_extrema(surface: np.ndarray, spacing: int, *, maxima: bool = True, minima: bool = True) -> np.ndarray:

@@ -6,13 +6,22 @@ imported inside ``kmeans`` only (it takes about a second to import).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from pixelwise.classical._common import check_image, luminance, non_negative_float, positive_int
+from pixelwise.classical._common import check_image, luminance
+from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, checked_options
 
 
+@checked_options
 def kmeans(
-    image: np.ndarray, *, clusters: int = 4, position_weight: float = 0.0, seed: int = 0, sample_size: int = 20000
+    image: np.ndarray,
+    *,
+    clusters: Annotated[int, AT_LEAST_ONE] = 4,
+    position_weight: Annotated[float, NON_NEGATIVE] = 0.0,
+    seed: Annotated[int, NON_NEGATIVE] = 0,
+    sample_size: Annotated[int, AT_LEAST_ONE] = 20000,
 ) -> np.ndarray:
     """k-means clustering of the pixels' colours (optionally with their positions), clusters darkest first.
 
@@ -50,15 +59,11 @@ def kmeans(
 
     pixels = check_image(image, method="kmeans")
     height, width, channels = pixels.shape
-    clusters = positive_int(clusters, name="clusters", method="kmeans")
-    weight = non_negative_float(position_weight, name="position_weight", method="kmeans")
-    seed = positive_int(seed, name="seed", method="kmeans", minimum=0)
-    sample_size = positive_int(sample_size, name="sample_size", method="kmeans")
 
     features = pixels.reshape(-1, channels)
-    if weight > 0:
+    if position_weight > 0:
         rows, columns = np.indices((height, width), dtype=np.float32).reshape(2, -1)
-        scale = np.float32(weight / max(height, width))
+        scale = np.float32(position_weight / max(height, width))
         features = np.concatenate([features, rows[:, None] * scale, columns[:, None] * scale], axis=1)
     rng = np.random.default_rng(seed)
     sample = (
@@ -78,7 +83,14 @@ def kmeans(
     return rank[assigned].reshape(height, width)
 
 
-def slic(image: np.ndarray, *, segments: int = 250, compactness: float = 10.0, sigma: float = 0.0) -> np.ndarray:
+@checked_options
+def slic(
+    image: np.ndarray,
+    *,
+    segments: Annotated[int, AT_LEAST_ONE] = 250,
+    compactness: Annotated[float, NON_NEGATIVE] = 10.0,
+    sigma: Annotated[float, NON_NEGATIVE] = 0.0,
+) -> np.ndarray:
     """SLIC superpixels (Achanta et al. 2012): k-means in colour + position, restricted to a local window.
 
     Colour images are clustered in CIELAB (scikit-image's default), whose lightness spans 0–100. A grey
@@ -112,9 +124,6 @@ def slic(image: np.ndarray, *, segments: int = 250, compactness: float = 10.0, s
     from skimage.segmentation import slic as skimage_slic
 
     pixels = check_image(image, method="slic")
-    segments = positive_int(segments, name="segments", method="slic")
-    compactness = non_negative_float(compactness, name="compactness", method="slic")
-    sigma = non_negative_float(sigma, name="sigma", method="slic")
     if pixels.shape[2] == 1:
         labels = skimage_slic(
             pixels[:, :, 0], n_segments=segments, compactness=compactness / 100.0, sigma=sigma, channel_axis=None
@@ -124,7 +133,14 @@ def slic(image: np.ndarray, *, segments: int = 250, compactness: float = 10.0, s
     return labels.astype(np.int32)
 
 
-def felzenszwalb(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0.8, min_size: int = 50) -> np.ndarray:
+@checked_options
+def felzenszwalb(
+    image: np.ndarray,
+    *,
+    scale: Annotated[float, NON_NEGATIVE] = 100.0,
+    sigma: Annotated[float, NON_NEGATIVE] = 0.8,
+    min_size: Annotated[int, AT_LEAST_ONE] = 50,
+) -> np.ndarray:
     """Felzenszwalb & Huttenlocher's (2004) graph-based segmentation: merge while edges are weaker than inside.
 
     Parameters
@@ -150,9 +166,6 @@ def felzenszwalb(image: np.ndarray, *, scale: float = 100.0, sigma: float = 0.8,
     from skimage.segmentation import felzenszwalb as skimage_felzenszwalb
 
     pixels = check_image(image, method="felzenszwalb")
-    scale = non_negative_float(scale, name="scale", method="felzenszwalb")
-    sigma = non_negative_float(sigma, name="sigma", method="felzenszwalb")
-    min_size = positive_int(min_size, name="min_size", method="felzenszwalb")
     if pixels.shape[2] == 1:
         labels = skimage_felzenszwalb(pixels[:, :, 0], scale=scale, sigma=sigma, min_size=min_size, channel_axis=None)
     else:

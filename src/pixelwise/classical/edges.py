@@ -5,9 +5,12 @@ Both take (H, W) or (H, W, C) float in [0, 1] and return (H, W) int32 region lab
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from pixelwise.classical._common import check_image, local_extrema, luminance, non_negative_float, positive_int
+from pixelwise.classical._common import check_image, local_extrema, luminance
+from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, checked_options
 
 
 def sobel_gradient(image: np.ndarray) -> np.ndarray:
@@ -20,8 +23,13 @@ def sobel_gradient(image: np.ndarray) -> np.ndarray:
     return np.max([sobel(image[:, :, channel]) for channel in range(image.shape[2])], axis=0).astype(np.float32)
 
 
+@checked_options
 def sobel_watershed(
-    image: np.ndarray, *, smoothing: float = 2.0, marker_spacing: int = 10, compactness: float = 0.0
+    image: np.ndarray,
+    *,
+    smoothing: Annotated[float, NON_NEGATIVE] = 2.0,
+    marker_spacing: Annotated[int, AT_LEAST_ONE] = 10,
+    compactness: Annotated[float, NON_NEGATIVE] = 0.0,
 ) -> np.ndarray:
     """Watershed of the Sobel gradient, flooded from the bottoms of its basins.
 
@@ -61,25 +69,22 @@ def sobel_watershed(
     from skimage.segmentation import watershed
 
     pixels = check_image(image, method="sobel_watershed")
-    sigma = non_negative_float(smoothing, name="smoothing", method="sobel_watershed")
-    spacing = positive_int(marker_spacing, name="marker_spacing", method="sobel_watershed")
-    compactness = non_negative_float(compactness, name="compactness", method="sobel_watershed")
-
-    if sigma > 0:
-        pixels = ndimage.gaussian_filter(pixels, (sigma, sigma, 0), mode="reflect")
+    if smoothing > 0:
+        pixels = ndimage.gaussian_filter(pixels, (smoothing, smoothing, 0), mode="reflect")
     gradient = sobel_gradient(pixels)
-    markers, _ = ndimage.label(local_extrema(gradient, spacing, maxima=False))
+    markers, _ = ndimage.label(local_extrema(gradient, marker_spacing, maxima=False))
     return watershed(gradient, markers, compactness=compactness).astype(np.int32)
 
 
+@checked_options
 def canny_regions(
     image: np.ndarray,
     *,
-    sigma: float = 2.0,
-    low_threshold: float | None = None,
-    high_threshold: float | None = None,
-    closing_radius: int = 2,
-    min_size: int = 20,
+    sigma: Annotated[float, NON_NEGATIVE] = 2.0,
+    low_threshold: Annotated[float | None, NON_NEGATIVE] = None,
+    high_threshold: Annotated[float | None, NON_NEGATIVE] = None,
+    closing_radius: Annotated[int, NON_NEGATIVE] = 2,
+    min_size: Annotated[int, AT_LEAST_ONE] = 20,
 ) -> np.ndarray:
     """Objects enclosed by Canny edges: edges, closed by a disk, then filled; the rest is region 0.
 
@@ -122,17 +127,9 @@ def canny_regions(
     from skimage.morphology import closing, disk
 
     grey = luminance(check_image(image, method="canny_regions"))
-    sigma = non_negative_float(sigma, name="sigma", method="canny_regions")
-    thresholds = [
-        None if value is None else non_negative_float(value, name=name, method="canny_regions")
-        for name, value in (("low_threshold", low_threshold), ("high_threshold", high_threshold))
-    ]
-    radius = positive_int(closing_radius, name="closing_radius", method="canny_regions", minimum=0)
-    min_size = positive_int(min_size, name="min_size", method="canny_regions")
-
-    edges = canny(grey, sigma=sigma, low_threshold=thresholds[0], high_threshold=thresholds[1])
-    if radius > 0:
-        edges = closing(edges, disk(radius))
+    edges = canny(grey, sigma=sigma, low_threshold=low_threshold, high_threshold=high_threshold)
+    if closing_radius > 0:
+        edges = closing(edges, disk(closing_radius))
     objects = label(ndimage.binary_fill_holes(edges), connectivity=1)
     sizes = np.bincount(objects.ravel())
     keep = sizes >= min_size

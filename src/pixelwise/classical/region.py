@@ -7,23 +7,26 @@ next, joins that region, and the region's mean is updated. The compiled flood li
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import numpy as np
 
-from pixelwise.classical._common import check_image, local_extrema, luminance, non_negative_float, positive_int
+from pixelwise.classical._common import check_image, local_extrema, luminance
 from pixelwise.errors import PixelwiseError
+from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, checked_options
 
 Seeds = Sequence[tuple[int, int]] | np.ndarray
 
 
+@checked_options
 def region_grow(
     image: np.ndarray,
     *,
     seeds: Seeds | None = None,
     connectivity: int = 4,
-    tolerance: float | None = None,
-    seed_spacing: int = 16,
-    smoothing: float = 2.0,
+    tolerance: Annotated[float | None, NON_NEGATIVE] = None,
+    seed_spacing: Annotated[int, AT_LEAST_ONE] = 16,
+    smoothing: Annotated[float, NON_NEGATIVE] = 2.0,
 ) -> np.ndarray:
     """Seeded region growing: seed regions take their most similar neighbours first, in competition.
 
@@ -87,16 +90,14 @@ def region_grow(
     height, width, channels = pixels.shape
     if isinstance(connectivity, bool) or connectivity not in (4, 8):
         raise PixelwiseError(f"region_grow: connectivity must be 4 or 8, got {connectivity!r}")
-    limit = np.inf if tolerance is None else non_negative_float(tolerance, name="tolerance", method="region_grow")
+    limit = np.inf if tolerance is None else tolerance
     if height * width * 8 >= 2**31:
         # the queue stores pixel and entry indices as int32 (half the memory traffic of int64)
         raise PixelwiseError(
             f"region_grow: {height}×{width} is too large (at most 268 million pixels); process the image in tiles"
         )
     if seeds is None:
-        spacing = positive_int(seed_spacing, name="seed_spacing", method="region_grow")
-        sigma = non_negative_float(smoothing, name="smoothing", method="region_grow")
-        labels = seed_labels(automatic_seeds(pixels, spacing=spacing, smoothing=sigma), (height, width))
+        labels = seed_labels(automatic_seeds(pixels, spacing=seed_spacing, smoothing=smoothing), (height, width))
     else:
         labels = seed_labels(seeds, (height, width))
 

@@ -25,6 +25,7 @@ from pixelwise.classical.edges import canny_regions, sobel_watershed
 from pixelwise.classical.region import region_grow
 from pixelwise.classical.threshold import local_threshold, multi_otsu, otsu
 from pixelwise.errors import PixelwiseError, did_you_mean
+from pixelwise.settings import no_such_option
 
 METHODS: dict[str, Callable[..., np.ndarray]] = {
     "otsu": otsu,
@@ -61,12 +62,9 @@ def method_options(name: str) -> dict[str, Any]:
 def check_options(name: str, options: Mapping[str, Any]) -> None:
     """Raise PixelwiseError if method ``name`` does not exist or has no option called like a key of ``options``."""
     known = method_options(name)
-    unknown = sorted(set(options) - set(known))
+    unknown = set(options) - set(known)
     if unknown:
-        raise PixelwiseError(
-            f"{name} has no option {', '.join(map(repr, unknown))}{did_you_mean(unknown[0], known)}; "
-            f"its options are {', '.join(known) or 'none'}"
-        )
+        raise no_such_option(name, unknown, list(known), listing="its options are")
 
 
 def segment(name: str, image: np.ndarray, **options: Any) -> np.ndarray:

@@ -15,13 +15,19 @@ separated groups of 40, in our tests).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from pixelwise.classical._common import check_image, luminance, positive_int
+from pixelwise.classical._common import check_image, luminance
 from pixelwise.errors import PixelwiseError
+from pixelwise.settings import Choices, Range, checked_options
+
+BINS = Range(minimum=2)
 
 
-def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
+@checked_options
+def otsu(image: np.ndarray, *, bins: Annotated[int, BINS] = 256) -> np.ndarray:
     """Two bins split at Otsu's threshold (the one maximising the between-class variance).
 
     Parameters
@@ -42,7 +48,6 @@ def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
     from skimage.filters import threshold_otsu
 
     grey = luminance(check_image(image, method="otsu"))
-    bins = positive_int(bins, name="bins", method="otsu", minimum=2)
     counts, centres, pixel_bins = _histogram(grey, bins)
     if np.count_nonzero(counts) < 2:
         return np.zeros(grey.shape, np.int32)
@@ -50,7 +55,10 @@ def otsu(image: np.ndarray, *, bins: int = 256) -> np.ndarray:
     return (pixel_bins > last_dark_bin).astype(np.int32)
 
 
-def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.ndarray:
+@checked_options
+def multi_otsu(
+    image: np.ndarray, *, classes: Annotated[int, Range(minimum=2)] = 3, bins: Annotated[int, BINS] = 256
+) -> np.ndarray:
     """``classes`` bins split at the multi-level Otsu thresholds (Liao et al. 2001).
 
     Parameters
@@ -73,8 +81,6 @@ def multi_otsu(image: np.ndarray, *, classes: int = 3, bins: int = 256) -> np.nd
     from skimage.filters import threshold_multiotsu
 
     grey = luminance(check_image(image, method="multi_otsu"))
-    classes = positive_int(classes, name="classes", method="multi_otsu", minimum=2)
-    bins = positive_int(bins, name="bins", method="multi_otsu", minimum=2)
     counts, centres, pixel_bins = _histogram(grey, bins)
     if np.count_nonzero(counts) <= classes:
         # only then can there be as few distinct levels as classes (sorting every pixel costs ~20 ms)
@@ -108,8 +114,13 @@ def _histogram(grey: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.
 LOCAL_METHODS = ("gaussian", "mean", "median")
 
 
+@checked_options
 def local_threshold(
-    image: np.ndarray, *, block_size: int = 35, method: str = "gaussian", offset: float = 0.0
+    image: np.ndarray,
+    *,
+    block_size: Annotated[int, Range(minimum=3)] = 35,
+    method: Annotated[str, Choices(LOCAL_METHODS)] = "gaussian",
+    offset: Annotated[float, Range()] = 0.0,
 ) -> np.ndarray:
     """Two bins split by a threshold per pixel: its neighbourhood's weighted mean (or median) minus ``offset``.
 
@@ -136,14 +147,9 @@ def local_threshold(
     from skimage.filters import threshold_local
 
     grey = luminance(check_image(image, method="local_threshold"))
-    block_size = positive_int(block_size, name="block_size", method="local_threshold", minimum=3)
     if block_size % 2 == 0:
         raise PixelwiseError(f"local_threshold: block_size must be odd, got {block_size}; use {block_size + 1}")
-    if method not in LOCAL_METHODS:
-        raise PixelwiseError(f"local_threshold: method must be one of {', '.join(LOCAL_METHODS)}, got {method!r}")
-    if isinstance(offset, bool) or not isinstance(offset, (int, float)):
-        raise PixelwiseError(f"local_threshold: offset must be a number, got {offset!r}")
-    threshold = threshold_local(grey, block_size=block_size, method=method, offset=float(offset), mode="reflect")
+    threshold = threshold_local(grey, block_size=block_size, method=method, offset=offset, mode="reflect")
     return (grey > threshold).astype(np.int32)
 
 

@@ -22,7 +22,10 @@ from pixelwise.errors import PixelwiseError, describe_os_error
 def main() -> None:
     """Entry point: user errors and OS errors (a read-only folder, a full disk) become one line on stderr and
     exit status 2, never a traceback; so do click's usage errors (a missing argument, an unknown flag), with
-    the usage in the same line; warnings become one ``note:`` line each. Ctrl-C and SIGTERM exit with 130."""
+    the usage in the same line; warnings become one ``note:`` line each. Ctrl-C and SIGTERM exit with 130.
+    A ``MemoryError`` (or PyTorch's "can't allocate memory") is one line too, with the size that did not fit
+    and the room left: one that reading a file met names that file already (``data`` turns it into an
+    ``InputError``), as the jobs of ``predict`` and ``classical`` name their image."""
     click = _typer_s_click_exceptions()
     # a scheduler's SIGTERM (SLURM's preemption, torchrun stopping its workers) stops a run as Ctrl-C does:
     # train says where its checkpoint is and how to resume; every write is atomic either way
@@ -52,6 +55,13 @@ def main() -> None:
         sys.exit(2)
     except OSError as error:
         print(f"pixelwise: error: {describe_os_error(error)}", file=sys.stderr)
+        sys.exit(2)
+    except (MemoryError, RuntimeError) as error:
+        from pixelwise.data.memory import memory_error_line, out_of_memory
+
+        if not out_of_memory(error):  # PyTorch's allocator raises RuntimeError; any other is a bug to see whole
+            raise
+        print(f"pixelwise: error: {memory_error_line(error)}", file=sys.stderr)
         sys.exit(2)
     # a command returns None; --help, --version and Ctrl-C (130) end with click's exit status
     sys.exit(status if isinstance(status, int) else 0)

@@ -7,12 +7,13 @@ A classical method partitions an image into regions; it does not know which regi
   ``--fit FILE.json`` reuses it without the training data.
 - ``--oracle``: label each region with the majority class of INPUT's own true masks: an upper bound on
   what the partition allows, not a result. INPUT must then be a dataset folder.
-- neither: write the regions themselves, as int32 TIFF label images (``<stem>.tif``), because region
+- neither: write the regions themselves, as int32 TIFF label images (``<name>.tif``), because region
   labels are not classes and can exceed the 256 values of a palette PNG.
 
-OUT_DIR must be empty or new unless ``--overwrite``; it may never be a folder the inputs are read from (a
-dataset's own folders, ``--fit``'s too), nor replace an input file, whatever the flags. One writer at a time
-holds it (``files.output_lock``).
+The work is a ``jobs.Job``, as ``predict``'s: files of other runs in ``--out`` are replaced only with
+``--overwrite``, a rerun of the same command finishes what is missing, a damaged image is said and the
+others go on; ``--out`` may never be a folder the inputs are read from (a dataset's own folders, ``--fit``'s
+too), nor replace an input file, whatever the flags.
 """
 
 from __future__ import annotations
@@ -31,10 +32,8 @@ from pixelwise.cli.options import (
     cluster_option,
     executor_for,
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
-    required_out,
     set_threads,
     settings_option,
     threads_option,
@@ -81,10 +80,7 @@ def classical(
         help="An image, a folder of images, a dataset folder or a built-in dataset name (a dataset: every image, "
         "or its test/ folder when it has train/ val/ test/ folders; --split chooses another).",
     ),
-    old_out: Path | None = typer.Argument(None, metavar="OUT_DIR", hidden=True),  # before --out; still accepted
-    out: Path | None = out_option(
-        "Folder for the masks (required), one file per image, named by its stem.", default=None
-    ),
+    out: Path = out_option("Folder for the masks, one file per image, named by its path within INPUT."),
     fit: str | None = typer.Option(
         None,
         "--fit",
@@ -119,7 +115,7 @@ def classical(
     from pixelwise.jobs import Job, check_job, run_job
     from pixelwise.sinks import make_sink
 
-    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
+    out_dir = out
     set_threads(threads, torch=False)
 
     options = parse_key_values(settings, "--set")
@@ -239,7 +235,8 @@ def _inputs(input_path: str, split: str | None) -> _Inputs:
     from pixelwise.jobs import collect_items
 
     path = Path(input_path)
-    if path.is_file() or (path.is_dir() and not is_dataset_folder(path)):
+    # a pipe, a device or a broken link too: collect_items says what it is (never "no such dataset")
+    if (path.is_dir() and not is_dataset_folder(path)) or (not path.is_dir() and (path.exists() or path.is_symlink())):
         return _Inputs(collect_items([path]), None, None, {})
 
     from pixelwise.data.datasets import dataset_root

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,6 +25,9 @@ from pixelwise.cli.options import (
 from pixelwise.cli.train import given_settings
 from pixelwise.comparison.methods import NETWORK_METHODS
 from pixelwise.errors import PixelwiseError
+
+if TYPE_CHECKING:
+    from pixelwise.report.results import ComparisonResults
 
 # The demo: the `fashion` scenes (1-4 Fashion-MNIST items on a black canvas, 11 classes). Every item is bright
 # on black, so thresholds, edges and clustering find *where* the objects are (their oracle bounds are high) but
@@ -81,7 +85,7 @@ def run_compare(
     classical_fit_images: int | None = None,
     quiet: bool = False,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> ComparisonResults:
     """The shared body of `compare` and `demo`: build the sweep, compare, print the table and the paths."""
     from pixelwise.comparison import compare, default_method_names
     from pixelwise.noise import noise_sweep
@@ -114,11 +118,11 @@ def run_compare(
     return results
 
 
-def _print_table(results: dict[str, Any]) -> None:
+def _print_table(results: ComparisonResults) -> None:
     from pixelwise.report.content import degenerate_notes, honest_methods, oracle_methods, table_name
 
-    def cell(value: Any) -> str:
-        return "     -" if value is None else f"{value:6.3f}"
+    def cell(value: float) -> str:
+        return "     -" if math.isnan(value) else f"{value:6.3f}"
 
     rows = honest_methods(results) + oracle_methods(results)
     width = max(12, *(len(table_name(method)) for method in rows))
@@ -126,11 +130,11 @@ def _print_table(results: dict[str, Any]) -> None:
         f"{'method':<{width}}  {'family':<11}  {'mIoU':>6}  {'Dice':>6}  {'pixel':>6}  {'bF1':>6}  {'ms/img':>8}"
     )
     for method in rows:
-        metrics = method["metrics"]
+        metrics = method.metrics
         typer.echo(
-            f"{table_name(method):<{width}}  {method['family']:<11}  {cell(metrics['miou'])}  "
-            f"{cell(metrics['mean_dice'])}  {cell(metrics['pixel_accuracy'])}  {cell(metrics['boundary_f1'])}  "
-            f"{method['ms_per_image']:8.2f}"
+            f"{table_name(method):<{width}}  {method.family:<11}  {cell(metrics.miou)}  "
+            f"{cell(metrics.mean_dice)}  {cell(metrics.pixel_accuracy)}  {cell(metrics.boundary_f1)}  "
+            f"{method.ms_per_image:8.2f}"
         )
     for note in degenerate_notes(rows):
         typer.echo(note)

@@ -15,8 +15,7 @@ Use them as parameter defaults::
         set_threads(threads, torch=True)
 
 - ``-o/--out``: where the outputs go (a folder, or a file with ``metavar="FILE"``).
-- ``--overwrite``: replace existing outputs (``--force``, its old name, still works with a note:
-  ``app.DEPRECATED_NAMES``).
+- ``--overwrite``: replace existing outputs.
 - ``--threads N``: threads of the numeric libraries (and torch's, for a command that runs a network);
   ``set_threads`` applies it.
 - ``-q/--quiet``: no progress output.
@@ -32,9 +31,7 @@ Use them as parameter defaults::
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -117,24 +114,6 @@ def data_options_option(
 ) -> Any:
     """``--data-option KEY=VALUE``, repeatable."""
     return typer.Option([], "--data-option", metavar="KEY=VALUE", help=help, show_default=False)
-
-
-def out_or_old(out: Path | None, old: Path | None, *, old_name: str) -> Path | None:
-    """``--out``, or the same path given the way it was before --out (``old_name``: "the OUT_DIR argument",
-    "--json"), with a one-line note; both at once is an error."""
-    if old is None:
-        return out
-    if out is not None:
-        raise PixelwiseError(f"{old_name} {old} and --out {out}: give --out only")
-    print(f"note: {old_name} is now -o/--out", file=sys.stderr)
-    return old
-
-
-def required_out(out: Path | None) -> Path:
-    """``--out`` of a command that cannot run without it but declares it optional (to take the old form)."""
-    if out is None:
-        raise PixelwiseError("no output given; add -o/--out DIR")
-    return out
 
 
 def set_threads(threads: int | None, *, torch: bool) -> None:

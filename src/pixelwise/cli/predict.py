@@ -38,6 +38,7 @@ from pixelwise.cli.options import (
     threads_option,
     workers_option,
 )
+from pixelwise.inference.backends import BACKENDS, runtime_help
 
 if TYPE_CHECKING:
     from pixelwise.data.sources import ImageSource
@@ -45,11 +46,6 @@ if TYPE_CHECKING:
     from pixelwise.sinks import PredictionBand
 
 
-BACKEND_HELP = (
-    "auto: for a .pt on the CPU, ONNX Runtime when it is installed and the model exports (1.6-1.9x eager PyTorch "
-    "on one thread: bench/backends.py; exported once, checked, cached), else PyTorch; an .onnx always runs in "
-    "ONNX Runtime. torch, onnx: that runtime."
-)
 PRECISION_HELP = (
     "auto: fp16 on CUDA, fp32 on the CPU. bf16 runs on CPUs with bf16 hardware (avx512_bf16/amx_bf16), fp16 on "
     "CUDA; asked for elsewhere, a note says so and fp32 runs."
@@ -86,7 +82,7 @@ def predict(
         False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
     ),
     backend: str = typer.Option(
-        "auto", "--backend", metavar="auto|torch|onnx", help=BACKEND_HELP, case_sensitive=False
+        "auto", "--backend", metavar="|".join(BACKENDS), help=runtime_help(), case_sensitive=False
     ),
     device: str = device_option(),
     precision: str = typer.Option(

@@ -52,6 +52,23 @@ def serve(
     tile: int | None = typer.Option(
         None, "--tile", metavar="N", help="Default tile size.  [default: the training tile size]"
     ),
+    max_windows: int | None = typer.Option(
+        None,
+        "--max-windows",
+        metavar="N",
+        help="A request's budget of tiles × TTA passes; more is refused (422 or 413).  [default: what the largest "
+        "image accepted costs at the model's own tiling and TTA]",
+        show_default=False,
+    ),
+    header_timeout: float = typer.Option(
+        30.0, "--header-timeout", metavar="S", help="Seconds a client has to send a request's headers."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, "--body-timeout", metavar="S", help="Seconds an upload may stall between two reads; then 408."
+    ),
+    max_connections: int = typer.Option(
+        64, "--max-connections", metavar="N", help="Open connections at most; a request beyond them gets 503."
+    ),
     device: str = device_option(),
     quiet: bool = quiet_option("No line per request; errors are still logged."),
 ) -> None:
@@ -60,9 +77,10 @@ def serve(
     Drop an image on the page to see its mask; programs POST images to /predict.
     """
     try:
-        from pixelwise.serve.app import Settings, create_app
+        from pixelwise.serve.app import create_app
         from pixelwise.serve.model import backend_name, load_predictor
         from pixelwise.serve.server import listen, serve_forever, url_of
+        from pixelwise.serve.settings import Settings
     except ImportError as error:
         raise PixelwiseError(
             f"pixelwise serve needs FastAPI and uvicorn ({error}); install them with: pip install 'pixelwise[serve]'"
@@ -78,6 +96,10 @@ def serve(
         slots=slots,
         queue=queue,
         threads=threads,
+        max_windows=max_windows,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
     )
     if slots * threads > cores:
         typer.echo(

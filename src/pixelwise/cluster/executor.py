@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import itertools
+import os
 import secrets
 import socket
 import sys
@@ -21,7 +22,8 @@ from distributed.comm import get_address_host
 
 from pixelwise.cluster.worker import Done, JobPlugin, process_on_worker, with_notes
 from pixelwise.errors import PixelwiseError
-from pixelwise.jobs import Item, Job, Outcome, Task, remove_temporaries
+from pixelwise.files import JOB_MANIFEST, LOCK_FILE, is_bookkeeping
+from pixelwise.jobs import Item, Job, Outcome, Task
 
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
@@ -130,7 +132,7 @@ class DaskExecutor:
         finally:
             with contextlib.suppress(Exception):
                 self.client.unregister_worker_plugin(name)
-            remove_temporaries(job, items)
+            _remove_temporaries(job, items)
 
     def map(self, function: Callable[[T], R], items: Sequence[T], *, bar: Any, quiet: bool) -> Iterator[R]:
         """``function(item)`` on the workers for every item; the results as they finish, in any order. The
@@ -263,6 +265,18 @@ def _score_pair(classes: ClassSpec, tolerance: float, pair: tuple[Path, Path]) -
     part = Evaluator(classes, boundary_tolerance=tolerance)
     part.add(read_mask(prediction_path, classes), read_mask(truth_path, classes), name=str(prediction_path))
     return part
+
+
+def _remove_temporaries(job: Job, items: Sequence[Item]) -> None:
+    """Remove the temporary files that writers killed mid-image (a worker process that died) left in the
+    folders of ``items``' outputs. Only while the job holds the folder: no live writer of this job can
+    be using them (one still running would fail at its last step and leave no file)."""
+    for folder in {path.parent for item in items for path in job.targets(item)}:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(folder):
+                if is_bookkeeping(entry.name) and entry.name not in (LOCK_FILE, JOB_MANIFEST) and entry.is_file():
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
 
 def _killer_line(item: Item) -> str:

@@ -6,7 +6,9 @@ Where things are (a new compared method is a ``Method`` in ``methods``, or your 
   ``build_methods`` from names (``otsu``, ``otsu-oracle``, ``cnn``, ``adversarial``, ``semi``).
 - ``run``: ``compare``, which fits, predicts every test image clean and at every noise level, and scores.
 - ``examples``: the test images shown in the report, saved with every method's prediction.
-- ``results``: the ``results.json`` schema and writer (library versions come from ``pixelwise.versions``).
+- ``held_out``: the test split's images, read once (``HeldOutImages``).
+- ``results``: fills and writes ``results.json`` (its records and schema: ``pixelwise.report.results``;
+  ``ComparisonResults`` is what ``compare`` returns).
 
 ``pixelwise.compare`` is ``compare`` itself (this package is ``pixelwise.comparison``, so the name of the
 function never meets the name of a module).
@@ -24,15 +26,17 @@ from pixelwise.comparison.methods import (
 )
 from pixelwise.comparison.results import FORMAT
 from pixelwise.comparison.run import compare
+from pixelwise.report.results import ComparisonResults, MethodResult
 
 __all__ = [
     "FORMAT",
     "NETWORK_METHODS",
     "ClassicalMethod",
+    "ComparisonResults",
     "Method",
+    "MethodResult",
     "NetworkMethod",
     "build_methods",
     "compare",
     "default_method_names",
-    "versions",
 ]

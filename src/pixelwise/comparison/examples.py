@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pixelwise.comparison.test_images import TestImages, truth_of
+from pixelwise.comparison.held_out import HeldOutImages, truth_of
 from pixelwise.files import atomic_path
 from pixelwise.noise import NoiseLevel, apply_noise
+from pixelwise.report.results import Example
 
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
@@ -34,12 +35,12 @@ def example_plan(levels: Sequence[NoiseLevel], count: int, num_examples: int) ->
 
 def save_example_inputs(
     plan: set[tuple[str, int]],
-    test: TestImages,
+    test: HeldOutImages,
     levels: Sequence[NoiseLevel],
     classes: ClassSpec,
     out: Path,
     seed: int,
-) -> list[dict[str, Any]]:
+) -> list[Example]:
     """Write each planned example's (noisy) image and truth as PNG; return the entries of ``examples``."""
     from PIL import Image
 
@@ -59,21 +60,20 @@ def save_example_inputs(
             Image.fromarray(pixels).save(tmp, format="PNG")
         write_mask(out / f"{prefix}-truth.png", truth_of(sample), classes)
         entries.append(
-            {
-                "stem": sample.stem,
-                "index": index,
-                "noise": key,
-                "noise_name": by_key[key].name,
-                "image": f"{prefix}-image.png",
-                "truth": f"{prefix}-truth.png",
-                "predictions": {},
-            }
+            Example(
+                stem=sample.stem,
+                index=index,
+                noise=key,
+                noise_name=by_key[key].name,
+                image=f"{prefix}-image.png",
+                truth=f"{prefix}-truth.png",
+            )
         )
     return entries
 
 
 def save_example_prediction(
-    examples: list[dict[str, Any]],
+    examples: list[Example],
     plan: set[tuple[str, int]],
     method: str,
     classes: ClassSpec,
@@ -88,10 +88,10 @@ def save_example_prediction(
     if (key, index) not in plan:
         return
     for entry in examples:
-        if entry["noise"] == key and entry["index"] == index:
-            path = entry["image"].removesuffix("-image.png") + f"-{file_name(method)}.png"
+        if entry.noise == key and entry.index == index:
+            path = entry.image.removesuffix("-image.png") + f"-{file_name(method)}.png"
             write_mask(out / path, np.asarray(labels).astype(np.uint8), classes)
-            entry["predictions"][method] = path
+            entry.predictions[method] = path
 
 
 def file_name(text: str) -> str:

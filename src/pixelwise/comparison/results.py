@@ -1,29 +1,7 @@
-"""``results.json``: what a comparison found, in a stable schema that the report (and you) read.
+"""``results.json``: filling the records of ``pixelwise.report.results`` (where its schema is) and writing them.
 
-``results.json`` (``format: "pixelwise-compare/1"``; NaN is written as null)::
-
-    format            "pixelwise-compare/1"
-    created           ISO 8601 time of the run (UTC)
-    dataset           {name, description, root, classes (ClassSpec.to_dict()), in_channels,
-                       splits {train, val, test: number of images}, test_limit}
-    seed              seed of the noise (and of the split and the training)
-    noise             [{key, name, kind: "gaussian" | "salt_pepper", amount}], "clean" first
-    budget            the training options every CNN shared ({} without CNNs)
-    settings          {train, dataset}: the training settings and dataset options the caller gave (--set,
-                      --model-option, --data-option, --config, flags), as given; the report lists them
-    versions          {pixelwise, python, numpy, scikit-image, torch, ...}
-    torch_threads     torch's intra-op threads during the run (null without networks; classical methods: 1)
-    total_seconds     wall time of the whole comparison
-    methods           [{name, family, oracle (bool), description,
-                        metrics        Evaluator.result() on the clean test split (per_class, confusion_matrix...),
-                        noise          {level key: {miou, mean_dice, pixel_accuracy, boundary_f1}},
-                        ms_per_image   median prediction time per clean test image (predict only),
-                        ms_per_image_mean,
-                        train_seconds  time of fit (labeler fitting or network training),
-                        train_images   training images fit used (0 for an oracle),
-                        checkpoint     path of the trained model relative to the report folder, or null}]
-    examples          [{stem, index, noise (level key), noise_name, image, truth,
-                        predictions {method name: PNG path}}]; paths relative to the report folder
+``results_document`` gathers a run into a ``ComparisonResults``, ``method_record`` one method's
+``MethodResult``; ``write_results`` writes ``ComparisonResults.to_dict()`` as strict JSON.
 """
 
 from __future__ import annotations
@@ -32,82 +10,78 @@ import datetime
 import json
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pixelwise.files import atomic_path
+from pixelwise.metrics import Scores
 from pixelwise.noise import NoiseLevel
+from pixelwise.report.results import FORMAT, ComparisonResults, DatasetSummary, Example, LevelScores, MethodResult
 from pixelwise.versions import library_versions
 
-FORMAT = "pixelwise-compare/1"
-# summary scores kept per noise level (the clean level keeps the whole Evaluator result as well)
-LEVEL_METRICS = ("miou", "mean_dice", "pixel_accuracy", "boundary_f1")
+__all__ = ["FORMAT", "method_record", "results_document", "write_results"]
 
 
 def results_document(
     *,
-    dataset: dict[str, Any],
+    dataset: DatasetSummary,
     seed: int,
     levels: Sequence[NoiseLevel],
     networks: Sequence[Any],
     total_seconds: float,
-    methods: list[dict[str, Any]],
-    examples: list[dict[str, Any]],
-    settings: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The content of ``results.json`` (the schema above); ``networks``: the network methods run (their
-    ``config`` is the shared training budget)."""
-    return {
-        "format": FORMAT,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "dataset": dataset,
-        "seed": seed,
-        "noise": [{"key": lv.key, "name": lv.name, "kind": lv.kind, "amount": lv.amount} for lv in levels],
-        "budget": _budget(networks[0].config) if networks else {},
-        "settings": settings or {"train": {}, "dataset": {}},
-        "versions": library_versions(torch=bool(networks)),
-        "torch_threads": _torch_threads() if networks else None,
-        "total_seconds": total_seconds,
-        "methods": methods,
-        "examples": examples,
-    }
+    methods: Sequence[MethodResult],
+    examples: Sequence[Example],
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ComparisonResults:
+    """A run's results; ``networks``: the network methods run (their ``config`` is the shared training budget)."""
+    return ComparisonResults(
+        format=FORMAT,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        dataset=dataset,
+        seed=seed,
+        noise=tuple(levels),
+        budget=_budget(networks[0].config) if networks else {},
+        settings=settings or {"train": {}, "dataset": {}},
+        versions=library_versions(torch=bool(networks)),
+        torch_threads=_torch_threads() if networks else None,
+        total_seconds=total_seconds,
+        methods=tuple(methods),
+        examples=tuple(examples),
+    )
 
 
 def method_record(
     method: Any,
     *,
-    metrics: dict[str, Any],
-    per_level: dict[str, dict[str, Any]],
+    metrics: Scores,
+    per_level: Mapping[str, Scores],
     timings: Sequence[float],
     train_seconds: float,
     out: Path,
-) -> dict[str, Any]:
-    """One entry of ``methods``: a fitted ``Method``, its clean ``Evaluator`` result, its summary per noise
-    level and its clean prediction times in seconds."""
-    return {
-        "name": method.name,
-        "family": method.family,
-        "oracle": method.oracle,
-        "description": method.description,
-        "metrics": metrics,
-        "noise": per_level,
-        "ms_per_image": 1000 * statistics.median(timings),
-        "ms_per_image_mean": 1000 * statistics.fmean(timings),
-        "train_seconds": train_seconds,
-        "train_images": method.train_images,
-        "checkpoint": _relative(method.checkpoint, out) if method.checkpoint else None,
-    }
+) -> MethodResult:
+    """A fitted ``Method``'s result: its clean scores, its summary per noise level and its clean prediction
+    times (``timings``, in seconds)."""
+    return MethodResult(
+        name=method.name,
+        family=method.family,
+        oracle=method.oracle,
+        description=method.description,
+        metrics=metrics,
+        noise={key: LevelScores.of(scores) for key, scores in per_level.items()},
+        ms_per_image=1000 * statistics.median(timings),
+        ms_per_image_mean=1000 * statistics.fmean(timings),
+        train_seconds=train_seconds,
+        train_images=method.train_images,
+        checkpoint=_relative(method.checkpoint, out) if method.checkpoint else None,
+    )
 
 
-def write_results(results: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Write ``out/results.json`` (strict JSON: NaN as null, atomically); return what was written."""
-    from pixelwise.metrics import json_ready
-
-    ready: dict[str, Any] = json_ready(results)
+def write_results(results: ComparisonResults, out: Path) -> ComparisonResults:
+    """Write ``out/results.json`` (strict JSON: NaN as null, atomically); return ``results``."""
     with atomic_path(out / "results.json") as tmp:
-        tmp.write_text(json.dumps(ready, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return ready
+        tmp.write_text(json.dumps(results.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return results
 
 
 def _relative(path: Path, base: Path) -> str:

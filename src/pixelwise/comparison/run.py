@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pixelwise.comparison.examples import example_plan, file_name, save_example_inputs, save_example_prediction
+from pixelwise.comparison.held_out import HeldOutImages, truth_of
 from pixelwise.comparison.methods import Method, NetworkMethod, build_methods, default_method_names
-from pixelwise.comparison.results import LEVEL_METRICS, method_record, results_document, write_results
-from pixelwise.comparison.test_images import TestImages, truth_of
+from pixelwise.comparison.results import method_record, results_document, write_results
 from pixelwise.errors import PixelwiseError
 from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
 
 if TYPE_CHECKING:
     from pixelwise.data.folder import SegmentationFolder
+    from pixelwise.metrics import Scores
+    from pixelwise.report.results import ComparisonResults
 
 
 def compare(
@@ -52,7 +54,7 @@ def compare(
     report: bool = True,
     overwrite: bool = False,
     log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> ComparisonResults:
     """Fit, predict and score every method on ``data``'s test split; write ``results.json`` and the report.
 
     data: a dataset folder or a built-in name (``dataset_options`` go to the built-in's exporter).
@@ -60,7 +62,8 @@ def compare(
     noise: the sweep (``pixelwise.noise.noise_sweep()`` when None); the clean level is always scored.
     test_limit: score only the first N test images (None: all).
     overwrite: replace the report already in ``out_dir`` (without it, a non-empty ``out_dir`` is refused).
-    Returns the content of ``results.json`` (schema: ``pixelwise.comparison.results``).
+    Returns the results (``ComparisonResults``; its ``to_dict()`` is ``results.json``, schema in
+    ``pixelwise.report.results``).
     """
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
@@ -130,12 +133,13 @@ def _run(
     say: Callable[[str], None],
     started: float,
     settings: dict[str, Any],
-) -> dict[str, Any]:
+) -> ComparisonResults:
     """The work, every check passed: fit, predict and score each method; write the results and the report."""
     from pixelwise.data.builtin import list_builtin
     from pixelwise.metrics import Evaluator
+    from pixelwise.report.results import DatasetSummary
 
-    test = TestImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
+    test = HeldOutImages(test_folder, min(len(test_folder), test_limit or len(test_folder)))
     test.cache_if_small()
     classes = test_folder.classes
     builtin = list_builtin()
@@ -175,18 +179,18 @@ def _run(
                 out=out,
             )
         )
-        say(f"{method.name}: mIoU {_format(clean_metrics['miou'])} clean, fitted in {train_seconds:.1f} s")
+        say(f"{method.name}: mIoU {_format(clean_metrics.miou)} clean, fitted in {train_seconds:.1f} s")
 
     networks = [method for method in chosen if isinstance(method, NetworkMethod)]
-    dataset = {
-        "name": name,
-        "description": builtin.get(str(data), ""),
-        "root": str(root),
-        "classes": classes.to_dict(),
-        "in_channels": test_folder.in_channels,
-        "splits": {"train": len(train), "val": len(val or []), "test": len(test_folder)},
-        "test_limit": test.limit,
-    }
+    dataset = DatasetSummary(
+        name=name,
+        description=builtin.get(str(data), ""),
+        root=str(root),
+        classes=classes,
+        in_channels=test_folder.in_channels,
+        splits={"train": len(train), "val": len(val or []), "test": len(test_folder)},
+        test_limit=test.limit,
+    )
     results = write_results(
         results_document(
             dataset=dataset,
@@ -233,24 +237,23 @@ def _check_report_folder(out: Path, overwrite: bool) -> None:
 
 def _score(
     method: Method,
-    test: TestImages,
+    test: HeldOutImages,
     levels: Sequence[NoiseLevel],
     *,
     evaluator: Callable[[], Any],
     seed: int,
     save_example: Callable[[str, int, np.ndarray], None],
     progress: bool,
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[float]]:
-    """Predict every test image at every noise level: (clean Evaluator result, summary per level, clean
-    prediction times in seconds)."""
+) -> tuple[Scores, dict[str, Scores], list[float]]:
+    """Predict every test image at every noise level: (clean scores, scores per level, clean prediction
+    times in seconds)."""
     from pixelwise.progress import progress_bar
 
     # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
     warm = test[0]
     method.predict(warm.image, truth_of(warm) if method.oracle else None)
     timings: list[float] = []
-    per_level: dict[str, dict[str, Any]] = {}
-    clean: dict[str, Any] = {}
+    per_level: dict[str, Scores] = {}
     with progress_bar(total=len(levels) * len(test), desc=f"{method.name:>16}", unit="img", quiet=not progress) as bar:
         for level_index, level in enumerate(levels):
             scores = evaluator()
@@ -265,11 +268,8 @@ def _score(
                 scores.add(labels, truth, name=f"{method.name} on {sample.stem}")
                 save_example(level.key, index, labels)
                 bar.update(1)
-            result = scores.result()
-            per_level[level.key] = {key: result[key] for key in LEVEL_METRICS}
-            if level_index == 0:
-                clean = result
-    return clean, per_level, timings
+            per_level[level.key] = scores.result()
+    return per_level[levels[0].key], per_level, timings
 
 
 def _levels(noise: Sequence[NoiseLevel] | None) -> list[NoiseLevel]:

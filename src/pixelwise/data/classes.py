@@ -6,7 +6,7 @@ import difflib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ def default_colors(num_classes: int) -> tuple[Color, ...]:
 class ClassSpec:
     """Names and colours of the classes 0..K-1, and ``ignore_index`` (pixels left out of loss and metrics).
 
+    ``ignore_declared``: the user's ``classes.yaml`` says ``ignore_index`` (not only the default), so 255 in a
+    mask is that label and never the foreground of a 0/255 binary mask (``data.masks``). It is no part of the
+    classes' identity (equality, ``to_dict``).
+
     >>> spec = ClassSpec.default(2)
     >>> spec.names, spec.num_classes, spec.ignore_index
     (('class0', 'class1'), 2, 255)
@@ -53,6 +57,7 @@ class ClassSpec:
     names: tuple[str, ...]
     colors: tuple[Color, ...]
     ignore_index: int = 255
+    ignore_declared: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.names) < 1:
@@ -101,6 +106,8 @@ class ClassSpec:
         of one name or one colour: a PixelwiseError naming the file (and the line, for YAML errors).
         """
         file = Path(path)
+        if file.exists() and not file.is_file():  # a folder, a pipe (reading it would block), a device
+            raise PixelwiseError(f"{file}: not a regular file; give the path of a classes.yaml")
         try:
             raw = yaml.safe_load(file.read_text())
         except FileNotFoundError:
@@ -111,7 +118,7 @@ class ClassSpec:
             raise PixelwiseError(f"{file}: not valid YAML{_yaml_position(error)}; fix the file") from None
         if not isinstance(raw, dict):
             raise PixelwiseError(f"{file}: expected a mapping with 'classes:' (or 'names:'); see the README")
-        return cls.from_dict(raw, source=str(file))
+        return replace(cls.from_dict(raw, source=str(file)), ignore_declared="ignore_index" in raw)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], *, source: str = "classes") -> ClassSpec:

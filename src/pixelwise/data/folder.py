@@ -12,11 +12,18 @@ split there, deterministically by seed, when a split is asked for.
 Without ``classes.yaml`` the number of classes K is inferred from the masks: the largest label over all
 masks of every split (``ignore_index`` 255 left out) + 1, at least 2; two classes are named
 ``background`` and ``foreground``, more ``class0``, ``class1``, ... Reading every mask once costs time on a
-large dataset, and a class absent from every mask cannot be guessed: a ``classes.yaml`` avoids both.
+large dataset, and a class absent from every mask cannot be guessed: a ``classes.yaml`` avoids both. Seeing
+every mask, this also refuses a dataset whose masks use 255 in two ways (a 0/255 binary mask beside a mask
+holding 255 next to label 1, see ``data.masks``) before any work.
+
+An image without its mask (or a mask without its image) is an error that lists them, with a hint where a
+name of the other folder nearly matches: the same letters in another case (``IM00.PNG``, ``im00.png``), a
+tool's affix (``a.png``, ``a_mask.png``), or a close spelling.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,7 +33,8 @@ import numpy as np
 
 from pixelwise.data.channels import conform_channels
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.io import image_name, image_size, list_images, read_image, read_mask
+from pixelwise.data.io import image_name, image_size, list_images, read_image, read_mask, stored_labels
+from pixelwise.data.masks import conflicting_masks
 from pixelwise.data.splits import (
     ALL,
     TEST_FRACTION,
@@ -189,15 +197,24 @@ class SegmentationFolder:
 
 
 def infer_classes(mask_paths: Sequence[Path]) -> ClassSpec:
-    """Classes from the masks alone: K = largest label (255 left out) + 1, at least 2."""
+    """Classes from the masks alone: K = largest label (255 left out; a 0/255 binary mask counts as 0 and 1)
+    + 1, at least 2. Masks that use 255 in two ways (binary foreground, ignore beside label 1) are refused."""
     key = tuple((str(path), (stat := path.stat()).st_size, stat.st_mtime_ns) for path in mask_paths)
     if key not in _inferred_classes:
         largest = 0
+        binary: Path | None = None  # the first 0/255 binary mask
+        ignoring: Path | None = None  # the first mask holding 255 beside a label
         for path in mask_paths:
-            values = np.unique(read_mask(path))
-            values = values[values != 255]
-            if values.size:
+            stored = stored_labels(path)
+            values = stored.values[stored.values != 255]
+            if stored.zero_255:
+                binary, largest = binary or path, max(largest, 1)
+            elif values.size:
                 largest = max(largest, int(values[-1]))
+            if stored.ignore_beside_labels:
+                ignoring = ignoring or path
+        if binary is not None and ignoring is not None and largest < 2:
+            raise conflicting_masks(binary, ignoring)
         _inferred_classes[key] = max(largest + 1, 2)
     count = _inferred_classes[key]
     return ClassSpec.default(count, names=("background", "foreground") if count == 2 else None)
@@ -218,12 +235,15 @@ def _pairs(images_dir: Path, masks_dir: Path) -> list[tuple[str, Path, Path]]:
         )
     masks = _by_stem(list_images(masks_dir), masks_dir)
     without_mask = sorted(images.keys() - masks.keys())
+    without_image = sorted(masks.keys() - images.keys())
     if without_mask:
         raise PixelwiseError(
             f"{len(without_mask)} image(s) in {images_dir} have no mask in {masks_dir}: "
             f"{_names(images[stem] for stem in without_mask)}; add their masks or move them to unlabeled/"
+            + _near_match(
+                {stem: images[stem] for stem in without_mask}, {stem: masks[stem] for stem in without_image}, masks_dir
+            )
         )
-    without_image = sorted(masks.keys() - images.keys())
     if without_image:
         raise PixelwiseError(
             f"{len(without_image)} mask(s) in {masks_dir} have no image in {images_dir}: "
@@ -244,6 +264,38 @@ def _by_stem(paths: list[Path], folder: Path) -> dict[str, Path]:
             )
         found[name] = path
     return found
+
+
+def _near_match(alone: dict[str, Path], others: dict[str, Path], folder: Path) -> str:
+    """A hint for images without a mask, from the masks (of ``folder``) without an image, by name (the path
+    in the folder without its extension): ``" (masks/im00.png differs from IM00.PNG only in letter case; ...)"``,
+    or ``""``."""
+    lowered = {name.lower(): name for name in others}
+    for name, path in alone.items():
+        if name.lower() in lowered:
+            partner = others[lowered[name.lower()]].relative_to(folder.parent).as_posix()
+            return (
+                f" ({partner} differs from {path.name} only in letter case: images and masks are paired by the exact "
+                "name; rename one of them)"
+            )
+    for name, path in alone.items():
+        for other_name, other in others.items():
+            if other_name.startswith(name) and other_name[len(name) : len(name) + 1] in ("_", "-", ".", " "):
+                affix = other_name[len(name) :]
+            elif other_name.endswith(name) and other_name[-len(name) - 1 : -len(name)] in ("_", "-", ".", " "):
+                affix = other_name[: -len(name)]
+            else:
+                continue
+            return (
+                f" ({other.relative_to(folder.parent).as_posix()} looks like the mask of {path.name}: a mask takes "
+                f"its image's name, without {affix!r}; rename the masks)"
+            )
+    for name, path in alone.items():
+        close = difflib.get_close_matches(name, list(others), n=1, cutoff=0.8)
+        if close:
+            partner = others[close[0]].relative_to(folder.parent).as_posix()
+            return f" (is {partner} the mask of {path.name}? images and masks are paired by the exact name)"
+    return ""
 
 
 def _names(paths: Iterator[Path] | Sequence[Path]) -> str:

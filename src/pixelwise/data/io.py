@@ -21,14 +21,13 @@ Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as TIFF to
 :func:`decode_image` reads an image from bytes (an upload) through the same code as :func:`read_image`, and
 can refuse, from the header and before decoding, an image of more pixels than the caller allows.
 
-Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``. Understood encodings:
-index masks (grey PNG or integer TIFF), palette PNGs (the palette *indices* are the labels; the colours are
-for display, but a palette that gives a used index the colour of *another* class of ``classes`` is refused:
-such a mask was saved in another class order), RGB colour masks (each colour looked up in ``classes.colors``; the ignore colour, white, maps to
-``ignore_index``) and binary masks stored as 0/255, which become {0, 1} with a notice: read as they are,
-255 would be the ignore label and the foreground would silently vanish from loss and metrics (the
-MMSegmentation ``reduce_zero_label`` trap). JPEG masks are refused: JPEG is lossy, so label edges come back
-as values that are no label.
+Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``, from index, palette,
+RGB colour, 1-bit and 0/255 binary masks (what each means, and when a 0/255 mask is binary: ``data.masks``).
+JPEG masks are refused: JPEG is lossy, so label edges come back as values that are no label.
+
+A path that is no regular file (a named pipe, a device such as ``/dev/zero``, a socket, a folder, a link to
+any of these or to nothing) is said as what it is and never opened: reading a pipe would wait forever, a
+device would never end.
 
 Every problem with a file raises :class:`~pixelwise.errors.PixelwiseError` naming the file and the fix.
 """
@@ -37,8 +36,8 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
-from collections.abc import Collection, Iterable
+import stat
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +45,15 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.decode import Raw, decode_raw, header_size
+from pixelwise.data.masks import (
+    StoredLabels,
+    check_label_range,
+    check_palette,
+    decode_mask,
+    ignore_beside_labels,
+    read_0_255,
+)
+from pixelwise.data.memory import memory_error_line
 from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
@@ -64,9 +72,6 @@ PathLike = str | os.PathLike[str]
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-# folders already told about 0/255 masks: one notice per folder, not one per file
-_binary_noticed: set[Path] = set()
-
 
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as float32 in [0, 1], whatever its format and type (see the module docstring).
@@ -74,7 +79,11 @@ def read_image(path: PathLike) -> np.ndarray:
     Returns (H, W, C) with C = 1 (grey) or 3 (RGB).
     """
     file = Path(path)
-    return _to_unit_range(_to_channels(_read_raw(file).pixels, str(file)))
+    raw = _read_raw(file)
+    try:
+        return _to_unit_range(_to_channels(raw.pixels, str(file)))
+    except MemoryError as error:
+        raise InputError(memory_error_line(error, file)) from None
 
 
 def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> np.ndarray:
@@ -107,17 +116,31 @@ def read_mask(path: PathLike, classes: ClassSpec | None = None) -> np.ndarray:
     encoding is decoded (values 0..255, no range check; colour masks need ``classes``).
     """
     file = Path(path)
-    if file.suffix.lower() in LOSSY_SUFFIXES:
-        raise InputError(
-            f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
-        )
-    raw = _read_raw(file, mask=True)
-    labels = _decode_mask(raw.pixels, file, classes, is_palette=raw.palette is not None)
-    if classes is not None:
-        _check_label_range(labels, file, classes)
-        if raw.palette is not None:
-            _check_palette(labels, raw.palette, file, classes)
+    raw = _read_mask_raw(file)
+    try:
+        labels, stored = decode_mask(raw.pixels, file, classes, is_palette=raw.palette is not None)
+        if stored is not None:
+            labels = read_0_255(labels, stored, file, classes)
+        if classes is not None:
+            check_label_range(labels, file, classes)
+            if raw.palette is not None:
+                check_palette(labels, raw.palette, file, classes)
+    except MemoryError as error:
+        raise InputError(memory_error_line(error, file)) from None
     return labels
+
+
+def stored_labels(path: PathLike) -> StoredLabels:
+    """What the mask at ``path`` stores, read literally (see :class:`StoredLabels`): for deciding a folder's
+    classes and its 0/255 convention from all its masks at once (``data.folder.infer_classes``)."""
+    file = Path(path)
+    raw = _read_mask_raw(file)
+    try:
+        labels, stored = decode_mask(raw.pixels, file, None, is_palette=raw.palette is not None)
+    except MemoryError as error:
+        raise InputError(memory_error_line(error, file)) from None
+    values = np.unique(labels)
+    return stored if stored is not None else StoredLabels(values, False, ignore_beside_labels(values))
 
 
 def write_mask(path: PathLike, labels: np.ndarray, classes: ClassSpec) -> None:
@@ -140,7 +163,7 @@ def encode_mask(labels: np.ndarray, classes: ClassSpec, *, name: str = "labels")
         raise PixelwiseError(f"{name}: labels must be (H, W), got shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
         raise PixelwiseError(f"{name}: labels must be integers, got {array.dtype}")
-    _check_label_range(array, name, classes)
+    check_label_range(array, name, classes)
 
     from PIL import Image
 
@@ -216,9 +239,43 @@ def image_size(path: PathLike) -> tuple[int, int]:
 # --- reading -------------------------------------------------------------------------------------------
 
 
+def not_a_file(path: PathLike) -> str | None:
+    """What ``path`` is when it is no regular file (links followed), from its metadata alone; None for a file.
+
+    Never opens it: a named pipe would block the reader, a device such as ``/dev/zero`` would never end.
+
+    >>> not_a_file("/dev/null"), not_a_file("/no/such/file")
+    ('a character device', 'no such file')
+    """
+    file = Path(path)
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        return f"a link to {os.readlink(file)}, which does not exist" if file.is_symlink() else "no such file"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device"}
+    kinds |= {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+    kind = kinds.get(stat.S_IFMT(mode), "not a regular file")
+    return f"a link to {file.resolve()}, {kind}" if file.is_symlink() else kind
+
+
+def check_regular_file(path: PathLike) -> None:
+    """An InputError for a path that is no regular file (:func:`not_a_file`), before anything opens it."""
+    what = not_a_file(path)
+    if what == "no such file":
+        raise InputError(f"{path}: no such file; check the path")
+    if what is not None and what.endswith("does not exist"):
+        raise InputError(f"{path}: {what}; fix the link or give the image file itself")
+    if what is not None:
+        # said as what it is, and never opened: a pipe would wait forever, a device never end
+        raise InputError(f"{path}: {what}, not an image file; give the image file itself")
+
+
 def _check_exists(file: Path) -> None:
-    if not file.is_file():
-        raise InputError(f"{file}: no such file; check the path")
+    check_regular_file(file)
     if file.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(
             f"{file}: not an image file (expected one of {', '.join(sorted(IMAGE_SUFFIXES))}); convert it or remove it"
@@ -273,116 +330,9 @@ def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
 # --- masks ---------------------------------------------------------------------------------------------
 
 
-def _decode_mask(raw: np.ndarray, file: Path, classes: ClassSpec | None, *, is_palette: bool) -> np.ndarray:
-    if raw.ndim == 3:
-        if raw.shape[2] == 1:
-            raw = raw[:, :, 0]
-        elif raw.shape[2] == 3:
-            rgb = raw
-            # a grey mask saved as RGB has equal channels: its values are the labels
-            if np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 0], rgb[:, :, 2]):
-                raw = rgb[:, :, 0]
-            else:
-                return _colors_to_labels(rgb, file, classes)
-        else:
-            raise InputError(f"mask {file} has {raw.shape[2]} channels; give an index or RGB mask")
-    if raw.dtype == np.bool_:
-        return raw.astype(np.uint8)
-    integral = np.issubdtype(raw.dtype, np.integer)
-    if not integral and not (np.all(np.isfinite(raw)) and np.array_equal(raw, np.round(raw))):
+def _read_mask_raw(file: Path) -> Raw:
+    if file.suffix.lower() in LOSSY_SUFFIXES:
         raise InputError(
-            f"mask {file} has fractional values ({raw.dtype}); masks hold integer labels, save them as such"
+            f"mask {file} is a JPEG; JPEG is lossy and changes label values at edges; save masks as PNG or TIFF"
         )
-    values = np.unique(raw)
-    if values.size and (values[0] < 0 or values[-1] > 255):
-        shown = _format_values(v for v in values.tolist() if v < 0 or v > 255)
-        raise InputError(f"mask {file} has values {shown} outside 0..255; labels must fit in 0..255 (255 = ignore)")
-    labels = raw.astype(np.uint8)
-    ignore = classes.ignore_index if classes is not None else 255
-    num_classes = classes.num_classes if classes is not None else 2
-    # a grey 0/255 mask means background/foreground; in a palette PNG index 255 is deliberate (VOC: ignore)
-    binary = values.size > 0 and set(values.tolist()) <= {0, 255} and values[-1] == 255
-    if binary and not is_palette and num_classes == 2 and ignore == 255:
-        _notice_binary(file)
-        return (labels == 255).astype(np.uint8)
-    return labels
-
-
-def _notice_binary(file: Path) -> None:
-    folder = file.parent.resolve()
-    if folder in _binary_noticed:
-        return
-    _binary_noticed.add(folder)
-    warnings.warn(
-        f"mask {file} (and others in {file.parent}) stores a binary mask as 0/255; reading 255 as class 1 "
-        "(foreground), not as ignore_index. Save masks as 0/1 to silence this notice",
-        UserWarning,
-        stacklevel=4,
-    )
-
-
-def _colors_to_labels(rgb: np.ndarray, file: Path, classes: ClassSpec | None) -> np.ndarray:
-    """(H, W, 3) colours -> (H, W) labels through ``classes.colors``; the ignore colour (white) -> ignore."""
-    if classes is None:
-        raise InputError(
-            f"mask {file} is an RGB colour mask but no classes are given; add a classes.yaml with a colour per class"
-        )
-    if rgb.dtype != np.uint8:
-        raise InputError(f"mask {file}: colour masks must be 8-bit RGB, got {rgb.dtype}")
-    table = {_code(color): index for index, color in enumerate(classes.colors)}
-    if 0 <= classes.ignore_index <= 255:
-        table.setdefault(_code((255, 255, 255)), classes.ignore_index)
-    codes = (rgb[:, :, 0].astype(np.int32) << 16) | (rgb[:, :, 1].astype(np.int32) << 8) | rgb[:, :, 2]
-    unique, inverse = np.unique(codes, return_inverse=True)
-    unknown = [int(code) for code in unique if int(code) not in table]
-    if unknown:
-        shown = ", ".join(str(_color(code)) for code in unknown[:5])
-        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-        raise InputError(
-            f"mask {file} has {len(unknown)} colour(s) that are no class: {shown}{more}; "
-            "add them to classes.yaml or fix the mask"
-        )
-    lookup = np.array([table[int(code)] for code in unique], dtype=np.uint8)
-    return lookup[inverse.reshape(codes.shape)]
-
-
-def _check_palette(labels: np.ndarray, palette: np.ndarray, file: Path, classes: ClassSpec) -> None:
-    """Refuse a palette mask whose palette gives a used index the colour of another class: its indices (the
-    labels) follow another class order than ``classes``. Other palette colours are display only."""
-    colours: dict[tuple[int, ...], int] = {color: index for index, color in enumerate(classes.colors)}
-    for index in np.unique(labels).tolist():
-        if index >= min(classes.num_classes, len(palette)):
-            continue
-        color = tuple(int(v) for v in palette[index])
-        other = colours.get(color)
-        if other is not None and other != index:
-            name, other_name = classes.names[index], classes.names[other]
-            raise InputError(
-                f"mask {file}: its palette gives index {index} ({name}) the colour {list(color)} of class "
-                f"{other} ({other_name}), but the index is the label: {other_name} would be read as {name}; "
-                "save the mask in the classes' order, or fix the colours in classes.yaml"
-            )
-
-
-def _check_label_range(labels: np.ndarray, file: Path | str, classes: ClassSpec) -> None:
-    values = np.unique(labels)
-    bad = [int(v) for v in values.tolist() if not (0 <= v < classes.num_classes) and v != classes.ignore_index]
-    if bad:
-        raise InputError(
-            f"mask {file} has values {_format_values(bad)} but the classes define "
-            f"0..{classes.num_classes - 1} (ignore {classes.ignore_index}); fix the mask or add the classes"
-        )
-
-
-def _format_values(values: Iterable[int]) -> str:
-    listed = sorted(values)
-    shown = ", ".join(str(v) for v in listed[:10])
-    return "{" + shown + (f", ... ({len(listed)} values)" if len(listed) > 10 else "") + "}"
-
-
-def _code(color: tuple[int, int, int]) -> int:
-    return (color[0] << 16) | (color[1] << 8) | color[2]
-
-
-def _color(code: int) -> tuple[int, int, int]:
-    return ((code >> 16) & 255, (code >> 8) & 255, code & 255)
+    return _read_raw(file, mask=True)

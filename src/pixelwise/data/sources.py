@@ -153,7 +153,10 @@ IMAGE_READERS: list[ImageReader] = [READ_WHOLE]
 
 def open_image(path: str | os.PathLike[str]) -> ImageSource:
     """The ``ImageSource`` of an image file, through the first reader of ``IMAGE_READERS`` that accepts it."""
+    from pixelwise.data.io import check_regular_file
+
     file = Path(path)
+    check_regular_file(file)  # before any reader peeks at its first bytes: a named pipe would block it
     for reader in IMAGE_READERS:
         if reader.accepts(file):
             return reader.open(file)

@@ -9,15 +9,5 @@ from __future__ import annotations
 
 import lazy_loader
 
-# module -> the public names it defines (attached lazily, as in pixelwise/__init__.py)
-__getattr__, __dir__, __all__ = lazy_loader.attach(
-    __name__,
-    submod_attrs={
-        "predictor": ["Predictor"],
-        "spec": ["InferenceSpec"],
-        "backends": ["Backend", "ArrayBackend", "TorchBackend", "load_backend"],
-        "onnx_backend": ["OnnxBackend"],
-        "onnx_export": ["export"],
-        "tiling": ["tile_starts", "tile_grid", "gaussian_importance_map"],
-    },
-)
+# the public names, by the module that defines them, are in __init__.pyi (read here and by type checkers)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

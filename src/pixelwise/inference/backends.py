@@ -2,21 +2,24 @@
 
 ``TorchBackend`` runs a PyTorch module; ``OnnxBackend`` (``inference.onnx_backend``) an exported model in
 ONNX Runtime. Each backend imports its runtime when it is built, never with this module, so that the tiler
-and a numpy backend need neither. ``load_backend`` opens a trained model file with the backend its format
-needs (or the one asked for), and reads its ``InferenceSpec``.
+and a numpy backend need neither. ``RUNTIMES`` is the one registry of inference runtimes (what
+``--backend`` names: the files each reads, its devices and precisions, the package it needs); a new
+runtime is a module with its backend and one line there. ``load_backend`` opens a trained model file with
+the runtime asked for (or ``auto``'s choice), resolves the device once, and reads its ``InferenceSpec``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.inference.arrays import Arrays, TorchArrays
 from pixelwise.inference.spec import InferenceSpec
 
@@ -26,8 +29,6 @@ if TYPE_CHECKING:
 
     from pixelwise.hardware import Precision
 
-BackendName = Literal["auto", "torch", "onnx"]
-BACKENDS = ("auto", "torch", "onnx")
 # a canvas goes on the GPU when it takes at most this share of the memory free there: the rest is for the
 # network's activations and the convolution workspaces
 DEVICE_SHARE = 0.5
@@ -66,6 +67,8 @@ class TorchBackend:
     the same memory; torch blends there with a little less overhead (1.010 against 1.015 of the bare
     forwards, bench/inference.py). The module is moved to ``device`` and switched to eval mode in place.
     """
+
+    runtime = "torch"
 
     def __init__(
         self,
@@ -133,6 +136,99 @@ class TorchBackend:
         return nbytes <= DEVICE_SHARE * (free + cached)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """One inference runtime: what the ``--backend`` flag names.
+
+    ``reads``: the model files it runs itself (``.pt``: a checkpoint or its run folder; ``.onnx``); a
+    runtime that reads only ``.onnx`` runs a checkpoint through its cached export
+    (``onnx_export.cached_onnx``). ``devices``: the device types it runs on. ``precisions``: what it computes
+    in. ``module``: the package it needs (looked for without importing it), from the pixelwise ``extra``.
+    ``open``: (model file, device, precision, threads) -> the backend. ``cpu_rank``: ``auto``'s order on the
+    CPU, fastest first (measured: ``bench/backends.py``).
+    """
+
+    name: str
+    summary: str
+    reads: tuple[str, ...]
+    devices: tuple[str, ...]
+    precisions: tuple[str, ...]
+    module: str
+    extra: str
+    open: Callable[[Path, str, str, int | None], tuple[Backend, InferenceSpec]]
+    cpu_rank: int = 0
+
+    def installed(self) -> bool:
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+
+def _open_torch(file: Path, device: str, precision: str, threads: int | None) -> tuple[Backend, InferenceSpec]:
+    from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
+
+    loaded = load_checkpoint(file, map_location="cpu")
+    return TorchBackend(
+        model_from_checkpoint(loaded), device=device, precision=precision
+    ), InferenceSpec.from_checkpoint(loaded)
+
+
+def _open_onnx(file: Path, device: str, precision: str, threads: int | None) -> tuple[Backend, InferenceSpec]:
+    from pixelwise.inference.onnx_backend import load_onnx
+
+    return load_onnx(file, threads=threads)
+
+
+def _open_openvino(file: Path, device: str, precision: str, threads: int | None) -> tuple[Backend, InferenceSpec]:
+    from pixelwise.hardware import resolve_precision
+    from pixelwise.inference.openvino_backend import load_openvino
+
+    # bf16 where the CPU computes it in hardware, else fp32 with a note (as PyTorch's)
+    return load_openvino(file, threads=threads, precision=resolve_precision(precision, "cpu"))
+
+
+# one line per runtime; a new one is a module with its ``open`` and a line here
+RUNTIMES: dict[str, Runtime] = {
+    runtime.name: runtime
+    for runtime in (
+        Runtime(
+            "torch",
+            "PyTorch: checkpoints, on the CPU or a CUDA GPU, fp32/fp16/bf16",
+            reads=(".pt",),
+            devices=("cpu", "cuda"),
+            precisions=("fp32", "fp16", "bf16"),
+            module="torch",
+            extra="",
+            open=_open_torch,
+        ),
+        Runtime(
+            "onnx",
+            "ONNX Runtime: .onnx files (a checkpoint through its cached export), CPU, fp32",
+            reads=(".onnx",),
+            devices=("cpu",),
+            precisions=("fp32",),
+            module="onnxruntime",
+            extra="onnx",
+            open=_open_onnx,
+            cpu_rank=1,
+        ),
+        Runtime(
+            "openvino",
+            "OpenVINO: .onnx files (a checkpoint through its cached export), CPU, fp32 (bf16 asked for)",
+            reads=(".onnx",),
+            devices=("cpu",),
+            precisions=("fp32", "bf16"),
+            module="openvino",
+            extra="openvino",
+            open=_open_openvino,
+            cpu_rank=2,
+        ),
+    )
+}
+BACKENDS = ("auto", *RUNTIMES)
+
+
 def load_backend(
     path: str | os.PathLike[str],
     *,
@@ -143,78 +239,119 @@ def load_backend(
 ) -> tuple[Backend, InferenceSpec]:
     """The network of a trained model file, ready to run, and its spec: the one entry for model files.
 
-    An ``.onnx`` file (from ``pixelwise export``) runs in ONNX Runtime on the CPU, importing no PyTorch. A
-    checkpoint of ``pixelwise train`` (a ``.pt`` file or its run folder) runs with ``backend``: None or
-    ``torch``: ``TorchBackend`` on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) in ``precision``;
-    ``onnx``: exported once (checked against PyTorch, cached: ``onnx_export.cached_onnx``) and run by ONNX
-    Runtime; ``auto``: ONNX Runtime on the CPU in fp32 when it is installed and the architecture exports
-    (the faster runtime there, see ``bench/backends.py``), else PyTorch. ``threads``: CPU threads for ONNX
-    Runtime (PyTorch's are set with ``torch.set_num_threads``). A missing, corrupt or foreign file is a
-    PixelwiseError naming it.
+    ``path``: a checkpoint of ``pixelwise train`` (a ``.pt`` file or its run folder) or an ``.onnx`` of
+    ``pixelwise export``. ``backend``: a runtime of ``RUNTIMES`` (``torch``, ``onnx`` ...), None for the
+    file's own (PyTorch for a checkpoint, ONNX Runtime for an ``.onnx``), or ``auto`` (the command line's):
+    the fastest installed runtime that runs the file on the device in the precision, never one that needs
+    an export first: a checkpoint runs in an ONNX runtime only once its export is cached (``--backend onnx``
+    makes it). ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` (resolved here, once); ``precision``:
+    ``auto``, ``fp32``, ``fp16``, ``bf16``; ``threads``: CPU threads of a runtime that takes them (PyTorch's
+    are set with ``torch.set_num_threads``). A missing, corrupt or foreign file is a PixelwiseError naming it.
     """
-    backend = backend or ("onnx" if Path(path).suffix.lower() == ".onnx" else "torch")
-    if backend not in BACKENDS:
-        raise PixelwiseError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    from pixelwise.hardware import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise PixelwiseError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     file = Path(path)
-    if file.suffix.lower() == ".onnx":
-        from pixelwise.inference.onnx_backend import load_onnx
-
-        if backend == "torch":
-            raise PixelwiseError(
-                f"{file}: an ONNX model runs in ONNX Runtime; give the .pt checkpoint for --backend torch"
-            )
-        if str(device) not in ("cpu", "auto"):
-            raise PixelwiseError(f"{file}: ONNX models run on the CPU here; use --device cpu (or auto)")
-        _ask_cpu_precision(precision, file)
-        return load_onnx(file, threads=threads)
-    return _load_checkpoint(file, backend=backend, device=device, precision=precision, threads=threads)
-
-
-def _load_checkpoint(
-    file: Path, *, backend: str, device: str | torch.device, precision: str, threads: int | None
-) -> tuple[Backend, InferenceSpec]:
-    try:
-        import torch  # noqa: F401  (only to say so in one line where it is missing)
-    except ImportError:
+    onnx_file = file.suffix.lower() == ".onnx"
+    name = backend or ("onnx" if onnx_file else "torch")
+    if name not in BACKENDS:
+        raise PixelwiseError(f"backend {name!r}{did_you_mean(name, BACKENDS)}: choose one of {', '.join(BACKENDS)}")
+    if name == "auto":
+        name = _fastest(file, str(device), precision)
+    runtime = RUNTIMES[name]
+    if onnx_file and ".onnx" not in runtime.reads:
         raise PixelwiseError(
-            f"{file}: a checkpoint needs PyTorch, which is not installed here; predict with an .onnx from "
-            "'pixelwise export', or install pixelwise with its dependencies"
-        ) from None
-    from pixelwise.checkpoint import load_checkpoint, model_from_checkpoint
-    from pixelwise.device import choose_device
-
-    device = str(choose_device(str(device)))
-    loaded = load_checkpoint(file, map_location="cpu")
-    spec = InferenceSpec.from_checkpoint(loaded)
-    if backend == "onnx" or (backend == "auto" and _onnx_runs_it_faster(spec, device, precision)):
-        from pixelwise.inference.onnx_backend import OnnxBackend
-        from pixelwise.inference.onnx_export import cached_onnx
-
-        if device != "cpu":
-            raise PixelwiseError(f"{file}: ONNX Runtime runs on the CPU here; use --device cpu or --backend torch")
-        _ask_cpu_precision(precision, file)
-        try:
-            return OnnxBackend(cached_onnx(loaded, threads=threads), threads=threads), spec
-        except PixelwiseError as error:
-            if backend == "onnx":
-                raise
-            warnings.warn(f"{error}; running PyTorch instead", stacklevel=3)
-    return TorchBackend(model_from_checkpoint(loaded), device=device, precision=precision), spec
-
-
-def _onnx_runs_it_faster(spec: InferenceSpec, device: str, precision: str) -> bool:
-    """``--backend auto`` for a checkpoint: ONNX Runtime where it is the faster runtime, i.e. on the CPU in
-    fp32, when it is installed and the architecture exports (``bench/backends.py`` measures it)."""
-    from pixelwise.inference.onnx_export import exportable
-
-    installed = importlib.util.find_spec("onnxruntime") is not None
-    return device == "cpu" and precision in ("auto", "fp32") and installed and exportable(spec.model)
-
-
-def _ask_cpu_precision(precision: str, file: Path) -> None:
-    """ONNX Runtime's CPU provider computes in fp32: a lower precision asked for is refused, not ignored."""
-    if precision not in ("auto", "fp32"):
-        raise PixelwiseError(
-            f"{file}: ONNX Runtime on the CPU computes in fp32 (no bf16 kernels); use --precision fp32 or auto, "
-            "or --backend torch for bf16"
+            f"{file}: an ONNX model runs in an ONNX runtime; give the .pt checkpoint for --backend {name}"
         )
+    if not runtime.installed():
+        if runtime.name == "torch":
+            raise PixelwiseError(
+                f"{file}: a checkpoint needs PyTorch, which is not installed here; predict with an .onnx from "
+                "'pixelwise export', or install pixelwise with its dependencies"
+            )
+        raise PixelwiseError(f"{file}: {runtime.module} is not installed; pip install 'pixelwise[{runtime.extra}]'")
+    resolved = _device(file, runtime, str(device))
+    _check_precision(file, runtime, precision)
+    if onnx_file or ".pt" in runtime.reads:
+        return runtime.open(file, resolved, precision, threads)
+    return runtime.open(_exported(file, threads), resolved, precision, threads)
+
+
+def runtime_help() -> str:
+    """What ``--backend`` says of each runtime, from the registry."""
+    listed = "; ".join(f"{runtime.name}: {runtime.summary}" for runtime in RUNTIMES.values())
+    return (
+        "auto: the fastest installed runtime for the device that runs the model without exporting it first (a "
+        f"checkpoint in an ONNX runtime once its export is cached: run once with --backend onnx). {listed}."
+    )
+
+
+def _fastest(file: Path, device: str, precision: str) -> str:
+    """``auto``: among the installed runtimes that run ``file`` on ``device`` in ``precision`` without an export
+    to make first, the fastest (``cpu_rank``); PyTorch for a checkpoint otherwise."""
+
+    def runs(runtime: Runtime, *, on_cpu: bool) -> bool:
+        fits = precision == "auto" or precision in runtime.precisions
+        return runtime.installed() and fits and (on_cpu or "cuda" in runtime.devices)
+
+    if file.suffix.lower() == ".onnx":  # decided without torch: the deploy path has none
+        readers = [runtime for runtime in RUNTIMES.values() if ".onnx" in runtime.reads and runs(runtime, on_cpu=True)]
+        return max(readers, key=lambda runtime: runtime.cpu_rank).name if readers else "onnx"
+    on_cpu = device == "cpu" or (device == "auto" and not _cuda_available())
+    exported = on_cpu and _export_is_cached(file)
+    usable = [
+        runtime
+        for runtime in RUNTIMES.values()
+        if runs(runtime, on_cpu=on_cpu) and (".pt" in runtime.reads or exported)
+    ]
+    return max(usable, key=lambda runtime: runtime.cpu_rank if on_cpu else 0).name if usable else "torch"
+
+
+def _cuda_available() -> bool:
+    if not RUNTIMES["torch"].installed():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _device(file: Path, runtime: Runtime, device: str) -> str:
+    """The device ``device`` names, resolved once; one the runtime does not run on is refused."""
+    if runtime.name == "torch":
+        from pixelwise.device import choose_device
+
+        return str(choose_device(device))
+    if device not in ("cpu", "auto") and "cuda" not in runtime.devices:
+        if file.suffix.lower() == ".onnx":
+            raise PixelwiseError(f"{file}: ONNX models run on the CPU here; use --device cpu (or auto)")
+        raise PixelwiseError(
+            f"{file}: --backend {runtime.name} runs on the CPU here; use --device cpu or --backend torch"
+        )
+    return "cpu"
+
+
+def _check_precision(file: Path, runtime: Runtime, precision: str) -> None:
+    """A precision the runtime does not compute in is refused, not ignored."""
+    if precision not in ("auto", *runtime.precisions):
+        raise PixelwiseError(
+            f"{file}: {runtime.name} computes in {'/'.join(runtime.precisions)} (no {precision} kernels); use "
+            f"--precision {runtime.precisions[0]} or auto, or --backend torch for {precision}"
+        )
+
+
+def _export_is_cached(file: Path) -> bool:
+    from pixelwise.inference.onnx_export import cached_export_path
+
+    try:
+        return cached_export_path(file).is_file()
+    except (OSError, PixelwiseError):
+        return False
+
+
+def _exported(file: Path, threads: int | None) -> Path:
+    """The checkpoint's ONNX export: cached, or made now (once) and cached."""
+    from pixelwise.checkpoint import load_checkpoint
+    from pixelwise.inference.onnx_export import cached_onnx
+
+    return cached_onnx(load_checkpoint(file, map_location="cpu"), threads=threads)

@@ -25,6 +25,8 @@ METADATA_KEY = "pixelwise"
 
 def onnxruntime() -> ModuleType:
     """The onnxruntime module, or a PixelwiseError saying how to install it."""
+    # no telemetry: onnxruntime 1.32 queues an event in ~/.cache/Microsoft at import unless this is set first
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError:
@@ -32,6 +34,7 @@ def onnxruntime() -> ModuleType:
             "onnxruntime is not installed; pip install 'pixelwise[onnx]' (or onnxruntime), "
             "or predict with the .pt checkpoint and --backend torch"
         ) from None
+    getattr(onnxruntime, "disable_telemetry_events", lambda: None)()  # and none later, if imported before
     return onnxruntime
 
 
@@ -40,6 +43,8 @@ class OnnxBackend:
 
     ``threads``: intra-op threads (None or 0: ONNX Runtime's choice, one per physical core, pinned).
     """
+
+    runtime = "onnx"
 
     def __init__(self, model: str | os.PathLike[str] | bytes, *, threads: int | None = None) -> None:
         runtime = onnxruntime()
@@ -96,7 +101,15 @@ def load_onnx(path: str | os.PathLike[str], *, threads: int | None = None) -> tu
 
 def read_spec(backend: OnnxBackend, *, source: str) -> InferenceSpec:
     """The ``InferenceSpec`` in the model's metadata, checked against the graph's input and output."""
-    raw = backend.metadata.get(METADATA_KEY)
+    return spec_from_metadata(
+        backend.metadata, channels=backend.input.shape[1], classes=backend.output.shape[1], source=source
+    )
+
+
+def spec_from_metadata(metadata: dict[str, str], *, channels: object, classes: object, source: str) -> InferenceSpec:
+    """The ``InferenceSpec`` under ``METADATA_KEY`` of an exported file's metadata (whatever runtime read it),
+    checked against the graph's input ``channels`` and output ``classes`` (an int, or a symbol when dynamic)."""
+    raw = metadata.get(METADATA_KEY)
     if raw is None:
         raise PixelwiseError(
             f"{source}: an ONNX model without pixelwise metadata (classes, normalisation, stride); "
@@ -107,7 +120,6 @@ def read_spec(backend: OnnxBackend, *, source: str) -> InferenceSpec:
     except json.JSONDecodeError as error:
         raise PixelwiseError(f"{source}: its pixelwise metadata is not JSON ({error}); export it again") from None
     spec = InferenceSpec.from_dict(content, source=source)
-    channels, classes = backend.input.shape[1], backend.output.shape[1]
     if channels != spec.in_channels or (isinstance(classes, int) and classes != spec.num_classes):
         raise PixelwiseError(
             f"{source}: the graph takes {channels} channels and gives {classes} classes but its metadata says "

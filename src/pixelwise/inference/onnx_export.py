@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from pixelwise.inference.onnx_backend import METADATA_KEY, OnnxBackend, onnxrunt
 from pixelwise.inference.spec import InferenceSpec
 
 if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
     from pixelwise.models.network import SegmentationNetwork
 
 # opset 20 runs on ONNX Runtime 1.17 (2024) and later, and is the default of torch's exporter
@@ -102,7 +103,7 @@ def export(
 
     onnxruntime()  # the check needs it: fail before minutes of exporting
     loaded = load_checkpoint(checkpoint)
-    source = Path(loaded["path"])
+    source = Path(loaded.source)
     target = Path(out) if out is not None else source.with_suffix(".onnx")
     if target.suffix.lower() != ".onnx":
         raise PixelwiseError(f"{target}: an ONNX file must end in .onnx; e.g. -o {target.with_suffix('.onnx')}")
@@ -236,23 +237,33 @@ def cache_folder() -> Path:
     return Path(root) / "onnx"
 
 
-def cached_onnx(checkpoint: dict[str, Any], *, threads: int | None = None) -> Path:
+def cached_export_path(checkpoint_file: str | os.PathLike[str]) -> Path:
+    """Where the export of this checkpoint file is cached: the name holds a hash of the file, the opset and
+    the torch version, so a retrained model, or another exporter, makes a new file."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    with open(checkpoint_file, "rb") as content:
+        for block in iter(lambda: content.read(1 << 20), b""):
+            digest.update(block)
+    return cache_folder() / f"{digest.hexdigest()[:24]}-opset{OPSET}-torch{version('torch')}.onnx"
+
+
+def cached_onnx(checkpoint: Checkpoint, *, threads: int | None = None) -> Path:
     """The ONNX export of a loaded checkpoint, made (and checked) once and kept in ``cache_folder()``.
 
-    The name holds a hash of the checkpoint file, the opset and the torch version: a retrained model, or
-    another exporter, makes a new file. Exporting takes seconds to minutes, so the first use says so.
+    Exporting takes a while, so the first use says so. Where the cache cannot be written (a read-only home),
+    the export goes to a temporary folder for this process, with a note.
     """
-    import torch
+    import tempfile
 
     from pixelwise.checkpoint import model_from_checkpoint
     from pixelwise.files import atomic_path
 
-    source = Path(checkpoint["path"])
-    digest = hashlib.sha256()
-    with open(source, "rb") as content:
-        for block in iter(lambda: content.read(1 << 20), b""):
-            digest.update(block)
-    target = cache_folder() / f"{digest.hexdigest()[:24]}-opset{OPSET}-torch{torch.__version__}.onnx"
+    if checkpoint.path is None:
+        raise PixelwiseError("a checkpoint made in memory has no file to export and cache; save it first")
+    source = checkpoint.path
+    target = cached_export_path(source)
     if target.is_file():
         return target
     spec = InferenceSpec.from_checkpoint(checkpoint)
@@ -266,8 +277,17 @@ def cached_onnx(checkpoint: dict[str, Any], *, threads: int | None = None) -> Pa
     failed = [check for check in check_parity(model, data, spec, threads=threads) if not check.passed]
     if failed:
         raise PixelwiseError(f"{source}: ONNX Runtime does not match PyTorch ({failed[0].describe()})")
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+    try:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+    except OSError as error:
+        target = Path(tempfile.mkdtemp(prefix="pixelwise-onnx-")) / target.name
+        target.write_bytes(data)
+        warnings.warn(
+            f"cannot write the export cache {cache_folder()} ({error.strerror or error}); using an export in "
+            f"{target.parent} for this run (set PIXELWISE_CACHE to a writable folder to keep it)",
+            stacklevel=2,
+        )
     return target
 
 

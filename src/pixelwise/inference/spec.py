@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pixelwise.checkpoint import DEFAULT_TILE_SIZE
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 
+if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
+
 FORMAT = "pixelwise-inference/1"
-DEFAULT_TILE_SIZE = 256
 _FIELDS = ("model", "classes", "mean", "std", "in_channels", "tile_size", "stride")
 
 
@@ -112,24 +115,23 @@ class InferenceSpec:
             ) from None
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any] | str | os.PathLike[str]) -> InferenceSpec:
-        """The spec of a ``pixelwise train`` checkpoint (its dict, a ``.pt`` file or a run folder).
+    def from_checkpoint(cls, checkpoint: Checkpoint | str | os.PathLike[str]) -> InferenceSpec:
+        """The spec of a ``pixelwise train`` checkpoint (its record, a ``.pt`` file or a run folder).
 
         ``tile_size`` falls back to 256 and ``stride`` is derived from the architecture where an older file
         lacks them. A missing, corrupt or malformed file is a PixelwiseError naming it.
         """
-        from pixelwise.checkpoint import classes_from_checkpoint, load_checkpoint, reading, stride_from_checkpoint
+        from pixelwise.checkpoint import Checkpoint, load_checkpoint, reading, stride_from_checkpoint
 
-        loaded = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-        with reading(loaded):
-            normalization = loaded["normalization"]
+        loaded = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        with reading(loaded.source):
             return cls(
-                model=str(loaded["model"]["name"]),
-                classes=classes_from_checkpoint(loaded),
-                mean=tuple(float(value) for value in normalization["mean"]),
-                std=tuple(float(value) for value in normalization["std"]),
-                in_channels=int(loaded["in_channels"]),
-                tile_size=int(loaded.get("tile_size") or DEFAULT_TILE_SIZE),
+                model=loaded.model,
+                classes=loaded.classes,
+                mean=loaded.normalization.mean,
+                std=loaded.normalization.std,
+                in_channels=loaded.in_channels,
+                tile_size=loaded.tile_size,
                 stride=stride_from_checkpoint(loaded),
             )
 

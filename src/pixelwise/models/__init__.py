@@ -7,12 +7,5 @@ from __future__ import annotations
 
 import lazy_loader
 
-# module -> the public names it defines (attached lazily, as in pixelwise/__init__.py)
-__getattr__, __dir__, __all__ = lazy_loader.attach(
-    __name__,
-    submod_attrs={
-        "registry": ["MODELS", "create_model", "list_models", "list_encoders", "model_options"],
-        "network": ["SegmentationNetwork"],
-        "pretrained": ["IMAGENET_MEAN", "IMAGENET_STD", "normalization_for"],
-    },
-)
+# the public names, by the module that defines them, are in __init__.pyi (read here and by type checkers)
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

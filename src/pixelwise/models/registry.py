@@ -29,6 +29,7 @@ from pixelwise.models.pretrained import (
     normalization_for,
     resolve_weights,
 )
+from pixelwise.settings import no_such_option
 
 DEFAULT_ENCODER = LITE0_ENCODER
 
@@ -179,11 +180,9 @@ def create_model(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise PixelwiseError(f"{label} must be a positive integer, got {value!r}")
     allowed = architecture.options()
-    unknown = sorted(set(options) - set(allowed))
+    unknown = set(options) - set(allowed)
     if unknown:
-        choices = ", ".join(sorted(allowed)) or "none"
-        hint = did_you_mean(unknown[0], allowed)
-        raise PixelwiseError(f"model {name!r} has no option {', '.join(unknown)}{hint}; its options are: {choices}")
+        raise no_such_option(f"model {name!r}", unknown, sorted(allowed), quoted=False, listing="its options are:")
 
     if not architecture.uses_encoder:
         if encoder is not None or encoder_weights is not None:

@@ -1,7 +1,8 @@
 """The comparison report: figures (matplotlib), ``report.md`` and a self-contained ``report.html``.
 
-``write_report(results, out_dir)`` takes the dict that ``pixelwise.compare`` returns (the content of
-``results.json``, schema in ``pixelwise.comparison.results``) and the example PNGs it saved under ``out_dir``, and writes
+``write_report(results, out_dir)`` takes the ``ComparisonResults`` that ``pixelwise.compare`` returns (its
+``to_dict()`` is ``results.json``; records and schema in ``report.results``; a ``results.json`` read back with
+``ComparisonResults.from_dict``) and the example PNGs it saved under ``out_dir``, and writes
 
 - ``figures/methods.png``: clean test-set scores per method, coloured by family, oracle bars hatched;
 - ``figures/noise.png``: mIoU against Gaussian sigma and against the salt-and-pepper fraction;
@@ -12,7 +13,7 @@
 Oracle results (regions labelled with the test truth) are upper bounds, not methods: they get their own
 table, hatched bars and dotted curves, and the word "oracle" wherever they appear.
 
-Where things are: ``content`` (what the report says: method order, tables, summary sentences, facts and
+Where things are: ``results`` (the records), ``content`` (what the report says: method order, tables, summary sentences, facts and
 notes, all computed from the results), ``figures`` (matplotlib), ``markdown`` and ``html`` (the two
 renderings of the same content). A new section is a function in ``content`` and its place in each renderer.
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pixelwise.files import atomic_path
 from pixelwise.report.content import (
@@ -46,11 +46,13 @@ from pixelwise.report.figures import (
 )
 from pixelwise.report.html import render_html
 from pixelwise.report.markdown import render_markdown
+from pixelwise.report.results import ComparisonResults
 
 __all__ = [
     "FAMILY_COLORS",
     "FAMILY_LABELS",
     "SUMMARY_METRICS",
+    "ComparisonResults",
     "dataset_lines",
     "honest_methods",
     "noise_curves",
@@ -69,7 +71,7 @@ __all__ = [
 ]
 
 
-def write_report(results: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def write_report(results: ComparisonResults, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the figures, ``report.md`` and ``report.html`` into ``out_dir``; return their paths by name.
 
     Figures that have nothing to show are left out (no noise sweep: no noise figure; no saved examples: no
@@ -77,13 +79,13 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike[str]) -> di
     """
     out = Path(out_dir)
     written: dict[str, Path] = {}
-    if results["methods"]:
+    if results.methods:
         written["methods"] = save_figure(plot_methods(results), out / "figures" / "methods.png")
-    if len(results.get("noise", [])) > 1 and results["methods"]:
+    if len(results.noise) > 1 and results.methods:
         written["noise"] = save_figure(plot_noise(results), out / "figures" / "noise.png")
-    if results.get("examples") and honest_methods(results):
+    if results.examples and honest_methods(results):
         written["examples"] = save_figure(plot_examples(results, out), out / "figures" / "examples.png")
-    if results.get("examples") and oracle_methods(results):
+    if results.examples and oracle_methods(results):
         figure = plot_examples(results, out, oracle=True)
         written["examples_oracle"] = save_figure(figure, out / "figures" / "examples-oracle.png")
     figure_links = {name: path.relative_to(out).as_posix() for name, path in written.items()}

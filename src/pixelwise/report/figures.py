@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from pixelwise.classical.labeling import ORACLE_SUFFIX
-from pixelwise.data.classes import ClassSpec
 from pixelwise.files import atomic_path
 from pixelwise.report.content import (
     FAMILY_COLORS,
@@ -21,9 +20,9 @@ from pixelwise.report.content import (
     honest_methods,
     oracle_methods,
     table_name,
-    to_float,
 )
 from pixelwise.report.legend import legend_colors
+from pixelwise.report.results import ComparisonResults, MethodResult
 
 
 def save_figure(figure: Any, path: Path) -> Path:
@@ -32,7 +31,7 @@ def save_figure(figure: Any, path: Path) -> Path:
     return path
 
 
-def plot_methods(results: dict[str, Any]) -> Any:
+def plot_methods(results: ComparisonResults) -> Any:
     """Horizontal bars: one panel per summary metric, one bar per method (honest first, then oracle)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -43,16 +42,16 @@ def plot_methods(results: dict[str, Any]) -> Any:
     axes = figure.subplots(1, len(SUMMARY_METRICS), sharey=True)
     positions = np.arange(len(methods))[::-1]  # best at the top
     for axis, (key, label) in zip(axes, SUMMARY_METRICS, strict=True):
-        values = [to_float(method["metrics"].get(key)) for method in methods]
+        values = [float(getattr(method.metrics, key)) for method in methods]
         for position, method, value in zip(positions, methods, values, strict=True):
             if math.isnan(value):
                 axis.text(0.01, position, "n/a", va="center", fontsize=8, color="#666666")
                 continue
-            oracle = bool(method.get("oracle"))
+            oracle = method.oracle
             axis.barh(
                 position,
                 value,
-                color=FAMILY_COLORS.get(method["family"], "#777777"),
+                color=FAMILY_COLORS.get(method.family, "#777777"),
                 hatch="///" if oracle else None,
                 edgecolor="white" if oracle else None,
                 alpha=0.75 if oracle else 0.35 if degenerate(method) else 1.0,  # a degenerate score, faded
@@ -67,7 +66,7 @@ def plot_methods(results: dict[str, Any]) -> Any:
             axis.spines[side].set_visible(False)
     # a degenerate method (one class everywhere) keeps its mark here too
     axes[0].set_yticks(positions, [table_name(method) for method in methods], fontsize=9)
-    families = [family for family in FAMILY_LABELS if any(method["family"] == family for method in methods)]
+    families = [family for family in FAMILY_LABELS if any(method.family == family for method in methods)]
     handles = [
         Patch(
             facecolor=FAMILY_COLORS[family],
@@ -81,59 +80,65 @@ def plot_methods(results: dict[str, Any]) -> Any:
     return figure
 
 
-def _method_styles(methods: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _method_styles(methods: Sequence[MethodResult]) -> dict[str, dict[str, Any]]:
     """Line styles that match the bar chart: CNNs in their family colour and thick, classical methods in
     distinct cool colours, and each oracle dotted in the colour of the classical method it bounds."""
     cool = ["#4c78a8", "#54a24b", "#b279a2", "#72b7b2", "#9d755d", "#2f4b7c", "#88a61b", "#665191", "#1b9e77"]
     styles: dict[str, dict[str, Any]] = {}
-    classical = [method for method in methods if method["family"] == "classical"]
+    classical = [method for method in methods if method.family == "classical"]
     for index, method in enumerate(classical):
-        styles[method["name"]] = {"color": cool[index % len(cool)], "linestyle": "-", "linewidth": 1.4, "marker": "."}
+        styles[method.name] = {"color": cool[index % len(cool)], "linestyle": "-", "linewidth": 1.4, "marker": "."}
     for method in methods:
-        family = method["family"]
+        family = method.family
         if family in ("cnn", "adversarial"):
-            styles[method["name"]] = {
+            styles[method.name] = {
                 "color": FAMILY_COLORS[family],
                 "linestyle": "-" if family == "cnn" else "--",
                 "linewidth": 2.6,
                 "marker": "o",
             }
         elif family == "oracle":
-            partner = styles.get(str(method["name"]).removesuffix(ORACLE_SUFFIX), {})
-            styles[method["name"]] = {
+            partner = styles.get(method.name.removesuffix(ORACLE_SUFFIX), {})
+            styles[method.name] = {
                 "color": partner.get("color", FAMILY_COLORS["oracle"]),
                 "linestyle": ":",
                 "linewidth": 1.4,
                 "marker": "x",
             }
-        elif method["name"] not in styles:
-            styles[method["name"]] = {"color": "#777777", "linestyle": "-", "linewidth": 1.4, "marker": "."}
+        elif method.name not in styles:
+            styles[method.name] = {"color": "#777777", "linestyle": "-", "linewidth": 1.4, "marker": "."}
     return styles
 
 
-def noise_curves(results: dict[str, Any], kind: str, metric: str = "miou") -> dict[str, list[tuple[float, float]]]:
+def noise_curves(results: ComparisonResults, kind: str, metric: str = "miou") -> dict[str, list[tuple[float, float]]]:
     """Per method, (amount, score) along one noise kind, starting at the clean score (amount 0).
 
-    >>> results = {"noise": [{"key": "clean", "kind": "gaussian", "amount": 0.0},
-    ...                      {"key": "gaussian-0.1", "kind": "gaussian", "amount": 0.1}],
-    ...            "methods": [{"name": "otsu", "noise": {"clean": {"miou": 0.5}, "gaussian-0.1": {"miou": 0.25}}}]}
+    >>> from pixelwise.data.classes import ClassSpec
+    >>> from pixelwise.noise import NoiseLevel
+    >>> from pixelwise.report.results import DatasetSummary, LevelScores
+    >>> otsu = MethodResult(name="otsu", family="classical",
+    ...                     noise={"clean": LevelScores(miou=0.5), "gaussian-0.1": LevelScores(miou=0.25)})
+    >>> results = ComparisonResults(dataset=DatasetSummary(classes=ClassSpec.default(2)), methods=(otsu,),
+    ...                             noise=(NoiseLevel("gaussian", 0.0), NoiseLevel("gaussian", 0.1)))
     >>> noise_curves(results, "gaussian")
     {'otsu': [(0.0, 0.5), (0.1, 0.25)]}
     """
-    levels = [level for level in results["noise"] if level["amount"] == 0 or level["kind"] == kind]
-    levels.sort(key=lambda level: level["amount"])
+    levels = sorted(
+        (level for level in results.noise if level.amount == 0 or level.kind == kind), key=lambda level: level.amount
+    )
     curves = {}
-    for method in results["methods"]:
+    for method in results.methods:
         points = []
         for level in levels:
-            value = to_float(method["noise"].get(level["key"], {}).get(metric))
+            scores = method.noise.get(level.key)
+            value = math.nan if scores is None else float(getattr(scores, metric))
             if not math.isnan(value):
-                points.append((float(level["amount"]), value))
-        curves[method["name"]] = points
+                points.append((float(level.amount), value))
+        curves[method.name] = points
     return curves
 
 
-def plot_noise(results: dict[str, Any]) -> Any:
+def plot_noise(results: ComparisonResults) -> Any:
     """mIoU against noise: a column per noise kind in the sweep, a line per method.
 
     With oracle results a second row shows them on their own (each dotted in the colour of its classical
@@ -145,7 +150,7 @@ def plot_noise(results: dict[str, Any]) -> Any:
     kinds = [
         kind
         for kind in ("gaussian", "salt_pepper")
-        if any(level["kind"] == kind and level["amount"] > 0 for level in results["noise"])
+        if any(level.kind == kind and level.amount > 0 for level in results.noise)
     ]
     rows = [("methods", honest_methods(results))]
     if oracle_methods(results):
@@ -162,11 +167,11 @@ def plot_noise(results: dict[str, Any]) -> Any:
             axis = axes[row, column]
             curves = noise_curves(results, kind)
             for method in methods:
-                points = curves[method["name"]]
+                points = curves[method.name]
                 if points:
                     amounts, scores = zip(*points, strict=True)
-                    axis.plot(amounts, scores, label=str(method["name"]), **styles[method["name"]])
-            ticks = sorted({0.0, *(level["amount"] for level in results["noise"] if level["kind"] == kind)})
+                    axis.plot(amounts, scores, label=method.name, **styles[method.name])
+            ticks = sorted({0.0, *(level.amount for level in results.noise if level.kind == kind)})
             axis.set_xticks(ticks, [f"{tick:g}" for tick in ticks], fontsize=8)
             axis.set_title(f"{titles[kind][0]}: {row_title}", fontsize=10)
             axis.set_xlabel(titles[kind][1], fontsize=9)
@@ -191,7 +196,7 @@ def read_example(path: Path) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
-def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = False) -> Any:
+def plot_examples(results: ComparisonResults, out_dir: Path, *, oracle: bool = False) -> Any:
     """The qualitative grid: a row per example (clean, then noisy), image | truth | each method.
 
     ``oracle=False`` shows the honest methods, ``oracle=True`` the oracle bounds: a grid of their own, so that
@@ -200,19 +205,19 @@ def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = Fals
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    classes = ClassSpec.from_dict(results["dataset"]["classes"])
+    classes = results.dataset.classes
     methods = oracle_methods(results) if oracle else honest_methods(results)
-    examples = results["examples"]
+    examples = results.examples
     columns = 2 + len(methods)
     tile = 1.25
     figure = Figure(figsize=(tile * columns + 0.6, tile * len(examples) + 1.0), dpi=100, layout="constrained")
     axes = np.asarray(figure.subplots(len(examples), columns, squeeze=False))
-    titles = ["image", "truth", *(str(method["name"]) for method in methods)]
+    titles = ["image", "truth", *(method.name for method in methods)]
     for row, example in enumerate(examples):
-        image = read_example(out_dir / example["image"])
-        panels: list[np.ndarray | None] = [image, classes.colorize(read_example(out_dir / example["truth"]))]
+        image = read_example(out_dir / example.image)
+        panels: list[np.ndarray | None] = [image, classes.colorize(read_example(out_dir / example.truth))]
         for method in methods:
-            saved = example["predictions"].get(method["name"])
+            saved = example.predictions.get(method.name)
             panels.append(classes.colorize(read_example(out_dir / saved)) if saved else None)
         for column, panel in enumerate(panels):
             axis = axes[row, column]
@@ -229,7 +234,7 @@ def plot_examples(results: dict[str, Any], out_dir: Path, *, oracle: bool = Fals
                 # wrap at hyphens and spaces only: a name cut mid-word reads as two names
                 title = textwrap.wrap(titles[column], 16, break_long_words=False)
                 axis.set_title("\n".join(title), fontsize=8)
-        axes[row, 0].set_ylabel(f"{example['stem']}\n{example.get('noise_name', 'clean')}", fontsize=8)
+        axes[row, 0].set_ylabel(f"{example.stem}\n{example.noise_name}", fontsize=8)
     # light colours outlined: a (240, 240, 240) swatch would vanish on the white figure
     handles = [
         Patch(facecolor=face, edgecolor=edge, linewidth=1.0, label=name)

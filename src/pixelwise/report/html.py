@@ -6,13 +6,12 @@ import base64
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
 
-from pixelwise.data.classes import ClassSpec
 from pixelwise.report.content import (
     FAMILY_COLORS,
     SCORE_HEADER,
     SUMMARY_METRICS,
+    Cell,
     dataset_lines,
     degenerate,
     degenerate_notes,
@@ -23,9 +22,10 @@ from pixelwise.report.content import (
     per_class_rows,
     score_rows,
     summary_sentences,
-    to_float,
+    trained_models,
 )
 from pixelwise.report.legend import OUTLINE, hex_color, is_light
+from pixelwise.report.results import ComparisonResults, MethodResult
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; margin: 0;
@@ -59,7 +59,7 @@ footer { color: #777; font-size: 0.85em; margin-top: 2em; }
 
 def _html_table(
     header: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[Cell]],
     *,
     numeric_from: int,
     best_columns: Sequence[int] = (),
@@ -72,7 +72,7 @@ def _html_table(
     failed = list(degenerate_rows) + [False] * (len(rows) - len(degenerate_rows))
     best: dict[int, float] = {}
     for column in best_columns:
-        values = [to_float(row[column].replace("–", "nan")) for row, bad in zip(rows, failed, strict=True) if not bad]
+        values = [row[column].value for row, bad in zip(rows, failed, strict=True) if not bad]
         finite = [value for value in values if not math.isnan(value)]
         if finite:
             best[column] = min(finite) if "ms" in header[column] else max(finite)
@@ -86,22 +86,22 @@ def _html_table(
         cells = []
         for index, cell in enumerate(row):
             classes = ["num"] if index >= numeric_from else []
-            if index in best and cell != "–" and not failed[row_index] and float(cell) == best[index]:
+            if index in best and not failed[row_index] and cell.value == best[index]:
                 classes.append("best")
-            content = first_column_html[row_index] if index == 0 and first_column_html else html.escape(cell)
+            content = first_column_html[row_index] if index == 0 and first_column_html else html.escape(cell.text)
             cells.append(f'<td class="{" ".join(classes)}">{content}</td>')
         row_class = "oracle" if oracle_rows else "degenerate" if failed[row_index] else ""
         body.append(f'<tr class="{row_class}">{"".join(cells)}</tr>')
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _method_cell(method: dict[str, Any]) -> str:
-    color = FAMILY_COLORS.get(method["family"], "#777777")
-    badge = '<span class="badge">ORACLE</span>' if method.get("oracle") else ""
+def _method_cell(method: MethodResult) -> str:
+    color = FAMILY_COLORS.get(method.family, "#777777")
+    badge = '<span class="badge">ORACLE</span>' if method.oracle else ""
     if degenerate(method):
         reason = html.escape(str(degenerate(method)), quote=True)
         badge += f'<span class="badge" style="background:#c77c02" title="{reason}">⚠ ONE CLASS</span>'
-    return f'<span class="swatch" style="background:{color}"></span>{html.escape(str(method["name"]))}{badge}'
+    return f'<span class="swatch" style="background:{color}"></span>{html.escape(method.name)}{badge}'
 
 
 def _class_cell(name: str, color: Sequence[int]) -> str:
@@ -128,10 +128,10 @@ def _bold_markdown(text: str) -> str:
     return "".join(f"<strong>{piece}</strong>" if index % 2 else piece for index, piece in enumerate(pieces))
 
 
-def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
+def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
     """``report.html``: one self-contained page (inline CSS, figures as base64 PNG, no scripts, no links out)."""
     honest, oracles = honest_methods(results), oracle_methods(results)
-    title = f"pixelwise comparison: {results['dataset'].get('name', '')}"
+    title = f"pixelwise comparison: {results.dataset.name}"
     score_columns = list(range(2, 2 + len(SUMMARY_METRICS) + 1))
     parts = [
         "<!DOCTYPE html>",
@@ -173,7 +173,7 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
                 "Clean test-set scores, best honest method at the top; hatched bars are oracle upper bounds.",
             )
         )
-    if len(results.get("noise", [])) > 1:
+    if len(results.noise) > 1:
         header, rows = noise_rows(results, honest + oracles)
         parts += ["<h2>Robustness to noise</h2>"]
         if "noise" in figures:
@@ -215,7 +215,7 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
             ),
         ]
     header, rows = per_class_rows(results, honest)
-    classes = ClassSpec.from_dict(results["dataset"]["classes"])
+    classes = results.dataset.classes
     swatches = [_class_cell(name, color) for name, color in zip(classes.names, classes.colors, strict=True)]
     parts += [
         "<h2>IoU per class (clean)</h2>",
@@ -225,16 +225,15 @@ def render_html(results: dict[str, Any], figures: dict[str, bytes]) -> str:
         "<h2>How this was measured</h2>",
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in measuring_notes(results)) + "</ul>",
     ]
-    checkpoints = [method for method in results["methods"] if method.get("checkpoint")]
+    checkpoints = trained_models(results)
     if checkpoints:
         parts += [
             "<h2>Trained models</h2>",
             "<p>Kept beside this report; reuse one with <code>pixelwise predict CHECKPOINT IMAGES</code>:</p><ul>",
-            *(f"<li><code>{html.escape(m['checkpoint'])}</code> ({html.escape(m['name'])})</li>" for m in checkpoints),
+            *(f"<li><code>{html.escape(str(m.checkpoint))}</code> ({html.escape(m.name)})</li>" for m in checkpoints),
             "</ul>",
         ]
-    versions = results.get("versions") or {}
-    footer = ", ".join(f"{name} {version}" for name, version in versions.items())
-    parts += [f"<footer>{html.escape(results.get('created', ''))} · {html.escape(footer)}</footer>"]
+    footer = ", ".join(f"{name} {version}" for name, version in results.versions.items())
+    parts += [f"<footer>{html.escape(results.created)} · {html.escape(footer)}</footer>"]
     parts += ["</main></body></html>"]
     return "\n".join(parts)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pixelwise.report.content import (
     SCORE_HEADER,
-    checkpoint_lines,
+    Cell,
     dataset_lines,
     degenerate_notes,
     honest_methods,
@@ -17,23 +16,25 @@ from pixelwise.report.content import (
     per_class_rows,
     score_rows,
     summary_sentences,
+    trained_models,
 )
+from pixelwise.report.results import ComparisonResults
 
 
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, numeric_from: int) -> str:
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Cell]], *, numeric_from: int) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
     align = ["---" if index < numeric_from else "---:" for index in range(len(header))]
     lines = ["| " + " | ".join(escape(cell) for cell in header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(escape(cell.text) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
+def render_markdown(results: ComparisonResults, figures: dict[str, str]) -> str:
     """``report.md``: the same content as the HTML report, with the figures linked by relative path."""
     honest, oracles = honest_methods(results), oracle_methods(results)
-    parts = [f"# pixelwise comparison: {results['dataset'].get('name', '')}", ""]
+    parts = [f"# pixelwise comparison: {results.dataset.name}", ""]
     parts += [" ".join(summary_sentences(results)), ""]
     parts += [f"- {line}" for line in dataset_lines(results)] + [""]
     parts += ["## Scores on the clean test split", ""]
@@ -44,7 +45,7 @@ def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
         parts += [_markdown_table(SCORE_HEADER, score_rows(oracles), numeric_from=2), ""]
     if "methods" in figures:
         parts += [f"![scores per method]({figures['methods']})", ""]
-    if len(results.get("noise", [])) > 1:
+    if len(results.noise) > 1:
         parts += ["## Robustness to noise (mIoU)", ""]
         header, rows = noise_rows(results, honest + oracles)
         parts += [_markdown_table(header, rows, numeric_from=1), ""]
@@ -59,11 +60,11 @@ def render_markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
     header, rows = per_class_rows(results, honest)
     parts += [_markdown_table(header, rows, numeric_from=1), ""]
     parts += ["## How this was measured", ""] + [f"- {note}" for note in measuring_notes(results)] + [""]
-    checkpoints = checkpoint_lines(results)
+    checkpoints = trained_models(results)
     if checkpoints:
         parts += ["## Trained models", "", "Reuse one with `pixelwise predict CHECKPOINT IMAGES -o DIR`:", ""]
-        parts += [f"- `{line.split(': ', 1)[1]}` ({line.split(': ', 1)[0]})" for line in checkpoints] + [""]
-    versions = results.get("versions") or {}
-    if versions:
-        parts += ["## Versions", "", ", ".join(f"{name} {version}" for name, version in versions.items()), ""]
+        parts += [f"- `{method.checkpoint}` ({method.name})" for method in checkpoints] + [""]
+    if results.versions:
+        versions = ", ".join(f"{name} {version}" for name, version in results.versions.items())
+        parts += ["## Versions", "", versions, ""]
     return "\n".join(parts)

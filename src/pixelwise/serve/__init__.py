@@ -7,7 +7,8 @@ extra: ``pip install 'pixelwise[serve]'``.
 
 from __future__ import annotations
 
-from pixelwise.serve.app import Settings, create_app
+from pixelwise.serve.app import create_app
 from pixelwise.serve.model import ServedPredictor, load_predictor
+from pixelwise.serve.settings import Settings
 
 __all__ = ["ServedPredictor", "Settings", "create_app", "load_predictor"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class ServedPredictor(Protocol):
     overlap: float
     tta: bool
 
-    def predict_labels(self, image: np.ndarray) -> np.ndarray: ...
+    def predict_labels(self, image: np.ndarray, *, progress: Callable[[int], Any] | None = None) -> np.ndarray: ...
 
 
 def load_predictor(
@@ -38,32 +39,28 @@ def load_predictor(
 ) -> ServedPredictor:
     """The predictor of a model file, with ``threads`` compute threads for each inference slot.
 
-    An ``.onnx`` file (``pixelwise export``) runs in ONNX Runtime and imports no PyTorch. A checkpoint runs
-    in ONNX Runtime too where it is installed and the architecture exports (the faster runtime on the CPU:
-    exported once, checked, cached), else in PyTorch on ``device`` (auto: a CUDA GPU when torch sees one,
-    cpu, cuda or cuda:N). A missing or foreign file is a PixelwiseError naming it.
+    The runtime is ``--backend auto``'s (``inference.backends.load_backend``): an ``.onnx`` file
+    (``pixelwise export``) in the fastest installed ONNX runtime, importing no PyTorch; a checkpoint in an
+    ONNX runtime where its export is cached, else in PyTorch on ``device`` (auto: a CUDA GPU when torch sees
+    one, cpu, cuda or cuda:N, resolved once). A missing or foreign file is a PixelwiseError naming it.
     """
     from pathlib import Path
 
     from pixelwise.inference.predictor import Predictor
 
-    if Path(path).suffix.lower() == ".onnx":
-        return Predictor.load(path, tile_size=tile_size, device=device, threads=threads)
-    import torch
+    if Path(path).suffix.lower() != ".onnx":
+        import torch
 
-    from pixelwise.device import choose_device
-
-    chosen = choose_device(device)
-    # the intra-op pool is per calling thread: slots × threads is what the process uses at most
-    torch.set_num_threads(threads)
-    return Predictor.load(path, tile_size=tile_size, backend="auto", device=chosen, precision="fp32", threads=threads)
+        # the intra-op pool is per calling thread: slots × threads is what the process uses at most
+        torch.set_num_threads(threads)
+    return Predictor.load(path, tile_size=tile_size, backend="auto", device=device, precision="fp32", threads=threads)
 
 
 def backend_name(predictor: ServedPredictor) -> str:
-    """``torch``, ``onnx`` ...: the name of the predictor's backend class without ``Backend``."""
+    """``torch``, ``onnx`` ...: the runtime of the predictor's backend (``inference.backends.RUNTIMES``)."""
     backend = getattr(predictor, "backend", None)
-    name = type(backend).__name__ if backend is not None else type(predictor).__name__
-    return name.removesuffix("Backend").lower() or "unknown"
+    name = getattr(backend, "runtime", None) or type(backend if backend is not None else predictor).__name__
+    return str(name).removesuffix("Backend").lower() or "unknown"
 
 
 def with_options(

@@ -12,10 +12,17 @@ class ClassInfo(BaseModel):
 
 
 class Limits(BaseModel):
+    """What one request may ask: bytes, pixels, tiles × TTA passes (``max_windows``), the tile and overlap
+    ranges; and how long a client may take to send its headers and between two parts of its upload."""
+
     max_upload_bytes: int
     max_pixels: int
+    max_windows: int
     tile: tuple[int, int]
     overlap: tuple[float, float]
+    header_timeout: float
+    body_timeout: float
+    max_connections: int
 
 
 class ModelInfo(BaseModel):

@@ -1,5 +1,6 @@
 """Run the service with uvicorn: on a socket bound first (so the banner can name the real port, 0 included),
-in the foreground for ``pixelwise serve`` or in a thread for tests and benchmarks."""
+in the foreground for ``pixelwise serve`` or in a thread for tests and benchmarks; always with the guards of
+``serve.connections`` (header deadline, connection cap) set from the app's settings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 import uvicorn
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.serve.connections import guarded_protocol
+from pixelwise.serve.settings import Settings
 
 log = logging.getLogger("pixelwise.serve")
 
@@ -62,11 +65,20 @@ def log_config(*, access_log: bool) -> dict[str, Any]:
     }
 
 
+# seconds an idle keep-alive connection stays open (uvicorn's default)
+KEEP_ALIVE = 5
+
+
 def _config(app: Any, *, access_log: bool) -> uvicorn.Config:
+    # the app's own settings (create_app keeps them) hold the connection limits; another ASGI app gets defaults
+    service = getattr(getattr(app, "state", None), "service", None)
+    settings = service.settings if service is not None else Settings()
     return uvicorn.Config(
         app,
+        http=guarded_protocol(settings, keep_alive=KEEP_ALIVE),
         log_config=log_config(access_log=access_log),
         access_log=access_log,
+        timeout_keep_alive=KEEP_ALIVE,
         timeout_graceful_shutdown=5,
         # the proxy headers of a client that is not behind our own proxy are lies
         proxy_headers=False,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pixelwise.errors import PixelwiseError, did_you_mean
+from pixelwise.instances.io import INSTANCES_FOLDER
 from pixelwise.sinks import images
 from pixelwise.sinks.base import AtomicFile, MaskSink, PredictionBand, SinkWriter
 
@@ -30,7 +31,7 @@ SINKS: dict[str, Callable[..., MaskSink]] = {
 
 # the sub-folders of an output folder that hold what is not a mask (overlays, probabilities ...): a
 # prediction folder read back (``pixelwise evaluate``) leaves them out
-SIDE_FOLDERS = frozenset({images.OVERLAY_FOLDER, images.PROBABILITY_FOLDER})
+SIDE_FOLDERS = frozenset({images.OVERLAY_FOLDER, images.PROBABILITY_FOLDER, INSTANCES_FOLDER})
 
 
 def make_sink(name: str, **options: Any) -> MaskSink:

@@ -14,7 +14,6 @@ adversarial and semi-supervised training are the same config with different weig
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import typing
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import yaml
 
 from pixelwise.device import DEVICE_PATTERN
 from pixelwise.errors import PixelwiseError, did_you_mean
+from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Choices, Range, convert, no_such_option, problem
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
@@ -33,13 +33,21 @@ NORMALIZATIONS = ("auto", "dataset", "imagenet")
 SEMI_TRUST = ("discriminator", "softmax")
 
 
-def setting(default: Any, doc: str, *, choices: tuple[str, ...] = (), metavar: str | None = None) -> Any:
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[str, ...] = (),
+    bounds: Range | None = None,
+    metavar: str | None = None,
+) -> Any:
     """A TrainConfig field: its default and the line that documents it, which ``pixelwise train --help`` shows.
 
-    ``choices`` are the only values allowed (checked here, listed in the help); ``metavar`` names the value
-    in the help when the type's own name would not say enough.
+    ``choices`` are the only values allowed and ``bounds`` the numbers allowed (a tuple's each; checked by
+    ``pixelwise.settings``; choices listed in the help); ``metavar`` names the value in the help when the
+    type's own name would not say enough.
     """
-    metadata: dict[str, Any] = {"doc": doc, "choices": choices}
+    metadata: dict[str, Any] = {"doc": doc, "choices": choices, "bounds": bounds}
     if metavar is not None:
         metadata["metavar"] = metavar
     if isinstance(default, dict):
@@ -72,43 +80,60 @@ class TrainConfig:
         None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random.", metavar="imagenet|FILE"
     )
     # schedule of the run
-    epochs: int = setting(30, "Epochs to train.")
+    epochs: int = setting(30, "Epochs to train.", bounds=AT_LEAST_ONE)
     iterations_per_epoch: int = setting(
-        0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images."
+        0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images.", bounds=NON_NEGATIVE
     )
-    batch_size: int = setting(8, "Images per batch (per process under torchrun).")
-    crop_size: int = setting(128, "Side of the training crops; validation always sees whole images.")
-    tile_size: int = setting(256, "The tile the predictor uses by default, stored in the checkpoint.")
+    batch_size: int = setting(8, "Images per batch (per process under torchrun).", bounds=AT_LEAST_ONE)
+    crop_size: int = setting(
+        128, "Side of the training crops; validation always sees whole images.", bounds=AT_LEAST_ONE
+    )
+    tile_size: int = setting(
+        256, "The tile the predictor uses by default, stored in the checkpoint.", bounds=AT_LEAST_ONE
+    )
     # optimisation
     optimizer: str = setting("adamw", "Optimizer of the segmenter.", choices=OPTIMIZERS)
-    lr: float = setting(1e-3, "Learning rate of the segmenter.")
-    weight_decay: float = setting(1e-4, "Weight decay (not on norms and biases).")
-    momentum: float = setting(0.9, "Momentum (SGD only).")
+    lr: float = setting(1e-3, "Learning rate of the segmenter.", bounds=POSITIVE)
+    weight_decay: float = setting(1e-4, "Weight decay (not on norms and biases).", bounds=NON_NEGATIVE)
+    momentum: float = setting(0.9, "Momentum (SGD only).", bounds=NON_NEGATIVE)
     schedule: str = setting("poly", "Learning-rate schedule after the warm-up.", choices=SCHEDULES)
-    poly_power: float = setting(0.9, "Exponent of the poly schedule.")
-    warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.")
-    grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.")
+    poly_power: float = setting(0.9, "Exponent of the poly schedule.", bounds=POSITIVE)
+    warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.", bounds=NON_NEGATIVE)
+    grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.", bounds=NON_NEGATIVE)
     loss: str = setting("ce", "Loss of the segmenter.", choices=LOSSES)
-    class_weights: tuple[float, ...] | None = setting(None, "Per-class weights of the loss, e.g. 1,4; none: equal.")
-    dice_weight: float = setting(1.0, "The Dice term's weight in ce+dice.")
-    focal_gamma: float = setting(2.0, "Focusing exponent of the focal loss.")
+    boundary_class: bool = setting(
+        False,
+        "Learn a 2-pixel ring inside each truth object (from DATA/instances/, else each class's connected "
+        "components) as one more class, 'object boundary', so touching objects part.",
+    )
+    class_weights: tuple[float, ...] | None = setting(
+        None, "Per-class weights of the loss, e.g. 1,4; none: equal.", bounds=NON_NEGATIVE
+    )
+    dice_weight: float = setting(1.0, "The Dice term's weight in ce+dice.", bounds=NON_NEGATIVE)
+    focal_gamma: float = setting(2.0, "Focusing exponent of the focal loss.", bounds=NON_NEGATIVE)
     # augmentation (training crops only)
     scale_range: tuple[float, float] = setting((0.75, 1.25), "Random rescaling of the crops, low,high.")
-    rotation: float = setting(10.0, "Random rotation in degrees, uniform in [-rotation, rotation].")
+    rotation: float = setting(
+        10.0, "Random rotation in degrees, uniform in [-rotation, rotation].", bounds=NON_NEGATIVE
+    )
     horizontal_flip: bool = setting(True, "Flip crops left-right at random.")
     vertical_flip: bool = setting(False, "Flip crops upside down at random.")
-    color_jitter: float = setting(0.2, "Brightness, contrast (and saturation for RGB) vary by ± this fraction.")
+    color_jitter: float = setting(
+        0.2,
+        "Brightness, contrast (and saturation for RGB) vary by ± this fraction.",
+        bounds=Range(0, 1, high_open=True),
+    )
     normalization: str = setting(
         "auto",
         "Input statistics; auto: ImageNet's with a pretrained encoder, else the training set's.",
         choices=NORMALIZATIONS,
     )
     # early stopping on the validation mIoU (the training loss when there is no validation set)
-    patience: int = setting(10, "Epochs without improvement before stopping; 0: never stop early.")
-    min_delta: float = setting(0.0, "The least gain that counts as an improvement.")
+    patience: int = setting(10, "Epochs without improvement before stopping; 0: never stop early.", bounds=NON_NEGATIVE)
+    min_delta: float = setting(0.0, "The least gain that counts as an improvement.", bounds=NON_NEGATIVE)
     # reproducibility and speed
-    seed: int = setting(0, "Makes runs repeatable (weights, order, augmentation).")
-    num_workers: int = setting(0, "Data loading processes; 0: in the main one.")
+    seed: int = setting(0, "Makes runs repeatable (weights, order, augmentation).", bounds=NON_NEGATIVE)
+    num_workers: int = setting(0, "Data loading processes; 0: in the main one.", bounds=NON_NEGATIVE)
     channels_last: bool = setting(True, "channels_last memory layout (faster convolutions).")
     amp: bool = setting(
         False, "float16 + gradient scaler on CUDA; bfloat16 on a CPU with bf16 instructions, else float32 (it says so)."
@@ -119,15 +144,23 @@ class TrainConfig:
         "Where to train; auto: CUDA when torch sees a GPU (under torchrun: cuda:LOCAL_RANK).",
         metavar="auto|cpu|cuda|cuda:N",
     )
-    process_timeout: int = setting(600, "Under torchrun: seconds a process waits for the others before failing.")
+    process_timeout: int = setting(
+        600, "Under torchrun: seconds a process waits for the others before failing.", bounds=AT_LEAST_ONE
+    )
     # adversarial and semi-supervised training (Hung et al. 2018); all weights 0: plain supervised
     adversarial_weight: float = setting(
-        0.0, "λ_adv (e.g. 0.01): BCE(D(P), 1) on labeled images; 0: no adversarial term."
+        0.0, "λ_adv (e.g. 0.01): BCE(D(P), 1) on labeled images; 0: no adversarial term.", bounds=NON_NEGATIVE
     )
-    adversarial_weight_unlabeled: float = setting(0.001, "λ_adv,u: the same term on unlabeled images.")
-    semi_weight: float = setting(0.0, "λ_semi (e.g. 0.1): CE against argmax P_u where D is confident; 0: off.")
+    adversarial_weight_unlabeled: float = setting(
+        0.001, "λ_adv,u: the same term on unlabeled images.", bounds=NON_NEGATIVE
+    )
+    semi_weight: float = setting(
+        0.0, "λ_semi (e.g. 0.1): CE against argmax P_u where D is confident; 0: off.", bounds=NON_NEGATIVE
+    )
     semi_threshold: float = setting(
-        0.2, "T_semi: trust unlabeled pixels whose confidence (see semi_trust) is above this; 0.2 for D."
+        0.2,
+        "T_semi: trust unlabeled pixels whose confidence (see semi_trust) is above this; 0.2 for D.",
+        bounds=Range(0, 1, high_open=True),
     )
     semi_trust: str = setting(
         "discriminator",
@@ -135,18 +168,32 @@ class TrainConfig:
         "(plain self-training, no D).",
         choices=SEMI_TRUST,
     )
-    semi_start: int = setting(0, "Iterations of warm-up before the semi-supervised term switches on.")
-    labeled_fraction: float = setting(
-        1.0, "Keep the labels of this fraction of the training set (seeded); the rest become unlabeled."
+    semi_start: int = setting(
+        0, "Iterations of warm-up before the semi-supervised term switches on.", bounds=NON_NEGATIVE
     )
-    discriminator_lr: float = setting(1e-4, "Learning rate of the discriminator (Adam).")
-    discriminator_betas: tuple[float, float] = setting((0.9, 0.99), "Adam's betas for the discriminator.")
+    labeled_fraction: float = setting(
+        1.0,
+        "Keep the labels of this fraction of the training set (seeded); the rest become unlabeled.",
+        bounds=Range(0, 1, low_open=True),
+    )
+    discriminator_lr: float = setting(1e-4, "Learning rate of the discriminator (Adam).", bounds=POSITIVE)
+    discriminator_betas: tuple[float, float] = setting(
+        (0.9, 0.99), "Adam's betas for the discriminator.", bounds=Range(0, 1, high_open=True)
+    )
     discriminator_image: bool = setting(False, "Condition the discriminator on the image too (Luc et al. 2016).")
-    discriminator_real_label: float = setting(1.0, "< 1: one-sided label smoothing of D's 'real' target.")
-    discriminator_real_smoothing: float = setting(0.0, "Real maps: the true class gives e ~ U(0, this) to the others.")
-    discriminator_base_channels: int = setting(64, "Width of D's first layer (64 in the paper); less is faster.")
+    discriminator_real_label: float = setting(
+        1.0, "< 1: one-sided label smoothing of D's 'real' target.", bounds=Range(0, 1, low_open=True)
+    )
+    discriminator_real_smoothing: float = setting(
+        0.0, "Real maps: the true class gives e ~ U(0, this) to the others.", bounds=Range(0, 1)
+    )
+    discriminator_base_channels: int = setting(
+        64, "Width of D's first layer (64 in the paper); less is faster.", bounds=AT_LEAST_ONE
+    )
     discriminator_min_map: int = setting(
-        8, "D keeps at least this many logits a side on a training crop (fewer stride-2 layers); 0: always five."
+        8,
+        "D keeps at least this many logits a side on a training crop (fewer stride-2 layers); 0: always five.",
+        bounds=NON_NEGATIVE,
     )
     discriminator_unlabeled_fakes: bool = setting(
         True, "Predictions on unlabeled images are fakes for D too, as in the official code."
@@ -159,11 +206,17 @@ class TrainConfig:
     )
     # FixMatch-style consistency (Sohn et al. 2020; UniMatch's baseline): one network, no D
     fixmatch_weight: float = setting(
-        0.0, "Weight of FixMatch's term (e.g. 1): a weak view's confident argmax teaches a strong view; 0: off."
+        0.0,
+        "Weight of FixMatch's term (e.g. 1): a weak view's confident argmax teaches a strong view; 0: off.",
+        bounds=NON_NEGATIVE,
     )
-    fixmatch_threshold: float = setting(0.95, "FixMatch: only pixels whose weak-view max softmax is above this teach.")
+    fixmatch_threshold: float = setting(
+        0.95,
+        "FixMatch: only pixels whose weak-view max softmax is above this teach.",
+        bounds=Range(0, 1, high_open=True),
+    )
     pseudo_label_check_images: int = setting(
-        32, "Images with hidden labels on which pseudo-labels are scored each epoch; 0: never."
+        32, "Images with hidden labels on which pseudo-labels are scored each epoch; 0: never.", bounds=NON_NEGATIVE
     )
 
     def __post_init__(self) -> None:
@@ -173,61 +226,20 @@ class TrainConfig:
 
     def _problems(self) -> typing.Iterator[str]:
         for field in dataclasses.fields(self):
-            allowed = field.metadata["choices"]
             value = getattr(self, field.name)
-            if allowed and value not in allowed:
-                hint = did_you_mean(value, allowed) if isinstance(value, str) else ""
-                yield f"{field.name} is {value!r}{hint}; choose one of {', '.join(allowed)}"
+            for rule in (
+                Choices(field.metadata["choices"]) if field.metadata["choices"] else None,
+                field.metadata["bounds"],
+            ):
+                wrong = problem(value, rule, name=field.name)
+                if wrong:
+                    yield wrong
+        # what one field's bounds cannot say
         if not DEVICE_PATTERN.fullmatch(self.device):
             yield f"device is {self.device!r}; choose one of auto, cpu, cuda, cuda:N"
-        at_least_one = (
-            "epochs",
-            "batch_size",
-            "crop_size",
-            "tile_size",
-            "discriminator_base_channels",
-            "process_timeout",
-        )
-        for name in at_least_one:
-            if getattr(self, name) < 1:
-                yield f"{name} must be at least 1, got {getattr(self, name)}"
-        non_negative_counts: tuple[str, ...] = (
-            "iterations_per_epoch",
-            "warmup_iterations",
-            "patience",
-            "num_workers",
-            "semi_start",
-        )
-        non_negative_counts += ("seed", "discriminator_min_map", "pseudo_label_check_images")
-        for name in non_negative_counts:
-            if getattr(self, name) < 0:
-                yield f"{name} must be 0 or more, got {getattr(self, name)}"
-        positive: tuple[str, ...] = ("lr", "discriminator_lr", "poly_power")
-        non_negative: tuple[str, ...] = ("weight_decay", "momentum", "grad_clip", "dice_weight", "focal_gamma")
-        non_negative += ("rotation", "color_jitter", "min_delta", "adversarial_weight", "adversarial_weight_unlabeled")
-        non_negative += ("semi_weight", "fixmatch_weight")
-        for name in positive + non_negative:
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
-                yield f"{name} must be {'positive' if name in positive else '0 or more'}, got {value}"
-        if not 0 < self.labeled_fraction <= 1:
-            yield f"labeled_fraction must be in (0, 1], got {self.labeled_fraction}"
-        for name in ("semi_threshold", "fixmatch_threshold"):
-            if not 0 <= getattr(self, name) < 1:
-                yield f"{name} must be in [0, 1), got {getattr(self, name)}"
-        if not 0 <= self.discriminator_real_smoothing <= 1:
-            yield f"discriminator_real_smoothing must be in [0, 1], got {self.discriminator_real_smoothing}"
-        if not 0 < self.discriminator_real_label <= 1:
-            yield f"discriminator_real_label must be in (0, 1], got {self.discriminator_real_label}"
         low, high = self.scale_range
         if not 0 < low <= high:
             yield f"scale_range must be (low, high) with 0 < low <= high, got {self.scale_range}"
-        if not all(0 <= beta < 1 for beta in self.discriminator_betas):
-            yield f"discriminator_betas must lie in [0, 1), got {self.discriminator_betas}"
-        if self.color_jitter >= 1:
-            yield f"color_jitter must be below 1 (a fraction), got {self.color_jitter}"
-        if self.class_weights is not None and any(weight < 0 for weight in self.class_weights):
-            yield f"class_weights must be 0 or more, got {self.class_weights}"
         yield from self._model_option_problems()
 
     def _model_option_problems(self) -> typing.Iterator[str]:
@@ -241,17 +253,13 @@ class TrainConfig:
         except PixelwiseError as error:
             yield str(error)
             return
+        unknown = set(self.model_options) - set(defaults)
+        if unknown:
+            yield str(no_such_option(f"model {self.model!r}", unknown, sorted(defaults)))
         for key, value in self.model_options.items():
-            if key not in defaults:
-                yield (
-                    f"model {self.model!r} has no option {key!r}{did_you_mean(key, defaults)}; "
-                    f"its options: {', '.join(sorted(defaults)) or 'none'}"
-                )
-                continue
-            default = defaults[key]
-            if type(default) in (bool, int, float):
+            if key in defaults and type(defaults[key]) in (bool, int, float):
                 try:
-                    _convert(key, value, type(default), "model_options")
+                    convert(value, type(defaults[key]), name=key, source="model_options")
                 except PixelwiseError as error:
                     yield str(error)
 
@@ -324,60 +332,6 @@ def _refuse_unknown(values: dict[str, Any], *, source: str) -> None:
 def _build(values: dict[str, Any], *, source: str) -> TrainConfig:
     _refuse_unknown(values, source=source)
     types = _field_types()
-    converted = {name: _convert(name, value, types[name], source) for name, value in values.items()}
-    return TrainConfig(**converted)
-
-
-def _convert(name: str, value: Any, kind: Any, source: str) -> Any:
-    """Turn ``value`` (from YAML or a flag string) into the field's type, or say which setting is wrong."""
-    args = typing.get_args(kind)
-    optional = type(None) in args
-    if optional:
-        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
-            return None
-        kind = next(arg for arg in args if arg is not type(None))
-    try:
-        if kind is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-                return value.lower() in ("true", "yes", "on", "1")
-            raise ValueError
-        if kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if kind is str:
-            if not isinstance(value, str):
-                raise ValueError
-            return value
-        if typing.get_origin(kind) is dict:
-            if value is None:
-                return {}
-            if not isinstance(value, dict):
-                raise ValueError
-            return {str(key): option for key, option in value.items()}
-        if typing.get_origin(kind) is tuple:
-            items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else list(value)
-            inner = typing.get_args(kind)
-            if len(inner) == 2 and inner[1] is Ellipsis:
-                return tuple(float(item) for item in items)
-            if len(items) != len(inner):
-                raise ValueError
-            return tuple(float(item) for item in items)
-    except (TypeError, ValueError):
-        pass
-    else:
-        raise AssertionError(f"unhandled type {kind} for {name}")
-    if typing.get_origin(kind) is dict:
-        expected = "a mapping of name: value, e.g. {width: 32}"
-    elif typing.get_origin(kind) is tuple:
-        count = len(typing.get_args(kind))
-        expected = "a list of numbers" if Ellipsis in typing.get_args(kind) else f"a list of {count} numbers"
-    else:
-        expected = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[kind]
-    raise PixelwiseError(f"{source}: {name} must be {expected}, got {value!r}")
+    return TrainConfig(
+        **{name: convert(value, types[name], name=name, source=source) for name, value in values.items()}
+    )

@@ -213,6 +213,79 @@ def normalization(config: TrainConfig, train: Samples, in_channels: int) -> dict
     return {"mean": [float(value) for value in mean], "std": [float(value) for value in std]}
 
 
+class WithBoundaryClass:
+    """A labeled source whose masks carry the boundary class (``pixelwise.instances.boundary``): each truth
+    object's outer ring of ``BOUNDARY_WIDTH`` pixels becomes the class 'object boundary', last in
+    ``.classes``. The objects are the label image beside each mask (``instances/<stem>.*``) where there is
+    one, else each class's connected components (objects that touch in the mask then stay one). Everything
+    else is the source's."""
+
+    def __init__(self, source: Samples) -> None:
+        from pixelwise.instances.boundary import with_boundary_class
+
+        self.source = source
+        self.classes = with_boundary_class(source.classes)  # type: ignore[attr-defined]
+        self.in_channels = source.in_channels  # type: ignore[attr-defined]
+        mask_paths = getattr(source, "mask_paths", None)
+        self._mask_paths: list[Path] | None = list(mask_paths) if mask_paths is not None else None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        from pixelwise.instances.boundary import add_boundary
+        from pixelwise.instances.labels import instance_labels
+        from pixelwise.instances.truth import instances_from_labels
+
+        sample = self.source[index]
+        if sample.mask is None:
+            return sample
+        classes = self.source.classes  # type: ignore[attr-defined]
+        labels_file = self._labels_file(index)
+        if labels_file is not None:
+            from pixelwise.instances.io import read_label_image
+
+            objects = instances_from_labels(read_label_image(labels_file), sample.mask, classes).labels
+        else:
+            objects = instance_labels(sample.mask, classes, split=False, min_size=0).labels
+        if objects.shape != sample.mask.shape:
+            raise PixelwiseError(f"{labels_file}: its size differs from the mask's; give the label image of that mask")
+        mask = add_boundary(sample.mask, objects, boundary=self.classes.num_classes - 1)
+        return sample._replace(mask=mask) if hasattr(sample, "_replace") else _Relabeled(sample, mask)
+
+    def _labels_file(self, index: int) -> Path | None:
+        if self._mask_paths is None:
+            return None
+        from pixelwise.instances.io import instance_file
+
+        return instance_file(self._mask_paths[index])
+
+    def __getattr__(self, name: str) -> Any:  # unlabeled_paths, stems, root ...: the source's
+        if name.startswith("_") or name == "source":  # not set yet (unpickling in a loader worker)
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+
+class _Relabeled:
+    """A sample with another mask (for samples that are not named tuples)."""
+
+    def __init__(self, sample: Any, mask: np.ndarray) -> None:
+        self._sample = sample
+        self.mask = mask
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._sample, name)
+
+
+def boundary_sources(config: TrainConfig, train: Any, val: Any) -> tuple[Any, Any]:
+    """``train`` and ``val`` with the boundary class when ``config.boundary_class``, else as they are."""
+    if not config.boundary_class:
+        return train, val
+    return WithBoundaryClass(train), (WithBoundaryClass(val) if val is not None else None)
+
+
 def unlabeled_dataset(
     config: TrainConfig,
     train: Samples,

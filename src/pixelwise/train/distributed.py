@@ -196,7 +196,7 @@ def sum_over_processes(*arrays: np.ndarray) -> list[np.ndarray]:
 
 
 def whole_set_result(evaluator: Evaluator, losses: list[float]) -> dict[str, Any]:
-    """``evaluator.result()`` plus the mean ``loss`` over the whole validation set, from every process's
+    """``evaluator.result()`` (as its dict) plus the mean ``loss`` over the whole validation set, from every process's
     share: the counts behind the metrics (confusion matrix, boundary counts, images) and the losses are
     summed over processes first, so each image counts once and every process gets the same result."""
     matrix, boundary, images, loss = sum_over_processes(
@@ -207,7 +207,7 @@ def whole_set_result(evaluator: Evaluator, losses: list[float]) -> dict[str, Any
     )
     evaluator.confusion.matrix, evaluator.boundary.counts, evaluator.num_images = matrix, boundary, int(images[0])
     loss_sum, loss_count = loss.tolist()
-    return {**evaluator.result(), "loss": loss_sum / loss_count if loss_count else float("nan")}
+    return {**evaluator.result().to_dict(), "loss": loss_sum / loss_count if loss_count else float("nan")}
 
 
 def share_of(dataset: Samples) -> Samples:

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixelwise.checkpoint import load_checkpoint
+from pixelwise.checkpoint import Checkpoint, save_checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
 from pixelwise.errors import PixelwiseError
 from pixelwise.metrics import json_ready
-from pixelwise.train.checkpoint import save_checkpoint
+from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import (
     LABELED_STREAM,
@@ -41,6 +41,7 @@ from pixelwise.train.data import (
     LabeledSource,
     Samples,
     SubsetView,
+    boundary_sources,
     normalization,
     on_own_stream,
     split_labeled,
@@ -67,6 +68,7 @@ from pixelwise.train.run_files import (
     CURVES_FILE,
     LAST_FILE,
     METRICS_FILE,
+    load_last,
     plot_curves,
     prepare_out_dir,
     write_history,
@@ -75,9 +77,9 @@ from pixelwise.train.state import (
     RunState,
     check_resume,
     deterministic_kernels,
-    prediction_payload,
+    prediction_checkpoint,
     restore_rng,
-    resume_payload,
+    resume_checkpoint,
     rng_state,
     seed_everything,
 )
@@ -120,6 +122,7 @@ def fit(
     ``last.pt``) or ``force`` (train into it anyway; files of the run's names are replaced).
     """
     out = Path(out_dir)
+    train, val = boundary_sources(config, train, val)  # the boundary class, when asked for, is in the masks
     with (
         processes(config.device, timeout=config.process_timeout) as device,
         deterministic_kernels(config.deterministic),
@@ -130,14 +133,14 @@ def fit(
         if len(train) == 0:
             raise PixelwiseError("the training set is empty; give a dataset with images and masks")
 
-        def open_run() -> tuple[dict[str, Any] | None, dict[str, list[float]]]:
+        def open_run() -> tuple[Checkpoint | None, dict[str, list[float]]]:
             """The run folder checked, and what every process starts from: ``last.pt`` or the statistics."""
             prepare_out_dir(out, resume=resume, overwrite=force)
             if not resume:
                 return None, normalization(config, train, in_channels)
-            checkpoint = load_checkpoint(out / LAST_FILE)
+            checkpoint = load_last(out)  # a damaged last.pt says what of the run is intact
             check_resume(checkpoint, config, classes, in_channels)
-            return checkpoint, checkpoint["normalization"]
+            return checkpoint, checkpoint.normalization.to_dict()
 
         resumed, statistics = on_main_process(open_run)
         seed_everything(config.seed)  # the same initial weights on every process
@@ -184,11 +187,11 @@ def fit(
         run, start_epoch = RunState(), 0
         if resumed is not None:
             trainer.load_state(resumed)
-            run, start_epoch = RunState.from_checkpoint(resumed), int(resumed["epoch"])
+            run, start_epoch = RunState.from_resume(ResumeState.from_checkpoint(resumed)), resumed.epoch
         # augmentation (and D's label smoothing) draw from a stream of each process's own
         seed_everything(process_seed(config.seed, start_epoch))
         if resumed is not None:
-            restore_rng(resumed["rng"], rank=rank(), world_size=world_size(), device=device)
+            restore_rng(ResumeState.from_checkpoint(resumed).rng, rank=rank(), world_size=world_size(), device=device)
         elif main:
             config.save_yaml(out / CONFIG_FILE)
         if main:  # the others would only repeat it
@@ -236,9 +239,9 @@ def fit(
                     "normalization": statistics,
                     "in_channels": in_channels,
                 }
-                save_checkpoint(out / LAST_FILE, resume_payload(trainer, run, rng=rng, **saved))
+                save_checkpoint(out / LAST_FILE, resume_checkpoint(trainer, run, rng=rng, **saved))
                 if improved:
-                    save_checkpoint(out / BEST_FILE, prediction_payload(trainer, **saved))
+                    save_checkpoint(out / BEST_FILE, prediction_checkpoint(trainer, **saved))
                 write_history(out / METRICS_FILE, run.history)
                 plot_curves(run.history, out / CURVES_FILE)
                 logger.info(_summary(record, config.epochs, improved))

@@ -4,7 +4,7 @@
 file              written
 ================  ====================================================================
 config.yaml       once, when a new run starts (``TrainConfig.save_yaml``)
-last.pt           every epoch: what resuming needs (``state.resume_payload``)
+last.pt           every epoch: what resuming needs (``state.resume_checkpoint``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
 curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path, folder_entries
 from pixelwise.metrics import json_ready
+
+if TYPE_CHECKING:
+    from pixelwise.checkpoint import Checkpoint
 
 CONFIG_FILE = "config.yaml"
 LAST_FILE = "last.pt"
@@ -45,6 +48,32 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
             "(files of the same names are replaced), or choose another --out"
         )
     out.mkdir(parents=True, exist_ok=True)
+
+
+def load_last(out: Path) -> Checkpoint:
+    """``out/last.pt`` to resume from. A damaged one is refused with what the user still has: whether
+    ``best.pt`` is intact (it is read to know), and how to go on without losing it."""
+    from pixelwise.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(out / LAST_FILE)
+    except PixelwiseError as error:
+        message = str(error)
+        if message.endswith("upgrade"):  # a newer pixelwise wrote it: nothing is damaged
+            raise
+        what = message.rsplit("; ", 1)[0]  # what is wrong with last.pt, without the advice for another file
+    best = out / BEST_FILE
+    try:
+        load_checkpoint(best)
+    except PixelwiseError:
+        raise PixelwiseError(
+            f"{what}; {best} cannot be read either, so nothing of this run can be used: train again with "
+            "--overwrite or into another --out"
+        ) from None
+    raise PixelwiseError(
+        f"{what}; {best} is intact: predict with it as it is, and keep it by training again into another --out "
+        f"(or copy it out of {out} before --overwrite, which replaces it); --resume needs {LAST_FILE}"
+    ) from None
 
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:

@@ -1,9 +1,10 @@
-"""Where a run stands, and what lets it continue exactly: the checkpoint payloads, RNG states, resume checks,
+"""Where a run stands, and what lets it continue exactly: the checkpoints it saves, RNG states, resume checks,
 and the switch to deterministic kernels.
 
-``best.pt`` holds what prediction needs (``prediction_payload``); ``last.pt`` adds everything that moves
-during training (``resume_payload``): optimizers, schedulers, gradient scalers, the discriminator, the
-iteration count, the RNG states of every process, the history and the early-stopping counters. Restoring
+``best.pt`` holds what prediction needs (``prediction_checkpoint``); ``last.pt`` adds everything that moves
+during training (``resume_checkpoint``, a ``ResumeState``): optimizers, schedulers, gradient scalers, the
+discriminator, the iteration count, the RNG states of every process, the history and the early-stopping
+counters. Restoring
 all of them makes 1 epoch + resume 1 epoch give the same weights as 2 epochs straight (tests/train/test_loop.py,
 and under torchrun tests/train/test_torchrun.py).
 """
@@ -15,15 +16,17 @@ import logging
 import math
 import os
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from pixelwise.checkpoint import Checkpoint, Normalization
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
+from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.trainer import Trainer
 from pixelwise.versions import library_versions
@@ -59,10 +62,11 @@ class RunState:
     bad_epochs: int = 0
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: dict[str, Any]) -> RunState:
-        stopping = checkpoint["early_stopping"]
+    def from_resume(cls, resume: ResumeState) -> RunState:
+        """Where a saved run stood (``last.pt``'s history and counters)."""
+        stopping = resume.early_stopping
         return cls(
-            history=list(checkpoint.get("history", [])),
+            history=list(resume.history),
             best_score=float(stopping["best_score"]),
             best_epoch=int(stopping["best_epoch"]),
             bad_epochs=int(stopping["bad_epochs"]),
@@ -87,54 +91,51 @@ class RunState:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
 
 
-# --- checkpoint payloads ---------------------------------------------------------------------------------
+# --- checkpoints ------------------------------------------------------------------------------------------
 
 
-def prediction_payload(
+def prediction_checkpoint(
     trainer: Trainer,
     *,
     epoch: int,
-    metrics: dict[str, Any],
-    normalization: dict[str, list[float]],
+    metrics: Mapping[str, Any],
+    normalization: Mapping[str, Sequence[float]],
     in_channels: int,
-) -> dict[str, Any]:
+) -> Checkpoint:
     """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them."""
-    return {
-        "model": trainer.model_spec(),
-        "state_dict": trainer.raw_model.state_dict(),
-        "classes": trainer.classes.to_dict(),
-        "normalization": normalization,
-        "in_channels": in_channels,
-        "tile_size": trainer.config.tile_size,
-        "stride": int(getattr(trainer.raw_model, "stride", 1)),
-        "config": trainer.config.to_dict(),
-        "metrics": metrics,
-        "versions": library_versions(),
-        "epoch": epoch,
-    }
+    spec = trainer.model_spec()
+    return Checkpoint(
+        model=spec["name"],
+        model_options=spec["options"],
+        state_dict=trainer.raw_model.state_dict(),
+        classes=trainer.classes,
+        normalization=Normalization.from_dict(normalization),
+        in_channels=in_channels,
+        tile_size=trainer.config.tile_size,
+        stride=int(getattr(trainer.raw_model, "stride", 1)),
+        config=trainer.config.to_dict(),
+        metrics=metrics,
+        versions=library_versions(),
+        epoch=epoch,
+    )
 
 
-def resume_payload(trainer: Trainer, run: RunState, *, rng: list[dict[str, Any]], **prediction: Any) -> dict[str, Any]:
-    """``last.pt``: ``prediction_payload(trainer, **prediction)`` plus everything that moves during training;
-    ``rng``: the ``rng_state()`` of every process, in rank order."""
-    return {
-        **prediction_payload(trainer, **prediction),
-        **trainer.state(),
-        "rng": rng,
-        "history": run.history,
-        "early_stopping": run.early_stopping(),
-    }
+def resume_checkpoint(trainer: Trainer, run: RunState, *, rng: list[dict[str, Any]], **prediction: Any) -> Checkpoint:
+    """``last.pt``: ``prediction_checkpoint(trainer, **prediction)`` plus everything that moves during training
+    (a ``ResumeState`` in its ``extra``); ``rng``: the ``rng_state()`` of every process, in rank order."""
+    resume = ResumeState(**trainer.state(), rng=rng, history=run.history, early_stopping=run.early_stopping())
+    return replace(prediction_checkpoint(trainer, **prediction), extra=resume.to_payload())
 
 
-def check_resume(checkpoint: dict[str, Any], config: TrainConfig, classes: ClassSpec, in_channels: int) -> None:
+def check_resume(checkpoint: Checkpoint, config: TrainConfig, classes: ClassSpec, in_channels: int) -> None:
     """Refuse a ``last.pt`` trained on other classes or channels; log the settings that changed since."""
-    if checkpoint.get("classes") != classes.to_dict() or int(checkpoint["in_channels"]) != in_channels:
+    if checkpoint.classes.to_dict() != classes.to_dict() or checkpoint.in_channels != in_channels:
         raise PixelwiseError(
-            f"{checkpoint['path']}: the run was trained on other classes or channels than this dataset; "
+            f"{checkpoint.source}: the run was trained on other classes or channels than this dataset; "
             "resume it with the same data, or start a new run"
         )
     # a run saved before a setting existed had that setting's default
-    saved = {**TrainConfig().to_dict(), **checkpoint.get("config", {})}
+    saved = {**TrainConfig().to_dict(), **checkpoint.config}
     changed = sorted(
         key for key, value in config.to_dict().items() if key not in RESUMABLE_CHANGES and saved.get(key) != value
     )

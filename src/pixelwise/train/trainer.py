@@ -30,10 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pixelwise.checkpoint import Checkpoint
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import PairedTransform
 from pixelwise.errors import PixelwiseError
 from pixelwise.losses import LossFunction, make_loss
+from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.data import Samples, derived_seed
 from pixelwise.train.distributed import choose_device, is_main_process, share_of, whole_set_result, wrap_for_training
@@ -264,19 +266,20 @@ class Trainer:
             }
         return state
 
-    def load_state(self, checkpoint: dict[str, Any]) -> None:
+    def load_state(self, checkpoint: Checkpoint) -> None:
         """Weights, optimizers, schedulers, scalers and the iteration count from a ``last.pt``."""
-        self.raw_model.load_state_dict(checkpoint["state_dict"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.scheduler.load_state_dict(checkpoint["scheduler"])
-        if checkpoint.get("scaler"):
-            self.scaler.load_state_dict(checkpoint["scaler"])
-        self.iteration = int(checkpoint["iteration"])
-        saved = checkpoint.get("discriminator")
+        resume = ResumeState.from_checkpoint(checkpoint)
+        self.raw_model.load_state_dict(checkpoint.state_dict)
+        self.optimizer.load_state_dict(resume.optimizer)
+        self.scheduler.load_state_dict(resume.scheduler)
+        if resume.scaler:
+            self.scaler.load_state_dict(resume.scaler)
+        self.iteration = resume.iteration
+        saved = resume.discriminator
         if self.raw_discriminator is not None:
             if saved is None:
                 raise PixelwiseError(
-                    f"{checkpoint['path']}: this run trained without a discriminator; resume it with "
+                    f"{checkpoint.source}: this run trained without a discriminator; resume it with "
                     "adversarial_weight and semi_weight 0, or start a new run"
                 )
             assert self.discriminator_optimizer is not None and self.discriminator_scheduler is not None
@@ -284,7 +287,7 @@ class Trainer:
             saved_strides, strides = int(saved.get("downsamplings", 5)), self.raw_discriminator.downsamplings
             if saved_strides != strides:  # runs saved before D adapted to the crop had five
                 raise PixelwiseError(
-                    f"{checkpoint['path']}: the run's discriminator has {saved_strides} stride-2 layers, this "
+                    f"{checkpoint.source}: the run's discriminator has {saved_strides} stride-2 layers, this "
                     f"config's {strides}; resume with the run's crop_size and discriminator_min_map (0 for a run "
                     "saved before D adapted to the crop)"
                 )

@@ -32,8 +32,10 @@ def write(root: Path, options: dict[str, Any]) -> None:
 
     size, seed = options["size"], options["seed"]
     image = tifffile.imread(ASSETS / "nuclei" / "img2d.tif")
-    # the instance mask numbers each nucleus; the task is nucleus versus background
-    mask = (tifffile.imread(ASSETS / "nuclei" / "mask2d.tif") > 0).astype(np.uint8)
+    # the instance mask numbers each nucleus; the task is nucleus versus background, and the numbers stay
+    # in instances/ for the object scores (evaluate --instances) and the boundary class
+    objects = tifffile.imread(ASSETS / "nuclei" / "mask2d.tif").astype(np.int32)
+    mask = (objects > 0).astype(np.uint8)
     half = image.shape[0] // 2
     if size < 16 or half % size:
         raise PixelwiseError(
@@ -43,6 +45,7 @@ def write(root: Path, options: dict[str, Any]) -> None:
     dirs = split_dirs(root)
     for split, quadrants in nuclei_quadrants(seed).items():
         images_dir, masks_dir = dirs[split]
+        (masks_dir.parent / "instances").mkdir()
         for quadrant in quadrants:
             quadrant_row, quadrant_col = QUADRANTS[quadrant]
             for top in range(quadrant_row * half, (quadrant_row + 1) * half, size):
@@ -51,6 +54,8 @@ def write(root: Path, options: dict[str, Any]) -> None:
                     # 16-bit TIFF as in the source: the real high-bit-depth path, not a rescaled PNG
                     tifffile.imwrite(images_dir / f"{stem}.tif", image[top : top + size, left : left + size])
                     save_mask(masks_dir / f"{stem}.png", mask[top : top + size, left : left + size], palette)
+                    tile_objects = objects[top : top + size, left : left + size]
+                    tifffile.imwrite(masks_dir.parent / "instances" / f"{stem}.tif", tile_objects, compression="zlib")
     NUCLEI_CLASSES.save(root / "classes.yaml")
     shutil.copyfile(ASSETS / "nuclei" / "LICENSE.txt", root / "LICENSE.txt")
     shutil.copyfile(ASSETS / "nuclei" / "SOURCE.md", root / "SOURCE.md")
@@ -59,7 +64,8 @@ def write(root: Path, options: dict[str, Any]) -> None:
 One real fluorescence microscopy image of cell nuclei (512×512, uint16; 2018 Data Science Bowl, BBBC038,
 CC0; shipped in the stardist 0.9.2 wheel, BSD-3), binary: nucleus where the instance mask is above 0.
 Split by quadrant so that no pixel is in two splits ({layout}), each quadrant cut into {size}×{size}
-tiles. Images stay 16-bit TIFF; `read_image` scales each tile by its robust range. See SOURCE.md.
+tiles. Images stay 16-bit TIFF; `read_image` scales each tile by its robust range. `instances/` holds each
+tile's nuclei numbered (int32 label TIFF; 125 nuclei in the whole image). See SOURCE.md.
 """
     write_readme(root, "nuclei (pixelwise built-in)", body, NUCLEI_CLASSES, options)
 

@@ -12,13 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pixelwise.data.builtin import fashion, nuclei, quokka, shapes
 from pixelwise.data.builtin.base import Builtin
 from pixelwise.data.folder import SegmentationFolder
 from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.files import atomic_dir
+from pixelwise.settings import convert, no_such_option
 
 BUILTINS: dict[str, Builtin] = {
     dataset.name: dataset for dataset in (shapes.DATASET, fashion.DATASET, nuclei.DATASET, quokka.DATASET)
@@ -26,7 +25,7 @@ BUILTINS: dict[str, Builtin] = {
 CACHE_ENV = "PIXELWISE_CACHE"
 METADATA_FILE = "pixelwise-dataset.json"
 # bump when a generator changes its output, so that cached exports are made again
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: nuclei has instances/
 
 
 def list_builtin() -> dict[str, str]:
@@ -87,29 +86,21 @@ def _entry(name: str) -> Builtin:
 
 
 def _resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Defaults filled in, unknown options refused, types checked; ``None`` means the default."""
+    """Defaults filled in, unknown options refused, types checked (an option's type is its default's; values
+    arrive typed, from keyword arguments or parsed ``--data-option``s); ``None`` means the default."""
     defaults = BUILTINS[name].defaults
-    unknown = sorted(set(options) - set(defaults))
+    unknown = set(options) - set(defaults)
     if unknown:
-        accepted = ", ".join(defaults) or "none"
-        hint = did_you_mean(unknown[0], defaults)
-        raise PixelwiseError(f"dataset {name!r} has no option {', '.join(unknown)}{hint}; its options: {accepted}")
+        raise no_such_option(f"dataset {name!r}", unknown, list(defaults), quoted=False)
     resolved = dict(defaults)
     for key, value in options.items():
-        if value is None:
-            continue
-        default = defaults[key]
-        if isinstance(default, bool) or default is None:
-            resolved[key] = value
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise PixelwiseError(f"dataset {name!r}: option {key} must be an integer, got {value!r}")
-            resolved[key] = int(value)
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                raise PixelwiseError(f"dataset {name!r}: option {key} must be a number, got {value!r}")
-            resolved[key] = float(value)
-        else:
-            resolved[key] = value
+        if value is not None:  # an option without a default (a path) has no type to hold it to
+            default = defaults[key]
+            typed = default is not None
+            resolved[key] = (
+                convert(value, type(default), name=f"option {key}", source=f"dataset {name!r}", text=False)
+                if typed
+                else value
+            )
     resolve = BUILTINS[name].resolve
     return resolve(resolved) if resolve is not None else resolved

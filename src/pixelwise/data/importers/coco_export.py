@@ -46,7 +46,7 @@ def export_coco(
 ) -> ExportReport:
     """Write the masks of ``dataset`` (a folder or a built-in name; its ``split``, all by default) to the
     COCO file ``out`` (atomically; an existing file is replaced only with ``overwrite``)."""
-    from pixelwise.data.builtin import dataset_root
+    from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import image_size, read_mask
     from pixelwise.data.splits import dataset_folders

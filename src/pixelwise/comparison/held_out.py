@@ -1,4 +1,5 @@
-"""The test images of a comparison, read once when they fit in memory: every method and noise level reads them."""
+"""The held-out images a comparison scores (its test split), read once when they fit in memory: every method
+and noise level reads them."""
 
 from __future__ import annotations
 
@@ -14,10 +15,8 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class TestImages:
+class HeldOutImages:
     """The first ``limit`` samples of the test split (``folder``), cached by ``cache_if_small``."""
-
-    __test__ = False  # not a pytest test class, whatever its name
 
     folder: SegmentationFolder
     limit: int
