@@ -258,3 +258,8 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line(cli: Any, tmp_path: Path
     assert not (tmp_path / "out").exists()
     both = cli("classical", "otsu", source, "-o", tmp_path / "out", "--cluster", "tcp://h:1", "--workers", "2")
     assert both.returncode == 2 and "exclude each other" in both.stderr
+    for folder in ("predicted", "truth"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.eye(8, dtype=np.uint8)).save(tmp_path / folder / "a.png")
+    objects = cli("evaluate", tmp_path / "predicted", tmp_path / "truth", "--instances", "--workers", "2")
+    assert objects.returncode == 2 and "--instances scores objects in this process" in objects.stderr
