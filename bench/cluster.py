@@ -5,8 +5,10 @@
     Runtime; the workers import no PyTorch):
     one process with ``--threads 2``, one with ``--threads 1``, and ``--workers 2 --threads 1`` (two workers
     of one thread each: two threads in all, as the first). Images/s in the steady state (from the first
-    image the job's record lists to the last, read as it grows) and the whole command's seconds (the
-    cluster's start and every model load included). The masks of ``--workers 2`` are compared byte for byte
+    image the job's record lists to the last, read as it grows), the CPU seconds per image of every process
+    of the run together in that state (what a loaded machine cannot blur: on free cores two single-thread
+    workers give 2 / that figure), and the whole command's seconds (the cluster's start and every model
+    load included). The masks of ``--workers 2`` are compared byte for byte
     with those of the one-process runs.
 (b) Memory: the peak resident set of each process of a run (the client; each worker), sampled every 0.1 s,
     in every run, and in one more of ``--workers 2`` with the checkpoint itself in PyTorch.
@@ -49,6 +51,7 @@ class Run:
     rate: float
     memory: dict[str, float] = field(default_factory=dict)
     summary: str = ""  # the command's last line (which runtime it ran in)
+    cpu: float = 0.0  # CPU seconds per image in the steady state, every process of the run together
 
 
 def checkpoint(folder: Path) -> Path:
@@ -109,20 +112,23 @@ def timed(label: str, command: list[str], out: Path, env: dict[str, str]) -> Run
     started = time.monotonic()
     # the output is a line or two (-q): read once the command ended
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen: list[tuple[float, int]] = []  # (time, images the record lists) at each change
+    seen: list[tuple[float, int, float]] = []  # (time, images the record lists, CPU s of the tree) at each change
     peaks: dict[str, float] = {}
     watched = psutil.Process(process.pid)
     while process.poll() is None:
         count = finished_count(out)
-        if count and (not seen or count != seen[-1][1]):
-            seen.append((time.monotonic(), count))
+        cpu = 0.0
         try:
             for member in [watched, *watched.children(recursive=True)]:
+                times = member.cpu_times()
+                cpu += times.user + times.system
                 name = role(member, process.pid)
                 if name is not None:
                     peaks[name] = max(peaks.get(name, 0.0), member.memory_info().rss / 2**20)
         except psutil.Error:
-            pass  # a process ended between the listing and the reading
+            continue  # a process ended between the listing and the reading: sample again
+        if count and (not seen or count != seen[-1][1]):
+            seen.append((time.monotonic(), count, cpu))
         time.sleep(0.1)
     seconds = time.monotonic() - started
     stderr = process.stderr.read() if process.stderr else ""
@@ -130,9 +136,10 @@ def timed(label: str, command: list[str], out: Path, env: dict[str, str]) -> Run
     if process.returncode != 0:
         raise SystemExit(f"{label}: {' '.join(command)} failed:\n{stderr}")
     # the steady state: from the first image recorded to the last
-    (first, first_count), (last, last_count) = seen[0], seen[-1]
+    (first, first_count, first_cpu), (last, last_count, last_cpu) = seen[0], seen[-1]
     rate = (last_count - first_count) / (last - first) if last > first else 0.0
-    return Run(label, seconds, rate, peaks, said[-1] if said else "")
+    cpu = (last_cpu - first_cpu) / (last_count - first_count) if last_count > first_count else 0.0
+    return Run(label, seconds, rate, peaks, said[-1] if said else "", cpu)
 
 
 def same_files(first: Path, second: Path, pattern: str) -> tuple[int, int]:
@@ -152,7 +159,10 @@ def load() -> str:
 def show(run: Run, reference: Run | None = None) -> None:
     ratio = f"  {run.rate / reference.rate:.2f}x" if reference is not None and reference.rate else ""
     memory = ", ".join(f"{name} {value:.0f} MiB" for name, value in sorted(run.memory.items()))
-    print(f"  {run.label:<34} {run.rate:7.2f} images/s{ratio:<8} {run.seconds:6.1f} s in all   [{memory}]")
+    print(
+        f"  {run.label:<34} {run.rate:7.2f} images/s{ratio:<8} {1000 * run.cpu:8.1f} CPU ms/image "
+        f"{run.seconds:6.1f} s in all   [{memory}]"
+    )
     print(f"    ({run.summary}; {load()})", flush=True)
 
 
@@ -216,8 +226,9 @@ def main() -> None:
     if here.rate and there.rate:
         overhead = 2 / there.rate - 1 / here.rate
         print(
-            f"  an image costs a worker {1000 * overhead:.1f} ms beyond its work ({1000 / here.rate:.1f} ms in one "
-            "process); images travel in chunks of about half a second of work, so this is the per-task cost shared"
+            f"  an image costs a worker {1000 * overhead:.1f} ms of time beyond its work ({1000 / here.rate:.1f} ms "
+            f"in one process) and the cluster {1000 * (there.cpu - here.cpu):.1f} ms of CPU (client, scheduler and "
+            "workers together); images travel in chunks of about half a second of work, which share a task's cost"
         )
     equal, total = same_files(root / "c2", root / "c1", "*.tif")
     print(f"  region files of --workers 2 equal to one process: {equal} of {total}")
