@@ -230,14 +230,15 @@ def test_predict_and_evaluate_on_the_cluster_equal_one_process(
         ),
     )
     source = images(tmp_path / "in", 4, size=40)
-    here = cli("predict", checkpoint, source, "-o", tmp_path / "here", "--backend", "torch", "-q")
+    # the objects' sink too: its parts written by the workers, its tables joined by the client
+    flags = ("--backend", "torch", "--instances")
+    here = cli("predict", checkpoint, source, "-o", tmp_path / "here", *flags, "-q")
     assert here.returncode == 0, here.stderr
-    there = cli(
-        "predict", checkpoint, source, "-o", tmp_path / "there", "--backend", "torch", "--cluster", address(executor)
-    )
+    there = cli("predict", checkpoint, source, "-o", tmp_path / "there", *flags, "--cluster", address(executor))
     assert there.returncode == 0, there.stderr
     assert "wrote 4 masks" in there.stdout and f"Dask cluster {address(executor)}: 2 workers" in there.stderr
     assert files(tmp_path / "there") == files(tmp_path / "here")
+    assert (tmp_path / "there" / "instances" / "objects.csv").is_file()
     # the scores of one process, from per-image counts summed over the workers
     (tmp_path / "classes.yaml").write_text("classes: [a, b, c]\n")
     scores = [

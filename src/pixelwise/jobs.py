@@ -151,6 +151,9 @@ def check_job(job: Job) -> None:
     check_apart(job.out, input_folders=job.input_folders, input_files=job.input_files, targets=targets, flag=job.flag)
 
 
+Opener = Callable[[Item], "ImageSource"]  # how an item's image is opened
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one image: ``failure``, the one-line reason it failed (None: its files are written);
@@ -159,6 +162,9 @@ class Outcome:
     name: str
     failure: str | None = None
     notes: tuple[str, ...] = ()
+
+
+Outcomes = Generator[Outcome, None, None]
 
 
 class Executor(Protocol):
@@ -173,15 +179,8 @@ class Executor(Protocol):
     counts_units: bool
 
     def run(
-        self,
-        job: Job,
-        task: Task,
-        items: Sequence[Item],
-        *,
-        open_source: Callable[[Item], ImageSource],
-        bar: Any,
-        quiet: bool,
-    ) -> Generator[Outcome, None, None]: ...
+        self, job: Job, task: Task, items: Sequence[Item], *, open_source: Opener, bar: Any, quiet: bool
+    ) -> Outcomes: ...
 
 
 class InProcess:
@@ -190,15 +189,8 @@ class InProcess:
     counts_units = True
 
     def run(
-        self,
-        job: Job,
-        task: Task,
-        items: Sequence[Item],
-        *,
-        open_source: Callable[[Item], ImageSource],
-        bar: Any,
-        quiet: bool,
-    ) -> Generator[Outcome, None, None]:
+        self, job: Job, task: Task, items: Sequence[Item], *, open_source: Opener, bar: Any, quiet: bool
+    ) -> Outcomes:
         for item in items:
             bar.set_postfix_str(item.name)
             with _notes(_say_above(bar, item, quiet)):
@@ -233,6 +225,7 @@ def run_job(
     with output_lock(job.out):
         pending = _pending(job, report)
         if not pending:
+            _finish_sinks(job, report)  # a run killed after its last image but before its tables
             return report
         manifest = _Manifest(job.out / JOB_MANIFEST, job.identity, fresh=not report.complete)
         by_name = {item.name: item for item in pending}
@@ -256,6 +249,7 @@ def run_job(
                     continue
                 manifest.add(item.name)
                 report.written.append(item.name)
+        _finish_sinks(job, report)
     return report
 
 
@@ -280,6 +274,16 @@ def process_item(
             raise
         return Outcome(item.name, failure=_failure_line(item, error))
     return Outcome(item.name)
+
+
+def _finish_sinks(job: Job, report: JobReport) -> None:
+    """A sink that joins its images' files into one (``finish(out, names)``: the objects' tables) does it now,
+    over every image the job has finished, in this run or an earlier one; failed images are left out."""
+    finished = [*report.complete, *report.written]
+    for sink in job.sinks:
+        finish = getattr(sink, "finish", None)
+        if finish is not None:
+            finish(job.out, finished)
 
 
 def _pending(job: Job, report: JobReport) -> list[Item]:

@@ -30,7 +30,13 @@ from pixelwise.classical.registry import list_methods, method_options
 from pixelwise.cli.app import Section, app, command_class, parse_key_values
 from pixelwise.cli.options import (
     cluster_option,
+    coco_option,
     executor_for,
+    instance_sink,
+    instances_option,
+    min_size_option,
+    no_split_option,
+    objects_line,
     out_option,
     overwrite_option,
     quiet_option,
@@ -70,6 +76,7 @@ def _shown(value: Any) -> str:
   pixelwise classical otsu nuclei -o out/otsu --fit nuclei
   pixelwise classical kmeans photo.png -o out/ --set clusters=5
   pixelwise classical slic data/cells -o out/slic-oracle --oracle
+  pixelwise classical otsu nuclei -o out/otsu --fit nuclei --instances
   pixelwise classical otsu scans/ -o out/otsu --fit nuclei --workers 4""",
 )
 def classical(
@@ -99,6 +106,10 @@ def classical(
         "folders, every image of any other (a --split of a flat folder is the seeded 70/15/15 split that --fit "
         "trains on).",
     ),
+    instances: bool = instances_option(),
+    no_split: bool = no_split_option(),
+    min_size: int | None = min_size_option(),
+    coco: bool = coco_option(),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
     overwrite: bool = overwrite_option("Write into a non-empty --out (and replace a --save-fit file); inputs never."),
@@ -125,21 +136,40 @@ def classical(
     if save_fit is not None and (fit is None or fit.endswith(".json")):
         raise PixelwiseError("--save-fit needs --fit TRAIN_DATA (a dataset to learn from)")
 
-    if cluster is not None and Path(input_path).exists():
-        input_path = str(Path(input_path).absolute())  # the workers of a cluster run elsewhere, in another folder
+    if cluster is not None or workers is not None:  # the workers write and read from other folders
+        out_dir = out_dir.absolute()
+        input_path = str(Path(input_path).absolute()) if Path(input_path).exists() else input_path
     inputs = _inputs(input_path, split)
     if oracle and inputs.dataset is None:
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
     regions = fit is None and not oracle
+    if regions and instances:
+        raise PixelwiseError(
+            "--instances finds the objects of classes, and regions are no classes: add --fit TRAIN_DATA (or --oracle)"
+        )
+    objects = instance_sink(
+        instances=instances,
+        no_split=no_split,
+        min_size=min_size,
+        coco=coco,
+        out=out_dir,
+        items=inputs.items,
+        probabilities=False,
+    )
+    identity: dict[str, Any] = {"command": "classical", "method": method, "options": options, "fit": fit}
+    identity["oracle"] = oracle
+    if objects is not None:
+        identity["instances"] = objects.settings()
     read = dataset_folders(inputs.dataset.root) if inputs.dataset is not None else [Path(input_path)]
     job = Job(
         inputs.items,
         out_dir,
-        [make_sink("regions" if regions else "mask")],
+        # the objects first: their commit does the most work, and a failure there leaves no file of the image
+        [*([objects] if objects is not None else []), make_sink("regions" if regions else "mask")],
         classes=None,
-        settings={"command": "classical", "method": method, "options": options, "fit": fit, "oracle": oracle},
+        settings=identity,
         overwrite=overwrite,
         input_folders=[*read, *_fit_folders(fit)],
         input_files=[item.path for item in inputs.items],
@@ -186,6 +216,8 @@ def classical(
     written = len(report.written)
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}{complete}")
+    if objects is not None:
+        print(objects_line(objects, out_dir))
     if report.failed:
         raise report.failure(len(inputs.items))
 

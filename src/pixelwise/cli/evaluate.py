@@ -82,7 +82,7 @@ def evaluate(
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
-    from pixelwise.data.pairing import pair_by_stem, truth_masks
+    from pixelwise.data.pairing import pair_by_name, truth_masks
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.instances.scores import format_scores
     from pixelwise.instances.truth import InstanceScoring
@@ -106,13 +106,7 @@ def evaluate(
     truths = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
     if not truths.masks:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
-    pairing = pair_by_stem(
-        list_images(prediction_dir, skip=SIDE_FOLDERS),
-        truths.masks,
-        prediction_dir,
-        other_splits=truths.every_stem,
-        partial=partial,
-    )
+    pairing = pair_by_name(list_images(prediction_dir, skip=SIDE_FOLDERS), prediction_dir, truths, partial=partial)
     pairs, left_out, classes = pairing.pairs, pairing.left_out, truths.classes
     if not pairs:
         raise PixelwiseError(f"{prediction_dir}: no prediction has a truth mask of the same name in {truth}")

@@ -86,6 +86,14 @@ def read_image(path: PathLike) -> np.ndarray:
         raise InputError(memory_error_line(error, file)) from None
 
 
+def read_stored(path: PathLike) -> np.ndarray:
+    """The image's values as stored, not scaled (uint8, uint16, int16, float ...): (H, W, C), C = 1 or 3,
+    read as :func:`read_image` reads the file. What measurements that compare images need (the mean
+    intensity of objects), where ``read_image``'s per-image scaling would make each image its own unit."""
+    file = Path(path)
+    return _to_channels(_read_raw(file).pixels, str(file))
+
+
 def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> np.ndarray:
     """The image in ``data`` (the bytes of an image file), read exactly as :func:`read_image` reads the file.
 
