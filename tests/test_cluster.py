@@ -241,8 +241,11 @@ def test_predict_and_evaluate_on_the_cluster_equal_one_process(
     assert (tmp_path / "there" / "instances" / "objects.csv").is_file()
     # the scores of one process, from per-image counts summed over the workers
     (tmp_path / "classes.yaml").write_text("classes: [a, b, c]\n")
+    (tmp_path / "truth").mkdir()
+    for mask in (tmp_path / "here").glob("*.png"):  # one run's masks as the truth of the other's
+        (tmp_path / "truth" / mask.name).write_bytes(mask.read_bytes())
     scores = [
-        cli("evaluate", tmp_path / "there", tmp_path / "here", "--classes", tmp_path / "classes.yaml", *flags)
+        cli("evaluate", tmp_path / "there", tmp_path / "truth", "--classes", tmp_path / "classes.yaml", *flags)
         for flags in ((), ("--cluster", address(executor)))
     ]
     assert [result.returncode for result in scores] == [0, 0], scores[1].stderr
