@@ -10,12 +10,15 @@ import typer
 
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
     data_options_option,
+    executor_for,
     out_option,
     overwrite_option,
     quiet_option,
     set_threads,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.splits import dataset_folders
 from pixelwise.errors import PixelwiseError
@@ -27,7 +30,8 @@ from pixelwise.errors import PixelwiseError
 \b
   pixelwise evaluate out/otsu nuclei
   pixelwise evaluate masks/ data/cells --split test -o scores.json
-  pixelwise evaluate out/otsu nuclei --instances"""
+  pixelwise evaluate out/otsu nuclei --instances
+  pixelwise evaluate masks/ data/cells --workers 4"""
 )
 def evaluate(
     prediction_dir: Path = typer.Argument(
@@ -68,6 +72,8 @@ def evaluate(
     ),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Score predicted masks against the truth, per class and overall.
 
@@ -113,12 +119,20 @@ def evaluate(
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
     scoring = InstanceScoring(classes, prediction_folder=prediction_dir) if instances else None
-    for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
-        prediction = read_mask(pair.prediction, classes)
-        truth_mask = read_mask(pair.truth, classes)
-        evaluator.add(prediction, truth_mask, name=str(pair.prediction))
-        if scoring is not None:
-            scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
+    if scoring is not None and (cluster is not None or workers is not None):
+        raise PixelwiseError("--instances scores objects in this process; drop --cluster/--workers to use it")
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if executor is not None:  # each image scored on a worker, the per-image counts summed here
+            from pixelwise.cluster import score_pairs
+
+            score_pairs(executor, [(pair.prediction, pair.truth) for pair in pairs], evaluator, quiet=quiet)
+        else:
+            for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
+                prediction = read_mask(pair.prediction, classes)
+                truth_mask = read_mask(pair.truth, classes)
+                evaluator.add(prediction, truth_mask, name=str(pair.prediction))
+                if scoring is not None:
+                    scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
     scores = evaluator.result()
     print(format_table(scores))
     result = scores.to_dict()

@@ -28,8 +28,10 @@ import typer
 
 from pixelwise.cli.app import app
 from pixelwise.cli.options import (
+    cluster_option,
     coco_option,
     device_option,
+    executor_for,
     instance_sink,
     instances_option,
     min_size_option,
@@ -41,12 +43,13 @@ from pixelwise.cli.options import (
     set_threads,
     switch_option,
     threads_option,
+    workers_option,
 )
 from pixelwise.inference.backends import BACKENDS, runtime_help
 
 if TYPE_CHECKING:
     from pixelwise.data.sources import ImageSource
-    from pixelwise.jobs import Item, JobReport, Task
+    from pixelwise.jobs import Item, JobReport
     from pixelwise.sinks import MaskSink, PredictionBand
 
 
@@ -63,7 +66,8 @@ PRECISION_HELP = (
   pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
   pixelwise predict model.onnx images/ -o masks/ --threads 4
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
-  pixelwise predict runs/cells slides/ -o out/cells --instances"""
+  pixelwise predict runs/cells slides/ -o out/cells --instances
+  pixelwise predict model.onnx scans/ -o masks/ --cluster tcp://head:8786"""
 )
 def predict(
     model: Path = typer.Argument(
@@ -99,6 +103,8 @@ def predict(
     threads: int | None = threads_option("CPU threads of the runtime (torch or ONNX Runtime)."),
     quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds), no notes."),
     overwrite: bool = overwrite_option(),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Label masks for images of any size with a trained model.
 
@@ -109,6 +115,8 @@ def predict(
     from pixelwise.jobs import Job, check_job, collect_items, run_job
     from pixelwise.sinks import make_sink
 
+    if cluster is not None or workers is not None:  # the workers write and read from other folders
+        out, inputs = out.absolute(), [path.absolute() for path in inputs]
     items = collect_items(inputs)
     # the network's probabilities part touching objects better (docs/results.md: PQ +0.06-0.08)
     objects = instance_sink(
@@ -140,29 +148,30 @@ def predict(
         input_files=[item.path for item in items],
     )
     check_job(job)  # before loading the model: a refused --out costs nothing
-    # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
-    set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
-    with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
-        predictor = Predictor.load(
-            model,
-            tile_size=tile,
-            overlap=overlap,
-            batch_size=batch_size,
-            tta=tta,
-            backend=backend.lower(),
-            device=device,
-            precision=precision.lower(),
-            threads=threads,
+    options: dict[str, Any] = {  # Predictor.load's, here and on a cluster's workers
+        "tile_size": tile,
+        "overlap": overlap,
+        "batch_size": batch_size,
+        "tta": tta,
+        "backend": backend.lower(),
+        "device": device,
+        "precision": precision.lower(),
+    }
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
+        set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
+        with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
+            predictor = Predictor.load(model, **options, threads=threads)
+        job = replace(job, classes=predictor.classes)
+        report = run_job(
+            job,
+            PredictionTask(model, options, predictor),
+            units=lambda item: predictor.tiles(*image_size(item.path)),
+            desc="predict",
+            unit="tile",
+            quiet=quiet,
+            executor=executor,
         )
-    job = replace(job, classes=predictor.classes)
-    report = run_job(
-        job,
-        _prediction_task(predictor),
-        units=lambda item: predictor.tiles(*image_size(item.path)),
-        desc="predict",
-        unit="tile",
-        quiet=quiet,
-    )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
     print(_summary(report, out, runtime))
     if objects is not None:
@@ -183,21 +192,40 @@ def _identity(model: Path) -> dict[str, Any]:
     }
 
 
-def _prediction_task(predictor: Any) -> Task:
-    """The predictor's bands as the job's: labels, with the probabilities when a sink wants them."""
-    from pixelwise.sinks import PredictionBand
+class PredictionTask:
+    """The predictor's bands as the job's (a ``jobs.Task``): labels, with the probabilities when a sink wants
+    them.
 
-    def task(
-        item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
+    It travels to a cluster's workers as what loads the model (``model``, ``options`` of ``Predictor.load``),
+    not as the loaded model: each worker loads its own, once (``prepare``).
+    """
+
+    def __init__(self, model: Path, options: dict[str, Any], predictor: Any) -> None:
+        self.model = model.absolute()
+        self.options = options
+        self.predictor = predictor
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"model": self.model, "options": self.options, "predictor": None}
+
+    def prepare(self, *, threads: int) -> None:
+        """Load the model here (a worker) with ``threads`` runtime threads."""
+        from pixelwise.inference.predictor import Predictor
+
+        set_threads(threads, torch=self.model.suffix.lower() != ".onnx" and _has_torch())
+        self.predictor = Predictor.load(self.model, **self.options, threads=threads)
+
+    def __call__(
+        self, item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
     ) -> Iterator[PredictionBand]:
+        from pixelwise.sinks import PredictionBand
+
         if not probabilities:
-            for band in predictor.stream(source, output="labels", progress=progress):
+            for band in self.predictor.stream(source, output="labels", progress=progress):
                 yield PredictionBand(band.top, band.values)
             return
-        for band in predictor.stream(source, output="probabilities", progress=progress):
+        for band in self.predictor.stream(source, output="probabilities", progress=progress):
             yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
-
-    return task
 
 
 def _summary(report: JobReport, out: Path, runtime: str) -> str:
