@@ -145,10 +145,24 @@ def _read_whole(path: Path) -> ImageSource:
     return ArraySource(read_image(path), name=str(path))
 
 
+def _is_raster(path: Path) -> bool:
+    from pixelwise.data.raster_files import is_raster
+
+    return is_raster(path)
+
+
+def _open_raster(path: Path) -> ImageSource:
+    from pixelwise.data.rasters import open_raster
+
+    return open_raster(path)
+
+
 # the fallback: any file data.io reads, decoded whole
 READ_WHOLE = ImageReader("whole", accepts=lambda path: True, open=_read_whole)
+# GeoTIFF and GDAL rasters by window, multi-band TIFF, .npy (data.rasters)
+RASTERS = ImageReader("raster", accepts=_is_raster, open=_open_raster)
 # first match wins; READ_WHOLE stays last
-IMAGE_READERS: list[ImageReader] = [READ_WHOLE]
+IMAGE_READERS: list[ImageReader] = [RASTERS, READ_WHOLE]
 
 
 def open_image(path: str | os.PathLike[str]) -> ImageSource:
