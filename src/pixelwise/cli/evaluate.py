@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from pixelwise.cli.app import app, parse_key_values
@@ -122,13 +123,24 @@ def evaluate(
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
     scoring = InstanceScoring(classes, prediction_folder=prediction_dir) if instances else None
+    left_without_data = 0
     for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
         prediction = read_mask(pair.prediction, classes)
         truth_mask = read_mask(pair.truth, classes)
+        # a prediction's ignore label marks pixels its image held no data at (predict, data.bands): out
+        no_data = prediction == classes.ignore_index
+        if no_data.any():
+            left_without_data += int(no_data.sum())
+            truth_mask = np.where(no_data, np.uint8(classes.ignore_index), truth_mask)
         evaluator.add(prediction, truth_mask, name=str(pair.prediction))
         if scoring is not None:
             scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
     scores = evaluator.result()
+    if left_without_data:
+        print(
+            f"note: {left_without_data:,} pixels the predictions mark as no data ({classes.ignore_index}) are left out",
+            file=sys.stderr,
+        )
     print(format_table(scores))
     result = scores.to_dict()
     if scoring is not None:

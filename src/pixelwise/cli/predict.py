@@ -3,13 +3,18 @@
 MODEL is a checkpoint of ``pixelwise train`` or an ``.onnx`` of ``pixelwise export``; with an ``.onnx`` nothing
 here imports PyTorch.
 
-Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
+Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads; ``DIR/<name>.tif``, a
+GeoTIFF with the input's CRS and transform, for every image when an input is georeferenced), and on request
 ``DIR/overlays/<name>.png`` (the image with the classes painted over it) and
 ``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities); ``<name>`` is an image's path
 within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` (one loop with
 ``classical``): every file written atomically; a bad image said in one line while the others go on; a
 rerun of the same command finishes what is missing; files of other runs replaced only with
 ``--overwrite``; inputs never written, whatever the flags. One ``predict`` at a time writes into a folder.
+
+Images are read as the model's training images were (``data.bands``): its band selection (``--bands``
+overrides it), its no-data value (``--nodata`` overrides it, and the file's own applies when neither is
+given) and its band ranges; no-data pixels get the ignore label in the mask (GeoTIFF: the no-data value).
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from pixelwise.cli.options import (
 from pixelwise.inference.backends import BACKENDS, runtime_help
 
 if TYPE_CHECKING:
+    from pixelwise.data.bands import Band
     from pixelwise.data.sources import ImageSource
+    from pixelwise.inference.spec import InferenceSpec
     from pixelwise.jobs import Item, JobReport, Task
     from pixelwise.sinks import PredictionBand
 
@@ -55,7 +62,8 @@ PRECISION_HELP = (
 \b
   pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
   pixelwise predict model.onnx images/ -o masks/ --threads 4
-  pixelwise predict runs/cells images/ -o masks/ --tta --device cuda"""
+  pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
+  pixelwise predict runs/s2/best.pt scenes/ -o masks/ --nodata 0   # GeoTIFF in, GeoTIFF masks out"""
 )
 def predict(
     model: Path = typer.Argument(
@@ -84,6 +92,19 @@ def predict(
     precision: str = typer.Option(
         "auto", "--precision", metavar="auto|fp32|fp16|bf16", help=PRECISION_HELP, case_sensitive=False
     ),
+    bands: str | None = typer.Option(
+        None,
+        "--bands",
+        metavar="4,3,2",
+        help="The bands the model reads, 1-based or by name, in its order.  [default: the training's]",
+    ),
+    nodata: float | None = typer.Option(
+        None,
+        "--nodata",
+        metavar="V",
+        help="The stored value of pixels without data: ignore label in the mask.  [default: the training's, "
+        "else each file's]",
+    ),
     threads: int | None = threads_option("CPU threads of the runtime (torch or ONNX Runtime)."),
     quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds), no notes."),
     overwrite: bool = overwrite_option(),
@@ -92,13 +113,17 @@ def predict(
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
+    from pixelwise.data.bands import parse_bands
     from pixelwise.data.io import image_size
+    from pixelwise.data.raster_files import georeferenced
     from pixelwise.inference.predictor import Predictor
     from pixelwise.jobs import Job, check_job, collect_items, run_job
     from pixelwise.sinks import make_sink
 
     items = collect_items(inputs)
-    sinks = [make_sink("mask")]
+    chosen = parse_bands(bands) if bands is not None else ()
+    # a georeferenced input makes every mask of the run a GeoTIFF: one sink list, one kind of file per run
+    sinks = [make_sink("geotiff" if any(georeferenced(item.path) for item in items) else "mask")]
     sinks += [make_sink("overlay")] if save_overlay else []
     sinks += [make_sink("probabilities")] if save_probabilities else []
     settings = {
@@ -108,6 +133,8 @@ def predict(
         "overlap": overlap,
         "tta": tta,
         "precision": precision.lower(),
+        **({"bands": list(chosen)} if chosen else {}),
+        **({"nodata": nodata} if nodata is not None else {}),
     }
     job = Job(
         items,
@@ -142,6 +169,7 @@ def predict(
         desc="predict",
         unit="tile",
         quiet=quiet,
+        open_source=_opener(predictor.spec, bands=chosen, nodata=nodata),
     )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
     print(_summary(report, out, runtime))
@@ -162,20 +190,59 @@ def _identity(model: Path) -> dict[str, Any]:
 
 
 def _prediction_task(predictor: Any) -> Task:
-    """The predictor's bands as the job's: labels, with the probabilities when a sink wants them."""
+    """The predictor's bands as the job's: labels, with the probabilities when a sink wants them; pixels
+    without data (a raster's no-data value) get the ignore label."""
     from pixelwise.sinks import PredictionBand
+
+    ignore = np.uint8(predictor.classes.ignore_index)
+
+    def without_data(source: ImageSource, top: int, labels: np.ndarray) -> np.ndarray:
+        if not getattr(source, "may_miss", False):
+            return labels
+        missing = source.missing(top, 0, labels.shape[0], labels.shape[1])  # type: ignore[attr-defined]
+        return labels if missing is None else np.where(missing, ignore, labels)
 
     def task(
         item: Item, source: ImageSource, *, probabilities: bool, progress: Callable[[int], Any]
     ) -> Iterator[PredictionBand]:
         if not probabilities:
             for band in predictor.stream(source, output="labels", progress=progress):
-                yield PredictionBand(band.top, band.values)
+                yield PredictionBand(band.top, without_data(source, band.top, band.values))
             return
         for band in predictor.stream(source, output="probabilities", progress=progress):
-            yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
+            labels = without_data(source, band.top, band.values.argmax(axis=0).astype(np.uint8))
+            yield PredictionBand(band.top, labels, probabilities=band.values)
 
     return task
+
+
+def _opener(spec: InferenceSpec, *, bands: tuple[Band, ...], nodata: float | None) -> Callable[[Item], ImageSource]:
+    """How an input is opened for the model: by the model's band rule (``--bands``/``--nodata`` over it) where
+    it has one or the file is a raster, else as any image; an image of other bands fails alone, in one line."""
+    from dataclasses import replace as replaced
+
+    from pixelwise.data.bands import InputBands
+    from pixelwise.data.channels import check_channels
+    from pixelwise.data.raster_files import is_raster
+    from pixelwise.data.rasters import open_raster
+    from pixelwise.data.sources import open_image
+
+    rule = spec.input_bands
+    if bands:
+        rule = replaced(rule or InputBands(), selection=bands)
+
+    def open_source(item: Item) -> ImageSource:
+        if rule is None and nodata is None and not is_raster(item.path):
+            return open_image(item.path)
+        source = open_raster(item.path, input_bands=rule, nodata=nodata)
+        try:
+            check_channels(source.info.bands, spec.in_channels, str(item.path), expected="the model was trained on")
+        except BaseException:
+            source.close()
+            raise
+        return source
+
+    return open_source
 
 
 def _summary(report: JobReport, out: Path, runtime: str) -> str:

@@ -88,6 +88,11 @@ class RasterSource:
             ranges = self._image_ranges()
         return to_unit_range(values, ranges=ranges, missing=missing)
 
+    @property
+    def may_miss(self) -> bool:
+        """Whether any pixel can be no data: a no-data value is known, or floats may be NaN."""
+        return self.nodata is not None or np.issubdtype(np.dtype(self.stored_dtype), np.floating)
+
     def missing(self, top: int, left: int, height: int, width: int) -> np.ndarray | None:
         """(h, w) bool: the no-data pixels of a window; None when there are none."""
         return nodata_pixels(self.stored(top, left, height, width), self.nodata)

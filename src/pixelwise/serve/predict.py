@@ -196,7 +196,9 @@ def segment(
     job.check()  # a client gone while its request waited: no work at all
     started = time.perf_counter()
     try:
-        image = decode_image(data, name, max_pixels=max_pixels)
+        # a model of bands reads an upload as it read its training images (data.bands)
+        input_bands = getattr(getattr(predictor, "spec", None), "input_bands", None)
+        image = decode_image(data, name, max_pixels=max_pixels, input_bands=input_bands)
     except ImageTooLargeError as error:
         raise Refusal(413, str(error)) from None
     except PixelwiseError as error:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.instances.io import INSTANCES_FOLDER
-from pixelwise.sinks import images
+from pixelwise.sinks import geotiff, images
 from pixelwise.sinks.base import AtomicFile, MaskSink, PredictionBand, SinkWriter
 
 # name -> factory(**options)
@@ -26,6 +26,7 @@ SINKS: dict[str, Callable[..., MaskSink]] = {
     "regions": images.RegionSink,
     "overlay": images.OverlaySink,
     "probabilities": images.ProbabilitySink,
+    "geotiff": geotiff.GeoTiffMaskSink,
 }
 
 

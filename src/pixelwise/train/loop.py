@@ -238,6 +238,7 @@ def fit(
                     "metrics": metrics,
                     "normalization": statistics,
                     "in_channels": in_channels,
+                    "input_bands": getattr(train, "input_bands", None),  # a folder's band rule (data.bands)
                 }
                 save_checkpoint(out / LAST_FILE, resume_checkpoint(trainer, run, rng=rng, **saved))
                 if improved:
