@@ -213,7 +213,9 @@ def test_alpha_samples_are_dropped_and_other_extra_channels_kept_as_bands(tmp_pa
     tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
     assert read_image(tmp_path / "rgba.tif").shape == (8, 8, 3)
     # two channels that are not grey + alpha are two bands (two fluorescence stains), no longer refused
-    tifffile.imwrite(tmp_path / "two.tif", np.dstack([grey, 255 - grey]), photometric="minisblack", planarconfig="contig")
+    tifffile.imwrite(
+        tmp_path / "two.tif", np.dstack([grey, 255 - grey]), photometric="minisblack", planarconfig="contig"
+    )
     two = read_image(tmp_path / "two.tif")
     assert two.shape == (8, 8, 2)
     np.testing.assert_array_equal(two[:, :, 1], (255 - grey) / np.float32(255))

@@ -30,9 +30,13 @@ def convertible(have: int, want: int) -> bool:
 
 def check_channels(have: int, want: int, name: str, *, expected: str = "the model was trained on") -> None:
     """An InputError naming ``name`` when ``have`` channels cannot stand for ``want`` (``convertible``)."""
-    if convertible(have, want):
-        return
-    raise InputError(
+    if not convertible(have, want):
+        raise channel_mismatch(have, want, name, expected=expected)
+
+
+def channel_mismatch(have: int, want: int, name: str, *, expected: str = "the model was trained on") -> InputError:
+    """The one line for an image of ``have`` channels where ``want`` are expected."""
+    return InputError(
         f"{name}: an image of {_bands(have)}, but {expected} {_bands(want)}; give images of the same bands "
         "(--bands picks and orders a file's bands)"
     )

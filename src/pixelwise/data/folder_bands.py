@@ -16,7 +16,7 @@ dataset whose images have different band counts, and a mask whose georeference d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -128,10 +128,7 @@ class FolderBands:
             if self.selection:
                 band_indices(self.selection, count=info.bands, names=info.band_names, file=str(image))
             elif not convertible(info.bands, channels):
-                raise PixelwiseError(
-                    f"{image} has {info.bands} band{'s' if info.bands > 1 else ''} but {images[0]} has {channels}; "
-                    "give every image of a dataset the same bands, or pick the same ones from each with --bands"
-                )
+                raise _different_bands(image, info.bands, images[0], channels)
             if info.georeference is None or mask.suffix.lower() not in (".tif", ".tiff"):
                 continue
             placed = raster_info(mask).georeference
@@ -149,9 +146,25 @@ class FolderBands:
         key = (tuple(_stamp(path) for path in chosen), self.selection, self.nodata)
         if key not in _ranges:
             rule = InputBands(self.selection, self.nodata)
-            samples = (sample_bands(path, input_bands=rule, values=RANGE_VALUES_PER_IMAGE) for path in chosen)
-            _ranges[key] = dataset_ranges(samples, images_count=len(chosen))
+
+            def samples() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+                bands = None
+                for path in chosen:
+                    values, missing = sample_bands(path, input_bands=rule, values=RANGE_VALUES_PER_IMAGE)
+                    bands = bands or values.shape[2]
+                    if values.shape[2] != bands:
+                        raise _different_bands(path, values.shape[2], chosen[0], bands)
+                    yield values, missing
+
+            _ranges[key] = dataset_ranges(samples(), images_count=len(chosen))
         return _ranges[key]
+
+
+def _different_bands(image: Path, bands: int, first: Path, expected: int) -> PixelwiseError:
+    return PixelwiseError(
+        f"{image} has {bands} band{'s' if bands > 1 else ''} but {first} has {expected}; give every image of a "
+        "dataset the same bands, or pick the same ones from each with --bands"
+    )
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:

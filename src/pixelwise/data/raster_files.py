@@ -146,12 +146,13 @@ class GdalFile:
     def __init__(self, path: Path) -> None:
         rasterio = require_rasterio(f"{path}")
         self.path = path
-        self._env = rasterio.Env(**GDAL_OPTIONS)
-        self._env.__enter__()
         try:
-            self.dataset = rasterio.open(path)
+            # scoped, not held: environments are a per-thread stack that sources closed in any order would upset
+            with rasterio.Env(**GDAL_OPTIONS), warnings.catch_warnings():
+                # a raster without a georeference is still an image: it is read without one
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                self.dataset = rasterio.open(path)
         except Exception as error:
-            self._env.__exit__(None, None, None)
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise InputError(
                 f"{path}: cannot read the raster ({reason}); the file is damaged or not a raster"
@@ -201,7 +202,6 @@ class GdalFile:
     def close(self) -> None:
         if not self.dataset.closed:
             self.dataset.close()
-            self._env.__exit__(None, None, None)
 
     def __enter__(self) -> GdalFile:
         return self

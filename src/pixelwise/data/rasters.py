@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from pixelwise.data.bands import BandRanges, InputBands, band_indices, image_range, nodata_pixels, to_unit_range
+from pixelwise.data.channels import channel_mismatch
 from pixelwise.data.raster_files import gdal_tags, open_file
 from pixelwise.data.sources import ImageInfo
-from pixelwise.errors import InputError
 
 # an image of more values than this gets its per-image range from a decimated read, not from every pixel
 EXACT_RANGE_VALUES = 1 << 25
@@ -52,10 +52,8 @@ class RasterSource:
             self.nodata = nodata if nodata is not None else rule.nodata if rule.nodata is not None else header.nodata
             self.ranges = rule.ranges
             if self.ranges is not None and len(self.ranges.low) != len(self.indices):
-                raise InputError(
-                    f"{self.name}: {len(self.indices)} bands chosen, but the model's band ranges are for "
-                    f"{len(self.ranges.low)}; give images of the training images' bands"
-                )
+                # the ranges are a model's, one per band it was trained on: no grey <-> RGB conversion here
+                raise channel_mismatch(len(self.indices), len(self.ranges.low), self.name)
         except BaseException:
             self._file.close()
             raise

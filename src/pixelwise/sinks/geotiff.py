@@ -17,6 +17,7 @@ levels would be pages of their own, and the masks must stay readable as one imag
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +57,12 @@ class _GeoTiffWriter:
             profile["crs"] = CRS.from_user_input(info.georeference.crs)
             profile["transform"] = Affine(*info.georeference.transform)
         self.file = AtomicFile(path)
-        self._env = rasterio.Env(**GDAL_OPTIONS)
-        self._env.__enter__()
         try:
-            self.dataset = rasterio.open(self.file.temporary, "w", **profile)
+            # scoped: a GDAL environment held across calls would upset the per-thread stack of others
+            with rasterio.Env(**GDAL_OPTIONS), warnings.catch_warnings():
+                # a mask of an image without a georeference has none either: nothing to warn about
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                self.dataset = rasterio.open(self.file.temporary, "w", **profile)
             colours = {index: tuple(int(value) for value in colour) for index, colour in enumerate(classes.palette())}
             self.dataset.write_colormap(1, colours)
             self.dataset.set_band_description(1, "class")
@@ -87,9 +90,6 @@ class _GeoTiffWriter:
         dataset = getattr(self, "dataset", None)
         if dataset is not None and not dataset.closed:
             dataset.close()
-        if self._env is not None:
-            self._env.__exit__(None, None, None)
-            self._env = None
 
 
 class GeoTiffMaskSink:
