@@ -65,6 +65,15 @@ class InferenceSpec:
                 f"normalisation has {len(self.mean)} means and {len(self.std)} stds for {self.in_channels} "
                 "input channels; give one of each per channel"
             )
+        bands = self.input_bands
+        if bands is not None and not isinstance(bands, InputBands):
+            raise PixelwiseError(f"input_bands must be an InputBands, got {type(bands).__name__}")
+        for label, count in (
+            ("bands chosen", len(bands.selection) if bands is not None and bands.selection else None),
+            ("band ranges", len(bands.ranges.low) if bands is not None and bands.ranges is not None else None),
+        ):
+            if count is not None and count != self.in_channels:
+                raise PixelwiseError(f"{count} {label} for {self.in_channels} input channels; give one per channel")
         if not all(value > 0 for value in self.std):
             raise PixelwiseError(
                 f"normalisation std {list(self.std)} must be positive; fix the checkpoint or the values"
