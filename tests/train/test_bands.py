@@ -23,9 +23,7 @@ FAST = TrainConfig(
 )
 
 
-def test_the_6_band_model_beats_the_rgb_only_model_when_band_4_carries_the_signal(
-    tmp_path: Path, geodata: Any
-) -> None:
+def test_the_6_band_model_beats_the_rgb_only_model_when_band_4_carries_the_signal(tmp_path: Path, geodata: Any) -> None:
     scenes = geodata.write_signal_dataset(tmp_path / "scenes", count=10)
     scores = {}
     for name, bands in (("six", ()), ("rgb", (1, 2, 3))):

@@ -45,6 +45,11 @@ RANGE_SAMPLE = 2_000_000
 Band = int | str
 
 
+class BandMismatch(InputError):
+    """An image that lacks the bands asked for (a number beyond it, a name it does not have), or whose band
+    count is not the model's: a good image, but not for this model or selection."""
+
+
 @dataclass(frozen=True)
 class BandRanges:
     """Per-band [low, high] of stored values that maps to [0, 1]: ``(x - low) / (high - low)``, clipped."""
@@ -140,7 +145,7 @@ def band_indices(selection: Sequence[Band], *, count: int, names: Sequence[str],
     for band in selection:
         if isinstance(band, int):
             if not 1 <= band <= count:
-                raise InputError(
+                raise BandMismatch(
                     f"{file}: band {band} is beyond its {count} band{'s' if count > 1 else ''}; "
                     f"give --bands between 1 and {count}"
                 )
@@ -152,7 +157,7 @@ def band_indices(selection: Sequence[Band], *, count: int, names: Sequence[str],
             known = (
                 f"its bands are {', '.join(repr(name) for name in names)}" if any(names) else "its bands have no names"
             )
-            raise InputError(f"{file}: no band named {band!r} ({known}); give --bands by number, 1 to {count}")
+            raise BandMismatch(f"{file}: no band named {band!r} ({known}); give --bands by number, 1 to {count}")
         indices.append(matches[0])
     return indices
 

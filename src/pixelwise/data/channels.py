@@ -36,7 +36,9 @@ def check_channels(have: int, want: int, name: str, *, expected: str = "the mode
 
 def channel_mismatch(have: int, want: int, name: str, *, expected: str = "the model was trained on") -> InputError:
     """The one line for an image of ``have`` channels where ``want`` are expected."""
-    return InputError(
+    from pixelwise.data.bands import BandMismatch
+
+    return BandMismatch(
         f"{name}: an image of {_bands(have)}, but {expected} {_bands(want)}; give images of the same bands "
         "(--bands picks and orders a file's bands)"
     )
