@@ -63,7 +63,7 @@ PRECISION_HELP = (
   pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
   pixelwise predict model.onnx images/ -o masks/ --threads 4
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
-  pixelwise predict runs/s2/best.pt scenes/ -o masks/ --nodata 0   # GeoTIFF in, GeoTIFF masks out"""
+  pixelwise predict runs/s2 scenes/ -o masks/ --nodata 0"""
 )
 def predict(
     model: Path = typer.Argument(

@@ -177,7 +177,7 @@ def resolve_config(
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
   pixelwise train data/cells -o runs/adv --resume
-  pixelwise train data/s2 -o runs/s2 --bands 4,3,2,8 --nodata 0   # multispectral: bands picked, no data"""
+  pixelwise train data/s2 -o runs/s2 --bands 4,3,2,8 --nodata 0"""
 )
 @with_setting_flags
 def train(

