@@ -171,6 +171,7 @@ def run_job(
     with output_lock(job.out):
         pending = _pending(job, report)
         if not pending:
+            _finish_sinks(job, report)  # a run killed after its last image but before its tables
             return report
         manifest = _Manifest(job.out / JOB_MANIFEST, job.identity, fresh=not report.complete)
         with progress_bar(total=sum(_units(units, item) for item in pending), desc=desc, unit=unit, quiet=quiet) as bar:
@@ -190,7 +191,18 @@ def run_job(
                     continue
                 manifest.add(item.name)
                 report.written.append(item.name)
+        _finish_sinks(job, report)
     return report
+
+
+def _finish_sinks(job: Job, report: JobReport) -> None:
+    """A sink that joins its images' files into one (``finish(out, names)``: the objects' tables) does it now,
+    over every image the job has finished, in this run or an earlier one; failed images are left out."""
+    finished = [*report.complete, *report.written]
+    for sink in job.sinks:
+        finish = getattr(sink, "finish", None)
+        if finish is not None:
+            finish(job.out, finished)
 
 
 def _pending(job: Job, report: JobReport) -> list[Item]:

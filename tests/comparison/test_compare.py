@@ -105,12 +105,16 @@ def test_results_json_keeps_its_schema_and_reads_back_into_the_same_records(shap
         *("format", "created", "dataset", "seed", "noise", "budget", "settings", "versions", "torch_threads"),
         *("total_seconds", "methods", "examples"),
     ]
-    assert list(stored["dataset"]) == ["name", "description", "root", "classes", "in_channels", "splits", "test_limit"]
+    assert list(stored["dataset"]) == [
+        *("name", "description", "root", "classes", "in_channels", "splits", "test_limit"),
+        "instances",  # issue 23: test images with label images of their objects
+    ]
     assert all(list(level) == ["key", "name", "kind", "amount"] for level in stored["noise"])
     (method,) = stored["methods"]
     assert list(method) == [
         *("name", "family", "oracle", "description", "metrics", "noise", "ms_per_image", "ms_per_image_mean"),
         *("train_seconds", "train_images", "checkpoint"),
+        "instances",  # issue 23: object scores when the test truth has instances, else null
     ]
     assert list(method["metrics"]) == [
         *("miou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "boundary_f1"),

@@ -147,7 +147,8 @@ def _print_table(results: ComparisonResults) -> None:
 \b
   pixelwise compare nuclei -o report/
   pixelwise compare data/cells -o report/ -m otsu,kmeans,cnn --oracle
-  pixelwise compare shapes -o report/ -m cnn --epochs 5 --set lr=0.004""",
+  pixelwise compare shapes -o report/ -m cnn --epochs 5 --set lr=0.004
+  pixelwise compare nuclei -o report/ -m otsu,cnn,adversarial --time 10m""",
 )
 def compare_command(
     data: str = typer.Argument(
@@ -171,6 +172,9 @@ def compare_command(
         "oracle", False, "Also score each chosen classical method with the oracle labeler (marked 'oracle')."
     ),
     epochs: int | None = typer.Option(None, "--epochs", metavar="N", help="Training epochs of each CNN."),
+    time_budget: str | None = typer.Option(
+        None, "--time", metavar="DURATION", help="Training time of the CNNs together (90s, 10m, 2h), split evenly."
+    ),
     model: str | None = typer.Option(
         None, "--model", metavar="NAME", help="Network of the CNN methods (`pixelwise models` lists them)."
     ),
@@ -216,10 +220,13 @@ def compare_command(
         model_option,
         {"epochs": epochs, "model": model, "device": None if device == "auto" else device},
     )
+    chosen = [name.strip() for name in methods.split(",") if name.strip()] or None
+    if time_budget is not None:
+        train_options["time"] = _time_per_network(time_budget, chosen)
     run_compare(
         data,
         out=out,
-        methods=[name.strip() for name in methods.split(",") if name.strip()] or None,
+        methods=chosen,
         oracle=oracle,
         train_options=train_options,
         dataset_options=parse_key_values(dataset_option, "--data-option"),
@@ -232,6 +239,18 @@ def compare_command(
         quiet=quiet,
         overwrite=overwrite,
     )
+
+
+def _time_per_network(budget: str, methods: list[str] | None) -> str:
+    """Each CNN method's share of ``--time``: the budget split evenly over the networks among ``methods``."""
+    from pixelwise.comparison import default_method_names
+    from pixelwise.train.budget import parse_duration
+
+    seconds = parse_duration(budget)
+    networks = [name for name in methods or default_method_names() if name in NETWORK_METHODS]
+    if not networks:
+        raise PixelwiseError(f"--time {budget}: no network among the methods; --time budgets the CNNs' training")
+    return f"{seconds / len(networks):g}s"
 
 
 @app.command(

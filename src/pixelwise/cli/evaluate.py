@@ -13,7 +13,6 @@ from pixelwise.cli.app import app, parse_key_values
 from pixelwise.cli.options import (
     data_options_option,
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
     set_threads,
@@ -42,7 +41,6 @@ def evaluate(
         "it has train/ val/ test/ folders (--split chooses another).",
     ),
     json_file: Path | None = out_option("Also write every score to this JSON file.", default=None, metavar="FILE"),
-    old_json_file: Path | None = typer.Option(None, "--json", hidden=True),  # the name before --out
     classes_file: Path | None = typer.Option(
         None, "--classes", metavar="FILE", help="classes.yaml.  [default: the dataset's]"
     ),
@@ -79,7 +77,7 @@ def evaluate(
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
-    from pixelwise.data.pairing import pair_by_stem, truth_masks
+    from pixelwise.data.pairing import pair_by_name, truth_masks
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.instances.scores import format_scores
     from pixelwise.instances.truth import InstanceScoring
@@ -87,7 +85,6 @@ def evaluate(
     from pixelwise.progress import tracked
     from pixelwise.sinks import SIDE_FOLDERS
 
-    json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
@@ -104,13 +101,7 @@ def evaluate(
     truths = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
     if not truths.masks:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
-    pairing = pair_by_stem(
-        list_images(prediction_dir, skip=SIDE_FOLDERS),
-        truths.masks,
-        prediction_dir,
-        other_splits=truths.every_stem,
-        partial=partial,
-    )
+    pairing = pair_by_name(list_images(prediction_dir, skip=SIDE_FOLDERS), prediction_dir, truths, partial=partial)
     pairs, left_out, classes = pairing.pairs, pairing.left_out, truths.classes
     if not pairs:
         raise PixelwiseError(f"{prediction_dir}: no prediction has a truth mask of the same name in {truth}")

@@ -5,8 +5,9 @@ here imports PyTorch.
 
 Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads; ``DIR/<name>.tif``, a
 GeoTIFF with the input's CRS and transform, for every image when an input is georeferenced), and on request
-``DIR/overlays/<name>.png`` (the image with the classes painted over it) and
-``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities); ``<name>`` is an image's path
+``DIR/overlays/<name>.png`` (the image with the classes painted over it),
+``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities) and, with ``--instances``, the
+objects in ``DIR/instances/`` (``sinks.objects``); ``<name>`` is an image's path
 within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` (one loop with
 ``classical``): every file written atomically; a bad image said in one line while the others go on; a
 rerun of the same command finishes what is missing; files of other runs replaced only with
@@ -32,7 +33,13 @@ import typer
 
 from pixelwise.cli.app import app
 from pixelwise.cli.options import (
+    coco_option,
     device_option,
+    instance_sink,
+    instances_option,
+    min_size_option,
+    no_split_option,
+    objects_line,
     out_option,
     overwrite_option,
     quiet_option,
@@ -47,7 +54,7 @@ if TYPE_CHECKING:
     from pixelwise.data.sources import ImageSource
     from pixelwise.inference.spec import InferenceSpec
     from pixelwise.jobs import Item, JobReport, Task
-    from pixelwise.sinks import PredictionBand
+    from pixelwise.sinks import MaskSink, PredictionBand
 
 
 PRECISION_HELP = (
@@ -63,6 +70,7 @@ PRECISION_HELP = (
   pixelwise predict runs/cells/best.pt slide.tif -o masks/ --overlay
   pixelwise predict model.onnx images/ -o masks/ --threads 4
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
+  pixelwise predict runs/cells slides/ -o out/cells --instances
   pixelwise predict runs/s2 scenes/ -o masks/ --nodata 0"""
 )
 def predict(
@@ -85,6 +93,10 @@ def predict(
     save_probabilities: bool = typer.Option(
         False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
     ),
+    instances: bool = instances_option(),
+    no_split: bool = no_split_option(),
+    min_size: int | None = min_size_option(),
+    coco: bool = coco_option(),
     backend: str = typer.Option(
         "auto", "--backend", metavar="|".join(BACKENDS), help=runtime_help(), case_sensitive=False
     ),
@@ -122,8 +134,14 @@ def predict(
 
     items = collect_items(inputs)
     chosen = parse_bands(bands) if bands is not None else ()
+    # the network's probabilities part touching objects better (docs/results.md: PQ +0.06-0.08)
+    objects = instance_sink(
+        instances=instances, no_split=no_split, min_size=min_size, coco=coco, out=out, items=items, probabilities=True
+    )
+    # the objects first: their commit does the most work, and a failure there leaves no file of the image
+    sinks: list[MaskSink] = [objects] if objects is not None else []
     # a georeferenced input makes every mask of the run a GeoTIFF: one sink list, one kind of file per run
-    sinks = [make_sink("geotiff" if any(georeferenced(item.path) for item in items) else "mask")]
+    sinks += [make_sink("geotiff" if any(georeferenced(item.path) for item in items) else "mask")]
     sinks += [make_sink("overlay")] if save_overlay else []
     sinks += [make_sink("probabilities")] if save_probabilities else []
     settings = {
@@ -136,6 +154,8 @@ def predict(
         **({"bands": list(chosen)} if chosen else {}),
         **({"nodata": nodata} if nodata is not None else {}),
     }
+    if objects is not None:
+        settings["instances"] = objects.settings()
     job = Job(
         items,
         out,
@@ -173,6 +193,8 @@ def predict(
     )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
     print(_summary(report, out, runtime))
+    if objects is not None:
+        print(objects_line(objects, out))
     if report.failed:
         raise report.failure(len(items))
 

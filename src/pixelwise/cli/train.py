@@ -174,6 +174,7 @@ def resolve_config(
 
 \b
   pixelwise train nuclei -o runs/nuclei --epochs 30
+  pixelwise train nuclei -o runs/quick --time 10m --logger tensorboard
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
   pixelwise train data/cells -o runs/adv --resume
@@ -184,8 +185,8 @@ def train(
     data: str = typer.Argument(
         ...,
         metavar="DATA",
-        help="Dataset folder or built-in name: its train/ and val/ folders, or the seeded 70/15/15 split of a flat "
-        "images/ + masks/ folder.",
+        help="Dataset folder or built-in name: its train/ and val/ folders (without val/, --val-fraction of train/), "
+        "or the seeded 70/15/15 split of a flat images/ + masks/ folder.",
     ),
     out: Path = out_option("Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
     config_file: Path | None = typer.Option(
@@ -218,6 +219,12 @@ def train(
         "auto: dataset for multispectral, georeferenced or --bands images, image for grey and RGB.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
+    logger_names: list[str] = typer.Option(
+        [],
+        "--logger",
+        metavar="tensorboard|mlflow",
+        help="Also log the run there (repeat for both; needs pixelwise[track]); --resume continues the run's own.",
+    ),
     overwrite: bool = overwrite_option("Train into a non-empty --out (files of the run's names are replaced)."),
     threads: int | None = threads_option(),
     quiet: bool = quiet_option("No progress bar and no per-epoch lines."),
@@ -246,6 +253,14 @@ def train(
         model_options=model_options,
         resume=resume,
     )
+    if config.time is not None:
+        from pixelwise.train.budget import parse_duration
+
+        parse_duration(config.time)  # a bad value is one line before anything is read or written
+    if logger_names:
+        from pixelwise.train.loggers import check_loggers
+
+        check_loggers(logger_names)
     set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
@@ -265,12 +280,9 @@ def train(
             root, "val", classes=train_data.classes, in_channels=train_data.in_channels, **reading
         )
         val_data.check()
+    # without val/, fit holds out config.val_fraction of the training images and says so
     # under torchrun every process runs this command; the main one (rank 0) speaks for them
     main = is_main_process()
-    if val_data is None or len(val_data) == 0:
-        if main:
-            typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
-        val_data = None
     extra = list_images(unlabeled) if unlabeled is not None else None
 
     logger = logging.getLogger("pixelwise.train")
@@ -296,6 +308,7 @@ def train(
                 resume=resume,
                 force=overwrite,
                 progress=not quiet,
+                loggers=logger_names,
             )
         except KeyboardInterrupt:
             if main:
@@ -305,6 +318,8 @@ def train(
         why = (
             f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
             if result.stopped_early
+            else f"its time ({config.time}) is spent; raise --time"
+            if config.time
             else f"all {config.epochs} epochs are done; raise --epochs"
         )
         typer.echo(f"{out}: the run is complete: {why} to train longer")

@@ -94,6 +94,19 @@ def read_image(path: PathLike) -> np.ndarray:
         raise InputError(memory_error_line(error, file)) from None
 
 
+def read_stored(path: PathLike) -> np.ndarray:
+    """The image's values as stored, not scaled (uint8, uint16, int16, float ...): (H, W, C), every band,
+    read as :func:`read_image` reads the file. What measurements that compare images need (the mean
+    intensity of objects), where ``read_image``'s per-image scaling would make each image its own unit."""
+    file = Path(path)
+    if file.suffix.lower() in _RASTER_ONLY:
+        from pixelwise.data.rasters import RasterSource
+
+        with RasterSource(file) as source:
+            return source.stored(0, 0, source.info.height, source.info.width)
+    return _to_channels(_read_raw(file).pixels, str(file))
+
+
 def decode_image(
     data: bytes, name: str = "upload", *, max_pixels: int | None = None, input_bands: InputBands | None = None
 ) -> np.ndarray:

@@ -28,6 +28,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from pixelwise.data.classes import IGNORE_INDEX
+
 
 def to_tv_tensors(image: np.ndarray, mask: np.ndarray | None) -> tuple[tv_tensors.Image, tv_tensors.Mask | None]:
     """(H, W, C) float array and (H, W) integer array -> Image (C, H, W) and Mask (H, W)."""
@@ -69,7 +71,7 @@ def training_transform(
     crop_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     scale_range: tuple[float, float] = (0.75, 1.25),
     rotation: float = 10.0,
     horizontal_flip: bool = True,
@@ -182,7 +184,7 @@ def weak_and_strong_transform(
     crop_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     scale_range: tuple[float, float] = (0.75, 1.25),
     rotation: float = 10.0,
     horizontal_flip: bool = True,
@@ -209,6 +211,8 @@ def weak_and_strong_transform(
     return WeakStrongTransform(geometric, strong_augmentation(), v2.Normalize(mean=list(mean), std=list(std)))
 
 
-def evaluation_transform(*, mean: Sequence[float], std: Sequence[float], ignore_index: int = 255) -> PairedTransform:
+def evaluation_transform(
+    *, mean: Sequence[float], std: Sequence[float], ignore_index: int = IGNORE_INDEX
+) -> PairedTransform:
     """Standardisation only: evaluation sees the whole image at its own size."""
     return PairedTransform([v2.Normalize(mean=list(mean), std=list(std))], ignore_index=ignore_index)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from pixelwise.report.content import (
     FAMILY_COLORS,
+    OBJECT_HEADER,
+    OBJECT_SCORE_COLUMNS,
     SCORE_HEADER,
     SUMMARY_METRICS,
     Cell,
@@ -18,6 +20,9 @@ from pixelwise.report.content import (
     honest_methods,
     measuring_notes,
     noise_rows,
+    object_methods,
+    object_notes,
+    object_rows,
     oracle_methods,
     per_class_rows,
     score_rows,
@@ -221,6 +226,19 @@ def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
         "<h2>IoU per class (clean)</h2>",
         _html_table(header, rows, numeric_from=1, first_column_html=swatches),
     ]
+    with_objects = object_methods(results, honest + oracles)
+    if with_objects:
+        parts += [
+            "<h2>Objects (clean)</h2>",
+            _html_table(
+                OBJECT_HEADER,
+                object_rows(with_objects),
+                numeric_from=1,
+                best_columns=OBJECT_SCORE_COLUMNS,
+                first_column_html=[_method_cell(method) for method in with_objects],
+            ),
+            "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in object_notes(results)) + "</ul>",
+        ]
     parts += [
         "<h2>How this was measured</h2>",
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in measuring_notes(results)) + "</ul>",

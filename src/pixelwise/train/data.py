@@ -12,6 +12,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -119,6 +120,20 @@ class SubsetView(Sequence[Any]):
 
     def __getitem__(self, index: int) -> Any:  # type: ignore[override]
         return self.source[self.indices[index]]
+
+
+def same_size_batches(samples: Samples, batch_size: int) -> Iterator[list[Any]]:
+    """Consecutive samples of one image size, up to ``batch_size`` at a time: whole images go through the
+    network together (validation, the pseudo-label check) without padding one to another's size."""
+    batch: list[Any] = []
+    for index in range(len(samples)):
+        sample = samples[index]
+        if batch and (len(batch) == batch_size or batch[0].image.shape != sample.image.shape):
+            yield batch
+            batch = []
+        batch.append(sample)
+    if batch:
+        yield batch
 
 
 def load_image(item: Any) -> np.ndarray:
@@ -336,3 +351,60 @@ def unlabeled_dataset(
         return None
     logger.info("unlabeled images: %s", ", ".join(f"{count} ({name})" for name, count in counts.items() if count))
     return sources[0] if len(sources) == 1 else ConcatDataset(sources)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The datasets of one run: labeled crops, unlabeled crops (None when no term learns from them), the
+    transform of whole images for validation, and the images with hidden labels that score the pseudo-labels."""
+
+    labeled: LabeledCrops
+    unlabeled: Dataset[tuple[Tensor, ...]] | None
+    evaluate: PairedTransform
+    checked: Samples | None
+
+
+def run_datasets(
+    config: TrainConfig,
+    train: LabeledSource,
+    statistics: dict[str, list[float]],
+    *,
+    labeled: list[int],
+    hidden: list[int],
+    unlabeled: Sequence[Any] | None,
+) -> RunData:
+    """``train``'s ``labeled`` images as augmented crops, the unlabeled ones (``hidden``, ``unlabeled`` and the
+    folder's own), standardised by ``statistics``."""
+    from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
+
+    classes, in_channels = train.classes, int(train.in_channels)
+    augmentation: dict[str, Any] = {
+        "crop_size": config.crop_size,
+        "mean": statistics["mean"],
+        "std": statistics["std"],
+        "ignore_index": classes.ignore_index,
+        "scale_range": config.scale_range,
+        "rotation": config.rotation,
+        "horizontal_flip": config.horizontal_flip,
+        "vertical_flip": config.vertical_flip,
+        "color_jitter": config.color_jitter,
+    }
+    augment = training_transform(**augmentation)
+    # FixMatch's crops come with a strong view of themselves
+    unlabeled_augment = weak_and_strong_transform(**augmentation) if config.fixmatch_weight > 0 else augment
+    unlabeled_data = (
+        unlabeled_dataset(config, train, hidden, unlabeled, unlabeled_augment, in_channels)
+        if config.uses_unlabeled
+        else None
+    )
+    # the images whose labels are hidden score the pseudo-labels each epoch (a bounded, fixed sample)
+    wanted = config.pseudo_label_check_images
+    checked = hidden[:: -(-len(hidden) // wanted)] if wanted and hidden else []
+    return RunData(
+        labeled=LabeledCrops(train, labeled, augment),
+        unlabeled=unlabeled_data,
+        evaluate=evaluation_transform(
+            mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
+        ),
+        checked=SubsetView(train, checked) if checked else None,
+    )

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # settings that may change between the sessions of one run; any other change is allowed but logged
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout"}
+    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout", "time"}
 )
 
 
@@ -124,10 +124,20 @@ def prediction_checkpoint(
     )
 
 
-def resume_checkpoint(trainer: Trainer, run: RunState, *, rng: list[dict[str, Any]], **prediction: Any) -> Checkpoint:
+def resume_checkpoint(
+    trainer: Trainer,
+    run: RunState,
+    *,
+    rng: list[dict[str, Any]],
+    budget: dict[str, Any] | None = None,
+    **prediction: Any,
+) -> Checkpoint:
     """``last.pt``: ``prediction_checkpoint(trainer, **prediction)`` plus everything that moves during training
-    (a ``ResumeState`` in its ``extra``); ``rng``: the ``rng_state()`` of every process, in rank order."""
-    resume = ResumeState(**trainer.state(), rng=rng, history=run.history, early_stopping=run.early_stopping())
+    (a ``ResumeState`` in its ``extra``); ``rng``: the ``rng_state()`` of every process, in rank order;
+    ``budget``: a time budget's plan and seconds used."""
+    resume = ResumeState(
+        **trainer.state(), rng=rng, history=run.history, early_stopping=run.early_stopping(), budget=budget
+    )
     return replace(prediction_checkpoint(trainer, **prediction), extra=resume.to_payload())
 
 
