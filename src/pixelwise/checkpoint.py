@@ -350,7 +350,7 @@ def _check_integrity(checkpoint: dict[str, Any], file: Path) -> None:
         bad = [
             name
             for name, tensor in weights.items()
-            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(tensor.isfinite().all())
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not _finite(tensor)
         ]
         if bad:
             raise PixelwiseError(
@@ -381,3 +381,14 @@ def _first_words(text: str, limit: int = 120) -> str:
     """The first line of a library's message, cut at a word boundary (with "...") when longer than ``limit``."""
     line = text.strip().splitlines()[0] if text.strip() else "no reason given"
     return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _finite(tensor: torch.Tensor) -> bool:
+    """Whether every value is finite. In numpy where it can: torch's isfinite opens its OpenMP pool for each
+    of a checkpoint's hundreds of small tensors, which took 4 s on two busy cores (0.15 s in numpy)."""
+    import numpy as np
+    import torch
+
+    if tensor.dtype in (torch.float16, torch.float32, torch.float64) and tensor.device.type == "cpu":
+        return bool(np.isfinite(tensor.detach().numpy()).all())
+    return bool(tensor.isfinite().all())

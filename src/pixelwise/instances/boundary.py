@@ -76,12 +76,13 @@ def grow_into_boundary(labels: np.ndarray, boundary: np.ndarray) -> np.ndarray:
 def fold_boundary(labels: np.ndarray, classes: ClassSpec) -> tuple[np.ndarray, ClassSpec]:
     """A class mask (H, W) of a model trained with the boundary class, as a mask of the object classes:
     each boundary pixel takes the class of the nearest object pixel (the only object class when no object
-    pixel is left). Classes without the boundary class come back unchanged."""
-    from scipy import ndimage
-
+    pixel is left). Classes without the boundary class come back unchanged (and nothing is imported: the
+    deploy path without SciPy writes every mask through here)."""
     boundary = boundary_index(classes)
     if boundary is None:
         return labels, classes
+    from scipy import ndimage
+
     folded_classes = without_boundary(classes)
     on_boundary = labels == boundary
     if not on_boundary.any():
