@@ -31,8 +31,8 @@ from pixelwise.data.bands import (
     wants_dataset_ranges,
 )
 from pixelwise.data.channels import convertible
+from pixelwise.data.image_info import ImageInfo
 from pixelwise.data.raster_files import is_raster, raster_info, same_place
-from pixelwise.data.sources import ImageInfo
 from pixelwise.errors import PixelwiseError
 
 # training images the band ranges are drawn from (evenly spread), and the values read from each at most

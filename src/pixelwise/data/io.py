@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +57,8 @@ from pixelwise.data.masks import (
     read_0_255,
 )
 from pixelwise.data.memory import memory_error_line
+from pixelwise.data.paths import check_regular_file as check_regular_file
+from pixelwise.data.paths import not_a_file as not_a_file
 from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
@@ -205,10 +206,17 @@ def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.nda
 
     The picture is grey for one or two bands (the first), else the first three bands as red, green and blue:
     a model's bands in its order, so ``--bands 4,3,2,8`` shows bands 4, 3, 2 as a true-colour picture."""
-    rgb = np.repeat(image[:, :, :1], 3, axis=2) if image.shape[2] < 3 else image[:, :, :3]
+    shown = picture_bands(image)
+    rgb = np.repeat(shown, 3, axis=2) if shown.shape[2] == 1 else shown
     colours = classes.colorize(labels).astype(np.float32) / 255
     blended = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
     return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
+
+
+def picture_bands(image: np.ndarray) -> np.ndarray:
+    """The bands of an (H, W, C) image that a picture of it shows: the first as grey for one or two bands,
+    else the first three as red, green and blue (a view, no copy)."""
+    return image[:, :, :1] if image.shape[2] < 3 else image[:, :, :3]
 
 
 def encode_overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> bytes:
@@ -273,41 +281,6 @@ def image_size(path: PathLike) -> tuple[int, int]:
 
 
 # --- reading -------------------------------------------------------------------------------------------
-
-
-def not_a_file(path: PathLike) -> str | None:
-    """What ``path`` is when it is no regular file (links followed), from its metadata alone; None for a file.
-
-    Never opens it: a named pipe would block the reader, a device such as ``/dev/zero`` would never end.
-
-    >>> not_a_file("/dev/null"), not_a_file("/no/such/file")
-    ('a character device', 'no such file')
-    """
-    file = Path(path)
-    try:
-        mode = os.stat(file).st_mode
-    except FileNotFoundError:
-        return f"a link to {os.readlink(file)}, which does not exist" if file.is_symlink() else "no such file"
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device"}
-    kinds |= {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
-    kind = kinds.get(stat.S_IFMT(mode), "not a regular file")
-    return f"a link to {file.resolve()}, {kind}" if file.is_symlink() else kind
-
-
-def check_regular_file(path: PathLike) -> None:
-    """An InputError for a path that is no regular file (:func:`not_a_file`), before anything opens it."""
-    what = not_a_file(path)
-    if what == "no such file":
-        raise InputError(f"{path}: no such file; check the path")
-    if what is not None and what.endswith("does not exist"):
-        raise InputError(f"{path}: {what}; fix the link or give the image file itself")
-    if what is not None:
-        # said as what it is, and never opened: a pipe would wait forever, a device never end
-        raise InputError(f"{path}: {what}, not an image file; give the image file itself")
 
 
 def _check_exists(file: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelwise.data.sources import Georeference, ImageInfo
+from pixelwise.data.image_info import Georeference, ImageInfo
 from pixelwise.errors import InputError, PixelwiseError
 
 GDAL_SUFFIXES: frozenset[str] = frozenset({".jp2"})
@@ -126,7 +126,7 @@ def same_place(first: Georeference, second: Georeference) -> bool:
 
 
 def open_file(path: Path) -> GdalFile | ArrayFile:
-    from pixelwise.data.io import check_regular_file
+    from pixelwise.data.paths import check_regular_file
 
     check_regular_file(path)
     suffix = path.suffix.lower()

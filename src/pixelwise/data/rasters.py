@@ -21,8 +21,8 @@ import numpy as np
 
 from pixelwise.data.bands import BandRanges, InputBands, band_indices, image_range, nodata_pixels, to_unit_range
 from pixelwise.data.channels import channel_mismatch
+from pixelwise.data.image_info import ImageInfo
 from pixelwise.data.raster_files import gdal_tags, open_file
-from pixelwise.data.sources import ImageInfo
 
 # an image of more values than this gets its per-image range from a decimated read, not from every pixel
 EXACT_RANGE_VALUES = 1 << 25
