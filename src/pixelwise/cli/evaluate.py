@@ -82,7 +82,7 @@ def evaluate(
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
-    from pixelwise.data.pairing import pair_by_name, truth_masks
+    from pixelwise.data.pairing import pair_by_name, truth_masks, without_no_data
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.instances.scores import format_scores
     from pixelwise.instances.truth import InstanceScoring
@@ -125,15 +125,24 @@ def evaluate(
         if executor is not None:  # each image scored on a worker, the per-image counts summed here
             from pixelwise.cluster import score_pairs
 
-            score_pairs(executor, [(pair.prediction, pair.truth) for pair in pairs], evaluator, quiet=quiet)
+            left_without_data = score_pairs(
+                executor, [(pair.prediction, pair.truth) for pair in pairs], evaluator, quiet=quiet
+            )
         else:
+            left_without_data = 0
             for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
                 prediction = read_mask(pair.prediction, classes)
-                truth_mask = read_mask(pair.truth, classes)
+                truth_mask, no_data = without_no_data(prediction, read_mask(pair.truth, classes), classes)
+                left_without_data += no_data
                 evaluator.add(prediction, truth_mask, name=str(pair.prediction))
                 if scoring is not None:
                     scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
     scores = evaluator.result()
+    if left_without_data:
+        print(
+            f"note: {left_without_data:,} pixels the predictions mark as no data ({classes.ignore_index}) are left out",
+            file=sys.stderr,
+        )
     print(format_table(scores))
     result = scores.to_dict()
     if scoring is not None:

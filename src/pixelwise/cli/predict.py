@@ -3,7 +3,8 @@
 MODEL is a checkpoint of ``pixelwise train`` or an ``.onnx`` of ``pixelwise export``; with an ``.onnx`` nothing
 here imports PyTorch.
 
-Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads), and on request
+Writes ``DIR/<name>.png`` (palette masks, the format ``pixelwise evaluate`` reads; ``DIR/<name>.tif``, a
+GeoTIFF with the input's CRS and transform, for every image when an input is georeferenced), and on request
 ``DIR/overlays/<name>.png`` (the image with the classes painted over it),
 ``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities) and, with ``--instances``, the
 objects in ``DIR/instances/`` (``sinks.objects``); ``<name>`` is an image's path
@@ -11,6 +12,10 @@ within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` 
 ``classical``): every file written atomically; a bad image said in one line while the others go on; a
 rerun of the same command finishes what is missing; files of other runs replaced only with
 ``--overwrite``; inputs never written, whatever the flags. One ``predict`` at a time writes into a folder.
+
+Images are read as the model's training images were (``data.bands``): its band selection (``--bands``
+overrides it), its no-data value (``--nodata`` overrides it, and the file's own applies when neither is
+given) and its band ranges; no-data pixels get the ignore label in the mask (GeoTIFF: the no-data value).
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ from pixelwise.cli.options import (
 from pixelwise.inference.backends import BACKENDS, runtime_help
 
 if TYPE_CHECKING:
+    from pixelwise.data.bands import Band
     from pixelwise.data.sources import ImageSource
+    from pixelwise.inference.spec import InferenceSpec
     from pixelwise.jobs import Item, JobReport
     from pixelwise.sinks import MaskSink, PredictionBand
 
@@ -67,7 +74,8 @@ PRECISION_HELP = (
   pixelwise predict model.onnx images/ -o masks/ --threads 4
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
   pixelwise predict runs/cells slides/ -o out/cells --instances
-  pixelwise predict model.onnx scans/ -o masks/ --cluster tcp://head:8786"""
+  pixelwise predict model.onnx scans/ -o masks/ --cluster tcp://head:8786
+  pixelwise predict runs/s2 scenes/ -o masks/ --nodata 0"""
 )
 def predict(
     model: Path = typer.Argument(
@@ -100,6 +108,19 @@ def predict(
     precision: str = typer.Option(
         "auto", "--precision", metavar="auto|fp32|fp16|bf16", help=PRECISION_HELP, case_sensitive=False
     ),
+    bands: str | None = typer.Option(
+        None,
+        "--bands",
+        metavar="4,3,2",
+        help="The bands the model reads, 1-based or by name, in its order.  [default: the training's]",
+    ),
+    nodata: float | None = typer.Option(
+        None,
+        "--nodata",
+        metavar="V",
+        help="The stored value of pixels without data: ignore label in the mask.  [default: the training's, "
+        "else each file's]",
+    ),
     threads: int | None = threads_option("CPU threads of the runtime (torch or ONNX Runtime)."),
     quiet: bool = quiet_option("No progress output (off a terminal: a line every few seconds), no notes."),
     overwrite: bool = overwrite_option(),
@@ -110,7 +131,9 @@ def predict(
 
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
+    from pixelwise.data.bands import parse_bands
     from pixelwise.data.io import image_size
+    from pixelwise.data.raster_files import georeferenced
     from pixelwise.inference.predictor import Predictor
     from pixelwise.jobs import Job, check_job, collect_items, run_job
     from pixelwise.sinks import make_sink
@@ -118,13 +141,15 @@ def predict(
     if cluster is not None or workers is not None:  # the workers write and read from other folders
         out, inputs = out.absolute(), [path.absolute() for path in inputs]
     items = collect_items(inputs)
+    chosen = parse_bands(bands) if bands is not None else ()
     # the network's probabilities part touching objects better (docs/results.md: PQ +0.06-0.08)
     objects = instance_sink(
         instances=instances, no_split=no_split, min_size=min_size, coco=coco, out=out, items=items, probabilities=True
     )
     # the objects first: their commit does the most work, and a failure there leaves no file of the image
     sinks: list[MaskSink] = [objects] if objects is not None else []
-    sinks += [make_sink("mask")]
+    # a georeferenced input makes every mask of the run a GeoTIFF: one sink list, one kind of file per run
+    sinks += [make_sink("geotiff" if any(georeferenced(item.path) for item in items) else "mask")]
     sinks += [make_sink("overlay")] if save_overlay else []
     sinks += [make_sink("probabilities")] if save_probabilities else []
     settings = {
@@ -134,6 +159,8 @@ def predict(
         "overlap": overlap,
         "tta": tta,
         "precision": precision.lower(),
+        **({"bands": list(chosen)} if chosen else {}),
+        **({"nodata": nodata} if nodata is not None else {}),
     }
     if objects is not None:
         settings["instances"] = objects.settings()
@@ -171,6 +198,7 @@ def predict(
             unit="tile",
             quiet=quiet,
             executor=executor,
+            open_source=_opener(predictor.spec, bands=chosen, nodata=nodata),
         )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
     print(_summary(report, out, runtime))
@@ -222,10 +250,48 @@ class PredictionTask:
 
         if not probabilities:
             for band in self.predictor.stream(source, output="labels", progress=progress):
-                yield PredictionBand(band.top, band.values)
+                yield PredictionBand(band.top, self._without_data(source, band.top, band.values))
             return
         for band in self.predictor.stream(source, output="probabilities", progress=progress):
-            yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
+            labels = self._without_data(source, band.top, band.values.argmax(axis=0).astype(np.uint8))
+            yield PredictionBand(band.top, labels, probabilities=band.values)
+
+    def _without_data(self, source: ImageSource, top: int, labels: np.ndarray) -> np.ndarray:
+        """Pixels without data (a raster's no-data value) get the ignore label."""
+        if not getattr(source, "may_miss", False):
+            return labels
+        missing = source.missing(top, 0, labels.shape[0], labels.shape[1])  # type: ignore[attr-defined]
+        ignore = np.uint8(self.predictor.classes.ignore_index)
+        return labels if missing is None else np.where(missing, ignore, labels)
+
+
+def _opener(spec: InferenceSpec, *, bands: tuple[Band, ...], nodata: float | None) -> Callable[[Item], ImageSource]:
+    """How an input is opened for the model: by the model's band rule (``--bands``/``--nodata`` over it) where
+    it has one or the file is a raster, else as any image; an image of other bands fails alone, in one line."""
+    from dataclasses import replace as replaced
+
+    from pixelwise.data.bands import InputBands
+    from pixelwise.data.channels import check_channels
+    from pixelwise.data.raster_files import is_raster
+    from pixelwise.data.rasters import open_raster
+    from pixelwise.data.sources import open_image
+
+    rule = spec.input_bands
+    if bands:
+        rule = replaced(rule or InputBands(), selection=bands)
+
+    def open_source(item: Item) -> ImageSource:
+        if rule is None and nodata is None and not is_raster(item.path):
+            return open_image(item.path)
+        source = open_raster(item.path, input_bands=rule, nodata=nodata)
+        try:
+            check_channels(source.info.bands, spec.in_channels, str(item.path), expected="the model was trained on")
+        except BaseException:
+            source.close()
+            raise
+        return source
+
+    return open_source
 
 
 def _summary(report: JobReport, out: Path, runtime: str) -> str:

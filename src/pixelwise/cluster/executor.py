@@ -245,26 +245,33 @@ class DaskExecutor:
 
 def score_pairs(
     executor: DaskExecutor, pairs: Sequence[tuple[Path, Path]], evaluator: Evaluator, *, quiet: bool
-) -> None:
+) -> int:
     """Add every (prediction, truth) pair of mask files to ``evaluator``, each image scored on a worker and
-    its counts (confusion matrix, boundary matches) summed here: the score one process gives, exactly."""
+    its counts (confusion matrix, boundary matches) summed here: the score one process gives, exactly.
+    Returns how many pixels the predictions marked as no data (left out, ``data.pairing.without_no_data``)."""
     from pixelwise.progress import progress_bar
 
     score = functools.partial(_score_pair, evaluator.classes, evaluator.boundary.tolerance)
     absolute = [(prediction.absolute(), truth.absolute()) for prediction, truth in pairs]
+    left_out = 0
     with progress_bar(total=len(pairs), desc="evaluate", unit="image", quiet=quiet) as bar:
-        for part in executor.map(score, absolute, bar=bar, quiet=quiet):
+        for part, no_data in executor.map(score, absolute, bar=bar, quiet=quiet):
             evaluator.merge(part)
+            left_out += no_data
+    return left_out
 
 
-def _score_pair(classes: ClassSpec, tolerance: float, pair: tuple[Path, Path]) -> Evaluator:
+def _score_pair(classes: ClassSpec, tolerance: float, pair: tuple[Path, Path]) -> tuple[Evaluator, int]:
     from pixelwise.data.io import read_mask
+    from pixelwise.data.pairing import without_no_data
     from pixelwise.metrics import Evaluator
 
     prediction_path, truth_path = pair
+    prediction = read_mask(prediction_path, classes)
+    truth, no_data = without_no_data(prediction, read_mask(truth_path, classes), classes)
     part = Evaluator(classes, boundary_tolerance=tolerance)
-    part.add(read_mask(prediction_path, classes), read_mask(truth_path, classes), name=str(prediction_path))
-    return part
+    part.add(prediction, truth, name=str(prediction_path))
+    return part, no_data
 
 
 def _remove_temporaries(job: Job, items: Sequence[Item]) -> None:

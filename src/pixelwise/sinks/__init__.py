@@ -22,7 +22,7 @@ from typing import Any
 
 from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.instances.io import INSTANCES_FOLDER, PROBABILITY_FOLDER
-from pixelwise.sinks import images, objects
+from pixelwise.sinks import geotiff, images, objects
 from pixelwise.sinks.base import AtomicFile, MaskSink, PredictionBand, SinkWriter
 
 # name -> factory(**options)
@@ -31,6 +31,7 @@ SINKS: dict[str, Callable[..., MaskSink]] = {
     "regions": images.RegionSink,
     "overlay": images.OverlaySink,
     "probabilities": images.ProbabilitySink,
+    "geotiff": geotiff.GeoTiffMaskSink,
     "instances": objects.InstanceSink,
 }
 
