@@ -229,3 +229,26 @@ def test_no_module_is_longer_than_a_reader_can_hold() -> None:
     lengths = {path: len(path.read_text().splitlines()) for path in sorted(SOURCE.rglob("*.py"))}
     too_long = [f"{path.relative_to(SOURCE)} ({count})" for path, count in lengths.items() if count > MAX_LINES]
     assert not too_long, f"modules over {MAX_LINES} lines: {', '.join(too_long)}; split them by concern"
+
+
+MAX_FUNCTION_LINES = 100
+
+
+def function_lengths() -> dict[str, int]:
+    """Lines of every function's body in the package, its docstring left out: ``"module.py:line name"``."""
+    lengths: dict[str, int] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = node.body
+            documented = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+            first = body[1] if documented and len(body) > 1 else body[0]
+            assert node.end_lineno is not None
+            lengths[f"{path.relative_to(SOURCE)}:{node.lineno} {node.name}"] = node.end_lineno - first.lineno + 1
+    return lengths
+
+
+def test_no_function_is_longer_than_a_reader_can_follow() -> None:
+    too_long = [f"{name} ({count})" for name, count in function_lengths().items() if count > MAX_FUNCTION_LINES]
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines: {', '.join(too_long)}; split them into steps"

@@ -17,6 +17,10 @@ normalization             ``{"mean": [...], "std": [...]}`` per channel, applied
 in_channels, tile_size    ints (``tile_size``: 256 where an older file lacks it)
 stride                    int: the network pads its input to a multiple of this (absent in older
                           files: None in the record, and ``stride_from_checkpoint`` derives it)
+input_bands               optional: ``InputBands.to_dict()`` (``data.bands``): the band selection,
+                          the user's no-data value and the training set's per-band ranges, applied
+                          again to every image predicted (``input_bands``; None: grey or RGB read
+                          as before bands existed, the key absent)
 config                    ``TrainConfig.to_dict()``
 metrics                   the validation metrics of this checkpoint's epoch (JSON-ready)
 mpp                       float, optional: microns per pixel of the training images, where the
@@ -51,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pixelwise.data.bands import InputBands
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 
@@ -67,7 +72,7 @@ DIGEST = "sha256"
 _GIVE = "give a best.pt or last.pt written by 'pixelwise train'"
 # the payload keys the record's fields are written to; any other key is ``extra``
 _FIELD_KEYS = frozenset(
-    {"format", "model", "state_dict", "classes", "normalization", "in_channels", "tile_size", "stride"}
+    {"format", "model", "state_dict", "classes", "normalization", "in_channels", "tile_size", "stride", "input_bands"}
     | {"config", "metrics", "versions", "epoch", "digest", "path", "mpp"}
 )
 
@@ -108,6 +113,7 @@ class Checkpoint:
     in_channels: int
     tile_size: int = DEFAULT_TILE_SIZE
     stride: int | None = None
+    input_bands: InputBands | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
@@ -135,6 +141,8 @@ class Checkpoint:
         }
         if self.stride is not None:
             payload["stride"] = self.stride
+        if self.input_bands is not None:
+            payload["input_bands"] = self.input_bands.to_dict()
         payload.update(
             config=dict(self.config), metrics=dict(self.metrics), versions=dict(self.versions), epoch=self.epoch
         )
@@ -149,6 +157,7 @@ class Checkpoint:
         with reading(str(path) if path is not None else "checkpoint"):
             model = raw["model"]
             stride = raw.get("stride")
+            input_bands = raw.get("input_bands")
             return cls(
                 model=str(model["name"]),
                 model_options=dict(model.get("options") or {}),
@@ -158,6 +167,7 @@ class Checkpoint:
                 in_channels=int(raw["in_channels"]),
                 tile_size=int(raw.get("tile_size") or DEFAULT_TILE_SIZE),
                 stride=None if stride is None else int(stride),
+                input_bands=None if input_bands is None else InputBands.from_dict(input_bands),
                 config=dict(raw.get("config") or {}),
                 metrics=dict(raw.get("metrics") or {}),
                 versions=dict(raw.get("versions") or {}),

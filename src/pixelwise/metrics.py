@@ -324,6 +324,15 @@ class Evaluator:
         self.boundary.update(np.asarray(prediction), np.asarray(truth))
         self.num_images += 1
 
+    def merge(self, other: Evaluator) -> None:
+        """Add the images ``other`` scored (same classes and tolerance): parts scored apart (on a cluster's
+        workers) reduce into the score one evaluator gives, as every count is a sum over images."""
+        if other.classes != self.classes or other.boundary.tolerance != self.boundary.tolerance:
+            raise ValueError("only evaluators of the same classes and boundary tolerance merge")
+        self.confusion.matrix += other.confusion.matrix
+        self.boundary.counts += other.boundary.counts
+        self.num_images += other.num_images
+
     def result(self) -> Scores:
         scores = self.confusion.scores()
         boundary = self.boundary.per_class()

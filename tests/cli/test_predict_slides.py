@@ -86,3 +86,26 @@ def test_the_slide_flags_refuse_in_one_line(cli: Any, checkpoint: Path, slide: P
     assert result.returncode == 2 and "--mask-format 'jpeg': choose one of auto, png, tiff" in result.stderr
     result = cli("predict", checkpoint, slide, "-o", tmp_path / "d", "--overlay")
     assert result.returncode == 2 and "--overlay draws a whole-image PNG" in result.stderr
+
+
+def test_a_cluster_refuses_what_streams_in_bands_here(cli: Any, checkpoint: Path, slide: Path, tmp_path: Path) -> None:
+    # workers take whole images: a slide's tiled TIFF, a level or the background skip stay in one process;
+    # refused before any cluster is started or any file written
+    result = cli("predict", checkpoint, slide, "-o", tmp_path / "a", "--workers", "1")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "--cluster / --workers run whole images on workers, and scan gets a tiled pyramidal TIFF mask (streamed in "
+            "bands in this process): run those images without --cluster or --workers"
+        )
+    )
+    photo = tmp_path / "photo.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(photo)
+    result = cli("predict", checkpoint, photo, "-o", tmp_path / "b", "--workers", "1", "--level", "0")
+    assert result.returncode == 2
+    assert "--cluster / --workers run whole images on workers, and --level (streamed" in result.stderr
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())

@@ -104,3 +104,14 @@ def test_weights_that_need_a_download_fail_fast_naming_the_offline_options(tmp_p
         create_model("unet", num_classes=2, encoder="resnet18", encoder_weights="ssl")
     with pytest.raises(PixelwiseError, match="no such file"):
         create_model("unet", num_classes=2, encoder_weights=tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_architecture_takes_any_number_of_bands(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=2, in_channels=5, encoder=SMALL_ENCODER[name]).eval()
+    with torch.inference_mode():
+        # batch 2: the image-level pooling branches normalise over the batch
+        assert model(torch.rand(2, 5, 33, 40)).shape == (2, 2, 33, 40)
+    assert model.spec["in_channels"] == 5
+    assert create_model(**model.spec).state_dict().keys() == model.state_dict().keys()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from pixelwise.data.channels import conform_channels
-from pixelwise.errors import PixelwiseError
+from pixelwise.errors import InputError, PixelwiseError
 
 
 def check_image(image: np.ndarray, *, method: str) -> np.ndarray:
@@ -18,7 +18,13 @@ def check_image(image: np.ndarray, *, method: str) -> np.ndarray:
     array = np.asarray(image)
     if array.ndim == 2:
         array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3):
+    if array.ndim == 3 and array.shape[2] not in (1, 3):
+        # a file of other bands (multispectral, two stains) fails alone, named by the job: an input error
+        raise InputError(
+            f"{method}: an image of {array.shape[2]} channels; the classical methods take grey or RGB images (C = 1 or 3): "
+            "save one band or three"
+        )
+    if array.ndim != 3:
         raise PixelwiseError(
             f"{method}: expected an image of shape (H, W) or (H, W, C) with C = 1 or 3, got {array.shape}"
         )

@@ -29,7 +29,9 @@ import typer
 from pixelwise.classical.registry import list_methods, method_options
 from pixelwise.cli.app import Section, app, command_class, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
     coco_option,
+    executor_for,
     instance_sink,
     instances_option,
     min_size_option,
@@ -41,6 +43,7 @@ from pixelwise.cli.options import (
     set_threads,
     settings_option,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
@@ -73,7 +76,8 @@ def _shown(value: Any) -> str:
   pixelwise classical otsu nuclei -o out/otsu --fit nuclei
   pixelwise classical kmeans photo.png -o out/ --set clusters=5
   pixelwise classical slic data/cells -o out/slic-oracle --oracle
-  pixelwise classical otsu nuclei -o out/otsu --fit nuclei --instances""",
+  pixelwise classical otsu nuclei -o out/otsu --fit nuclei --instances
+  pixelwise classical otsu scans/ -o out/otsu --fit nuclei --workers 4""",
 )
 def classical(
     method: str = typer.Argument(..., metavar="METHOD", help="A method (listed below)."),
@@ -109,6 +113,8 @@ def classical(
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
     overwrite: bool = overwrite_option("Write into a non-empty --out (and replace a --save-fit file); inputs never."),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Segment images with a classical method (no network).
 
@@ -130,6 +136,9 @@ def classical(
     if save_fit is not None and (fit is None or fit.endswith(".json")):
         raise PixelwiseError("--save-fit needs --fit TRAIN_DATA (a dataset to learn from)")
 
+    if cluster is not None or workers is not None:  # the workers write and read from other folders
+        out_dir = out_dir.absolute()
+        input_path = str(Path(input_path).absolute()) if Path(input_path).exists() else input_path
     inputs = _inputs(input_path, split)
     if oracle and inputs.dataset is None:
         raise PixelwiseError(
@@ -182,25 +191,28 @@ def classical(
         segmented = f"every image of {input_path}" if chosen == ALL else f"the train split of {input_path}"
         print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    if fit is not None:
-        segmenter = _fitted(method, options, fit, settings)
-        if save_fit is not None:
-            segmenter.save(save_fit)
-        what = f"classes learned on {fit}"
-    elif oracle:
-        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
-        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
-    else:
-        segmenter = ClassicalSegmenter(method, options)
-        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
-    job = replace(job, classes=None if regions else segmenter.classes)
-    report = run_job(
-        job,
-        _segmentation_task(segmenter, inputs, regions=regions),
-        desc=segmenter.name,
-        quiet=quiet,
-        open_source=inputs.open,
-    )
+    # connected before the fit: a scheduler that cannot be reached is said at once
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if fit is not None:
+            segmenter = _fitted(method, options, fit, settings)
+            if save_fit is not None:
+                segmenter.save(save_fit)
+            what = f"classes learned on {fit}"
+        elif oracle:
+            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
+            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+        else:
+            segmenter = ClassicalSegmenter(method, options)
+            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+        job = replace(job, classes=None if regions else segmenter.classes)
+        report = run_job(
+            job,
+            _segmentation_task(segmenter, inputs, regions=regions),
+            desc=segmenter.name,
+            quiet=quiet,
+            open_source=inputs.open,
+            executor=executor,
+        )
     written = len(report.written)
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}{complete}")

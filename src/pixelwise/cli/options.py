@@ -26,11 +26,14 @@ Use them as parameter defaults::
   flags ``--set``, ``--model-option``, ``--data-option`` (read with ``app.parse_key_values``).
 - ``instances_option``, ``no_split_option``, ``min_size_option``, ``coco_option``: ``--instances`` and its
   flags on ``predict`` and ``classical``; ``instance_sink`` turns them into the job's ``instances`` sink.
+- ``cluster_option`` / ``workers_option``: ``--cluster ADDRESS`` (a running Dask cluster) or ``--workers N``
+  (N worker processes here); ``executor_for`` turns them into the job's executor (``pixelwise.cluster``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,3 +222,49 @@ def objects_line(sink: InstanceSink, out: Path) -> str:
         f"objects: {objects} in {images} {'image' if images == 1 else 'images'}: {folder / 'objects.csv'} (one row "
         f"each), objects_summary.csv{coco}; a label image and a GeoJSON per image beside them"
     )
+
+
+def cluster_option() -> Any:
+    """``--cluster ADDRESS``: run on a running Dask cluster, through its scheduler."""
+    return typer.Option(
+        None,
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on the Dask cluster of this scheduler (tcp://host:8786), one task per image; its workers must "
+        "see the inputs and the outputs at the same paths. Needs pixelwise[cluster].",
+    )
+
+
+def workers_option() -> Any:
+    """``--workers N``: run on a Dask cluster of N worker processes started on this machine."""
+    return typer.Option(
+        None,
+        "--workers",
+        metavar="N",
+        callback=check_workers,
+        help="Run on N worker processes on this machine (a Dask LocalCluster); --threads is then per worker "
+        "(default: the cores over N). Needs pixelwise[cluster].",
+    )
+
+
+def check_workers(value: int | None) -> int | None:
+    """A callback, run as the flag is read: ``--workers`` must be 1 or more."""
+    if value is not None and value < 1:
+        raise PixelwiseError(f"--workers {value}: give 1 or more")
+    return value
+
+
+@contextlib.contextmanager
+def executor_for(cluster: str | None, workers: int | None, *, threads: int | None, quiet: bool) -> Iterator[Any]:
+    """The executor of ``--cluster`` / ``--workers`` for the block: None without them (the work runs in this
+    process), else a ``cluster.DaskExecutor`` (connected first: an unreachable scheduler is one line before
+    any work)."""
+    if cluster is None and workers is None:
+        yield None
+        return
+    if cluster is not None and workers is not None:
+        raise PixelwiseError("--cluster and --workers exclude each other: give the cluster to run on, or N workers")
+    from pixelwise.cluster import open_cluster
+
+    with open_cluster(address=cluster, workers=workers, threads=threads, quiet=quiet) as executor:
+        yield executor

@@ -6,6 +6,10 @@ flag per ``TrainConfig`` field, generated from the field (its name, type, defaul
 a new setting reaches the command line by being added to the config. Flags are read as text and checked
 by ``TrainConfig``, so a bad value is one line that names it.
 
+``--bands`` (1-based numbers or the file's band names), ``--nodata`` and ``--scaling`` say how images are
+read (``data.bands``); the checkpoint records it and ``predict`` applies it again; ``--resume`` takes it from
+the run's ``last.pt``.
+
 One ``train`` at a time writes into a run folder (``files.output_lock``). Ctrl-C says where the last
 checkpoint is and the command that resumes from it (exit status 130); resuming a finished run says so.
 """
@@ -21,7 +25,7 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -38,6 +42,9 @@ from pixelwise.cli.options import (
 )
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from pixelwise.data.bands import InputBands
 
 SETTINGS_SECTION = "Settings (TrainConfig; also --config FILE, --set KEY=VALUE)"
 
@@ -170,7 +177,8 @@ def resolve_config(
   pixelwise train nuclei -o runs/quick --time 10m --logger tensorboard
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
-  pixelwise train data/cells -o runs/adv --resume"""
+  pixelwise train data/cells -o runs/adv --resume
+  pixelwise train data/s2 -o runs/s2 --bands 4,3,2,8 --nodata 0"""
 )
 @with_setting_flags
 def train(
@@ -190,6 +198,26 @@ def train(
     unlabeled: Path | None = typer.Option(
         None, metavar="DIR", help="Folder of unlabeled images (besides DATA/unlabeled/)."
     ),
+    bands: str | None = typer.Option(
+        None,
+        "--bands",
+        metavar="4,3,2",
+        help="The bands to train on, 1-based (as GDAL) or by the files' band names, in this order.  "
+        "[default: every band]",
+    ),
+    nodata: float | None = typer.Option(
+        None,
+        "--nodata",
+        metavar="V",
+        help="The stored value of pixels without data (their labels are ignored).  [default: each file's own]",
+    ),
+    scaling: str = typer.Option(
+        "auto",
+        "--scaling",
+        metavar="auto|image|dataset",
+        help="How non-8-bit values become [0, 1]: each image by its own range, or each band by the training set's. "
+        "auto: dataset for multispectral, georeferenced or --bands images, image for grey and RGB.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
     logger_names: list[str] = typer.Option(
         [],
@@ -207,6 +235,7 @@ def train(
     Supervised, adversarial or semi-supervised (by the weights below); the run (best.pt, last.pt,
     config.yaml, metrics.jsonl, curves.png) goes to --out.
     """
+    from pixelwise.data.bands import parse_bands
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
@@ -235,12 +264,21 @@ def train(
     set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
-    train_data = SegmentationFolder(root, "train")
+    reading: dict[str, Any] = {
+        "bands": parse_bands(bands) if bands is not None else (),
+        "nodata": nodata,
+        "scaling": scaling.lower(),
+        # a resumed run reads its images as it began to (bands, no data, band ranges), unless told otherwise
+        "input_bands": _recorded_bands(out) if resume and bands is None and nodata is None else None,
+    }
+    train_data = SegmentationFolder(root, "train", **reading)
     train_data.check()
     # a flat folder always yields a val split; a train/ val/ test/ folder may lack val/, which is allowed
     val_data: SegmentationFolder | None = None
     if "val" in available_splits(root):
-        val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
+        val_data = SegmentationFolder(
+            root, "val", classes=train_data.classes, in_channels=train_data.in_channels, **reading
+        )
         val_data.check()
     # without val/, fit holds out config.val_fraction of the training images and says so
     # under torchrun every process runs this command; the main one (rank 0) speaks for them
@@ -289,6 +327,20 @@ def train(
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")
+
+
+def _recorded_bands(out: Path) -> InputBands | None:
+    """How the run in ``out`` read its images (its ``last.pt``), for ``--resume``; None when it recorded
+    nothing or has no checkpoint yet (``fit`` then says what is wrong with the folder)."""
+    from pixelwise.checkpoint import load_checkpoint
+    from pixelwise.train.run_files import LAST_FILE
+
+    if not (out / LAST_FILE).is_file():
+        return None
+    try:
+        return load_checkpoint(out / LAST_FILE).input_bands
+    except PixelwiseError:
+        return None  # a damaged last.pt: fit's resume says what of the run is intact
 
 
 def _epochs_done(out: Path) -> int:

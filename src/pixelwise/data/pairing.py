@@ -13,6 +13,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.splits import (
     ALL,
@@ -159,6 +161,16 @@ def pair_by_name(predictions: list[Path], prediction_dir: Path, truths: Truths, 
 def _shown_name(mask: Path, name: str) -> str:
     """A truth mask as a message names it: its file name, with its sub-folder when it has one."""
     return f"{name.rpartition('/')[0]}/{mask.name}" if "/" in name else mask.name
+
+
+def without_no_data(prediction: np.ndarray, truth: np.ndarray, classes: ClassSpec) -> tuple[np.ndarray, int]:
+    """The truth with the pixels a prediction marks as no data (its ignore label: ``predict`` writes it where
+    the image held no data, ``data.bands``) made ignore too, so they leave the score; and how many there were."""
+    no_data = prediction == classes.ignore_index
+    count = int(no_data.sum())
+    if not count:
+        return truth, 0
+    return np.where(no_data, np.uint8(classes.ignore_index), truth), count
 
 
 def _shown(names: list[str]) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.data.image_info import ImageInfo
 from pixelwise.data.io import SLIDE_SUFFIXES
-from pixelwise.data.sources import ImageInfo
 from pixelwise.errors import InputError, PixelwiseError
 
 WSI_EXTRA = "pip install 'pixelwise[wsi]'"

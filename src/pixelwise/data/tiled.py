@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelwise.data.sources import ImageInfo
+from pixelwise.data.image_info import ImageInfo
 from pixelwise.errors import InputError, PixelwiseError
 
 # a TIFF above this many pixels (8192²) is read by region even when striped
@@ -249,7 +249,7 @@ class TiledTiffSource:
         low, high = self._range or (0.0, 0.0)
         if high <= low:
             return np.zeros(stored.shape, np.float32)
-        # as data.io._to_unit_range: float64 arithmetic, clipped, NaN to 0
+        # as data.bands.apply_ranges (what data.io reads with): float64 arithmetic, clipped, NaN to 0
         scaled = np.clip((stored.astype(np.float64) - low) / (high - low), 0.0, 1.0)
         return np.nan_to_num(scaled, nan=0.0).astype(np.float32)
 
@@ -263,7 +263,9 @@ class TiledTiffSource:
         finally:
             if full is not self:
                 full.close()
-        return _robust_range(sample)
+        from pixelwise.data.bands import image_range  # the 0.5-99.5 percentiles, as data.io
+
+        return image_range(sample)
 
 
 def _range_sample(full: TiledTiffSource, levels: list[Any]) -> np.ndarray:
@@ -281,20 +283,6 @@ def _range_sample(full: TiledTiffSource, levels: list[Any]) -> np.ndarray:
     rows = np.linspace(0, max(0, height - SAMPLE_SIDE), SAMPLE_WINDOWS).astype(int)
     columns = np.linspace(0, max(0, width - SAMPLE_SIDE), SAMPLE_WINDOWS).astype(int)
     return np.concatenate([full._raw(top, left, SAMPLE_SIDE, SAMPLE_SIDE).ravel() for top in rows for left in columns])
-
-
-def _robust_range(values: np.ndarray) -> tuple[float, float]:
-    """The 0.5 and 99.5 percentiles of the finite values (min and max when they meet), as ``data.io``."""
-    from pixelwise.data.io import HIGH_PERCENTILE, LOW_PERCENTILE
-
-    floats = values.astype(np.float64).ravel()
-    finite = floats[np.isfinite(floats)]
-    if finite.size == 0:
-        return (0.0, 0.0)
-    low, high = np.percentile(finite, [LOW_PERCENTILE, HIGH_PERCENTILE])
-    if high <= low:
-        low, high = finite.min(), finite.max()
-    return float(low), float(high)
 
 
 # --- layout and metadata ------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@
 - **Which file per image** (``--mask-format auto|png|tiff``): ``auto`` writes a palette PNG for an ordinary
   image and a tiled pyramidal TIFF (``sinks.tiled_tiff``) for an image read by region (a slide, a tiled or
   pyramidal TIFF) or one over ``WHOLE_IMAGE_MAX_PIXELS``; a PNG asked for above the limit is refused with a
-  line naming the TIFF. ``--save-probs`` follows: ``.npy`` beside a PNG, OME-Zarr beside a TIFF.
+  line naming the TIFF. When any input is georeferenced, ``auto`` gives every image of the run a GeoTIFF
+  (``sinks.geotiff``: tiled, written band by band, so a huge georeferenced raster is bounded in memory too,
+  with its CRS and transform but no pyramid). ``--save-probs`` follows: ``.npy`` beside a PNG or a GeoTIFF,
+  OME-Zarr beside a tiled TIFF.
 - **Which level** (``--level``, ``--mpp``, or the resolution the model was trained at): ``data.pyramid``.
 - **Which tiles**: the foreground mask (``inference.foreground``) skips empty background; on by default for
   whole-slide files and for pyramidal RGB TIFFs that say a microscope resolution (≤ ``MICROSCOPE_MPP``
@@ -108,23 +111,27 @@ class RunStats:
 
 
 def read_by_region(path: Path) -> bool:
-    """Whether ``path`` is opened by a reader of regions (a slide, a tiled or pyramidal TIFF), not whole."""
-    from pixelwise.data.sources import IMAGE_READERS, READ_WHOLE
+    """Whether ``path`` is opened by a reader of slides or of tiled and pyramidal TIFFs, which get a tiled
+    pyramidal TIFF mask (a raster of ``data.rasters`` keeps its own rule: a GeoTIFF, or the size limit)."""
+    from pixelwise.data.sources import IMAGE_READERS, READ_SLIDE, READ_TILED
 
     for reader in IMAGE_READERS:
         if reader.accepts(path):
-            return reader is not READ_WHOLE
+            return reader in (READ_SLIDE, READ_TILED)
     return False
 
 
 def mask_formats(items: Sequence[Item], options: OutputOptions) -> dict[str, str]:
-    """``png`` or ``tiff`` for every item (by name), from the file headers; an overlay of an image whose mask
+    """``png``, ``tiff`` or ``geotiff`` for every item (by name), from the file headers; an overlay of an image whose mask
     is a TIFF is refused here, before any work."""
     from pixelwise.data.io import image_size
+    from pixelwise.data.raster_files import georeferenced
 
+    # a georeferenced input makes every mask of the run a GeoTIFF: one kind of file per run, as the GIS wants
+    geographic = options.mask_format == "auto" and any(georeferenced(item.path) for item in items)
     formats: dict[str, str] = {}
     for item in items:
-        chosen = options.mask_format
+        chosen = "geotiff" if geographic else options.mask_format
         if chosen == "auto":
             chosen = "tiff" if read_by_region(item.path) else "png"
             if chosen == "png":
@@ -201,6 +208,7 @@ def prediction_sinks(formats: dict[str, str], options: OutputOptions, *, key: st
             {
                 "png": WholeImageLimit(make_sink("mask"), "PNG mask"),
                 **({"tiff": make_sink("tiled-mask", **tiled)} if "tiff" in used else {}),
+                **({"geotiff": make_sink("geotiff")} if "geotiff" in used else {}),
             },
             formats,
         )
@@ -208,21 +216,25 @@ def prediction_sinks(formats: dict[str, str], options: OutputOptions, *, key: st
     if options.overlay:
         sinks.append(WholeImageLimit(make_sink("overlay"), "PNG overlay"))
     if options.probabilities:
-        choices = {"png": make_sink("probabilities")}
+        choices = {"png": make_sink("probabilities"), "geotiff": make_sink("probabilities")}
         if "tiff" in used:
             choices["tiff"] = make_sink("probabilities-zarr", **tiled)
         sinks.append(FormatSink("probabilities", choices, formats))
     return sinks
 
 
-def level_opener(options: OutputOptions, model_mpp: float | None) -> Callable[[Item], ImageSource]:
-    """How the job opens an item: its reader, at the level the options (or the model's resolution) pick."""
+def level_opener(
+    options: OutputOptions, model_mpp: float | None, open_source: Callable[[Item], ImageSource] | None = None
+) -> Callable[[Item], ImageSource]:
+    """How the job opens an item: ``open_source`` (default: its reader, ``data.sources.open_image``), at the
+    level the options (or the model's resolution) pick."""
 
     def open_item(item: Item) -> ImageSource:
         from pixelwise.data.pyramid import at_level
         from pixelwise.data.sources import open_image
 
-        return at_level(open_image(item.path), level=options.level, mpp=options.mpp, model_mpp=model_mpp)
+        source = open_source(item) if open_source is not None else open_image(item.path)
+        return at_level(source, level=options.level, mpp=options.mpp, model_mpp=model_mpp)
 
     return open_item
 
@@ -271,13 +283,17 @@ def prediction_task(
         if start >= info.height:
             return  # every row is held: the sinks only write their files
         output: Literal["labels", "probabilities"] = "probabilities" if probabilities else "labels"
+        ignore = predictor.classes.ignore_index
         for band in predictor.stream(
             source, output=output, progress=progress, start_row=start, tile_filter=tile_filter
         ):
             if probabilities:
-                yield PredictionBand(band.top, band.values.argmax(axis=0).astype(np.uint8), probabilities=band.values)
+                labels = band.values.argmax(axis=0).astype(np.uint8)
+                yield PredictionBand(
+                    band.top, without_data(source, band.top, labels, ignore), probabilities=band.values
+                )
             else:
-                yield PredictionBand(band.top, band.values)
+                yield PredictionBand(band.top, without_data(source, band.top, band.values, ignore))
 
     def _tile_filter(
         source: ImageSource, options: OutputOptions, predictor: Predicting, stats: RunStats
@@ -303,6 +319,14 @@ def prediction_task(
         return found.wants
 
     return task
+
+
+def without_data(source: ImageSource, top: int, labels: np.ndarray, ignore: int) -> np.ndarray:
+    """Pixels without data (a raster's no-data value, ``data.rasters``) get the ignore label."""
+    if not getattr(source, "may_miss", False):
+        return labels
+    missing = source.missing(top, 0, labels.shape[0], labels.shape[1])  # type: ignore[attr-defined]
+    return labels if missing is None else np.where(missing, np.uint8(ignore), labels)
 
 
 def foreground_by_default(source: ImageSource) -> bool:

@@ -115,7 +115,9 @@ class _OverlayWriter(_WholeImage):
         super().write(band)
         if band.pixels is None:
             raise ValueError("an overlay needs the image's pixels")
-        pixels = band.pixels
+        from pixelwise.data.io import picture_bands
+
+        pixels = picture_bands(band.pixels)  # of a multispectral image, the model's first three bands
         if pixels.dtype != np.uint8:
             pixels = np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
         self.picture[band.top : band.top + band.rows] = pixels  # grey repeated into the three channels

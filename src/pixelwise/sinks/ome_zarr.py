@@ -28,7 +28,7 @@ from pixelwise.sinks.spill import SUFFIX, BlockCollector
 
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
-    from pixelwise.data.sources import ImageInfo
+    from pixelwise.data.image_info import ImageInfo
 
 CHUNK = 256
 

@@ -28,7 +28,7 @@ from pixelwise.sinks.spill import BlockCollector, RowSpill, spill_path
 
 if TYPE_CHECKING:
     from pixelwise.data.classes import ClassSpec
-    from pixelwise.data.sources import ImageInfo
+    from pixelwise.data.image_info import ImageInfo
 
 TILE = 512
 MASK_FORMAT = "pixelwise-mask/1"

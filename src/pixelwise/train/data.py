@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset
 
-from pixelwise.data.channels import conform_channels
+from pixelwise.data.channels import check_channels, conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import PairedTransform, WeakStrongTransform
 from pixelwise.errors import PixelwiseError
@@ -81,18 +81,31 @@ class UnlabeledCrops(Dataset[tuple[Tensor, ...]]):
     """
 
     def __init__(
-        self, items: Samples | Sequence[Any], transform: PairedTransform | WeakStrongTransform, *, channels: int
+        self,
+        items: Samples | Sequence[Any],
+        transform: PairedTransform | WeakStrongTransform,
+        *,
+        channels: int,
+        reader: Callable[[Path], np.ndarray] | None = None,
     ) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
+        self.reader = reader
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
-        image = conform_channels(load_image(self.items[index]), self.channels)
-        return self.transform(image, None)
+        item = self.items[index]
+        if self.reader is not None and isinstance(item, (str, os.PathLike)):
+            image = self.reader(Path(item))  # read by the labeled folder's band rule (data.folder_bands)
+        else:
+            image = load_image(item)
+        check_channels(
+            image.shape[2], self.channels, str(getattr(item, "image_path", item)), expected="the model takes"
+        )
+        return self.transform(conform_channels(image, self.channels), None)
 
 
 class SubsetView(Sequence[Any]):
@@ -184,7 +197,8 @@ def channel_statistics(
     source: Samples, indices: Sequence[int], *, max_images: int = 512
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std over all pixels of up to ``max_images`` images, evenly spread over
-    ``indices``; a constant channel gets std 1 so standardising never divides by zero.
+    ``indices`` (no-data pixels left out, where the source says which: ``missing_pixels(index)``); a constant
+    channel gets std 1 so standardising never divides by zero.
 
     Accumulates in float64 (sums of squares of millions of pixels lose digits in float32).
     """
@@ -193,9 +207,12 @@ def channel_statistics(
     chosen = [indices[int(i)] for i in np.linspace(0, len(indices) - 1, min(max_images, len(indices)))]
     total = squares = None
     pixels = 0
+    # no-data pixels (read as 0, data.bands) are not part of the picture: the statistics leave them out
+    missing_pixels = getattr(source, "missing_pixels", None)
     for index in dict.fromkeys(chosen):
         image = np.asarray(source[index].image, dtype=np.float64)
-        flat = image.reshape(-1, image.shape[-1])
+        missing = missing_pixels(index) if missing_pixels is not None else None
+        flat = image.reshape(-1, image.shape[-1]) if missing is None else image[~missing]
         total = flat.sum(0) if total is None else total + flat.sum(0)
         squares = (flat**2).sum(0) if squares is None else squares + (flat**2).sum(0)
         pixels += flat.shape[0]
@@ -314,10 +331,13 @@ def unlabeled_dataset(
     counts = {"hidden labels": len(hidden)}
     if hidden:
         sources.append(UnlabeledCrops(SubsetView(train, hidden), transform, channels=in_channels))
+    # files are read as the labeled images are (their bands, no-data value and band ranges)
+    read_image = getattr(train, "read_image", None)
+    reader = (lambda path: read_image(path)[0]) if read_image is not None else None
     for name, items in (("given", unlabeled), ("unlabeled/", getattr(train, "unlabeled_paths", None))):
         if items:
             counts[name] = len(items)
-            sources.append(UnlabeledCrops(list(items), transform, channels=in_channels))
+            sources.append(UnlabeledCrops(list(items), transform, channels=in_channels, reader=reader))
     total = sum(counts.values())
     needing = [name for name in ("semi_weight", "fixmatch_weight") if getattr(config, name) > 0]
     if needing and not total:

@@ -147,6 +147,14 @@ class TrainingView(SubsetView):
         self.classes: ClassSpec = source.classes
         self.in_channels = int(source.in_channels)
         self.unlabeled_paths = list(getattr(source, "unlabeled_paths", []) or [])
+        # how a folder reads its images (data.folder_bands): for the checkpoint and the unlabeled images
+        self.input_bands = getattr(source, "input_bands", None)
+        self.read_image = getattr(source, "read_image", None)
+
+    def missing_pixels(self, index: int) -> Any:
+        """The source's no-data pixels of sample ``index`` (None when it says none)."""
+        missing = getattr(self.source, "missing_pixels", None)
+        return missing(self.indices[index]) if missing is not None else None
 
 
 class HiddenBlocks(TrainingView):

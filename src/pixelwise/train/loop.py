@@ -234,6 +234,7 @@ def start_session(
         data=data,
         epochs=epochs,
         budget=budget,
+        input_bands=getattr(train, "input_bands", None),  # a folder's band rule (data.folder_bands)
     )
     if resumed is not None and state is not None:
         trainer.load_state(resumed)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from pixelwise.checkpoint import save_checkpoint
+from pixelwise.data.bands import InputBands
 from pixelwise.metrics import json_ready
 from pixelwise.train.budget import MIN_MEASURED_STEPS, Plan, TimeBudget, time_validation, time_writes, wait_for
 from pixelwise.train.config import TrainConfig
@@ -58,6 +59,7 @@ class Session:
     epochs: int  # the config's, or a time budget's plan
     budget: TimeBudget | None = None  # with ``time``: the deadline and the plan
     loggers: Loggers | None = None  # TensorBoard, MLflow (the main process's; None elsewhere)
+    input_bands: InputBands | None = None  # how the training images were read (data.bands), for the checkpoint
     news: list[str] = field(default_factory=list)  # lines the main process says after the epoch's own
     timings: dict[str, float] = field(default_factory=dict)  # the last epoch's seconds: train, validation, write
 
@@ -78,6 +80,7 @@ def write_epoch(
         "metrics": json_ready(val_metrics or {"train_loss": record.get("train_loss")}),
         "normalization": session.statistics,
         "in_channels": session.in_channels,
+        "input_bands": session.input_bands,
     }
     budget = session.budget
     spent = {"plan": budget.plan.to_dict(), "used": budget.used()} if budget and budget.plan else None

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from pixelwise.checkpoint import Checkpoint, Normalization
+from pixelwise.data.bands import InputBands
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.checkpoint import ResumeState
@@ -101,8 +102,10 @@ def prediction_checkpoint(
     metrics: Mapping[str, Any],
     normalization: Mapping[str, Sequence[float]],
     in_channels: int,
+    input_bands: InputBands | None = None,
 ) -> Checkpoint:
-    """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them."""
+    """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them
+    (``input_bands``: how the training images were read, ``data.bands``)."""
     spec = trainer.model_spec()
     return Checkpoint(
         model=spec["name"],
@@ -111,6 +114,7 @@ def prediction_checkpoint(
         classes=trainer.classes,
         normalization=Normalization.from_dict(normalization),
         in_channels=in_channels,
+        input_bands=input_bands,
         tile_size=trainer.config.tile_size,
         stride=int(getattr(trainer.raw_model, "stride", 1)),
         config=trainer.config.to_dict(),
