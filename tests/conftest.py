@@ -20,6 +20,11 @@ DEVICE_VARIABLE = "PIXELWISE_TEST_DEVICE"
 # on a GPU may make it before a run with ``deterministic`` sets this (nothing changes on the CPU)
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
+# a shell starts a background job (`make test &`, nohup) with Ctrl-C ignored, and the commands the tests start
+# would inherit that: the tests that send SIGINT and expect status 130 would see it ignored
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
