@@ -39,6 +39,9 @@ from pixelwise.cli.options import (
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
+if typing.TYPE_CHECKING:
+    from pixelwise.train.plan import TrainingPlan
+
 SETTINGS_SECTION = "Settings (TrainConfig; also --config FILE, --set KEY=VALUE)"
 
 
@@ -242,12 +245,21 @@ def train(
         logger.addHandler(handler)
         logger.setLevel(logging.INFO if main else logging.WARNING)
         logger.propagate = False
+    # settings the user did not give come from the data (a new run only: a resumed one has its config.yaml)
+    plan = None if resume else _plan(config, train_data, given_settings(config_file, settings, model_options, flags))
+    if plan is not None:
+        config = plan.apply(config)
+        logger.info("%s", "\n".join(plan.lines()))
     from pixelwise.files import output_lock
 
     # only the main process writes, so only it locks
     lock = output_lock(out) if main else contextlib.nullcontext()
     with lock:
         done = _epochs_done(out) if resume else 0
+        if plan is not None and main:
+            from pixelwise.train.run_files import prepare_out_dir
+
+            prepare_out_dir(out, resume=False, overwrite=overwrite)  # the folder is this run's: the plan may go in
         try:
             result = fit(
                 config,
@@ -263,6 +275,11 @@ def train(
             if main:
                 _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
             raise
+        finally:
+            if plan is not None and main:
+                from pixelwise.train.plan import PLAN_FILE
+
+                plan.save(out / PLAN_FILE)
     if resume and len(result.history) == done and main:
         why = (
             f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
@@ -274,6 +291,13 @@ def train(
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")
+
+
+def _plan(config: TrainConfig, train_data: Any, given: dict[str, Any]) -> TrainingPlan:
+    """The plan from the training data (``train.plan``) for the settings not in ``given``."""
+    from pixelwise.train.plan import fingerprint, plan_training
+
+    return plan_training(fingerprint(train_data), config, given=set(given))
 
 
 def _epochs_done(out: Path) -> int:
