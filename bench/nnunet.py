@@ -14,8 +14,8 @@ the confusion matrix over all test pixels). One JSON line per side is appended t
   (``splits_final.json``: train / val), its model ``checkpoint_final.pth``, predicted by its stock predictor
   (Gaussian sliding window, mirroring). Planning, preprocessing and prediction are outside the budget.
 - **pixelwise**: ``pixelwise train DATA`` as a user runs it (the plan from the data applies), with ``--time``
-  when this pixelwise has it, else ``--epochs`` sized from a pilot run's second epoch; ``best.pt`` predicted
-  by ``Predictor`` (its default tiling), outside the budget.
+  when this pixelwise has it, else ``--epochs`` and ``--iterations-per-epoch`` sized from two pilot runs
+  (``size_to_budget``); ``best.pt`` predicted by ``Predictor`` (its default tiling), outside the budget.
 
 Both sides run one after the other in this process's environment, so a neighbour's load on a shared machine
 hits both; each record carries the load average before and after. Usage:
@@ -43,6 +43,8 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results" / "nnunet.jsonl"
 DATASET_IDS = {"nuclei": 901, "fashion": 902, "shapes": 903}
 ITERATIONS, VALIDATION_ITERATIONS = 25, 5  # a tenth of nnU-Net's 250 + 50 per epoch
+# pixelwise without --time: the share of the budget its validations may take, and an epoch's writes
+VALIDATION_SHARE, WRITES_SECONDS = 0.2, 2.0
 
 
 def parse_budget(text: str) -> float:
@@ -303,6 +305,27 @@ def has_time_budget() -> bool:
     return "time" in TrainConfig.__dataclass_fields__
 
 
+def size_to_budget(data: str, budget: float, work: Path) -> tuple[int, int, dict[str, float]]:
+    """Epochs and iterations per epoch that fill ``budget`` as ``--time`` would plan them, from two pilot runs
+    of one epoch (2 and 12 iterations): their difference is 10 steps, the rest is the validation (with the
+    first epoch's start-up, so the estimate errs long). Validation may take a fifth of the budget."""
+
+    def epoch_seconds(iterations: int) -> float:
+        pilot = work / f"pixelwise-pilot-{iterations}"
+        shutil.rmtree(pilot, ignore_errors=True)
+        subprocess.run(
+            pixelwise_command(data, pilot, "--epochs", "1", "--iterations-per-epoch", str(iterations)), check=True
+        )
+        return float(json.loads((pilot / "metrics.jsonl").read_text().splitlines()[0])["seconds"])
+
+    short, long = epoch_seconds(2), epoch_seconds(12)
+    step = max((long - short) / 10, 1e-3)
+    validation = max(short - 2 * step, 0.0) + WRITES_SECONDS
+    epochs = min(max(math.floor(VALIDATION_SHARE * budget / validation), 1), 30)
+    iterations = max(math.floor((budget - epochs * validation) / (epochs * step)), 1)
+    return epochs, iterations, {"pilot_step_seconds": round(step, 2), "pilot_validation_seconds": round(validation, 1)}
+
+
 def run_pixelwise(
     data: str, root: Path, truths: dict[str, Path], classes: Any, budget: float, work: Path
 ) -> dict[str, Any]:
@@ -316,14 +339,9 @@ def run_pixelwise(
         arguments = ["--time", f"{int(budget)}s"]
         record["budget_by"] = "--time"
     else:
-        # the epoch's time from a pilot's second epoch (its first carries the start-up)
-        pilot = work / "pixelwise-pilot"
-        shutil.rmtree(pilot, ignore_errors=True)
-        subprocess.run(pixelwise_command(data, pilot, "--epochs", "2"), check=True)
-        epoch = [json.loads(line) for line in (pilot / "metrics.jsonl").read_text().splitlines()][-1]["seconds"]
-        epochs = max(1, math.floor(budget / epoch))
-        arguments = ["--epochs", str(epochs)]
-        record.update(budget_by="--epochs", pilot_epoch_seconds=epoch, epochs=epochs)
+        epochs, iterations, timing = size_to_budget(data, budget, work)
+        arguments = ["--epochs", str(epochs), "--iterations-per-epoch", str(iterations)]
+        record.update(budget_by="--epochs", epochs=epochs, iterations_per_epoch=iterations, **timing)
     started = time.perf_counter()
     completed = subprocess.run(pixelwise_command(data, out, *arguments), check=True, capture_output=True, text=True)
     record["train_seconds"] = round(time.perf_counter() - started, 1)

@@ -51,9 +51,14 @@ def test_sizes_come_from_every_header_and_crop_and_batch_follow_the_median(tmp_p
     assert found.stored_types == ("uint8",)
     plan = plan_training(found, TrainConfig())
     assert settings_of(plan)["crop_size"] == 64  # 77 is nearer 64 than 96
-    assert settings_of(plan)["batch_size"] == 32  # 8 × 128² / 64² = 32
-    large = plan_training(found.__class__(**{**found.__dict__, "median_size": (2000, 3000)}), TrainConfig())
-    assert (settings_of(large)["crop_size"], settings_of(large)["batch_size"]) == (512, 2)
+    assert found.pixels == 5 * 64 * 64 + 3 * 100 * 90 + 2 * 300 * 500
+    # 8 × 128² / 64² = 32, but a batch may cover 5 % of the 347,480 pixels: 4 crops
+    assert settings_of(plan)["batch_size"] == 4
+    assert "at most 5 % of the 347,480 training pixels" in plan.lines()[2]
+    large = found.__class__(**{**found.__dict__, "median_size": (2000, 3000), "pixels": 10**9})
+    assert [settings_of(plan_training(large, TrainConfig()))[name] for name in ("crop_size", "batch_size")] == [512, 2]
+    many = found.__class__(**{**found.__dict__, "pixels": 10**9})
+    assert settings_of(plan_training(many, TrainConfig()))["batch_size"] == 32  # 8 × 128² / 64²
 
 
 def test_a_rare_class_brings_the_dice_term_and_a_common_one_does_not(tmp_path: Path) -> None:
@@ -91,7 +96,7 @@ def test_given_settings_are_kept_said_and_left_out_of_what_is_applied(tmp_path: 
     plan = plan_training(fingerprint(data), config, given={"crop_size", "loss"})
     applied = plan.apply(config)
     assert (applied.crop_size, applied.loss) == (96, "focal")
-    assert applied.batch_size == 14  # follows the given crop: round(8 × 128² / 96²)
+    assert applied.batch_size == 2  # follows the given crop: 6 images of ~43² give less than one 96² crop
     assert applied.normalization == "dataset"
     assert plan.fingerprint.stored_types == ()  # in-memory samples have no files
     line = next(line for line in plan.lines() if line.strip().startswith("crop_size"))

@@ -8,7 +8,9 @@ not give (a flag, ``--set`` or ``--config``):
 - ``crop_size``: the median image side, to the nearest multiple of 32 (the encoders' stride), within
   32..512: a crop as large as a typical image sees all of its context without padding it (nnU-Net's 2D patch
   is the median shape too, shrunk to fit the memory). ``batch_size`` follows it, so that a step costs what
-  8 crops of 128² cost (the defaults'), at least 2 (nnU-Net's least) and at most 32.
+  8 crops of 128² cost (the defaults'), but, as nnU-Net's planner has it, a batch covers at most 5 % of the
+  training pixels (a small set gets more, smaller steps in the same time); at least 2 (nnU-Net's least) and
+  at most 32.
 - ``loss``: ``ce+dice`` when a class is rare — below half the share it would have if the classes were
   balanced (1/K of the labelled pixels) — because cross-entropy alone lets a small class be outvoted
   (nnU-Net always trains Dice + CE); else ``ce``.
@@ -42,6 +44,7 @@ SAMPLED_PIXELS = 65_536  # per image at most (a regular grid), so that large ima
 CROP_STEP, SMALLEST_CROP, LARGEST_CROP = 32, 32, 512
 STEP_PIXELS = 8 * 128 * 128  # what a step of the former defaults (8 crops of 128²) computes
 SMALLEST_BATCH, LARGEST_BATCH = 2, 32
+DATASET_SHARE = 0.05  # the most of the training pixels one batch may cover (nnU-Net's max_dataset_covered)
 RARE = 0.5  # a class below this fraction of its balanced share (1/K) is rare
 # Pillow's modes by the type of their stored values
 _PILLOW_TYPES = {"I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "int32", "F": "float32"}
@@ -66,6 +69,7 @@ class DatasetFingerprint:
     median_size: tuple[int, int]  # (H, W)
     smallest_size: tuple[int, int]
     largest_size: tuple[int, int]
+    pixels: int  # of all training images
     channels: int
     stored_types: tuple[str, ...]  # the sampled files' value types (uint8, uint16, int16, float32 ...)
     sampled: int  # images decoded for what follows
@@ -155,6 +159,7 @@ def fingerprint(train: Any, *, sampled: int = SAMPLED_IMAGES) -> DatasetFingerpr
         median_size=(int(np.median(heights)), int(np.median(widths))),
         smallest_size=(int(heights.min()), int(widths.min())),
         largest_size=(int(heights.max()), int(widths.max())),
+        pixels=int((heights * widths).sum()) if paths is not None else int((heights * widths).mean() * count),
         channels=int(values.shape[1]),
         stored_types=tuple(sorted({_stored_type(paths[index]) for index in chosen})) if paths is not None else (),
         sampled=len(chosen),
@@ -170,7 +175,7 @@ def plan_training(
     crop, crop_reason = _crop_size(fingerprint)
     planned = [
         ("crop_size", crop, crop_reason),
-        ("batch_size", *_batch_size(config.crop_size if "crop_size" in given else crop)),
+        ("batch_size", *_batch_size(config.crop_size if "crop_size" in given else crop, fingerprint.pixels)),
         ("loss", *_loss(fingerprint)),
         ("normalization", *_normalization(fingerprint, config)),
     ]
@@ -190,9 +195,14 @@ def _crop_size(fingerprint: DatasetFingerprint) -> tuple[int, str]:
     return crop, f"median image {height}×{width}, to a multiple of {CROP_STEP} within {SMALLEST_CROP}..{LARGEST_CROP}"
 
 
-def _batch_size(crop: int) -> tuple[int, str]:
-    batch = min(max(round(STEP_PIXELS / crop**2), SMALLEST_BATCH), LARGEST_BATCH)
-    return batch, f"{crop}² crops: a step computes about 8 × 128² pixels, within {SMALLEST_BATCH}..{LARGEST_BATCH}"
+def _batch_size(crop: int, pixels: int) -> tuple[int, str]:
+    by_step, by_share = round(STEP_PIXELS / crop**2), math.floor(DATASET_SHARE * pixels / crop**2)
+    batch = min(max(min(by_step, by_share), SMALLEST_BATCH), LARGEST_BATCH)
+    if by_share < by_step:
+        why = f"a batch covers at most {100 * DATASET_SHARE:.0f} % of the {pixels:,} training pixels"
+    else:
+        why = "a step computes about 8 × 128² pixels"
+    return batch, f"{crop}² crops: {why}, within {SMALLEST_BATCH}..{LARGEST_BATCH}"
 
 
 def _loss(fingerprint: DatasetFingerprint) -> tuple[str, str]:
