@@ -14,8 +14,9 @@ the confusion matrix over all test pixels). One JSON line per side is appended t
   (``splits_final.json``: train / val), its model ``checkpoint_final.pth``, predicted by its stock predictor
   (Gaussian sliding window, mirroring). Planning, preprocessing and prediction are outside the budget.
 - **pixelwise**: ``pixelwise train DATA`` as a user runs it (the plan from the data applies), with ``--time``
-  when this pixelwise has it, else ``--epochs`` and ``--iterations-per-epoch`` sized from two pilot runs
-  (``size_to_budget``); ``best.pt`` predicted by ``Predictor`` (its default tiling), outside the budget.
+  when this pixelwise has it, else ``--epochs`` and ``--iterations-per-epoch`` sized from its step and its
+  validation timed just before (``size_to_budget``); ``best.pt`` predicted by ``Predictor`` (its default
+  tiling), outside the budget.
 
 Both sides run one after the other in this process's environment, pixelwise first: on a shared machine the
 load moves its time away from the budget it was sized for, so nnU-Net then gets exactly the time pixelwise's
@@ -306,25 +307,58 @@ def has_time_budget() -> bool:
     return "time" in TrainConfig.__dataclass_fields__
 
 
-def size_to_budget(data: str, budget: float, work: Path) -> tuple[int, int, dict[str, float]]:
-    """Epochs and iterations per epoch that fill ``budget`` as ``--time`` would plan them, from two pilot runs
-    of one epoch (2 and 12 iterations): their difference is 10 steps, the rest is the validation (with the
-    first epoch's start-up, so the estimate errs long). Validation may take a fifth of the budget."""
+def size_to_budget(root: Path, budget: float) -> tuple[int, int, dict[str, float]]:
+    """Epochs and iterations per epoch that fill ``budget`` as ``--time`` would plan them: the planned run's
+    training step (real crops, after two warm-up steps) and one validation of the val set, timed in this
+    process; validation and an epoch's writes may take a fifth of the budget, the steps the rest."""
+    import torch
 
-    def epoch_seconds(iterations: int) -> float:
-        pilot = work / f"pixelwise-pilot-{iterations}"
-        shutil.rmtree(pilot, ignore_errors=True)
-        subprocess.run(
-            pixelwise_command(data, pilot, "--epochs", "1", "--iterations-per-epoch", str(iterations)), check=True
-        )
-        return float(json.loads((pilot / "metrics.jsonl").read_text().splitlines()[0])["seconds"])
+    from pixelwise.data.folder import SegmentationFolder
+    from pixelwise.data.transforms import evaluation_transform, training_transform
+    from pixelwise.train.config import TrainConfig
+    from pixelwise.train.data import LabeledCrops
+    from pixelwise.train.plan import fingerprint, plan_training
+    from pixelwise.train.trainer import build_trainer
 
-    short, long = epoch_seconds(2), epoch_seconds(12)
-    step = max((long - short) / 10, 1e-3)
-    validation = max(short - 2 * step, 0.0) + WRITES_SECONDS
+    train = SegmentationFolder(root, "train")
+    val = SegmentationFolder(root, "val", classes=train.classes, in_channels=train.in_channels)
+    config = TrainConfig(device="cpu")
+    config = plan_training(fingerprint(train), config).apply(config)
+    channels, ignore = int(train.in_channels), train.classes.ignore_index
+    trainer = build_trainer(config, classes=train.classes, in_channels=channels, total_iterations=10**6)
+    crops = LabeledCrops(
+        train,
+        list(range(len(train))),
+        training_transform(crop_size=config.crop_size, mean=[0.5] * channels, std=[0.25] * channels),
+    )
+    loader = iter(torch.utils.data.DataLoader(crops, batch_size=config.batch_size, shuffle=True, drop_last=False))
+
+    def step() -> None:
+        nonlocal loader
+        batch = next(loader, None)
+        if batch is None:
+            loader = iter(torch.utils.data.DataLoader(crops, batch_size=config.batch_size, shuffle=True))
+            batch = next(loader)
+        trainer.train_step(*batch)
+
+    for _ in range(2):
+        step()
+    started = time.perf_counter()
+    for _ in range(5):
+        step()
+    step_seconds = (time.perf_counter() - started) / 5
+    transform = evaluation_transform(mean=[0.5] * channels, std=[0.25] * channels, ignore_index=ignore)
+    trainer.validate(val, transform)  # the first one imports what the metrics need
+    started = time.perf_counter()
+    trainer.validate(val, transform)
+    validation = time.perf_counter() - started + WRITES_SECONDS
     epochs = min(max(math.floor(VALIDATION_SHARE * budget / validation), 1), 30)
-    iterations = max(math.floor((budget - epochs * validation) / (epochs * step)), 1)
-    return epochs, iterations, {"pilot_step_seconds": round(step, 2), "pilot_validation_seconds": round(validation, 1)}
+    iterations = max(math.floor((budget - epochs * validation) / (epochs * step_seconds)), 1)
+    return (
+        epochs,
+        iterations,
+        {"measured_step_seconds": round(step_seconds, 3), "measured_validation_seconds": round(validation, 1)},
+    )
 
 
 def run_pixelwise(
@@ -340,7 +374,7 @@ def run_pixelwise(
         arguments = ["--time", f"{int(budget)}s"]
         record["budget_by"] = "--time"
     else:
-        epochs, iterations, timing = size_to_budget(data, budget, work)
+        epochs, iterations, timing = size_to_budget(root, budget)
         arguments = ["--epochs", str(epochs), "--iterations-per-epoch", str(iterations)]
         record.update(budget_by="--epochs", epochs=epochs, iterations_per_epoch=iterations, **timing)
     started = time.perf_counter()
