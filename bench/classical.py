@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/classical.py [--repeat N]
 
-For each method: pixelwise's median wall time over N runs (and its CPU time, which waiting for a core on
-a shared machine does not inflate), the peer's wall time, and pixelwise / peer (below 1: pixelwise is
-faster). Images: scikit-image's ``camera`` (bundled, 8-bit grey) and the real nuclei image
+For each method: pixelwise's median CPU time over N runs (and its wall time), the same without OpenCV
+(``pixelwise.classical.kernels`` on SciPy and scikit-image, as without ``pixelwise[opencv]``), the peer's
+median CPU time, and pixelwise / peer (below 1: pixelwise is faster). CPU times, because on a shared machine
+the wall time includes waiting for a core, which the CPU time does not (everything runs on one thread). Images: scikit-image's ``camera`` (bundled, 8-bit grey) and the real nuclei image
 (16-bit fluorescence, package data). Every call is made once before timing (imports, numba's cache).
 
-Peers do not always run the same algorithm; the ``peer`` column says what ran. OpenCV works on 8-bit
-images (it has no float Otsu or watershed), pixelwise on float32 in [0, 1].
+Peers do not always run the same algorithm; the ``peer`` column says what ran. OpenCV's peers get the
+8-bit image ready made (uint8) and return OpenCV's own output; pixelwise takes float32 in [0, 1], checks
+it, finds whether it is 8-bit data, and returns int32 regions.
 """
 
 from __future__ import annotations
@@ -25,16 +27,18 @@ import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import data, filters
+from threadpoolctl import threadpool_limits
 
 from pixelwise import classical
+from pixelwise.classical import kernels
 from pixelwise.data.io import read_image
 
 NUCLEI = Path(__file__).resolve().parent.parent / "src" / "pixelwise" / "assets" / "nuclei" / "img2d.tif"
 
 
 def median_ms(function: Callable[[], Any], repeat: int) -> float:
-    """Median wall time of ``function()`` in milliseconds, after one untimed call."""
-    return timed(function, repeat)[0]
+    """Median CPU time of ``function()`` in milliseconds, after one untimed call."""
+    return timed(function, repeat)[1]
 
 
 def timed(function: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -94,8 +98,9 @@ def cv_kmeans(pixels: np.ndarray, clusters: int) -> np.ndarray:
     return cv2.kmeans(flat, clusters, None, criteria, 3, cv2.KMEANS_PP_CENTERS)[1]
 
 
-def rows(image: np.ndarray, repeat: int) -> list[tuple[str, tuple[float, float], str, float | None]]:
-    """(method, pixelwise (wall, CPU) ms, peer description, peer ms or None) for one (H, W, 1) float32 image."""
+def rows(image: np.ndarray, repeat: int) -> list[tuple[str, tuple[float, ...], str, float | None]]:
+    """(method, pixelwise (wall, CPU, CPU without OpenCV) ms, peer description, peer CPU ms or None) for one
+    (H, W, 1) float32 image."""
     grey = image[:, :, 0]
     grey8 = (grey * 255).round().astype(np.uint8)
     # cv2.floodFill from the flattest 15×15 patch: fast, but it fills only the few percent of the image
@@ -112,15 +117,25 @@ def rows(image: np.ndarray, repeat: int) -> list[tuple[str, tuple[float, float],
     def kernel_only() -> None:
         grow_regions(values, labels.copy().ravel(), grey.shape[0], grey.shape[1], False, np.inf, int(labels.max()))
 
-    def time_pixelwise(name: str, **options: Any) -> tuple[float, float]:
-        return timed(lambda: classical.segment(name, image, **options), repeat)
+    def time_pixelwise(name: str, **options: Any) -> tuple[float, float, float]:
+        with_opencv = timed(lambda: classical.segment(name, image, **options), repeat)
+        opencv, kernels.opencv = kernels.opencv, lambda: None  # type: ignore[method-assign]
+        try:
+            without = median_ms(lambda: classical.segment(name, image, **options), repeat)
+        finally:
+            kernels.opencv = opencv  # type: ignore[method-assign]
+        return (*with_opencv, without)
 
     watershed_ms = median_ms(lambda: cv_seeded_watershed(grey8, labels), repeat)
+    otsu_times = time_pixelwise("otsu")
     flood_ms = median_ms(lambda: cv_flood(grey8, seed), repeat)
 
     return [
-        ("otsu", time_pixelwise("otsu"), "cv2.threshold OTSU (uint8)", median_ms(
+        ("otsu", otsu_times, "cv2.threshold OTSU (uint8)", median_ms(
             lambda: cv2.threshold(grey8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU), repeat)),
+        ("  (same input and output)", otsu_times, "float -> uint8, OTSU, -> int32 labels", median_ms(
+            lambda: cv2.threshold(cv2.convertScaleAbs(grey, alpha=255.0), 0, 1,
+                                  cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1].astype(np.int32), repeat)),
         ("multi_otsu", time_pixelwise("multi_otsu"), "skimage threshold_multiotsu + digitize", median_ms(
             lambda: np.digitize(grey, filters.threshold_multiotsu(grey, classes=3)), repeat)),
         ("local_threshold", time_pixelwise("local_threshold"), "cv2.adaptiveThreshold Gaussian 35", median_ms(
@@ -132,8 +147,9 @@ def rows(image: np.ndarray, repeat: int) -> list[tuple[str, tuple[float, float],
             lambda: cv_canny_regions(grey8), repeat)),
         ("region_grow", time_pixelwise("region_grow"), "cv2.watershed from the same seeds", watershed_ms),
         ("region_grow, 8-connected", time_pixelwise("region_grow", connectivity=8), "(same)", watershed_ms),
-        ("  its flood alone", timed(kernel_only, repeat), f"({len(seeds)} automatic seeds)", watershed_ms),
-        ("  (reference)", (float("nan"), float("nan")), f"cv2.floodFill 1 seed ±10: {filled:.0%} filled", flood_ms),
+        ("  its flood alone", (*timed(kernel_only, repeat), float("nan")), f"({len(seeds)} automatic seeds)",
+            watershed_ms),
+        ("  (reference)", (float("nan"),) * 3, f"cv2.floodFill 1 seed ±10: {filled:.0%} filled", flood_ms),
         ("kmeans (k=4)", time_pixelwise("kmeans"), "cv2.kmeans all pixels, k-means++, 3 tries", median_ms(
             lambda: cv_kmeans(image, 4), repeat)),
         ("slic (250)", time_pixelwise("slic"), "none faster (scikit-image is the code)", None),
@@ -149,18 +165,26 @@ def main() -> None:
         "camera (skimage, 512×512 8-bit)": (data.camera().astype(np.float32) / 255)[:, :, None],
         "nuclei (BBBC038, 512×512 16-bit)": read_image(NUCLEI),
     }
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; median of {arguments.repeat} runs")
+    threadpool_limits(1)  # one thread everywhere: CPU time is then the time on a free core
+    cv2.setNumThreads(1)
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores; one thread; "
+          f"median of {arguments.repeat} runs; CPU ms")  # fmt: skip
     for title, image in images.items():
         print(f"\n{title}\n")
         print(
-            f"| {'method':<26} | {'pixelwise ms':>12} | {'(CPU ms)':>8} | {'peer':<42} | {'peer ms':>8} | {'ratio':>6} |"
+            f"| {'method':<26} | {'pixelwise':>9} | {'(wall)':>7} | {'no OpenCV':>9} | {'peer':<42} | "
+            f"{'peer':>6} | {'ratio':>5} |"
         )
-        print(f"| {'-' * 26} | {'-' * 11}: | {'-' * 7}: | {'-' * 42} | {'-' * 7}: | {'-' * 5}: |")
-        for name, (ours, ours_cpu), peer, theirs in rows(image, arguments.repeat):
-            ratio = f"{ours / theirs:6.1f}" if theirs and ours == ours else "     —"
-            peer_ms = f"{theirs:8.2f}" if theirs else "       —"
-            mine = f"{ours:12.2f} | {ours_cpu:8.1f}" if ours == ours else f"{'—':>12} | {'—':>8}"
-            print(f"| {name:<26} | {mine} | {peer:<42} | {peer_ms} | {ratio} |")
+        print(f"| {'-' * 26} | {'-' * 8}: | {'-' * 6}: | {'-' * 8}: | {'-' * 42} | {'-' * 5}: | {'-' * 4}: |")
+        for name, (ours, ours_cpu, without), peer, theirs in rows(image, arguments.repeat):
+            ratio = f"{ours_cpu / theirs:5.1f}" if theirs and ours == ours else "    —"
+            peer_ms = f"{theirs:6.2f}" if theirs else "     —"
+            mine = f"{ours_cpu:9.2f} | {ours:7.1f}" if ours == ours else f"{'—':>9} | {'—':>7}"
+            fallback = f"{without:9.2f}" if without == without else f"{'—':>9}"
+            print(f"| {name:<26} | {mine} | {fallback} | {peer:<42} | {peer_ms} | {ratio} |")
+    load = os.getloadavg()
+    print(f"\nload average afterwards {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

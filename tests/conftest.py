@@ -104,6 +104,14 @@ def deploy_blocker() -> str:
     return str(_test_module("deploy_path").blocker_source("httpx2"))
 
 
+@pytest.fixture(scope="session")
+def geodata() -> Any:
+    """``geodata.py``: small multispectral GeoTIFFs and datasets of them (``write_raster``,
+    ``write_signal_dataset``); skipped where rasterio (the ``[geo]`` extra) is missing."""
+    pytest.importorskip("rasterio")
+    return _test_module("geodata")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def strict_numpy_scalars() -> Iterator[None]:
     """The whole suite under NumPy 2.5's rule for Python integers (see ``strict_numpy.py``), which the

@@ -197,3 +197,20 @@ def test_a_failed_save_leaves_the_previous_file_and_no_partial_one(
     with pytest.raises(OSError):
         save_checkpoint(tmp_path / "new.pt", payload())
     assert not (tmp_path / "new.pt").exists()
+
+
+def test_the_band_rule_is_an_optional_field_written_only_when_set(tmp_path: Path) -> None:
+    from pixelwise.data.bands import BandRanges, InputBands
+    from pixelwise.inference.spec import InferenceSpec
+
+    plain = save_checkpoint(tmp_path / "plain.pt", payload())
+    assert "input_bands" not in torch.load(plain, weights_only=True) and load_checkpoint(plain).input_bands is None
+    rule = InputBands(("B8",), 0.0, BandRanges((300.0,), (9000.0,)))
+    banded = save_checkpoint(tmp_path / "bands.pt", replace(payload(), input_bands=rule))
+    assert torch.load(banded, weights_only=True)["input_bands"] == {
+        "selection": ["B8"],
+        "nodata": 0.0,
+        "ranges": {"low": [300.0], "high": [9000.0]},
+    }
+    assert load_checkpoint(banded).input_bands == rule
+    assert InferenceSpec.from_checkpoint(banded).input_bands == rule  # what predict and export read

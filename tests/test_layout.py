@@ -2,10 +2,11 @@
 
 The import graph is read from the source with ``ast``, not by importing: every ``import`` statement counts,
 at module level, inside functions (lazy imports) and under ``if TYPE_CHECKING`` alike, since each says
-that one part needs another. Its nodes are the parts of ``pixelwise`` one level down: each subpackage
-(``data``, ``inference``, ``train`` ...) and each top-level module (``metrics``, ``files``,
-``checkpoint`` ...). Imports within a part are its own business; the package root, whose lazy export
-table names modules as strings, is not a node (everything hangs under it).
+that one part needs another. It is checked at two grains: between the parts of ``pixelwise`` one level
+down (each subpackage, ``data``, ``inference``, ``train`` ..., and each top-level module, ``metrics``,
+``files``, ``checkpoint`` ...), and between modules, which finds a circle inside one part (``train.trainer``
+and ``train.semi`` once called each other). The package root, whose lazy export table names modules as
+strings, is a node of neither (everything hangs under it).
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ def _module_name(path: Path) -> list[str]:
     return ["pixelwise", *(parts[:-1] if parts[-1] == "__init__" else parts)]
 
 
-def _imported_modules(path: Path) -> list[tuple[str, int]]:
-    """Absolute names of every module ``path`` imports anywhere in its body, with the line."""
+def _module_names() -> set[str]:
+    return {".".join(_module_name(path)) for path in SOURCE.rglob("*.py")}
+
+
+def _imported_modules(path: Path, modules: set[str] | None = None) -> list[tuple[str, int]]:
+    """Absolute names of every module ``path`` imports anywhere in its body, with the line.
+
+    ``from package import name`` is the module ``package.name`` when ``modules`` (or, for the package root,
+    always) says that is a module, else ``package``.
+    """
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name[:-1]
     found: list[tuple[str, int]] = []
@@ -42,8 +51,11 @@ def _imported_modules(path: Path) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *([node.module] if node.module else [])])
+            submodules = [f"{module}.{alias.name}" for alias in node.names]
             if module == "pixelwise":  # from pixelwise import errors: the names are the modules
-                found.extend((f"pixelwise.{alias.name}", node.lineno) for alias in node.names)
+                found.extend((submodule, node.lineno) for submodule in submodules)
+            elif modules is not None and any(submodule in modules for submodule in submodules):
+                found.extend((sub if sub in modules else module, node.lineno) for sub in submodules)
             else:
                 found.append((module, node.lineno))
     return found
@@ -59,6 +71,24 @@ def import_graph() -> Edges:
             target = module.split(".")
             if target[0] == "pixelwise" and len(target) > 1 and target[1] != name[1]:
                 edges[name[1]][target[1]].append(f"{path.relative_to(SOURCE.parent)}:{line}")
+    return edges
+
+
+def module_graph() -> Edges:
+    """Module -> the modules of ``pixelwise`` it imports (a package is its ``__init__``), the package root aside."""
+    modules = _module_names()
+    edges: Edges = defaultdict(lambda: defaultdict(list))
+    for path in sorted(SOURCE.rglob("*.py")):
+        name = ".".join(_module_name(path))
+        if name == "pixelwise":
+            continue
+        for module, line in _imported_modules(path, modules):
+            target = module.split(".")
+            while len(target) > 2 and ".".join(target) not in modules:  # import pixelwise.a.b.function
+                target.pop()
+            imported = ".".join(target)
+            if target[0] == "pixelwise" and len(target) > 1 and imported != name:
+                edges[name][imported].append(f"{path.relative_to(SOURCE.parent)}:{line}")
     return edges
 
 
@@ -92,14 +122,27 @@ def test_the_cycle_finder_finds_cycles() -> None:
     graph = import_graph()
     assert "inference" in graph["cli"]  # cli/predict.py imports the predictor inside the command
     assert "models" in graph["checkpoint"]  # a function-level import
+    modules = module_graph()
+    assert "pixelwise.train.semi" in modules["pixelwise.train.trainer"]  # a circle inside one part is seen
+    assert "pixelwise.models.registry" in modules["pixelwise.checkpoint"]
+    # from a package import its submodule: an edge to the submodule, not to the package's __init__
+    assert "pixelwise.data.builtin.shapes" in modules["pixelwise.data.builtin.registry"]
+    assert "pixelwise.data.builtin" not in modules["pixelwise.data.builtin.registry"]
 
 
-def test_no_import_cycle_between_parts_of_the_package() -> None:
-    edges = import_graph()
+def _fail_on_cycle(edges: Edges) -> None:
     cycle = find_cycle(edges)
     if cycle:
         steps = [f"{a} -> {b} ({', '.join(edges[a][b][:2])})" for a, b in itertools.pairwise(cycle)]
         pytest.fail("import cycle: " + "; ".join(steps))
+
+
+def test_no_import_cycle_between_parts_of_the_package() -> None:
+    _fail_on_cycle(import_graph())
+
+
+def test_no_import_cycle_between_modules() -> None:
+    _fail_on_cycle(module_graph())
 
 
 def _run(*snippets: str) -> str:
@@ -186,3 +229,26 @@ def test_no_module_is_longer_than_a_reader_can_hold() -> None:
     lengths = {path: len(path.read_text().splitlines()) for path in sorted(SOURCE.rglob("*.py"))}
     too_long = [f"{path.relative_to(SOURCE)} ({count})" for path, count in lengths.items() if count > MAX_LINES]
     assert not too_long, f"modules over {MAX_LINES} lines: {', '.join(too_long)}; split them by concern"
+
+
+MAX_FUNCTION_LINES = 100
+
+
+def function_lengths() -> dict[str, int]:
+    """Lines of every function's body in the package, its docstring left out: ``"module.py:line name"``."""
+    lengths: dict[str, int] = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = node.body
+            documented = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+            first = body[1] if documented and len(body) > 1 else body[0]
+            assert node.end_lineno is not None
+            lengths[f"{path.relative_to(SOURCE)}:{node.lineno} {node.name}"] = node.end_lineno - first.lineno + 1
+    return lengths
+
+
+def test_no_function_is_longer_than_a_reader_can_follow() -> None:
+    too_long = [f"{name} ({count})" for name, count in function_lengths().items() if count > MAX_FUNCTION_LINES]
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines: {', '.join(too_long)}; split them into steps"

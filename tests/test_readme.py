@@ -53,3 +53,14 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     miou, dice = (float(value) for value in capsys.readouterr().out.split())
     assert 0 <= miou <= 1 and 0 <= dice <= 1
     assert (tmp_path / "runs/semi/best.pt").is_file()
+
+
+def test_readme_demo_table_is_the_recorded_run() -> None:
+    """The table under `make demo` is demo_table of the run kept in docs/demo-results.json, not typed by hand."""
+    import json
+
+    from pixelwise.report.demo_table import demo_table
+    from pixelwise.report.results import ComparisonResults
+
+    recorded = json.loads((README.parent / "docs/demo-results.json").read_text())
+    assert demo_table(ComparisonResults.from_dict(recorded)).strip() in README.read_text()

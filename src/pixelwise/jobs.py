@@ -15,6 +15,10 @@ Nothing is lost and nothing is done twice:
   fingerprint of its settings (the model, the options, the outputs asked for). Running the same job again
   finishes only what is missing, without ``--overwrite``; files of a job with other settings (or of
   nobody's) are replaced only with ``--overwrite``, which also redoes everything.
+
+Where the images are processed is the ``Executor``'s business: ``InProcess`` (the default) runs them here one
+after another; ``pixelwise.cluster.DaskExecutor`` runs the same ``process_item`` on the workers of a Dask
+cluster. Either way this process holds the folder's lock, checks the outputs and keeps the record.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -147,6 +151,53 @@ def check_job(job: Job) -> None:
     check_apart(job.out, input_folders=job.input_folders, input_files=job.input_files, targets=targets, flag=job.flag)
 
 
+Opener = Callable[[Item], "ImageSource"]  # how an item's image is opened
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one image: ``failure``, the one-line reason it failed (None: its files are written);
+    ``notes``, the warnings it raised that were not said as they came (a worker's, said by the client)."""
+
+    name: str
+    failure: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+Outcomes = Generator[Outcome, None, None]
+
+
+class Executor(Protocol):
+    """Where a job's images are processed: ``run`` puts every item through ``process_item`` and gives back
+    its ``Outcome`` as it finishes, in any order, moving ``bar`` as it goes. An error other than an image's
+    own (``process_item``) propagates and stops the job; closing the iterator stops the work.
+
+    ``counts_units``: the bar counts the task's units (``run_job``'s ``units``, which the task reports as it
+    goes); else it counts images (an executor that only hears of finished images).
+    """
+
+    counts_units: bool
+
+    def run(
+        self, job: Job, task: Task, items: Sequence[Item], *, open_source: Opener, bar: Any, quiet: bool
+    ) -> Outcomes: ...
+
+
+class InProcess:
+    """The images one after another in this process, the bar moving with the task's units."""
+
+    counts_units = True
+
+    def run(
+        self, job: Job, task: Task, items: Sequence[Item], *, open_source: Opener, bar: Any, quiet: bool
+    ) -> Outcomes:
+        for item in items:
+            bar.set_postfix_str(item.name)
+            with _notes(_say_above(bar, item, quiet)):
+                outcome = process_item(job, task, item, open_source=open_source, progress=bar.update)
+            yield outcome
+
+
 def run_job(
     job: Job,
     task: Task,
@@ -156,41 +207,83 @@ def run_job(
     unit: str = "image",
     quiet: bool = False,
     open_source: Callable[[Item], ImageSource] | None = None,
+    executor: Executor | None = None,
 ) -> JobReport:
     """Run ``task`` on every image of ``job`` not already complete, writing through its sinks.
 
     ``units(item)``: the work an image is worth on the progress bar (``task`` reports it). ``open_source``:
-    how an item's image is opened (default ``data.sources.open_image`` of its path). The folder is held for
-    the run (``files.output_lock``).
+    how an item's image is opened (default ``data.sources.open_image`` of its path). ``executor``: where the
+    images are processed (default ``InProcess``). The folder is held for the run (``files.output_lock``) by
+    this process, which alone keeps the record, as each image's outcome comes back.
     """
 
     from pixelwise.progress import progress_bar
 
     check_job(job)
     report = JobReport()
+    runner: Executor = executor or InProcess()
     with output_lock(job.out):
         pending = _pending(job, report)
         if not pending:
+            _finish_sinks(job, report)  # a run killed after its last image but before its tables
             return report
         manifest = _Manifest(job.out / JOB_MANIFEST, job.identity, fresh=not report.complete)
-        with progress_bar(total=sum(_units(units, item) for item in pending), desc=desc, unit=unit, quiet=quiet) as bar:
-            for item in pending:
-                bar.set_postfix_str(item.name)
-                try:
-                    with _notes(item, bar, quiet):
-                        source = (open_source or _open_path)(item)
-                        _run_item(job, task, item, source, bar.update)
-                except (InputError, MemoryError, RuntimeError) as error:
-                    if not _fails_one_image(error):  # any other RuntimeError stops the job, as a bug must
-                        raise
-                    message = _failure_line(item, error)
-                    report.failed.append((item.path, message))
+        by_name = {item.name: item for item in pending}
+        total = sum(_units(units, item) for item in pending) if runner.counts_units else len(pending)
+        shown_unit = unit if runner.counts_units else "image"
+        with (
+            progress_bar(total=total, desc=desc, unit=shown_unit, quiet=quiet) as bar,
+            contextlib.closing(
+                runner.run(job, task, pending, open_source=open_source or _open_path, bar=bar, quiet=quiet)
+            ) as outcomes,
+        ):
+            for outcome in outcomes:
+                item = by_name[outcome.name]
+                say = _say_above(bar, item, quiet)
+                for note in outcome.notes:
+                    say(note)
+                if outcome.failure is not None:
+                    report.failed.append((item.path, outcome.failure))
                     if len(job.items) > 1:  # a job of one image ends with this line alone (JobReport.failure)
-                        bar.write(f"pixelwise: error: {message}", file=sys.stderr)
+                        bar.write(f"pixelwise: error: {outcome.failure}", file=sys.stderr)
                     continue
                 manifest.add(item.name)
                 report.written.append(item.name)
+        _finish_sinks(job, report)
     return report
+
+
+def process_item(
+    job: Job,
+    task: Task,
+    item: Item,
+    *,
+    open_source: Callable[[Item], ImageSource],
+    progress: Callable[[int], Any] = lambda done: None,
+) -> Outcome:
+    """One image through ``task`` into every sink of ``job``; its files appear only when all of it succeeded.
+
+    An image's own failure (an ``errors.InputError``: damaged, too large, of a kind the task cannot take; or
+    memory short for it) is its ``Outcome.failure``; any other error propagates (it would fail every image).
+    """
+    try:
+        source = open_source(item)
+        _run_item(job, task, item, source, progress)
+    except (InputError, MemoryError, RuntimeError) as error:
+        if not _fails_one_image(error):  # any other RuntimeError stops the job, as a bug must
+            raise
+        return Outcome(item.name, failure=_failure_line(item, error))
+    return Outcome(item.name)
+
+
+def _finish_sinks(job: Job, report: JobReport) -> None:
+    """A sink that joins its images' files into one (``finish(out, names)``: the objects' tables) does it now,
+    over every image the job has finished, in this run or an earlier one; failed images are left out."""
+    finished = [*report.complete, *report.written]
+    for sink in job.sinks:
+        finish = getattr(sink, "finish", None)
+        if finish is not None:
+            finish(job.out, finished)
 
 
 def _pending(job: Job, report: JobReport) -> list[Item]:
@@ -268,18 +361,28 @@ def _failure_line(item: Item, error: BaseException) -> str:
     return message if str(item.path) in message else f"{item.path}: {message}"
 
 
+def _say_above(bar: Any, item: Item, quiet: bool) -> Callable[[str], None]:
+    """How a note of ``item`` is said: ``note: NAME: message``, one line above the bar (nothing when quiet)."""
+
+    def say(text: str) -> None:
+        if not quiet:
+            # a note of the data layer names the file already
+            named = text if str(item.path) in text else f"{item.path.name}: {text}"
+            bar.write(f"note: {named}", file=sys.stderr)
+
+    return say
+
+
 @contextlib.contextmanager
-def _notes(item: Item, bar: Any, quiet: bool) -> Iterator[None]:
-    """Python warnings raised for an image become one ``note: NAME: message`` line each, above the bar."""
+def _notes(say: Callable[[str], None]) -> Iterator[None]:
+    """Python warnings raised inside become one ``say(message)`` each, once per message, as they come."""
     seen: set[str] = set()
 
     def show(message: Warning | str, *_: Any, **__: Any) -> None:
         text = " ".join(str(message).split())
-        if not quiet and text not in seen:
+        if text not in seen:
             seen.add(text)
-            # a note of the data layer names the file already
-            named = text if str(item.path) in text else f"{item.path.name}: {text}"
-            bar.write(f"note: {named}", file=sys.stderr)
+            say(text)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always")

@@ -6,19 +6,23 @@ normaliser. A batch with no valid pixel gives a zero that still has a gradient p
 landed entirely on padding does not turn the loss into NaN.
 
 Binary tasks are two-class problems here (softmax over K = 2), so they need no special mode.
+
+``LOSS_NAMES`` is the one list of the names ``make_loss`` takes (``TrainConfig.loss`` offers them); torch is
+imported inside the functions, so that the settings and the command line read the names without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
+from pixelwise.data.classes import IGNORE_INDEX
 from pixelwise.errors import PixelwiseError
 
-LossFunction = Callable[[Tensor, Tensor], Tensor]
+if TYPE_CHECKING:
+    from torch import Tensor
+
+LossFunction = Callable[["Tensor", "Tensor"], "Tensor"]
 
 LOSS_NAMES = ("ce", "dice", "focal", "ce+dice")
 
@@ -33,6 +37,8 @@ def _check_shapes(logits: Tensor, target: Tensor) -> None:
 
 
 def _weight_tensor(class_weights: Sequence[float] | Tensor | None, like: Tensor, num_classes: int) -> Tensor | None:
+    import torch
+
     if class_weights is None:
         return None
     weight = torch.as_tensor(class_weights, dtype=like.dtype, device=like.device)
@@ -45,17 +51,20 @@ def cross_entropy(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
 ) -> Tensor:
     """Per-pixel cross-entropy, mean over the valid pixels (weighted mean when class weights are given).
 
     logits (N, K, H, W), target (N, H, W) int -> scalar.
 
+    >>> import torch
     >>> logits = torch.zeros(1, 2, 1, 2)
     >>> round(cross_entropy(logits, torch.tensor([[[0, 255]]])).item(), 4)   # log 2
     0.6931
     """
+    import torch.nn.functional as F
+
     _check_shapes(logits, target)
     target = target.long()
     if not bool((target != ignore_index).any()):
@@ -68,7 +77,7 @@ def dice_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
     smooth: float = 1.0,
 ) -> Tensor:
@@ -81,10 +90,14 @@ def dice_loss(
     is not is still penalised, and a class absent from both P and Y scores 1 instead of 0/0. Class weights
     give a weighted mean over classes.
 
+    >>> import torch
     >>> logits = torch.tensor([[[[9.0, -9.0]], [[-9.0, 9.0]]]])       # confidently predicts [0, 1]
     >>> round(dice_loss(logits, torch.tensor([[[0, 1]]]), smooth=0.0).item(), 3)
     0.0
     """
+    import torch
+    import torch.nn.functional as F
+
     _check_shapes(logits, target)
     num_classes = logits.shape[1]
     valid = target != ignore_index
@@ -108,7 +121,7 @@ def focal_loss(
     logits: Tensor,
     target: Tensor,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | Tensor | None = None,
     gamma: float = 2.0,
 ) -> Tensor:
@@ -118,10 +131,13 @@ def focal_loss(
     PyTorch's cross-entropy (divided by the sum of the pixels' weights), so γ = 0 gives exactly
     :func:`cross_entropy`.
 
+    >>> import torch
     >>> logits = torch.zeros(1, 2, 1, 1)                               # p_y = 1/2
     >>> round(focal_loss(logits, torch.tensor([[[1]]]), gamma=2.0).item(), 4)   # 0.25 · log 2
     0.1733
     """
+    import torch
+
     _check_shapes(logits, target)
     valid = target != ignore_index
     if not bool(valid.any()):
@@ -138,7 +154,7 @@ def focal_loss(
 def make_loss(
     name: str,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | None = None,
     dice_weight: float = 1.0,
     focal_gamma: float = 2.0,
@@ -147,6 +163,7 @@ def make_loss(
 
     ``ce+dice`` is CE + ``dice_weight`` · Dice.
 
+    >>> import torch
     >>> loss = make_loss("ce+dice", ignore_index=255)
     >>> loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long)).shape
     torch.Size([])

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelwise.data.classes import ClassSpec
+from pixelwise.data.classes import IGNORE_INDEX, ClassSpec
 from pixelwise.errors import PixelwiseError
 
 
@@ -39,7 +39,7 @@ class ConfusionMatrix:
     [[1, 0], [0, 1]]
     """
 
-    def __init__(self, num_classes: int, *, ignore_index: int = ClassSpec.ignore_index) -> None:
+    def __init__(self, num_classes: int, *, ignore_index: int = IGNORE_INDEX) -> None:
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = num_classes
@@ -133,7 +133,7 @@ class BoundaryF1:
     take part in neither.
     """
 
-    def __init__(self, num_classes: int, *, tolerance: float = 2.0, ignore_index: int = ClassSpec.ignore_index) -> None:
+    def __init__(self, num_classes: int, *, tolerance: float = 2.0, ignore_index: int = IGNORE_INDEX) -> None:
         self.num_classes = num_classes
         self.tolerance = tolerance
         self.ignore_index = ignore_index
@@ -324,6 +324,15 @@ class Evaluator:
         self.boundary.update(np.asarray(prediction), np.asarray(truth))
         self.num_images += 1
 
+    def merge(self, other: Evaluator) -> None:
+        """Add the images ``other`` scored (same classes and tolerance): parts scored apart (on a cluster's
+        workers) reduce into the score one evaluator gives, as every count is a sum over images."""
+        if other.classes != self.classes or other.boundary.tolerance != self.boundary.tolerance:
+            raise ValueError("only evaluators of the same classes and boundary tolerance merge")
+        self.confusion.matrix += other.confusion.matrix
+        self.boundary.counts += other.boundary.counts
+        self.num_images += other.num_images
+
     def result(self) -> Scores:
         scores = self.confusion.scores()
         boundary = self.boundary.per_class()
@@ -385,7 +394,7 @@ def boundary_f1(
     *,
     num_classes: int,
     tolerance: float = 2.0,
-    ignore_index: int = ClassSpec.ignore_index,
+    ignore_index: int = IGNORE_INDEX,
 ) -> float:
     """Mean boundary F1 over the classes with a boundary in truth or prediction, for one image."""
     score = BoundaryF1(num_classes, tolerance=tolerance, ignore_index=ignore_index)

@@ -17,7 +17,6 @@ import typer.main
 from pixelwise import __version__
 from pixelwise.cli import app
 from pixelwise.cli.app import Command
-from pixelwise.files import folder_entries
 
 
 def walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -186,22 +185,20 @@ def test_bad_threads_and_device_are_one_line_before_any_work(cli: Any, tmp_path:
     assert not (tmp_path / "out").exists()
 
 
-def test_old_flag_names_still_work_with_a_note(cli: Any, tmp_path: Path) -> None:
-    """--force (now --overwrite), evaluate --json and classical's OUT_DIR argument (now -o/--out)."""
+def test_the_old_forms_before_1_0_are_usage_errors_of_one_line(cli: Any, tmp_path: Path) -> None:
+    """--force (now --overwrite), evaluate --json and the OUT arguments (now -o/--out) went before 1.0."""
     out = tmp_path / "shapes"
-    first = cli("datasets", "export", "shapes", out, "--count", "2", "--size", "16")
-    assert first.returncode == 0 and "note: the OUT_DIR argument is now -o/--out" in first.stderr
-    again = cli("datasets", "export", "shapes", "-o", out, "--count", "2", "--size", "16", "--force")
-    assert again.returncode == 0 and "note: --force is now --overwrite" in again.stderr
-    masks = cli("classical", "otsu", out / "test" / "images", tmp_path / "regions", "-q")
-    assert masks.returncode == 0 and "note: the OUT_DIR argument is now -o/--out" in masks.stderr
-    assert len(folder_entries(tmp_path / "regions")) == len(list((out / "test" / "images").iterdir()))
-    scores = cli("classical", "otsu", out, "-o", tmp_path / "pred", "--fit", out, "-q")
-    assert scores.returncode == 0, scores.stderr
-    old = cli("evaluate", tmp_path / "pred", out, "--json", tmp_path / "s.json")
-    assert old.returncode == 0 and "note: --json is now -o/--out" in old.stderr and (tmp_path / "s.json").is_file()
-    both = cli("classical", "otsu", out, tmp_path / "a", "-o", tmp_path / "b")
-    assert both.returncode == 2 and "give --out only" in both.stderr
+    for arguments in (
+        ("datasets", "export", "shapes", out),
+        ("datasets", "export", "shapes", "-o", out, "--force"),
+        ("classical", "otsu", tmp_path, tmp_path / "regions"),
+        ("evaluate", tmp_path, tmp_path, "--json", tmp_path / "s.json"),
+        ("export", tmp_path / "best.pt", tmp_path / "best.onnx"),
+    ):
+        result = cli(*arguments)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (arguments, result.stderr)
+        assert result.stderr.startswith("pixelwise: error: ") and "-h for help" in result.stderr, result.stderr
+    assert not out.exists() and not (tmp_path / "regions").exists()
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_a_folder_without_split_folders_is_scored_whole(tmp_path: Path, cli, wri
     # folders: every one of its 13 masks is truth, not the 2 that a seeded 70/15/15 split would call test
     data, predictions = tmp_path / "cells", tmp_path / "pred"
     write_unseen(data, count=13)
-    made = cli("classical", "multi_otsu", data, predictions, "--oracle", "--set", "classes=3", "-q")
+    made = cli("classical", "multi_otsu", data, "-o", predictions, "--oracle", "--set", "classes=3", "-q")
     assert made.returncode == 0, made.stderr
     assert len(folder_entries(predictions)) == 13
 

@@ -100,16 +100,6 @@ def test_export_defaults_beside_the_checkpoint_and_keeps_what_exists(cli: Any, t
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.onnx", "best.pt"]
 
 
-def test_export_takes_its_output_as_a_second_argument_too(cli: Any, tmp_path: Path) -> None:
-    """`pixelwise export CKPT OUT.onnx`, as people write it, is -o with a note."""
-    _checkpoint(tmp_path / "best.pt", width=4, depth=2)
-    result = cli("export", tmp_path / "best.pt", tmp_path / "deploy.onnx", "-q")
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "note: the OUT argument is now -o/--out\n" and (tmp_path / "deploy.onnx").is_file()
-    both = cli("export", tmp_path / "best.pt", tmp_path / "a.onnx", "-o", tmp_path / "b.onnx")
-    assert both.returncode == 2 and "give --out only" in both.stderr
-
-
 def test_export_and_predict_errors_are_one_line_and_write_nothing(cli: Any, run: Path, tmp_path: Path) -> None:
     _checkpoint(tmp_path / "psp.pt", name="pspnet", encoder="tu-test_resnet", psp_out_channels=8)
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")

@@ -105,12 +105,16 @@ def test_results_json_keeps_its_schema_and_reads_back_into_the_same_records(shap
         *("format", "created", "dataset", "seed", "noise", "budget", "settings", "versions", "torch_threads"),
         *("total_seconds", "methods", "examples"),
     ]
-    assert list(stored["dataset"]) == ["name", "description", "root", "classes", "in_channels", "splits", "test_limit"]
+    assert list(stored["dataset"]) == [
+        *("name", "description", "root", "classes", "in_channels", "splits", "test_limit"),
+        "instances",  # issue 23: test images with label images of their objects
+    ]
     assert all(list(level) == ["key", "name", "kind", "amount"] for level in stored["noise"])
     (method,) = stored["methods"]
     assert list(method) == [
         *("name", "family", "oracle", "description", "metrics", "noise", "ms_per_image", "ms_per_image_mean"),
         *("train_seconds", "train_images", "checkpoint"),
+        "instances",  # issue 23: object scores when the test truth has instances, else null
     ]
     assert list(method["metrics"]) == [
         *("miou", "mean_dice", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "boundary_f1"),
@@ -264,8 +268,13 @@ def test_demo_falls_back_to_shapes_without_fashion_mnist(
     result = cli("demo", "--out", tmp_path / "demo", "--threads", str(torch.get_num_threads()))
     assert result.returncode == 0, result.stderr
     assert "note: running the demo on the built-in 'shapes' scenes instead" in result.stderr
-    assert result.stdout.rstrip().splitlines()[-2] == f"report: {(tmp_path / 'demo' / 'report.html').resolve()}"
+    assert f"report: {(tmp_path / 'demo' / 'report.html').resolve()}" in result.stdout.splitlines()
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    from pixelwise.report.demo_table import demo_table
+    from pixelwise.report.results import ComparisonResults
+
+    # the table the README carries, printed last and rendered from the results.json the run wrote
+    assert result.stdout.rstrip().endswith(demo_table(ComparisonResults.from_dict(results)).rstrip())
     classical = list_methods()
     # every classical method, the two networks, then the oracle bound of every classical method
     assert [method["name"] for method in results["methods"]] == [

@@ -203,7 +203,7 @@ def test_volume_tiff_is_refused(tmp_path: Path) -> None:
         read_image(tmp_path / "volume.tif")
 
 
-def test_alpha_samples_are_dropped_and_other_extra_channels_refused(tmp_path: Path) -> None:
+def test_alpha_samples_are_dropped_and_other_extra_channels_kept_as_bands(tmp_path: Path) -> None:
     grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
     tifffile.imwrite(
         tmp_path / "la.tif", np.dstack([grey, grey]), photometric="minisblack", extrasamples=["unassalpha"]
@@ -212,9 +212,13 @@ def test_alpha_samples_are_dropped_and_other_extra_channels_refused(tmp_path: Pa
     rgba = np.dstack([grey, grey, grey, grey])
     tifffile.imwrite(tmp_path / "rgba.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
     assert read_image(tmp_path / "rgba.tif").shape == (8, 8, 3)
-    tifffile.imwrite(tmp_path / "two.tif", np.dstack([grey, grey]), photometric="minisblack", planarconfig="contig")
-    with pytest.raises(PixelwiseError, match=r"two\.tif: an image of 2 channels that are not grey \+ alpha"):
-        read_image(tmp_path / "two.tif")
+    # two channels that are not grey + alpha are two bands (two fluorescence stains), no longer refused
+    tifffile.imwrite(
+        tmp_path / "two.tif", np.dstack([grey, 255 - grey]), photometric="minisblack", planarconfig="contig"
+    )
+    two = read_image(tmp_path / "two.tif")
+    assert two.shape == (8, 8, 2)
+    np.testing.assert_array_equal(two[:, :, 1], (255 - grey) / np.float32(255))
     with pytest.raises(PixelwiseError, match=r"mask .*two\.tif has 2 channels"):
         read_mask(tmp_path / "two.tif")
 

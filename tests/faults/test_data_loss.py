@@ -20,14 +20,14 @@ from .conftest import assert_refused, checkpoint_payload, tree
 
 def test_classical_refuses_to_write_into_its_input_dataset(cli: Any, dataset: Path) -> None:
     before = tree(dataset)
-    result = cli("classical", "otsu", dataset, dataset / "masks", "--oracle", "-q")
+    result = cli("classical", "otsu", dataset, "-o", dataset / "masks", "--oracle", "-q")
     assert_refused(result, dataset / "masks")
     assert tree(dataset) == before
 
 
 def test_classical_refuses_its_input_folder_even_with_overwrite(cli: Any, images: Path) -> None:
     before = tree(images)
-    result = cli("classical", "otsu", images, images, "--overwrite", "-q")
+    result = cli("classical", "otsu", images, "-o", images, "--overwrite", "-q")
     assert_refused(result, images)
     assert tree(images) == before
 
@@ -40,7 +40,7 @@ def test_classical_refuses_to_replace_its_input_file_even_with_overwrite(cli: An
     tifffile.imwrite(folder / "scan.tif", np.random.default_rng(0).integers(0, 255, (20, 20), dtype=np.uint8))
     before = tree(folder)
     # the regions of scan.tif would be written as scan.tif, over the image
-    result = cli("classical", "otsu", folder / "scan.tif", folder, "--overwrite", "-q")
+    result = cli("classical", "otsu", folder / "scan.tif", "-o", folder, "--overwrite", "-q")
     assert_refused(result, folder / "scan.tif")
     assert tree(folder) == before
 
@@ -50,10 +50,10 @@ def test_classical_keeps_a_non_empty_output_folder_without_overwrite(cli: Any, i
     out.mkdir()
     (out / "img0.tif").write_bytes(b"the user's own file")
     before = tree(out, images)
-    result = cli("classical", "otsu", images, out, "-q")
+    result = cli("classical", "otsu", images, "-o", out, "-q")
     assert_refused(result, out, "--overwrite")
     assert tree(out, images) == before
-    assert cli("classical", "otsu", images, out, "-q", "--overwrite").returncode == 0
+    assert cli("classical", "otsu", images, "-o", out, "-q", "--overwrite").returncode == 0
     assert (out / "img0.tif").read_bytes() != b"the user's own file"
 
 
@@ -138,7 +138,7 @@ def test_a_second_writer_into_the_same_folder_refuses(
     out.mkdir()
     arguments = {
         "predict": ["predict", checkpoint, images, "--out", out],
-        "classical": ["classical", "otsu", images, out, "-q"],
+        "classical": ["classical", "otsu", images, "-o", out, "-q"],
         "compare": ["compare", dataset, "--out", out, *QUICK_COMPARE],
         "train": ["train", dataset, "--out", out, "--epochs", "1", "-q"],
     }[command]
@@ -154,7 +154,7 @@ def test_a_second_writer_into_the_same_folder_refuses(
         holder.wait(timeout=30)
 
 
-# --- evaluate --json ------------------------------------------------------------------------------------
+# --- evaluate -o -----------------------------------------------------------------------------------------
 
 
 def test_evaluate_json_keeps_an_existing_file_without_overwrite(
@@ -162,10 +162,10 @@ def test_evaluate_json_keeps_an_existing_file_without_overwrite(
 ) -> None:
     given = tmp_path / "settings.yaml"
     given.write_text("epochs: 30\n")
-    result = cli("evaluate", predictions, dataset, "--json", given)
+    result = cli("evaluate", predictions, dataset, "-o", given)
     assert_refused(result, given, "--overwrite")
     assert given.read_text() == "epochs: 30\n"
-    assert cli("evaluate", predictions, dataset, "--json", given, "--overwrite").returncode == 0
+    assert cli("evaluate", predictions, dataset, "-o", given, "--overwrite").returncode == 0
     assert '"miou"' in given.read_text()
 
 
@@ -218,7 +218,7 @@ def test_written_files_get_the_permissions_of_the_umask(
         out = tmp_path / "out"
         assert cli("predict", checkpoint, images, "--out", out, "--overlay").returncode == 0
         export = tmp_path / "export"
-        assert cli("datasets", "export", "shapes", export, "--count", "4", "--size", "16").returncode == 0
+        assert cli("datasets", "export", "shapes", "-o", export, "--count", "4", "--size", "16").returncode == 0
     finally:
         os.umask(previous)
     for file in [*out.rglob("*.png"), *export.rglob("*.png")]:

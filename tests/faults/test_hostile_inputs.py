@@ -67,7 +67,7 @@ def test_a_declared_ignore_label_is_never_read_as_a_class(cli: Any, tmp_path: Pa
         Image.fromarray(np.ones((6, 8), np.uint8)).save(predicted / f"{name}.png")
     before = tree(truth, predicted)
     scores = tmp_path / "scores.json"
-    result = cli("evaluate", predicted, truth, "--json", scores)
+    result = cli("evaluate", predicted, truth, "-o", scores)
     assert result.returncode == 0, result.stderr
     written = json.loads(scores.read_text())
     # every 255 left out, in a.png as in b.png: 24 + 42 pixels, not 48 + 42

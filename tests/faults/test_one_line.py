@@ -29,12 +29,12 @@ COMMANDS = ["predict", "train", "classical", "evaluate", "compare"]
 def _writing_into(
     command: str, out: Path, *, checkpoint: Path, images: Path, dataset: Path, predictions: Path
 ) -> list[Any]:
-    """The command line of ``command`` that writes into ``out`` (evaluate: its --json file there)."""
+    """The command line of ``command`` that writes into ``out`` (evaluate: its -o file there)."""
     return {
         "predict": ["predict", checkpoint, images, "--out", out],
         "train": ["train", dataset, "--out", out, "--epochs", "1", "-q"],
-        "classical": ["classical", "otsu", images, out, "-q"],
-        "evaluate": ["evaluate", predictions, dataset, "--json", out / "scores.json"],
+        "classical": ["classical", "otsu", images, "-o", out, "-q"],
+        "evaluate": ["evaluate", predictions, dataset, "-o", out / "scores.json"],
         "compare": ["compare", dataset, "--out", out, "--methods", "otsu", "--sigmas", "0", "--salt-pepper", ""],
     }[command]
 
@@ -143,13 +143,13 @@ def test_a_multi_page_tiff_is_refused(cli: Any, tmp_path: Path) -> None:
     stack = tmp_path / "stack.tif"
     for page in range(3):
         tifffile.imwrite(stack, np.full((16, 16), 60 * page, np.uint8), append=True)
-    assert_refused(cli("classical", "otsu", stack, tmp_path / "out", "-q"), stack, "3 pages")
+    assert_refused(cli("classical", "otsu", stack, "-o", tmp_path / "out", "-q"), stack, "3 pages")
 
 
 def test_a_two_channel_image_is_refused(cli: Any, tmp_path: Path) -> None:
     two = tmp_path / "two.tif"
     tifffile.imwrite(two, np.zeros((16, 16, 2), np.uint8), photometric="minisblack", planarconfig="contig")
-    assert_refused(cli("classical", "otsu", two, tmp_path / "out", "-q"), two, "2 channels")
+    assert_refused(cli("classical", "otsu", two, "-o", tmp_path / "out", "-q"), two, "2 channels")
 
 
 def test_a_palette_mask_contradicting_classes_yaml_is_refused(cli: Any, dataset: Path, predictions: Path) -> None:
@@ -297,7 +297,7 @@ def test_a_partial_score_says_how_many_were_left_out(
     (predictions / "stray.png").write_bytes((predictions / "cell_00.png").read_bytes())
     (predictions / "cell_05.png").unlink()
     scores = tmp_path / "scores.json"
-    result = cli("evaluate", predictions, dataset, "--partial", "--json", scores)
+    result = cli("evaluate", predictions, dataset, "--partial", "-o", scores)
     assert result.returncode == 0, result.stderr
     assert "left out" in result.stdout + result.stderr
     written = json.loads(scores.read_text())

@@ -96,3 +96,19 @@ def test_malformed_checkpoints_are_user_errors_naming_the_file(tmp_path: Path) -
     write_payload(tmp_path / "odd.pt", content)
     with pytest.raises(PixelwiseError, match=r"odd\.pt: normalisation has 2 means and 2 stds for 1 input channels"):
         InferenceSpec.from_checkpoint(tmp_path / "odd.pt")
+
+
+def test_the_band_rule_travels_in_the_dict_only_when_set() -> None:
+    import json
+
+    from pixelwise.data.bands import BandRanges, InputBands
+
+    assert "input_bands" not in make_spec().to_dict()
+    rule = InputBands((4, 3, 2), None, BandRanges((1.0, 2.0, 3.0), (4.0, 5.0, 6.0)))
+    spec = make_spec(input_bands=rule, in_channels=3, mean=(0.5,) * 3, std=(0.2,) * 3)
+    assert InferenceSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    broken = spec.to_dict() | {"input_bands": {"ranges": {"low": [1.0]}}}
+    with pytest.raises(PixelwiseError, match=r"model\.onnx: malformed inference spec"):
+        InferenceSpec.from_dict(broken, source="model.onnx")
+    with pytest.raises(PixelwiseError, match="3 bands chosen for 1 input channels"):
+        make_spec(input_bands=InputBands((4, 3, 2)))

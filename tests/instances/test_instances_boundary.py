@@ -115,3 +115,21 @@ def test_a_run_with_the_boundary_class_names_it_in_the_checkpoint(tmp_path: Path
     classes = load_checkpoint(result.best_checkpoint).classes
     assert classes.names == ("background", "nucleus", BOUNDARY_NAME)
     assert "object boundary" in result.history[0]["val_iou"]
+
+
+def test_probabilities_fold_the_boundary_into_the_object_classes() -> None:
+    from pixelwise.instances.boundary import fold_boundary_probabilities, without_boundary
+
+    classes = with_boundary_class(ClassSpec(("background", "cell", "nucleus"), ((0, 0, 0), (255, 0, 0), (0, 0, 255))))
+    assert without_boundary(classes).names == ("background", "cell", "nucleus") and without_boundary(CLASSES) is CLASSES
+    probabilities = np.array([[0.1, 0.5], [0.2, 0.0], [0.6, 0.0], [0.1, 0.5]], np.float32)[:, None, :]  # (4, 1, 2)
+    folded = fold_boundary_probabilities(probabilities, classes)
+    assert folded.shape == (3, 1, 2)
+    # the boundary's 0.1 split 1:3 between cell and nucleus; where neither has any, evenly
+    np.testing.assert_allclose(folded[:, 0, 0], [0.1, 0.225, 0.675])
+    np.testing.assert_allclose(folded[:, 0, 1], [0.5, 0.25, 0.25])
+    np.testing.assert_allclose(folded.sum(axis=0), 1.0)
+    two = fold_boundary_probabilities(
+        np.array([[0.2], [0.3], [0.5]], np.float32)[:, None], with_boundary_class(CLASSES)
+    )
+    np.testing.assert_allclose(two[:, 0, 0], [0.2, 0.8])  # a two-class task: all of it to the one object class

@@ -124,13 +124,18 @@ def test_label_images_of_predictions_in_sub_folders_keep_their_place(tmp_path: P
     truth, predictions, objects = make_folders(tmp_path, truth_instances=True)
     (predictions / "batch" / "instances").mkdir(parents=True)
     (predictions / "instances" / "batch").mkdir(parents=True)
+    for folder in ("masks", "instances"):  # the truth of batch/img0 is named batch/img0 too
+        (truth / folder / "batch").mkdir()
     for index in range(2):
+        for folder, suffix in (("masks", "png"), ("instances", "tif")):
+            (truth / folder / f"img{index}.{suffix}").rename(truth / folder / "batch" / f"img{index}.{suffix}")
         (predictions / f"img{index}.png").rename(predictions / "batch" / f"img{index}.png")
         # as a job writes OUT/instances/<name>.tif for the image named batch/img0: all three discs found
         write_label_image(predictions / "instances" / "batch" / f"img{index}.tif", objects)
     result = cli("evaluate", predictions, truth, "--instances", "-o", tmp_path / "scores.json", "-q")
     assert result.returncode == 0, result.stderr
     assert "predictions have no instances" not in result.stderr
+    assert "truth masks have no instances" not in result.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())["instances"]
     # the second image's mask lacks the lone disc, so its object is dropped as background: 5 of 6 found
     assert (scores["count_true"], scores["count_predicted"], scores["pq"]) == (6, 5, 5 / 5.5)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.instances.io import ObjectsWriter, instance_file, read_label_image, write_label_image
+from pixelwise.instances.io import PARTS_FOLDER, ObjectsWriter, instance_file, read_label_image, write_label_image
 from pixelwise.instances.labels import Instances
 from pixelwise.instances.measure import count_objects, measure_objects
 
@@ -55,6 +55,11 @@ def test_instance_files_lie_beside_masks_or_predictions(tmp_path: Path) -> None:
     (tmp_path / "out" / "instances").mkdir(parents=True)
     (tmp_path / "out" / "instances" / "c.tif").touch()
     assert instance_file(tmp_path / "out" / "c.png") == tmp_path / "out" / "instances" / "c.tif"
+    # a mask in a sub-folder of masks/ (named batch/d by evaluate): its label image in the same sub-folder
+    (tmp_path / "data" / "instances" / "batch").mkdir()
+    (tmp_path / "data" / "instances" / "batch" / "d.v2.tif").touch()
+    found = instance_file(tmp_path / "data" / "masks" / "batch" / "d.v2.png")
+    assert found == tmp_path / "data" / "instances" / "batch" / "d.v2.tif"
 
 
 def objects_of(name: str, count: int) -> tuple:
@@ -91,7 +96,7 @@ def test_a_crash_keeps_every_finished_image_and_the_next_run_joins_them(tmp_path
         ("c", "0", "0"),  # counted, though it has no object
         ("c/d.counts", "1", "6"),
     ]
-    assert not (tmp_path / "objects.parts").exists()
+    assert not (tmp_path / PARTS_FOLDER).exists()
 
 
 def test_images_with_other_bands_share_one_header(tmp_path: Path) -> None:

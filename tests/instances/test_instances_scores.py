@@ -163,3 +163,23 @@ def test_classes_must_agree_for_panoptic_quality_but_not_for_f1() -> None:
     scores = evaluator.result()
     assert scores.pq == 0.0 and scores.f1 == 1.0
     assert scores.to_dict()["per_class"]["debris"]["false_positives"] == 1  # type: ignore[index]
+
+
+def test_scores_read_back_from_their_json() -> None:
+    import json
+
+    from pixelwise.instances.scores import InstanceScores
+
+    truth = np.zeros((10, 10), np.int32)
+    truth[1:4, 1:4], truth[6:9, 6:9] = 1, 2
+    evaluator = InstanceEvaluator(ClassSpec.default(2))
+    evaluator.add(Instances(truth.copy(), np.ones(2, np.int32)), Instances(truth, np.ones(2, np.int32)), name="a")
+    evaluator.add(
+        Instances(np.zeros((4, 4), np.int32), np.zeros(0, np.int32)),
+        Instances(np.zeros((4, 4), np.int32), np.zeros(0, np.int32)),
+        name="empty",
+    )
+    scores = evaluator.result()
+    back = InstanceScores.from_dict(json.loads(json.dumps(scores.to_dict())))
+    assert back.to_dict() == scores.to_dict() and back.per_class == scores.per_class
+    assert np.isnan(back.per_image[1].aji)  # null in the JSON, NaN again

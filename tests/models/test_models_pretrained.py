@@ -143,3 +143,28 @@ def test_lite1_and_lite2_from_their_packages_map_exactly(encoder: str, size: int
         deepest = model.network.encoder(images)[-1]
         reference = classifier.blocks(classifier.bn1(classifier.conv_stem(images)))
     torch.testing.assert_close(deepest, reference, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_first_convolution_adaptation_is_smps(channels: int) -> None:
+    """The adaptation is smp's own rule (``encoders/_utils.py`` ``patch_first_conv``), checked against it."""
+    from segmentation_models_pytorch.encoders._utils import patch_first_conv
+
+    torch.manual_seed(channels)
+    convolution = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3))
+    rgb = convolution[0].weight.detach().clone()
+    patch_first_conv(convolution, channels, pretrained=True)
+    torch.testing.assert_close(adapt_first_convolution(rgb, channels), convolution[0].weight.detach())
+
+
+def test_a_pretrained_6_band_encoder_sees_rgb_twice_as_the_rgb_encoder_sees_rgb() -> None:
+    """What the adaptation means: band i starts with the RGB kernel of colour i mod 3, all scaled by 3/6, so
+    an image whose six bands are R, G, B, R, G, B starts with exactly the RGB encoder's features; what the
+    other bands mean is learned in training."""
+    rgb = create_model("unet", num_classes=2, encoder_weights="imagenet").eval()
+    six = create_model("unet", num_classes=2, in_channels=6, encoder_weights="imagenet").eval()
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        expected = rgb.network.encoder(image)[-1]
+        actual = six.network.encoder(torch.cat([image, image], dim=1))[-1]
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)

@@ -167,3 +167,14 @@ def test_a_checkpoint_loads_in_plain_smp_as_the_readme_shows(tmp_path: Path, mon
     images = torch.rand(2, 3, 64, 96)
     with torch.inference_mode():
         torch.testing.assert_close(smp_model.eval()(images), ours(images), rtol=0, atol=0)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_architecture_takes_any_number_of_bands(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=2, in_channels=5, encoder=SMALL_ENCODER[name]).eval()
+    with torch.inference_mode():
+        # batch 2: the image-level pooling branches normalise over the batch
+        assert model(torch.rand(2, 5, 33, 40)).shape == (2, 2, 33, 40)
+    assert model.spec["in_channels"] == 5
+    assert create_model(**model.spec).state_dict().keys() == model.state_dict().keys()

@@ -73,6 +73,8 @@ def test_adversarial_semi_supervised_from_the_same_command(
         (["--loss", "hinge"], "loss is 'hinge'; choose one of ce, dice, focal, ce+dice"),
         (["--set", "colour=red"], "unknown settings ['colour']"),
         (["--resume"], "no config.yaml to resume from"),
+        (["--time", "soon"], "time 'soon': give a duration such as 90s, 10m, 2h or 1h30m"),
+        (["--logger", "tensorbord"], "--logger 'tensorbord' (did you mean 'tensorboard'?)"),
     ],
 )
 def test_bad_values_are_one_line(
@@ -85,19 +87,26 @@ def test_bad_values_are_one_line(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_dataset_without_val_trains_on_the_training_loss(
+def test_a_dataset_without_val_holds_out_training_images(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import shutil
 
     from pixelwise.data.builtin import export_builtin
 
-    data = export_builtin("shapes", tmp_path / "data", count=8, size=32)
+    data = export_builtin("shapes", tmp_path / "data", count=12, size=32)
     shutil.rmtree(data / "val")
-    args = [str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop-size", "32", "--batch-size", "4", "-q"]
+    train_count = len(list((data / "train" / "images").iterdir()))
+    args = [str(data), "--out", str(tmp_path / "run"), "--epochs", "1", "--crop-size", "32", "--batch-size", "4"]
     code, stdout, err = run(args, monkeypatch, capsys)
     assert code == 0, err
-    assert "has no validation images" in err and "best epoch 1 (train loss" in stdout
+    held = round(0.15 * train_count)
+    assert f"no validation images: holding out {held} of {train_count} training images for validation" in err
+    assert "best epoch 1 (val mIoU" in stdout
+    # val_fraction 0: none held out, and best.pt follows the training loss, as the log says
+    code, stdout, err = run([*args, "--overwrite", "--val-fraction", "0"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "best.pt follows the training loss" in err and "best epoch 1 (train loss" in stdout
 
 
 def test_every_setting_has_a_flag_and_the_help_keeps_names_whole(
@@ -138,9 +147,8 @@ def test_model_options_and_on_off_flags_reach_the_checkpoint(
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["model_options"] == {"width": 8, "depth": 3} and saved["channels_last"] is False
     assert load_checkpoint(out / "best.pt").model_options == {"width": 8, "depth": 3}
-    # the old name of --overwrite still works, with a note
-    code, _, err = run([*args, "--force"], monkeypatch, capsys)
-    assert code == 0 and "note: --force is now --overwrite" in err
+    code, _, err = run([*args, "--overwrite"], monkeypatch, capsys)
+    assert code == 0, err
     assert (out / "notes.txt").read_text() == "mine"
 
 

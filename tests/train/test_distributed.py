@@ -18,12 +18,12 @@ from pixelwise.train import distributed
 from pixelwise.train.config import TrainConfig
 from pixelwise.train.distributed import (
     broadcast_from_main,
-    choose_device,
     gather,
     is_main_process,
     iterations_per_epoch,
     make_loader,
     on_main_process,
+    process_device,
     processes,
     reduce_mean,
     share_of,
@@ -55,12 +55,12 @@ def test_one_process_is_the_main_one_and_shares_nothing() -> None:
 
 
 def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert choose_device("cpu") == torch.device("cpu")
-    assert choose_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert process_device("cpu") == torch.device("cpu")
+    assert process_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         for name in ("cuda", "cuda:1"):
             with pytest.raises(PixelwiseError, match=f"--device {name}: torch sees no CUDA GPU"):
-                choose_device(name)
+                process_device(name)
     # under torchrun: one GPU per process, the one of its LOCAL_RANK
     for name, value in {
         "RANK": "3",
@@ -72,15 +72,15 @@ def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     assert distributed.launched() and distributed.rank() == 3 and distributed.world_size() == 4
     assert not is_main_process()
-    assert choose_device("cpu") == torch.device("cpu")
+    assert process_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    assert choose_device("auto") == choose_device("cuda") == torch.device("cuda", 1)
+    assert process_device("auto") == process_device("cuda") == torch.device("cuda", 1)
     with pytest.raises(PixelwiseError, match="under torchrun each process takes the GPU of its LOCAL_RANK"):
-        choose_device("cuda:0")
+        process_device("cuda:0")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(PixelwiseError, match="LOCAL_RANK 1 has no GPU of its own: torch sees 1"):
-        choose_device("cuda")
+        process_device("cuda")
 
 
 def test_the_loader_order_depends_only_on_seed_epoch_and_stream() -> None:

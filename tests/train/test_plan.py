@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -86,8 +87,38 @@ def test_normalization_names_the_statistic_by_stored_type_and_encoder(tmp_path: 
     assert settings_of(plan_training(eight, TrainConfig()))["normalization"] == "dataset"
     planned = plan_training(sixteen, pretrained)
     assert settings_of(planned)["normalization"] == "dataset"
-    assert "uint16 images: the training set's mean±std per channel" in planned.lines()[4]
-    assert "0.5..99.5th percentiles" in planned.lines()[4]
+    assert "uint16 images, 1 band(s): the training set's mean±std per channel" in planned.lines()[4]
+    assert "each image scaled by its 0.5..99.5th percentiles" in planned.lines()[4]
+
+
+def test_a_multispectral_folder_is_planned_as_read_by_its_band_rule(tmp_path: Path, geodata: Any) -> None:
+    """Six 16-bit bands with a no-data frame: the fingerprint has six channels without the no-data pixels,
+    says that the bands were scaled by the training set's ranges, and a pretrained encoder's ImageNet
+    statistics are not chosen for them; a --bands selection plans on the bands picked."""
+    root = geodata.write_signal_dataset(tmp_path / "scenes", count=4)
+    train = SegmentationFolder(root, "all")
+    found = fingerprint(train)
+    assert (found.channels, found.stored_types, found.band_ranges) == (6, ("uint16",), True)
+    with_data = np.concatenate([sample.image[~train.missing_pixels(i)] for i, sample in enumerate(train)])
+    every = np.concatenate([sample.image.reshape(-1, 6) for sample in train])
+    assert found.intensity[0].mean == pytest.approx(with_data[:, 0].mean(), abs=1e-4)
+    assert found.intensity[0].mean > every[:, 0].mean() + 0.02  # the no-data frame (read as 0) left out
+    planned = plan_training(found, TrainConfig(model="unet", encoder_weights="imagenet"))
+    assert settings_of(planned)["normalization"] == "dataset"
+    assert "6 band(s)" in planned.lines()[4] and "each band scaled by the training set's" in planned.lines()[4]
+    picked = fingerprint(SegmentationFolder(root, "all", bands=("B8", "B2")))
+    assert picked.channels == 2 and len(picked.intensity) == 2
+
+
+def test_without_validation_images_the_batch_counts_what_is_left_for_training(tmp_path: Path) -> None:
+    sizes = [(64, 64)] * 4
+    found = fingerprint(SegmentationFolder(write_folder(tmp_path / "d", sizes=sizes, foreground=400), "all"))
+    million = found.__class__(**{**found.__dict__, "pixels": 10**6})
+    config = TrainConfig(val_fraction=0.5)
+    # 64² crops, 5 % of the training pixels: 50,000 / 4096 -> 12; half held out for validation: 6
+    assert settings_of(plan_training(million, config))["batch_size"] == 12
+    carved = plan_training(million, config, carved=True)
+    assert settings_of(carved)["batch_size"] == 6 and "of the 500,000 training pixels" in carved.lines()[2]
 
 
 def test_given_settings_are_kept_said_and_left_out_of_what_is_applied(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def quality(config: TrainConfig, samples: TinyData, discriminator: Any = None) -
     trainer = build_trainer(config, classes=samples.classes, in_channels=1, total_iterations=1)
     trainer.raw_model = Oracle()
     trainer.raw_discriminator = discriminator
-    return pseudo_label_quality(trainer, samples, evaluation_transform(mean=[0.0], std=[1.0]))
+    return pseudo_label_quality(trainer.networks(raw=True), samples, evaluation_transform(mean=[0.0], std=[1.0]))
 
 
 def test_sure_and_right_against_unsure_and_wrong() -> None:

@@ -120,15 +120,15 @@ def test_nothing_is_learnt_from_an_unlabeled_batch_without_a_trusted_pixel(tiny_
     config = FAST.replace(adversarial_weight=0.01, semi_weight=0.1, semi_threshold=0.2)
     trainer = build_trainer(config, classes=tiny_train.classes, in_channels=1, total_iterations=10)
     trainer.discriminator = Verdict(-20.0)  # σ ≈ 0 everywhere: no pixel passes T_semi
-    loss, stats, _ = unlabeled_loss(trainer, data["unlabeled"])
+    loss, stats, _ = unlabeled_loss(trainer.networks(), data["unlabeled"])
     assert stats["semi_fraction"] == 0.0 and "unlabeled_adversarial_loss" not in stats and loss.item() == 0.0
     trainer.discriminator = Verdict(20.0)  # every valid pixel trusted: both terms count
-    loss, stats, _ = unlabeled_loss(trainer, data["unlabeled"])
+    loss, stats, _ = unlabeled_loss(trainer.networks(), data["unlabeled"])
     assert stats["semi_fraction"] == 1.0 and stats["unlabeled_adversarial_loss"] > 0 and loss.item() > 0
     # before semi_start the unlabeled adversarial term runs alone, as in the official code
     trainer.config = config.replace(semi_start=5)
     trainer.discriminator = Verdict(-20.0)
-    _, stats, _ = unlabeled_loss(trainer, data["unlabeled"])
+    _, stats, _ = unlabeled_loss(trainer.networks(), data["unlabeled"])
     assert "semi_loss" not in stats and stats["unlabeled_adversarial_loss"] > 0
 
 
@@ -186,16 +186,16 @@ def test_fixmatch_teaches_the_mixed_strong_view_with_the_weak_view_s_confident_a
     assert trainer.discriminator is None and isinstance(trainer.model, Recorder)
     weak, validity = batches(unlabeled=4)["unlabeled"]
     strong = weak + 5.0  # recognisably another view
-    loss, stats, _ = unlabeled_loss(trainer, (weak, validity, strong))
+    loss, stats, _ = unlabeled_loss(trainer.networks(), (weak, validity, strong))
     first, second = trainer.model.inputs
     assert torch.equal(first, weak)  # the weak view gives the pseudo-labels (without a gradient) ...
     assert (second >= 2.0).all() and second.shape == strong.shape  # ... the strong one, mixed, learns
     assert loss.requires_grad and stats["fixmatch_fraction"] == 1.0  # threshold 0: every valid pixel teaches
     trainer.config = config.replace(fixmatch_threshold=0.999)
-    loss, stats, _ = unlabeled_loss(trainer, (weak, validity, strong))
+    loss, stats, _ = unlabeled_loss(trainer.networks(), (weak, validity, strong))
     assert stats["fixmatch_fraction"] == 0.0 and loss.item() == 0.0
     with pytest.raises(ValueError, match="strong view"):
-        unlabeled_loss(trainer, (weak, validity))
+        unlabeled_loss(trainer.networks(), (weak, validity))
 
 
 def test_the_strong_view_is_the_weak_crop_recoloured() -> None:

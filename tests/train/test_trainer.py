@@ -153,13 +153,13 @@ def test_amp_on_the_cpu_uses_bfloat16_only_where_the_cpu_has_it(
     assert not trainer.scaler.is_enabled()  # bfloat16 has float32's range: nothing to scale
     if has_bf16:
         assert trainer.amp_dtype == torch.bfloat16 and messages == []
-        with trainer._autocast():
+        with trainer.networks().autocast():
             assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
     else:
         assert trainer.amp_dtype is None
         assert len(messages) == 1 and messages[0].startswith("amp: this CPU has no bfloat16 instructions")
         assert messages[0].endswith("training in float32")
-        with trainer._autocast():
+        with trainer.networks().autocast():
             assert not torch.is_autocast_enabled("cpu")
     stats = trainer.train_step(*batches()[:2])
     assert torch.isfinite(torch.as_tensor(stats["loss"]))

@@ -18,8 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelwise.data.classes import IGNORE_INDEX
 
-def one_hot(labels: torch.Tensor, num_classes: int, *, ignore_index: int = 255) -> tuple[torch.Tensor, torch.Tensor]:
+
+def one_hot(
+    labels: torch.Tensor, num_classes: int, *, ignore_index: int = IGNORE_INDEX
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Label maps (N, H, W) int -> one-hot maps (N, K, H, W) float32 and the valid mask (N, H, W) bool.
 
     Pixels equal to ``ignore_index`` are all-zero in the one-hot map and False in the mask; any other value

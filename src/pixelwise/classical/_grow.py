@@ -74,6 +74,29 @@ def _next_level(words: np.ndarray, summary: np.ndarray, level: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def _seed_sums(values: np.ndarray, labels: np.ndarray, num_regions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per region 1..num_regions: the sum of its seed pixels' values (num_regions + 1, C) and their count."""
+    channels = values.shape[1]
+    sums = np.zeros((num_regions + 1, channels))
+    counts = np.zeros(num_regions + 1, np.int64)
+    for pixel in range(labels.shape[0]):
+        region = labels[pixel]
+        if region > 0:
+            counts[region] += 1
+            for channel in range(channels):
+                sums[region, channel] += values[pixel, channel]
+    return sums, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _neighbour_steps(eight_connected: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(row steps, column steps) to the 4 (or 8) neighbours, the 4 edge neighbours first."""
+    if eight_connected:
+        return np.array([-1, 0, 0, 1, -1, -1, 1, 1]), np.array([0, -1, 1, 0, -1, 1, -1, 1])
+    return np.array([-1, 0, 0, 1]), np.array([0, -1, 1, 0])
+
+
+@numba.njit(cache=True, nogil=True)
 def grow_regions(
     values: np.ndarray,
     labels: np.ndarray,
@@ -93,21 +116,8 @@ def grow_regions(
     """
     size = height * width
     channels = values.shape[1]
-    sums = np.zeros((num_regions + 1, channels))
-    counts = np.zeros(num_regions + 1, np.int64)
-    for pixel in range(size):
-        region = labels[pixel]
-        if region > 0:
-            counts[region] += 1
-            for channel in range(channels):
-                sums[region, channel] += values[pixel, channel]
-
-    if eight_connected:
-        row_steps = np.array([-1, 0, 0, 1, -1, -1, 1, 1])
-        column_steps = np.array([0, -1, 1, 0, -1, 1, -1, 1])
-    else:
-        row_steps = np.array([-1, 0, 0, 1])
-        column_steps = np.array([0, -1, 1, 0])
+    sums, counts = _seed_sums(values, labels, num_regions)
+    row_steps, column_steps = _neighbour_steps(eight_connected)
 
     num_levels = int(np.sqrt(channels) * LEVELS_PER_UNIT) + 2
     num_words = (num_levels + 63) >> 6

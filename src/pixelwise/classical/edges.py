@@ -10,6 +10,7 @@ from typing import Annotated
 import numpy as np
 
 from pixelwise.classical._common import check_image, local_extrema, luminance
+from pixelwise.classical.kernels import closing, connected_components, fill_holes, watershed
 from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, checked_options
 
 
@@ -66,14 +67,13 @@ def sobel_watershed(
            [1, 1, 1, 1, 2, 2, 2, 2]], dtype=int32)
     """
     from scipy import ndimage
-    from skimage.segmentation import watershed
 
     pixels = check_image(image, method="sobel_watershed")
     if smoothing > 0:
         pixels = ndimage.gaussian_filter(pixels, (smoothing, smoothing, 0), mode="reflect")
     gradient = sobel_gradient(pixels)
-    markers, _ = ndimage.label(local_extrema(gradient, marker_spacing, maxima=False))
-    return watershed(gradient, markers, compactness=compactness).astype(np.int32)
+    markers, _ = connected_components(local_extrema(gradient, marker_spacing, maxima=False))
+    return watershed(gradient, markers, compactness=compactness)
 
 
 @checked_options
@@ -121,16 +121,14 @@ def canny_regions(
            [0, 0, 0, 0, 0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
-    from scipy import ndimage
     from skimage.feature import canny
-    from skimage.measure import label
-    from skimage.morphology import closing, disk
+    from skimage.morphology import disk
 
     grey = luminance(check_image(image, method="canny_regions"))
     edges = canny(grey, sigma=sigma, low_threshold=low_threshold, high_threshold=high_threshold)
     if closing_radius > 0:
         edges = closing(edges, disk(closing_radius))
-    objects = label(ndimage.binary_fill_holes(edges), connectivity=1)
+    objects, _ = connected_components(fill_holes(edges))
     sizes = np.bincount(objects.ravel())
     keep = sizes >= min_size
     keep[0] = False

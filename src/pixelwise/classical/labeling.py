@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pixelwise.data.classes import IGNORE_INDEX
 from pixelwise.errors import PixelwiseError
 
 # the one spelling of an oracle bound's name, in results, tables, figures and file names
@@ -37,7 +38,7 @@ def oracle_name(method: str) -> str:
     return f"{method}{ORACLE_SUFFIX}"
 
 
-def oracle_labels(regions: np.ndarray, truth: np.ndarray, *, ignore_index: int = 255) -> np.ndarray:
+def oracle_labels(regions: np.ndarray, truth: np.ndarray, *, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """Each region takes the most frequent true class inside it: the oracle upper bound, never an honest result.
 
     regions: (H, W) int labels; truth: (H, W) int classes 0..K-1 or ``ignore_index``.
@@ -118,7 +119,7 @@ class FittedLabeler:
         examples: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
         *,
         num_classes: int,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
     ) -> FittedLabeler:
         """Learn from (regions (H, W) int, image (H, W[, C]) float in [0, 1], truth (H, W) int) training triples."""
         if num_classes < 1 or num_classes > 255:

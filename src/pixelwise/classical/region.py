@@ -12,6 +12,7 @@ from typing import Annotated
 import numpy as np
 
 from pixelwise.classical._common import check_image, local_extrema, luminance
+from pixelwise.classical.kernels import connected_components
 from pixelwise.errors import PixelwiseError
 from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, checked_options
 
@@ -109,9 +110,7 @@ def region_grow(
 
     free = labels == 0
     if free.any():
-        from skimage.measure import label
-
-        groups = label(free, connectivity=1 if connectivity == 4 else 2)
+        groups, _ = connected_components(free, connectivity=connectivity)
         labels[free] = groups[free] + labels.max()
     return labels
 
@@ -153,7 +152,7 @@ def automatic_seeds(pixels: np.ndarray, *, spacing: int, smoothing: float) -> np
     grey = luminance(pixels)
     smooth = ndimage.gaussian_filter(grey, smoothing, mode="reflect") if smoothing > 0 else grey
     candidates = local_extrema(smooth, spacing)
-    groups, _ = ndimage.label(candidates)
+    groups, _ = connected_components(candidates)
     members = np.flatnonzero(candidates)  # raster order
     member_groups = groups.ravel()[members]
     order = np.argsort(member_groups, kind="stable")  # each group's members together, still in raster order

@@ -21,7 +21,7 @@ import numpy as np
 
 from pixelwise.classical.labeling import FittedLabeler, LabelerMode, oracle_labels, oracle_name
 from pixelwise.classical.registry import ORDERED_METHODS, check_options, segment
-from pixelwise.data.classes import ClassSpec
+from pixelwise.data.classes import IGNORE_INDEX, ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.files import atomic_path
 
@@ -90,7 +90,7 @@ class ClassicalSegmenter:
         if not pairs:
             raise PixelwiseError(f"{self.method}: no training image with a mask; give a labelled training split")
         if chosen is None:
-            ignore = 255
+            ignore = IGNORE_INDEX
             largest = max(int(np.max(mask, initial=0, where=np.asarray(mask) != ignore)) for _, mask in pairs)
             chosen = ClassSpec.default(max(largest + 1, 2), ignore_index=ignore)
         mode: LabelerMode = "index" if self.method in ORDERED_METHODS else "colour"

@@ -2,14 +2,12 @@
 
 Help is click's plain formatting (``rich_markup_mode=None``): option names stay whole at any width, where
 rich's table cut them at 80 columns. Every command is a ``Command``, which lists options in sections (a
-parameter's ``rich_help_panel`` names its section), takes ``-h`` as well as ``--help`` and still accepts
-the old names of renamed flags (``DEPRECATED_NAMES``) with a one-line note. The options that several
-commands share are defined once, in ``cli/options.py``.
+parameter's ``rich_help_panel`` names its section) and takes ``-h`` as well as ``--help``. The options that
+several commands share are defined once, in ``cli/options.py``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,15 +16,13 @@ from typer.core import TyperCommand, TyperGroup
 
 from pixelwise.settings import parse_key_values as parse_key_values  # the commands' --set and -option flags
 
-# old flag name -> the name every command uses now; the old one keeps working, with a note, out of the help
-DEPRECATED_NAMES = {"--force": "--overwrite"}
 HELP_NAMES = ["-h", "--help"]
 _NO_BREAK_HYPHEN = "\u2011"  # the same width as "-", where text wrapping may not break
 Section = tuple[str, list[tuple[str, str]]]
 
 
 class Command(TyperCommand):
-    """A subcommand: plain help in sections, and the old names of renamed flags.
+    """A subcommand: plain help in sections.
 
     A command with more to list than its options (the classical methods and their ``--set`` keys) adds
     sections through ``help_sections``.
@@ -36,23 +32,6 @@ class Command(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **{**kwargs, "rich_markup_mode": None})
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, self._renamed(args))
-
-    def _renamed(self, args: list[str]) -> list[str]:
-        """``args`` with each old flag name (before a ``--``) replaced by the new one this command has."""
-        names = {name for param in self.params for name in (*param.opts, *param.secondary_opts)}
-        renamed: list[str] = []
-        for index, arg in enumerate(args):
-            if arg == "--":
-                return renamed + args[index:]
-            new = DEPRECATED_NAMES.get(arg)
-            if new is not None and new in names and arg not in names:
-                print(f"note: {arg} is now {new}", file=sys.stderr)
-                arg = new
-            renamed.append(arg)
-        return renamed
 
     # typer carries its own copy of click, whose Context and HelpFormatter it does not export
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
@@ -104,7 +83,7 @@ class Group(TyperGroup):
 
 class Typer(typer.Typer):
     """``typer.Typer`` whose commands are ``Command`` unless told otherwise: a new command gets the shared
-    help format and the renamed flags without asking for them."""
+    help format without asking for it."""
 
     def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
         return super().command(*args, cls=cls or Command, **kwargs)

@@ -7,12 +7,13 @@ A classical method partitions an image into regions; it does not know which regi
   ``--fit FILE.json`` reuses it without the training data.
 - ``--oracle``: label each region with the majority class of INPUT's own true masks: an upper bound on
   what the partition allows, not a result. INPUT must then be a dataset folder.
-- neither: write the regions themselves, as int32 TIFF label images (``<stem>.tif``), because region
+- neither: write the regions themselves, as int32 TIFF label images (``<name>.tif``), because region
   labels are not classes and can exceed the 256 values of a palette PNG.
 
-OUT_DIR must be empty or new unless ``--overwrite``; it may never be a folder the inputs are read from (a
-dataset's own folders, ``--fit``'s too), nor replace an input file, whatever the flags. One writer at a time
-holds it (``files.output_lock``).
+The work is a ``jobs.Job``, as ``predict``'s: files of other runs in ``--out`` are replaced only with
+``--overwrite``, a rerun of the same command finishes what is missing, a damaged image is said and the
+others go on; ``--out`` may never be a folder the inputs are read from (a dataset's own folders, ``--fit``'s
+too), nor replace an input file, whatever the flags.
 """
 
 from __future__ import annotations
@@ -28,14 +29,21 @@ import typer
 from pixelwise.classical.registry import list_methods, method_options
 from pixelwise.cli.app import Section, app, command_class, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
+    coco_option,
+    executor_for,
+    instance_sink,
+    instances_option,
+    min_size_option,
+    no_split_option,
+    objects_line,
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
-    required_out,
     set_threads,
     settings_option,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.splits import ALL, dataset_folders, is_dataset_folder, resolve_split
 from pixelwise.errors import PixelwiseError
@@ -67,7 +75,9 @@ def _shown(value: Any) -> str:
 \b
   pixelwise classical otsu nuclei -o out/otsu --fit nuclei
   pixelwise classical kmeans photo.png -o out/ --set clusters=5
-  pixelwise classical slic data/cells -o out/slic-oracle --oracle""",
+  pixelwise classical slic data/cells -o out/slic-oracle --oracle
+  pixelwise classical otsu nuclei -o out/otsu --fit nuclei --instances
+  pixelwise classical otsu scans/ -o out/otsu --fit nuclei --workers 4""",
 )
 def classical(
     method: str = typer.Argument(..., metavar="METHOD", help="A method (listed below)."),
@@ -77,10 +87,7 @@ def classical(
         help="An image, a folder of images, a dataset folder or a built-in dataset name (a dataset: every image, "
         "or its test/ folder when it has train/ val/ test/ folders; --split chooses another).",
     ),
-    old_out: Path | None = typer.Argument(None, metavar="OUT_DIR", hidden=True),  # before --out; still accepted
-    out: Path | None = out_option(
-        "Folder for the masks (required), one file per image, named by its stem.", default=None
-    ),
+    out: Path = out_option("Folder for the masks, one file per image, named by its path within INPUT."),
     fit: str | None = typer.Option(
         None,
         "--fit",
@@ -99,9 +106,15 @@ def classical(
         "folders, every image of any other (a --split of a flat folder is the seeded 70/15/15 split that --fit "
         "trains on).",
     ),
+    instances: bool = instances_option(),
+    no_split: bool = no_split_option(),
+    min_size: int | None = min_size_option(),
+    coco: bool = coco_option(),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
     overwrite: bool = overwrite_option("Write into a non-empty --out (and replace a --save-fit file); inputs never."),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Segment images with a classical method (no network).
 
@@ -113,7 +126,7 @@ def classical(
     from pixelwise.jobs import Job, check_job, run_job
     from pixelwise.sinks import make_sink
 
-    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
+    out_dir = out
     set_threads(threads, torch=False)
 
     options = parse_key_values(settings, "--set")
@@ -123,19 +136,40 @@ def classical(
     if save_fit is not None and (fit is None or fit.endswith(".json")):
         raise PixelwiseError("--save-fit needs --fit TRAIN_DATA (a dataset to learn from)")
 
+    if cluster is not None or workers is not None:  # the workers write and read from other folders
+        out_dir = out_dir.absolute()
+        input_path = str(Path(input_path).absolute()) if Path(input_path).exists() else input_path
     inputs = _inputs(input_path, split)
     if oracle and inputs.dataset is None:
         raise PixelwiseError(
             f"--oracle needs the true masks: {input_path} has none; give a dataset folder (images/ + masks/)"
         )
     regions = fit is None and not oracle
+    if regions and instances:
+        raise PixelwiseError(
+            "--instances finds the objects of classes, and regions are no classes: add --fit TRAIN_DATA (or --oracle)"
+        )
+    objects = instance_sink(
+        instances=instances,
+        no_split=no_split,
+        min_size=min_size,
+        coco=coco,
+        out=out_dir,
+        items=inputs.items,
+        probabilities=False,
+    )
+    identity: dict[str, Any] = {"command": "classical", "method": method, "options": options, "fit": fit}
+    identity["oracle"] = oracle
+    if objects is not None:
+        identity["instances"] = objects.settings()
     read = dataset_folders(inputs.dataset.root) if inputs.dataset is not None else [Path(input_path)]
     job = Job(
         inputs.items,
         out_dir,
-        [make_sink("regions" if regions else "mask")],
+        # the objects first: their commit does the most work, and a failure there leaves no file of the image
+        [*([objects] if objects is not None else []), make_sink("regions" if regions else "mask")],
         classes=None,
-        settings={"command": "classical", "method": method, "options": options, "fit": fit, "oracle": oracle},
+        settings=identity,
         overwrite=overwrite,
         input_folders=[*read, *_fit_folders(fit)],
         input_files=[item.path for item in inputs.items],
@@ -157,28 +191,33 @@ def classical(
         segmented = f"every image of {input_path}" if chosen == ALL else f"the train split of {input_path}"
         print(f"pixelwise: warning: {segmented} includes the fit's training images", file=sys.stderr)
 
-    if fit is not None:
-        segmenter = _fitted(method, options, fit, settings)
-        if save_fit is not None:
-            segmenter.save(save_fit)
-        what = f"classes learned on {fit}"
-    elif oracle:
-        segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
-        what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
-    else:
-        segmenter = ClassicalSegmenter(method, options)
-        what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
-    job = replace(job, classes=None if regions else segmenter.classes)
-    report = run_job(
-        job,
-        _segmentation_task(segmenter, inputs, regions=regions),
-        desc=segmenter.name,
-        quiet=quiet,
-        open_source=inputs.open,
-    )
+    # connected before the fit: a scheduler that cannot be reached is said at once
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if fit is not None:
+            segmenter = _fitted(method, options, fit, settings)
+            if save_fit is not None:
+                segmenter.save(save_fit)
+            what = f"classes learned on {fit}"
+        elif oracle:
+            segmenter = ClassicalSegmenter(method, options, labeler="oracle", classes=inputs.dataset.classes)
+            what = "ORACLE classes (the majority of the true mask in each region: an upper bound, not a result)"
+        else:
+            segmenter = ClassicalSegmenter(method, options)
+            what = "region labels, not classes (int32 TIFF; give --fit DATA or --oracle for class masks)"
+        job = replace(job, classes=None if regions else segmenter.classes)
+        report = run_job(
+            job,
+            _segmentation_task(segmenter, inputs, regions=regions),
+            desc=segmenter.name,
+            quiet=quiet,
+            open_source=inputs.open,
+            executor=executor,
+        )
     written = len(report.written)
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
     print(f"wrote {written} {'mask' if written == 1 else 'masks'} of {segmenter.name} to {out_dir}: {what}{complete}")
+    if objects is not None:
+        print(objects_line(objects, out_dir))
     if report.failed:
         raise report.failure(len(inputs.items))
 

@@ -40,14 +40,24 @@ if TYPE_CHECKING:
 # their oracle bounds 0.42-0.78.
 DEMO_DATASET = "fashion"
 DEMO_DATASET_OPTIONS: dict[str, Any] = {"size": 48, "count": 4000}
-DEMO_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 2, "lr": 0.004, "crop_size": 48, "tile_size": 48}
+# the adversarial arm's discriminator at half width (32 base channels): issue 14's discriminator keeps a 12×12
+# map on the 48² crops, and at full width it cost 423 ms of CPU per iteration against the segmenter's 71 (the
+# demo took 14.5 minutes); at half width 123 ms. The experiment in docs/results.md keeps the default 64.
+DEMO_DISCRIMINATOR = {"discriminator_base_channels": 32}
+DEMO_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 2, "lr": 0.004, "crop_size": 48, "tile_size": 48, **DEMO_DISCRIMINATOR}
 DEMO_TEST_LIMIT = 150
 DEMO_CLASSICAL_FIT_IMAGES = 300
 # Without the Fashion-MNIST files the demo runs on the procedural `shapes` (discs, squares and triangles of equal
 # area and random grey levels: thresholds find them, only the outline names them) with a like budget.
 FALLBACK_DATASET = "shapes"
 FALLBACK_DATASET_OPTIONS: dict[str, Any] = {"size": 64, "count": 2000}
-FALLBACK_TRAIN_OPTIONS: dict[str, Any] = {"epochs": 2, "lr": 0.004, "crop_size": 64, "tile_size": 64}
+FALLBACK_TRAIN_OPTIONS: dict[str, Any] = {
+    "epochs": 2,
+    "lr": 0.004,
+    "crop_size": 64,
+    "tile_size": 64,
+    **DEMO_DISCRIMINATOR,
+}
 # One torch thread: on two cores with anything else running, two OpenMP threads made a training step 4-12x
 # slower than one (their barriers wait for a core that is busy); alone on the machine one thread costs little
 # at these image sizes. `--threads 2` for an idle machine.
@@ -147,7 +157,8 @@ def _print_table(results: ComparisonResults) -> None:
 \b
   pixelwise compare nuclei -o report/
   pixelwise compare data/cells -o report/ -m otsu,kmeans,cnn --oracle
-  pixelwise compare shapes -o report/ -m cnn --epochs 5 --set lr=0.004""",
+  pixelwise compare shapes -o report/ -m cnn --epochs 5 --set lr=0.004
+  pixelwise compare nuclei -o report/ -m otsu,cnn,adversarial --time 10m""",
 )
 def compare_command(
     data: str = typer.Argument(
@@ -171,6 +182,9 @@ def compare_command(
         "oracle", False, "Also score each chosen classical method with the oracle labeler (marked 'oracle')."
     ),
     epochs: int | None = typer.Option(None, "--epochs", metavar="N", help="Training epochs of each CNN."),
+    time_budget: str | None = typer.Option(
+        None, "--time", metavar="DURATION", help="Training time of the CNNs together (90s, 10m, 2h), split evenly."
+    ),
     model: str | None = typer.Option(
         None, "--model", metavar="NAME", help="Network of the CNN methods (`pixelwise models` lists them)."
     ),
@@ -216,10 +230,13 @@ def compare_command(
         model_option,
         {"epochs": epochs, "model": model, "device": None if device == "auto" else device},
     )
+    chosen = [name.strip() for name in methods.split(",") if name.strip()] or None
+    if time_budget is not None:
+        train_options["time"] = _time_per_network(time_budget, chosen)
     run_compare(
         data,
         out=out,
-        methods=[name.strip() for name in methods.split(",") if name.strip()] or None,
+        methods=chosen,
         oracle=oracle,
         train_options=train_options,
         dataset_options=parse_key_values(dataset_option, "--data-option"),
@@ -232,6 +249,18 @@ def compare_command(
         quiet=quiet,
         overwrite=overwrite,
     )
+
+
+def _time_per_network(budget: str, methods: list[str] | None) -> str:
+    """Each CNN method's share of ``--time``: the budget split evenly over the networks among ``methods``."""
+    from pixelwise.comparison import default_method_names
+    from pixelwise.train.budget import parse_duration
+
+    seconds = parse_duration(budget)
+    networks = [name for name in methods or default_method_names() if name in NETWORK_METHODS]
+    if not networks:
+        raise PixelwiseError(f"--time {budget}: no network among the methods; --time budgets the CNNs' training")
+    return f"{seconds / len(networks):g}s"
 
 
 @app.command(
@@ -273,7 +302,7 @@ def demo_command(
         f"'{dataset}' scenes, clean and with noise; the report goes to {out}/",
         err=True,
     )
-    run_compare(
+    results = run_compare(
         dataset,
         out=out,
         methods=None,
@@ -289,3 +318,7 @@ def demo_command(
         quiet=quiet,
         overwrite=overwrite,
     )
+    from pixelwise.report.demo_table import demo_table
+
+    # the README's table is this one, from this run's results.json (kept as docs/demo-results.json)
+    typer.echo("\nthe README's table:\n" + demo_table(results))

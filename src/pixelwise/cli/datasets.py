@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from pixelwise.cli.app import Section, command_class, datasets_app
-from pixelwise.cli.options import out_option, out_or_old, overwrite_option, quiet_option, required_out
+from pixelwise.cli.options import out_option, overwrite_option, quiet_option
 from pixelwise.data.builtin import BUILTINS
 from pixelwise.data.importers import IMPORTERS
 from pixelwise.errors import PixelwiseError
@@ -47,8 +47,7 @@ def list_datasets() -> None:
 )
 def export(
     name: str = typer.Argument(..., metavar="NAME", help="Built-in dataset name (`pixelwise datasets list`)."),
-    old_out: Path | None = typer.Argument(None, metavar="OUT_DIR", hidden=True),  # before --out; still accepted
-    out: Path | None = out_option("Folder to write (required): train/ val/ test/, classes.yaml, README.", default=None),
+    out: Path = out_option("Folder to write: train/ val/ test/, classes.yaml, README."),
     size: int | None = typer.Option(None, metavar="N", help=option_help("size")),
     count: int | None = typer.Option(None, metavar="N", help=option_help("count")),
     seed: int | None = typer.Option(None, metavar="N", help=option_help("seed")),
@@ -63,7 +62,7 @@ def export(
     from pixelwise.data.builtin import METADATA_FILE, export_builtin
     from pixelwise.data.splits import SPLITS
 
-    out_dir = required_out(out_or_old(out, old_out, old_name="the OUT_DIR argument"))
+    out_dir = out
 
     if out_dir.exists():
         if not out_dir.is_dir():

@@ -10,13 +10,15 @@ import typer
 
 from pixelwise.cli.app import app, parse_key_values
 from pixelwise.cli.options import (
+    cluster_option,
     data_options_option,
+    executor_for,
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
     set_threads,
     threads_option,
+    workers_option,
 )
 from pixelwise.data.splits import dataset_folders
 from pixelwise.errors import PixelwiseError
@@ -28,7 +30,8 @@ from pixelwise.errors import PixelwiseError
 \b
   pixelwise evaluate out/otsu nuclei
   pixelwise evaluate masks/ data/cells --split test -o scores.json
-  pixelwise evaluate out/otsu nuclei --instances"""
+  pixelwise evaluate out/otsu nuclei --instances
+  pixelwise evaluate masks/ data/cells --workers 4"""
 )
 def evaluate(
     prediction_dir: Path = typer.Argument(
@@ -41,7 +44,6 @@ def evaluate(
         "it has train/ val/ test/ folders (--split chooses another).",
     ),
     json_file: Path | None = out_option("Also write every score to this JSON file.", default=None, metavar="FILE"),
-    old_json_file: Path | None = typer.Option(None, "--json", hidden=True),  # the name before --out
     classes_file: Path | None = typer.Option(
         None, "--classes", metavar="FILE", help="classes.yaml.  [default: the dataset's]"
     ),
@@ -70,6 +72,8 @@ def evaluate(
     ),
     threads: int | None = threads_option("Threads of the numeric libraries (OpenMP, BLAS)."),
     quiet: bool = quiet_option(),
+    cluster: str | None = cluster_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Score predicted masks against the truth, per class and overall.
 
@@ -78,7 +82,7 @@ def evaluate(
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import infer_classes
     from pixelwise.data.io import list_images, read_mask
-    from pixelwise.data.pairing import pair_by_stem, truth_masks
+    from pixelwise.data.pairing import pair_by_name, truth_masks, without_no_data
     from pixelwise.files import atomic_path, check_apart
     from pixelwise.instances.scores import format_scores
     from pixelwise.instances.truth import InstanceScoring
@@ -86,7 +90,6 @@ def evaluate(
     from pixelwise.progress import tracked
     from pixelwise.sinks import SIDE_FOLDERS
 
-    json_file = out_or_old(json_file, old_json_file, old_name="--json")
     set_threads(threads, torch=False)
     if not prediction_dir.is_dir():
         raise PixelwiseError(f"{prediction_dir}: not a folder; give the folder of predicted masks")
@@ -103,13 +106,7 @@ def evaluate(
     truths = truth_masks(truth, split=split, seed=seed, classes_file=classes_file)
     if not truths.masks:
         raise PixelwiseError(f"{truth}: no truth masks found; give the folder that holds them (or a dataset folder)")
-    pairing = pair_by_stem(
-        list_images(prediction_dir, skip=SIDE_FOLDERS),
-        truths.masks,
-        prediction_dir,
-        other_splits=truths.every_stem,
-        partial=partial,
-    )
+    pairing = pair_by_name(list_images(prediction_dir, skip=SIDE_FOLDERS), prediction_dir, truths, partial=partial)
     pairs, left_out, classes = pairing.pairs, pairing.left_out, truths.classes
     if not pairs:
         raise PixelwiseError(f"{prediction_dir}: no prediction has a truth mask of the same name in {truth}")
@@ -122,13 +119,30 @@ def evaluate(
         )
     evaluator = Evaluator(classes, boundary_tolerance=tolerance)
     scoring = InstanceScoring(classes, prediction_folder=prediction_dir) if instances else None
-    for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
-        prediction = read_mask(pair.prediction, classes)
-        truth_mask = read_mask(pair.truth, classes)
-        evaluator.add(prediction, truth_mask, name=str(pair.prediction))
-        if scoring is not None:
-            scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
+    if scoring is not None and (cluster is not None or workers is not None):
+        raise PixelwiseError("--instances scores objects in this process; drop --cluster/--workers to use it")
+    with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
+        if executor is not None:  # each image scored on a worker, the per-image counts summed here
+            from pixelwise.cluster import score_pairs
+
+            left_without_data = score_pairs(
+                executor, [(pair.prediction, pair.truth) for pair in pairs], evaluator, quiet=quiet
+            )
+        else:
+            left_without_data = 0
+            for pair in tracked(pairs, total=len(pairs), desc="evaluate", unit="image", quiet=quiet):
+                prediction = read_mask(pair.prediction, classes)
+                truth_mask, no_data = without_no_data(prediction, read_mask(pair.truth, classes), classes)
+                left_without_data += no_data
+                evaluator.add(prediction, truth_mask, name=str(pair.prediction))
+                if scoring is not None:
+                    scoring.add(pair.prediction, prediction, pair.truth, truth_mask)
     scores = evaluator.result()
+    if left_without_data:
+        print(
+            f"note: {left_without_data:,} pixels the predictions mark as no data ({classes.ignore_index}) are left out",
+            file=sys.stderr,
+        )
     print(format_table(scores))
     result = scores.to_dict()
     if scoring is not None:

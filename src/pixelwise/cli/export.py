@@ -14,7 +14,6 @@ import typer
 from pixelwise.cli.app import app
 from pixelwise.cli.options import (
     out_option,
-    out_or_old,
     overwrite_option,
     quiet_option,
     set_threads,
@@ -37,7 +36,6 @@ def export_command(
     out: Path | None = out_option(
         "The .onnx file to write.  [default: the checkpoint's name with .onnx, beside it]", default=None, metavar="FILE"
     ),
-    old_out: Path | None = typer.Argument(None, metavar="OUT", hidden=True),  # `export CKPT OUT.onnx`: -o's job
     threads: int | None = threads_option("CPU threads for the export and its check."),
     overwrite: bool = overwrite_option("Replace an existing output file."),
     quiet: bool = quiet_option("Only the closing line."),
@@ -49,7 +47,6 @@ def export_command(
     """
     from pixelwise.inference.onnx_export import OPSET, export
 
-    out = out_or_old(out, old_out, old_name="the OUT argument")
     set_threads(threads, torch=True)
 
     def starting(target: Path) -> None:  # after the checks: bad input stays one line

@@ -15,8 +15,7 @@ Use them as parameter defaults::
         set_threads(threads, torch=True)
 
 - ``-o/--out``: where the outputs go (a folder, or a file with ``metavar="FILE"``).
-- ``--overwrite``: replace existing outputs (``--force``, its old name, still works with a note:
-  ``app.DEPRECATED_NAMES``).
+- ``--overwrite``: replace existing outputs.
 - ``--threads N``: threads of the numeric libraries (and torch's, for a command that runs a network);
   ``set_threads`` applies it.
 - ``-q/--quiet``: no progress output.
@@ -25,20 +24,31 @@ Use them as parameter defaults::
 - ``switch_option("tta", False, ...)``: an on/off setting as ``--tta/--no-tta``, its default shown as on/off.
 - ``settings_option``, ``model_options_option``, ``data_options_option``: the repeatable ``KEY=VALUE``
   flags ``--set``, ``--model-option``, ``--data-option`` (read with ``app.parse_key_values``).
+- ``instances_option``, ``no_split_option``, ``min_size_option``, ``coco_option``: ``--instances`` and its
+  flags on ``predict`` and ``classical``; ``instance_sink`` turns them into the job's ``instances`` sink.
+- ``cluster_option`` / ``workers_option``: ``--cluster ADDRESS`` (a running Dask cluster) or ``--workers N``
+  (N worker processes here); ``executor_for`` turns them into the job's executor (``pixelwise.cluster``).
 """
 
 from __future__ import annotations
 
-import sys
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from pixelwise.device import check_device_name
 from pixelwise.errors import PixelwiseError
 
+if TYPE_CHECKING:
+    from pixelwise.jobs import Item
+    from pixelwise.sinks.objects import InstanceSink
+
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N"
+# instances.DEFAULT_MIN_SIZE, said here so that the help does not import the instances package
+DEFAULT_MIN_SIZE = 16
 
 
 def out_option(help: str, *, default: Any = ..., metavar: str = "DIR") -> Any:
@@ -115,24 +125,6 @@ def data_options_option(
     return typer.Option([], "--data-option", metavar="KEY=VALUE", help=help, show_default=False)
 
 
-def out_or_old(out: Path | None, old: Path | None, *, old_name: str) -> Path | None:
-    """``--out``, or the same path given the way it was before --out (``old_name``: "the OUT_DIR argument",
-    "--json"), with a one-line note; both at once is an error."""
-    if old is None:
-        return out
-    if out is not None:
-        raise PixelwiseError(f"{old_name} {old} and --out {out}: give --out only")
-    print(f"note: {old_name} is now -o/--out", file=sys.stderr)
-    return old
-
-
-def required_out(out: Path | None) -> Path:
-    """``--out`` of a command that cannot run without it but declares it optional (to take the old form)."""
-    if out is None:
-        raise PixelwiseError("no output given; add -o/--out DIR")
-    return out
-
-
 def set_threads(threads: int | None, *, torch: bool) -> None:
     """Apply ``--threads``: OpenMP and BLAS pools (threadpoolctl), and torch's when the command runs a network.
 
@@ -148,3 +140,131 @@ def set_threads(threads: int | None, *, torch: bool) -> None:
         import torch as torch_module
 
         torch_module.set_num_threads(threads)
+
+
+def instances_option() -> Any:
+    """``--instances``: also find the objects of each image (``sinks.objects``)."""
+    return typer.Option(
+        False,
+        "--instances",
+        help="Also find the objects: instances/<name>.tif (32-bit labels) and .geojson (polygons), "
+        "instances/objects.csv (one row per object: area, centroid, box, shape, mean intensity) and "
+        "instances/objects_summary.csv (count per image and class). Touching objects are split.",
+    )
+
+
+def no_split_option() -> Any:
+    """``--no-split``: objects are the plain connected components."""
+    return typer.Option(
+        False, "--no-split", help="With --instances: plain connected components (touching objects stay one)."
+    )
+
+
+def min_size_option() -> Any:
+    """``--min-size N``: objects of fewer pixels are specks."""
+    return typer.Option(
+        None,
+        "--min-size",
+        metavar="N",
+        help=f"With --instances: drop objects of fewer than N pixels.  [default: {DEFAULT_MIN_SIZE}]",
+        show_default=False,
+    )
+
+
+def coco_option() -> Any:
+    """``--coco``: the objects as COCO annotations too."""
+    return typer.Option(
+        False,
+        "--coco",
+        help="With --instances: also instances/objects.coco.json, the objects as COCO RLE annotations "
+        "(CVAT, detectron2). Needs pixelwise[coco].",
+    )
+
+
+def instance_sink(
+    *,
+    instances: bool,
+    no_split: bool,
+    min_size: int | None,
+    coco: bool,
+    out: Path,
+    items: Sequence[Item],
+    probabilities: bool,
+) -> InstanceSink | None:
+    """The ``instances`` sink the flags ask for (None without ``--instances``); ``probabilities``: the
+    command's network gives them for the split. Its flags without ``--instances`` are one line."""
+    if not instances:
+        flags = (("--no-split", no_split), ("--min-size", min_size is not None), ("--coco", coco))
+        given = [flag for flag, used in flags if used]
+        if given:
+            raise PixelwiseError(f"{given[0]} is an option of --instances; add --instances")
+        return None
+    from pixelwise.sinks.objects import InstanceSink
+
+    return InstanceSink(
+        out=out,
+        split=not no_split,
+        min_size=DEFAULT_MIN_SIZE if min_size is None else min_size,
+        probabilities=probabilities,
+        coco=coco,
+        inputs={item.name: item.path for item in items},
+    )
+
+
+def objects_line(sink: InstanceSink, out: Path) -> str:
+    """What ``--instances`` wrote, after a job: ``objects: 412 in 12 images, out/instances/objects.csv ...``."""
+    folder = out / "instances"
+    if sink.joined is None:
+        return f"objects: none written (no image finished); see {folder}"
+    objects, images = sink.joined
+    coco = ", objects.coco.json" if sink.coco else ""
+    return (
+        f"objects: {objects} in {images} {'image' if images == 1 else 'images'}: {folder / 'objects.csv'} (one row "
+        f"each), objects_summary.csv{coco}; a label image and a GeoJSON per image beside them"
+    )
+
+
+def cluster_option() -> Any:
+    """``--cluster ADDRESS``: run on a running Dask cluster, through its scheduler."""
+    return typer.Option(
+        None,
+        "--cluster",
+        metavar="ADDRESS",
+        help="Run on the Dask cluster of this scheduler (tcp://host:8786), one task per image; its workers must "
+        "see the inputs and the outputs at the same paths. Needs pixelwise[cluster].",
+    )
+
+
+def workers_option() -> Any:
+    """``--workers N``: run on a Dask cluster of N worker processes started on this machine."""
+    return typer.Option(
+        None,
+        "--workers",
+        metavar="N",
+        callback=check_workers,
+        help="Run on N worker processes on this machine (a Dask LocalCluster); --threads is then per worker "
+        "(default: the cores over N). Needs pixelwise[cluster].",
+    )
+
+
+def check_workers(value: int | None) -> int | None:
+    """A callback, run as the flag is read: ``--workers`` must be 1 or more."""
+    if value is not None and value < 1:
+        raise PixelwiseError(f"--workers {value}: give 1 or more")
+    return value
+
+
+@contextlib.contextmanager
+def executor_for(cluster: str | None, workers: int | None, *, threads: int | None, quiet: bool) -> Iterator[Any]:
+    """The executor of ``--cluster`` / ``--workers`` for the block: None without them (the work runs in this
+    process), else a ``cluster.DaskExecutor`` (connected first: an unreachable scheduler is one line before
+    any work)."""
+    if cluster is None and workers is None:
+        yield None
+        return
+    if cluster is not None and workers is not None:
+        raise PixelwiseError("--cluster and --workers exclude each other: give the cluster to run on, or N workers")
+    from pixelwise.cluster import open_cluster
+
+    with open_cluster(address=cluster, workers=workers, threads=threads, quiet=quiet) as executor:
+        yield executor

@@ -6,6 +6,10 @@ flag per ``TrainConfig`` field, generated from the field (its name, type, defaul
 a new setting reaches the command line by being added to the config. Flags are read as text and checked
 by ``TrainConfig``, so a bad value is one line that names it.
 
+``--bands`` (1-based numbers or the file's band names), ``--nodata`` and ``--scaling`` say how images are
+read (``data.bands``); the checkpoint records it and ``predict`` applies it again; ``--resume`` takes it from
+the run's ``last.pt``.
+
 One ``train`` at a time writes into a run folder (``files.output_lock``). Ctrl-C says where the last
 checkpoint is and the command that resumes from it (exit status 130); resuming a finished run says so.
 """
@@ -21,7 +25,7 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -39,7 +43,8 @@ from pixelwise.cli.options import (
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.config import TrainConfig
 
-if typing.TYPE_CHECKING:
+if TYPE_CHECKING:
+    from pixelwise.data.bands import InputBands
     from pixelwise.train.plan import TrainingPlan
 
 SETTINGS_SECTION = "Settings (TrainConfig; also --config FILE, --set KEY=VALUE)"
@@ -170,17 +175,19 @@ def resolve_config(
 
 \b
   pixelwise train nuclei -o runs/nuclei --epochs 30
+  pixelwise train nuclei -o runs/quick --time 10m --logger tensorboard
   pixelwise train data/cells -o runs/adv --adversarial-weight 0.01
   pixelwise train data/cells -o runs/wide --model-option width=32
-  pixelwise train data/cells -o runs/adv --resume"""
+  pixelwise train data/cells -o runs/adv --resume
+  pixelwise train data/s2 -o runs/s2 --bands 4,3,2,8 --nodata 0"""
 )
 @with_setting_flags
 def train(
     data: str = typer.Argument(
         ...,
         metavar="DATA",
-        help="Dataset folder or built-in name: its train/ and val/ folders, or the seeded 70/15/15 split of a flat "
-        "images/ + masks/ folder.",
+        help="Dataset folder or built-in name: its train/ and val/ folders (without val/, --val-fraction of train/), "
+        "or the seeded 70/15/15 split of a flat images/ + masks/ folder.",
     ),
     out: Path = out_option("Run folder: checkpoints, config.yaml, metrics.jsonl, curves."),
     config_file: Path | None = typer.Option(
@@ -192,7 +199,33 @@ def train(
     unlabeled: Path | None = typer.Option(
         None, metavar="DIR", help="Folder of unlabeled images (besides DATA/unlabeled/)."
     ),
+    bands: str | None = typer.Option(
+        None,
+        "--bands",
+        metavar="4,3,2",
+        help="The bands to train on, 1-based (as GDAL) or by the files' band names, in this order.  "
+        "[default: every band]",
+    ),
+    nodata: float | None = typer.Option(
+        None,
+        "--nodata",
+        metavar="V",
+        help="The stored value of pixels without data (their labels are ignored).  [default: each file's own]",
+    ),
+    scaling: str = typer.Option(
+        "auto",
+        "--scaling",
+        metavar="auto|image|dataset",
+        help="How non-8-bit values become [0, 1]: each image by its own range, or each band by the training set's. "
+        "auto: dataset for multispectral, georeferenced or --bands images, image for grey and RGB.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
+    logger_names: list[str] = typer.Option(
+        [],
+        "--logger",
+        metavar="tensorboard|mlflow",
+        help="Also log the run there (repeat for both; needs pixelwise[track]); --resume continues the run's own.",
+    ),
     overwrite: bool = overwrite_option("Train into a non-empty --out (files of the run's names are replaced)."),
     threads: int | None = threads_option(),
     quiet: bool = quiet_option("No progress bar and no per-epoch lines."),
@@ -203,6 +236,7 @@ def train(
     Supervised, adversarial or semi-supervised (by the weights below); the run (best.pt, last.pt,
     config.yaml, metrics.jsonl, curves.png) goes to --out.
     """
+    from pixelwise.data.bands import parse_bands
     from pixelwise.data.datasets import dataset_root
     from pixelwise.data.folder import SegmentationFolder
     from pixelwise.data.io import list_images
@@ -220,36 +254,47 @@ def train(
         model_options=model_options,
         resume=resume,
     )
+    if config.time is not None:
+        from pixelwise.train.budget import parse_duration
+
+        parse_duration(config.time)  # a bad value is one line before anything is read or written
+    if logger_names:
+        from pixelwise.train.loggers import check_loggers
+
+        check_loggers(logger_names)
     set_threads(threads, torch=True)
 
     root = dataset_root(data, **parse_key_values(data_options, "--data-option"))
-    train_data = SegmentationFolder(root, "train")
+    reading: dict[str, Any] = {
+        "bands": parse_bands(bands) if bands is not None else (),
+        "nodata": nodata,
+        "scaling": scaling.lower(),
+        # a resumed run reads its images as it began to (bands, no data, band ranges), unless told otherwise
+        "input_bands": _recorded_bands(out) if resume and bands is None and nodata is None else None,
+    }
+    train_data = SegmentationFolder(root, "train", **reading)
     train_data.check()
     # a flat folder always yields a val split; a train/ val/ test/ folder may lack val/, which is allowed
     val_data: SegmentationFolder | None = None
     if "val" in available_splits(root):
-        val_data = SegmentationFolder(root, "val", classes=train_data.classes, in_channels=train_data.in_channels)
+        val_data = SegmentationFolder(
+            root, "val", classes=train_data.classes, in_channels=train_data.in_channels, **reading
+        )
         val_data.check()
+    # without val/, fit holds out config.val_fraction of the training images and says so
     # under torchrun every process runs this command; the main one (rank 0) speaks for them
     main = is_main_process()
-    if val_data is None or len(val_data) == 0:
-        if main:
-            typer.echo(f"note: {root} has no validation images; best.pt follows the training loss", err=True)
-        val_data = None
     extra = list_images(unlabeled) if unlabeled is not None else None
 
-    logger = logging.getLogger("pixelwise.train")
-    if not quiet and not logger.handlers:
-        handler = _TqdmHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO if main else logging.WARNING)
-        logger.propagate = False
+    logger = _training_logger(quiet=quiet, main=main)
     # settings the user did not give come from the data (a new run only: a resumed one has its config.yaml)
-    plan = None if resume else _plan(config, train_data, given_settings(config_file, settings, model_options, flags))
-    if plan is not None:
+    plan = None
+    if not resume:
+        given = given_settings(config_file, settings, model_options, flags)
+        plan = _plan(config, train_data, given, carved=val_data is None)
         config = plan.apply(config)
-        logger.info("%s", "\n".join(plan.lines()))
+        if not quiet:
+            logger.info("%s", "\n".join(plan.lines()))
     from pixelwise.files import output_lock
 
     # only the main process writes, so only it locks
@@ -270,34 +315,75 @@ def train(
                 resume=resume,
                 force=overwrite,
                 progress=not quiet,
+                loggers=logger_names,
             )
         except KeyboardInterrupt:
             if main:
                 _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
             raise
         finally:
-            if plan is not None and main:
+            from pixelwise.train.run_files import CONFIG_FILE
+
+            # beside the run's config.yaml once the run began (also after Ctrl-C); a run refused before it
+            # began leaves no plan behind to make the folder look used
+            if plan is not None and main and (out / CONFIG_FILE).is_file():
                 from pixelwise.train.plan import PLAN_FILE
 
                 plan.save(out / PLAN_FILE)
-    if resume and len(result.history) == done and main:
+    if main:
+        _say_outcome(result, out=out, config=config, finished_before=done if resume else None)
+
+
+def _plan(config: TrainConfig, train_data: Any, given: dict[str, Any], *, carved: bool) -> TrainingPlan:
+    """The plan from the training data (``train.plan``) for the settings not in ``given``; ``carved``: fit will
+    hold out the validation images from ``train_data``."""
+    from pixelwise.train.plan import fingerprint, plan_training
+
+    return plan_training(fingerprint(train_data), config, given=set(given), carved=carved)
+
+
+def _training_logger(*, quiet: bool, main: bool) -> logging.Logger:
+    """The training log, printed above the progress bar unless ``quiet``; only the main process speaks."""
+    logger = logging.getLogger("pixelwise.train")
+    if not quiet and not logger.handlers:
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if main else logging.WARNING)
+        logger.propagate = False
+    return logger
+
+
+def _say_outcome(result: Any, *, out: Path, config: TrainConfig, finished_before: int | None) -> None:
+    """The run's last lines: a resumed run that had nothing left to do says why; then the best epoch."""
+    if finished_before is not None and len(result.history) == finished_before:
         why = (
-            f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
+            f"it stopped early after epoch {finished_before} (no improvement for {config.patience} epochs); "
+            "raise --patience"
             if result.stopped_early
+            else f"its time ({config.time}) is spent; raise --time"
+            if config.time
             else f"all {config.epochs} epochs are done; raise --epochs"
         )
         typer.echo(f"{out}: the run is complete: {why} to train longer")
-    if result.history and main:
+    if result.history:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")
 
 
-def _plan(config: TrainConfig, train_data: Any, given: dict[str, Any]) -> TrainingPlan:
-    """The plan from the training data (``train.plan``) for the settings not in ``given``."""
-    from pixelwise.train.plan import fingerprint, plan_training
+def _recorded_bands(out: Path) -> InputBands | None:
+    """How the run in ``out`` read its images (its ``last.pt``), for ``--resume``; None when it recorded
+    nothing or has no checkpoint yet (``fit`` then says what is wrong with the folder)."""
+    from pixelwise.checkpoint import load_checkpoint
+    from pixelwise.train.run_files import LAST_FILE
 
-    return plan_training(fingerprint(train_data), config, given=set(given))
+    if not (out / LAST_FILE).is_file():
+        return None
+    try:
+        return load_checkpoint(out / LAST_FILE).input_bands
+    except PixelwiseError:
+        return None  # a damaged last.pt: fit's resume says what of the run is intact
 
 
 def _epochs_done(out: Path) -> int:

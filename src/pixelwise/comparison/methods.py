@@ -153,9 +153,12 @@ class NetworkMethod(Method):
         self._predictor = Predictor.load(self.checkpoint)
 
     def predict(self, image: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+        from pixelwise.instances.boundary import fold_boundary
+
         if self._predictor is None:
             raise RuntimeError(f"{self.name}: call fit before predict")
-        return np.asarray(self._predictor.predict_labels(image))
+        # a network trained with boundary_class names one class more than the data: fold it back
+        return np.asarray(fold_boundary(self._predictor.predict_labels(image), self._predictor.classes)[0])
 
 
 def default_method_names(*, oracle: bool = False) -> list[str]:

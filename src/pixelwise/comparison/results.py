@@ -12,13 +12,16 @@ import os
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelwise.files import atomic_path
 from pixelwise.metrics import Scores
 from pixelwise.noise import NoiseLevel
 from pixelwise.report.results import FORMAT, ComparisonResults, DatasetSummary, Example, LevelScores, MethodResult
 from pixelwise.versions import library_versions
+
+if TYPE_CHECKING:
+    from pixelwise.instances.scores import InstanceScores
 
 __all__ = ["FORMAT", "method_record", "results_document", "write_results"]
 
@@ -59,9 +62,10 @@ def method_record(
     timings: Sequence[float],
     train_seconds: float,
     out: Path,
+    instances: InstanceScores | None = None,
 ) -> MethodResult:
-    """A fitted ``Method``'s result: its clean scores, its summary per noise level and its clean prediction
-    times (``timings``, in seconds)."""
+    """A fitted ``Method``'s result: its clean scores, its summary per noise level, its clean prediction
+    times (``timings``, in seconds) and its object scores (when the test truth has instances)."""
     return MethodResult(
         name=method.name,
         family=method.family,
@@ -74,6 +78,7 @@ def method_record(
         train_seconds=train_seconds,
         train_images=method.train_images,
         checkpoint=_relative(method.checkpoint, out) if method.checkpoint else None,
+        instances=instances,
     )
 
 

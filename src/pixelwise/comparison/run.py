@@ -26,6 +26,7 @@ import numpy as np
 from pixelwise.comparison.examples import example_plan, file_name, save_example_inputs, save_example_prediction
 from pixelwise.comparison.held_out import HeldOutImages, truth_of
 from pixelwise.comparison.methods import Method, NetworkMethod, build_methods, default_method_names
+from pixelwise.comparison.objects import ObjectScoring
 from pixelwise.comparison.results import method_record, results_document, write_results
 from pixelwise.errors import PixelwiseError
 from pixelwise.noise import NoiseLevel, apply_noise, noise_sweep
@@ -151,6 +152,7 @@ def _run(
 
     plan = example_plan(levels, test.limit, num_examples)
     examples = save_example_inputs(plan, test, levels, classes, out, seed)
+    objects = ObjectScoring(test, classes)
     records = []
     for method in chosen:
         say(f"{method.name}: fitting ({method.description})")
@@ -160,6 +162,7 @@ def _run(
             fit_started = time.perf_counter()
             method.fit(train, val if val else None, out / "models" / file_name(method.name))
             train_seconds = time.perf_counter() - fit_started
+            object_evaluator = objects.evaluator() if objects.active else None
             clean_metrics, per_level, timings = _score(
                 method,
                 test,
@@ -168,6 +171,7 @@ def _run(
                 seed=seed,
                 save_example=partial(save_example_prediction, examples, plan, method.name, classes, out),
                 progress=progress,
+                objects=partial(objects.add, object_evaluator) if object_evaluator is not None else None,
             )
         records.append(
             method_record(
@@ -177,6 +181,7 @@ def _run(
                 timings=timings,
                 train_seconds=train_seconds,
                 out=out,
+                instances=object_evaluator.result() if object_evaluator is not None else None,
             )
         )
         say(f"{method.name}: mIoU {_format(clean_metrics.miou)} clean, fitted in {train_seconds:.1f} s")
@@ -190,6 +195,7 @@ def _run(
         in_channels=test_folder.in_channels,
         splits={"train": len(train), "val": len(val or []), "test": len(test_folder)},
         test_limit=test.limit,
+        instances=objects.with_labels,
     )
     results = write_results(
         results_document(
@@ -244,9 +250,10 @@ def _score(
     seed: int,
     save_example: Callable[[str, int, np.ndarray], None],
     progress: bool,
+    objects: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> tuple[Scores, dict[str, Scores], list[float]]:
     """Predict every test image at every noise level: (clean scores, scores per level, clean prediction
-    times in seconds)."""
+    times in seconds). ``objects(index, labels, truth)``: the clean predictions' objects scored."""
     from pixelwise.progress import progress_bar
 
     # one untimed call first: lazy initialisation (thread pools, caches) is not prediction time
@@ -265,6 +272,8 @@ def _score(
                 labels = method.predict(image, truth if method.oracle else None)
                 if level_index == 0:
                     timings.append(time.perf_counter() - started)
+                    if objects is not None:
+                        objects(index, labels, truth)
                 scores.add(labels, truth, name=f"{method.name} on {sample.stem}")
                 save_example(level.key, index, labels)
                 bar.update(1)

@@ -41,6 +41,10 @@ def default_colors(num_classes: int) -> tuple[Color, ...]:
     return tuple(colors)
 
 
+# the label of pixels that belong to no class (VOC's void): every default of pixelwise takes it from here
+IGNORE_INDEX = 255
+
+
 @dataclass(frozen=True)
 class ClassSpec:
     """Names and colours of the classes 0..K-1, and ``ignore_index`` (pixels left out of loss and metrics).
@@ -56,7 +60,7 @@ class ClassSpec:
 
     names: tuple[str, ...]
     colors: tuple[Color, ...]
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
     ignore_declared: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +90,9 @@ class ClassSpec:
         return len(self.names)
 
     @classmethod
-    def default(cls, num_classes: int, *, names: Sequence[str] | None = None, ignore_index: int = 255) -> ClassSpec:
+    def default(
+        cls, num_classes: int, *, names: Sequence[str] | None = None, ignore_index: int = IGNORE_INDEX
+    ) -> ClassSpec:
         """Classes named ``class0``, ``class1``, ... (or ``names``) with the VOC colours."""
         chosen = tuple(names) if names is not None else tuple(f"class{index}" for index in range(num_classes))
         return cls(chosen, default_colors(len(chosen)), ignore_index)

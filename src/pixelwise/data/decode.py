@@ -1,7 +1,7 @@
 """File bytes -> arrays: which library decodes which format, and the checks made before any pixel is decoded.
 
 TIFF (recognised by its first bytes, not its name) goes through tifffile: 8/16/32-bit integers, signed,
-float; planar or interleaved samples. A TIFF holds one image: a file of several pages (a stack, a time
+float; planar or interleaved samples, any number of them (the bands of a multispectral image). A TIFF holds one image: a file of several pages (a stack, a time
 series, channels stored as pages) is refused, never read as its first page; so is an animated PNG (APNG),
 whose frames are as many images. A JPEG with a preview or a depth map behind it (MPO, as cameras and phones
 write) is read by its primary image, which that format puts first. PNG, JPEG and BMP go through Pillow,
@@ -153,16 +153,17 @@ def _read_tiff(source: Source, name: str, *, mask: bool, max_pixels: int | None)
     keep = [index for index, axis in enumerate(axes) if axis in "YX" or data.shape[index] != 1]
     axes = "".join(axes[index] for index in keep)
     data = data.reshape([data.shape[index] for index in keep])
-    if len(axes) == 3 and axes.endswith("YX") and data.shape[0] <= 4:
+    if len(axes) == 3 and axes.endswith("YX") and (axes[0] in "SC" or data.shape[0] <= 4):
         # planar storage (samples or channels first): move them last like every other reader
         data, axes = np.moveaxis(data, 0, -1), "YXS"
     if axes == "YX":
         return data
-    if len(axes) == 3 and axes.startswith("YX") and data.shape[2] <= 4:
+    if len(axes) == 3 and axes.startswith("YX"):
+        # any number of samples: grey, RGB, or the bands of a multispectral image
         return data[:, :, :-1] if alpha else data
     raise InputError(
-        f"{name}: TIFF of shape {data.shape} (axes {axes}) is not a 2D grey or RGB image; "
-        "save a single plane (grey) or 3 channels (RGB)"
+        f"{name}: TIFF of shape {data.shape} (axes {axes}) is not a 2D image of one or more bands; "
+        "save a single plane or its bands as the samples of one page"
     )
 
 

@@ -16,6 +16,11 @@ large dataset, and a class absent from every mask cannot be guessed: a ``classes
 every mask, this also refuses a dataset whose masks use 255 in two ways (a 0/255 binary mask beside a mask
 holding 255 next to label 1, see ``data.masks``) before any work.
 
+Images may have any number of bands (``bands`` picks and orders them); a no-data value (``nodata``, else each
+file's own) makes its pixels the ignore label; multispectral, georeferenced and band-picked images are scaled
+per band by the training split's range: the reading rule is ``data.folder_bands``. A mask whose georeference
+differs from its image's is refused.
+
 An image without its mask (or a mask without its image) is an error that lists them, with a hint where a
 name of the other folder nearly matches: the same letters in another case (``IM00.PNG``, ``im00.png``), a
 tool's affix (``a.png``, ``a_mask.png``), or a close spelling.
@@ -31,9 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pixelwise.data.channels import conform_channels
+from pixelwise.data.bands import Band, InputBands
+from pixelwise.data.channels import check_channels, conform_channels
 from pixelwise.data.classes import ClassSpec
-from pixelwise.data.io import image_name, image_size, list_images, read_image, read_mask, stored_labels
+from pixelwise.data.folder_bands import FolderBands
+from pixelwise.data.io import image_name, image_size, list_images, read_mask, stored_labels
 from pixelwise.data.masks import conflicting_masks
 from pixelwise.data.splits import (
     ALL,
@@ -72,7 +79,10 @@ class SegmentationFolder:
 
     ``split`` is ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (every labelled pair). ``classes`` and
     ``in_channels`` override what the folder says (a model's classes and input channels, for evaluation).
-    Images are conformed to ``in_channels``: grey repeated to 3 channels, RGB to grey by luminance.
+    Images are conformed to ``in_channels``: grey repeated to 3 channels, RGB to grey by luminance; other
+    band counts must match (``data.channels``). ``bands`` (1-based numbers or names), ``nodata`` and
+    ``scaling`` (``auto``, ``image``, ``dataset``) set the reading rule, or ``input_bands`` gives a model's
+    (``data.folder_bands``); ``input_bands`` (the attribute) is what a model trained on the folder records.
 
     >>> data = SegmentationFolder("data/cells", split="val")  # doctest: +SKIP
     >>> image, mask, stem, path = data[0]  # doctest: +SKIP
@@ -88,6 +98,10 @@ class SegmentationFolder:
         test_fraction: float = TEST_FRACTION,
         classes: ClassSpec | None = None,
         in_channels: int | None = None,
+        bands: Sequence[Band] = (),
+        nodata: float | None = None,
+        scaling: str = "auto",
+        input_bands: InputBands | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -100,8 +114,10 @@ class SegmentationFolder:
             check_fractions(val_fraction, test_fraction)
             pairs = _pairs(self.root / "images", self.root / "masks")
             every_pair = pairs
+            by_name = split_stems([stem for stem, _, _ in pairs], seed, val_fraction, test_fraction)
+            training = [image for stem, image, _ in pairs if stem in set(by_name["train"])]
             if split != ALL:
-                chosen = set(split_stems([stem for stem, _, _ in pairs], seed, val_fraction, test_fraction)[split])
+                chosen = set(by_name[split])
                 pairs = [pair for pair in pairs if pair[0] in chosen]
         else:
             wanted = present if split == ALL else (split,)
@@ -113,6 +129,7 @@ class SegmentationFolder:
             by_split = {name: _pairs(self.root / name / "images", self.root / name / "masks") for name in present}
             pairs = [pair for name in wanted for pair in by_split[name]]
             every_pair = [pair for name in present for pair in by_split[name]]
+            training = [image for _, image, _ in by_split.get("train", [])]
 
         self.stems: list[str] = [stem for stem, _, _ in pairs]
         self.image_paths: list[Path] = [image for _, image, _ in pairs]
@@ -120,11 +137,25 @@ class SegmentationFolder:
         self.unlabeled_paths: list[Path] = self._unlabeled()
         self.classes: ClassSpec = classes if classes is not None else self._classes([m for _, _, m in every_pair])
         first_image = every_pair[0][1]
+        # the band ranges come from the training images, whichever split this is (all images without them)
+        self.bands = FolderBands(
+            [image for _, image, _ in every_pair],
+            training,
+            selection=bands,
+            nodata=nodata,
+            scaling=scaling,
+            given=input_bands,
+        )
         if in_channels is None:
-            in_channels = read_image(first_image).shape[2]
-        if in_channels not in (1, 3):
-            raise PixelwiseError(f"in_channels must be 1 (grey) or 3 (RGB), got {in_channels}")
+            in_channels = self.bands.channels(first_image)
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise PixelwiseError(f"in_channels must be a positive integer, got {in_channels!r}")
         self.in_channels: int = in_channels
+
+    @property
+    def input_bands(self) -> InputBands | None:
+        """How the images are read, for a model trained on them to record (None: grey or RGB as before)."""
+        return self.bands.input_bands
 
     # --- the sequence ----------------------------------------------------------------------------------
 
@@ -135,11 +166,24 @@ class SegmentationFolder:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         image_path, mask_path = self.image_paths[index], self.mask_paths[index]
-        image = conform_channels(read_image(image_path), self.in_channels)
+        image, missing = self.read_image(image_path)
         mask = read_mask(mask_path, self.classes)
         if mask.shape != image.shape[:2]:
             raise PixelwiseError(_size_mismatch(image_path, image.shape[:2], mask_path, mask.shape))
+        if missing is not None:  # no data: left out of the loss and the scores
+            mask = np.where(missing, np.uint8(self.classes.ignore_index), mask)
         return Sample(image, mask, self.stems[index], image_path)
+
+    def read_image(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        """An image of this folder (or an unlabeled one) as its samples are read: (H, W, in_channels) float32
+        in [0, 1] by the folder's band rule, and its no-data pixels (or None)."""
+        image, missing = self.bands.read(path)
+        check_channels(image.shape[2], self.in_channels, str(path), expected="the dataset's images have")
+        return conform_channels(image, self.in_channels), missing
+
+    def missing_pixels(self, index: int) -> np.ndarray | None:
+        """The no-data pixels of sample ``index`` (None when it has none): what the statistics leave out."""
+        return self.bands.read(self.image_paths[index])[1]
 
     def __iter__(self) -> Iterator[Sample]:
         for index in range(len(self)):
@@ -160,6 +204,7 @@ class SegmentationFolder:
         Reads only the file headers; with ``decode`` also decodes every image and mask (damaged files,
         labels outside the classes) and the unlabeled images.
         """
+        self.bands.check(self.image_paths, self.mask_paths, self.in_channels)
         mismatched = []
         for image_path, mask_path in zip(self.image_paths, self.mask_paths, strict=True):
             image_hw, mask_hw = image_size(image_path), image_size(mask_path)
@@ -179,7 +224,7 @@ class SegmentationFolder:
             for index in range(len(self)):
                 self[index]
             for path in self.unlabeled_paths:
-                read_image(path)
+                self.read_image(path)
 
     # --- helpers ---------------------------------------------------------------------------------------
 

@@ -1,25 +1,28 @@
 """Read images and masks in the encodings people actually have; write masks as palette PNGs.
 
-Images come back as float32 (H, W, C), C = 1 (grey) or 3 (RGB), values in [0, 1]:
+Images come back as float32 (H, W, C), values in [0, 1], C the image's bands (1 grey, 3 RGB, or any other
+number: a multispectral TIFF, an ``.npy`` array); how stored values become [0, 1] is ``data.bands``' rule:
 
 - uint8 (and 1-bit) images are divided by 255 (they fill their range by convention);
 - every other type (uint16, int16 e.g. CT in Hounsfield units, int32, float) is scaled per image by its
-  robust range, the 0.5th and 99.5th percentiles, and clipped to [0, 1]. A 16-bit microscope image often
-  uses a few hundred of its 65,536 levels, so dividing by 65,535 would leave it black; HU and float images
-  have no fixed range at all. The percentiles (not min/max) keep one hot pixel from squashing the rest.
-  If the two percentiles meet (an image that is almost constant), min and max are used instead; a constant
-  image becomes zeros. Non-finite floats map to 0 (NaN, -inf) or 1 (+inf). The price: intensities are not
-  comparable across images of such types, which is what per-image normalisation means.
+  robust range, the 0.5th and 99.5th percentiles of all its channels together, and clipped to [0, 1]. A
+  16-bit microscope image often uses a few hundred of its 65,536 levels, so dividing by 65,535 would leave it
+  black; HU and float images have no fixed range at all. The percentiles (not min/max) keep one hot pixel
+  from squashing the rest. If the two percentiles meet (an image that is almost constant), min and max are
+  used instead; a constant image becomes zeros. Non-finite floats map to 0 (NaN, -inf) or 1 (+inf). The
+  price: intensities are not comparable across images of such types, which is what per-image normalisation
+  means. A dataset of multispectral or georeferenced images is scaled per band by its training set's range
+  instead (``data.folder``, ``data.rasters``), and so are the images a model trained on them predicts.
 - alpha is dropped (RGBA, LA, a TIFF's alpha sample), palette images become RGB, CMYK/YCbCr/LAB/HSV
-  become RGB. Any other number of channels (2 that are not grey + alpha, 4 that are not RGB + alpha) is
-  refused rather than guessed at. EXIF rotation is not applied: the mask of a photo is stored in the photo's
-  pixel grid, not the rotated view.
+  become RGB. Other channels are kept as bands. EXIF rotation is not applied: the mask of a photo is stored
+  in the photo's pixel grid, not the rotated view.
 
 Files are decoded by ``data.decode``: TIFF through tifffile (one image per file: several pages are refused,
 never read as the first page), PNG, JPEG and BMP through Pillow; any size that fits in memory is read.
 Pillow reduces 16-bit RGB PNGs to 8 bits per channel; store such data as TIFF to keep the precision.
 :func:`decode_image` reads an image from bytes (an upload) through the same code as :func:`read_image`, and
-can refuse, from the header and before decoding, an image of more pixels than the caller allows.
+can refuse, from the header and before decoding, an image of more pixels than the caller allows. ``.npy``
+arrays and GDAL rasters (``.jp2``) are read by ``data.rasters``.
 
 Masks come back as (H, W) uint8 with values in 0..K-1 or ``classes.ignore_index``, from index, palette,
 RGB colour, 1-bit and 0/255 binary masks (what each means, and when a 0/255 mask is binary: ``data.masks``).
@@ -36,13 +39,13 @@ from __future__ import annotations
 
 import io
 import os
-import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pixelwise.data.bands import InputBands, to_unit_range
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.decode import Raw, decode_raw, header_size
 from pixelwise.data.masks import (
@@ -54,20 +57,22 @@ from pixelwise.data.masks import (
     read_0_255,
 )
 from pixelwise.data.memory import memory_error_line
+from pixelwise.data.paths import check_regular_file as check_regular_file
+from pixelwise.data.paths import not_a_file as not_a_file
 from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".jp2"})
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 # files that operating systems drop into folders; never the user's data, so never an error
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})
-LOW_PERCENTILE = 0.5
-HIGH_PERCENTILE = 99.5
 
 # how strongly predicted class colours cover the image in an overlay
 OVERLAY_OPACITY = 0.45
 
 PathLike = str | os.PathLike[str]
+# suffixes only data.rasters reads (numpy arrays, GDAL formats)
+_RASTER_ONLY = frozenset({".npy", ".jp2"})
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -76,9 +81,13 @@ if TYPE_CHECKING:
 def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as float32 in [0, 1], whatever its format and type (see the module docstring).
 
-    Returns (H, W, C) with C = 1 (grey) or 3 (RGB).
+    Returns (H, W, C): C = 1 (grey), 3 (RGB) or the image's bands.
     """
     file = Path(path)
+    if file.suffix.lower() in _RASTER_ONLY:
+        from pixelwise.data.rasters import read_bands
+
+        return read_bands(file)[0]
     raw = _read_raw(file)
     try:
         return _to_unit_range(_to_channels(raw.pixels, str(file)))
@@ -86,11 +95,27 @@ def read_image(path: PathLike) -> np.ndarray:
         raise InputError(memory_error_line(error, file)) from None
 
 
-def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = None) -> np.ndarray:
+def read_stored(path: PathLike) -> np.ndarray:
+    """The image's values as stored, not scaled (uint8, uint16, int16, float ...): (H, W, C), every band,
+    read as :func:`read_image` reads the file. What measurements that compare images need (the mean
+    intensity of objects), where ``read_image``'s per-image scaling would make each image its own unit."""
+    file = Path(path)
+    if file.suffix.lower() in _RASTER_ONLY:
+        from pixelwise.data.rasters import RasterSource
+
+        with RasterSource(file) as source:
+            return source.stored(0, 0, source.info.height, source.info.width)
+    return _to_channels(_read_raw(file).pixels, str(file))
+
+
+def decode_image(
+    data: bytes, name: str = "upload", *, max_pixels: int | None = None, input_bands: InputBands | None = None
+) -> np.ndarray:
     """The image in ``data`` (the bytes of an image file), read exactly as :func:`read_image` reads the file.
 
     ``name`` names the image in error messages. An image of more than ``max_pixels`` pixels (height ×
     width, from its header) raises :class:`~pixelwise.data.decode.ImageTooLargeError` before it is decoded.
+    ``input_bands``: a model's band rule (``data.bands``: its bands, no-data value, band ranges) instead.
 
     >>> import io
     >>> from PIL import Image
@@ -105,6 +130,10 @@ def decode_image(data: bytes, name: str = "upload", *, max_pixels: int | None = 
     """
     if not data:
         raise InputError(f"{name}: the file is empty (0 bytes); send an image file (PNG, JPEG, TIFF or BMP)")
+    if input_bands is not None and input_bands != InputBands():
+        from pixelwise.data.rasters import decode_bands
+
+        return decode_bands(data, name, input_bands=input_bands, max_pixels=max_pixels)
     raw = decode_raw(io.BytesIO(data), name, max_pixels=max_pixels)
     return _to_unit_range(_to_channels(raw.pixels, name))
 
@@ -173,11 +202,21 @@ def encode_mask(labels: np.ndarray, classes: ClassSpec, *, name: str = "labels")
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> np.ndarray:
-    """(H, W, 3) uint8: the image (grey or RGB, [0, 1]) with each pixel's class colour blended over it."""
-    rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+    """(H, W, 3) uint8: the image ([0, 1]) with each pixel's class colour blended over it.
+
+    The picture is grey for one or two bands (the first), else the first three bands as red, green and blue:
+    a model's bands in its order, so ``--bands 4,3,2,8`` shows bands 4, 3, 2 as a true-colour picture."""
+    shown = picture_bands(image)
+    rgb = np.repeat(shown, 3, axis=2) if shown.shape[2] == 1 else shown
     colours = classes.colorize(labels).astype(np.float32) / 255
     blended = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colours
     return np.clip(np.rint(blended * 255), 0, 255).astype(np.uint8)
+
+
+def picture_bands(image: np.ndarray) -> np.ndarray:
+    """The bands of an (H, W, C) image that a picture of it shows: the first as grey for one or two bands,
+    else the first three as red, green and blue (a view, no copy)."""
+    return image[:, :, :1] if image.shape[2] < 3 else image[:, :, :3]
 
 
 def encode_overlay(image: np.ndarray, labels: np.ndarray, classes: ClassSpec) -> bytes:
@@ -233,45 +272,15 @@ def image_size(path: PathLike) -> tuple[int, int]:
     be read (several TIFF pages, too large for the memory) fails here already."""
     file = Path(path)
     _check_exists(file)
+    from pixelwise.data.raster_files import is_raster, raster_info
+
+    if is_raster(file):  # a GeoTIFF's overviews are pages of its own, which tifffile alone would refuse
+        info = raster_info(file)
+        return info.height, info.width
     return header_size(file, str(file))
 
 
 # --- reading -------------------------------------------------------------------------------------------
-
-
-def not_a_file(path: PathLike) -> str | None:
-    """What ``path`` is when it is no regular file (links followed), from its metadata alone; None for a file.
-
-    Never opens it: a named pipe would block the reader, a device such as ``/dev/zero`` would never end.
-
-    >>> not_a_file("/dev/null"), not_a_file("/no/such/file")
-    ('a character device', 'no such file')
-    """
-    file = Path(path)
-    try:
-        mode = os.stat(file).st_mode
-    except FileNotFoundError:
-        return f"a link to {os.readlink(file)}, which does not exist" if file.is_symlink() else "no such file"
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device"}
-    kinds |= {stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
-    kind = kinds.get(stat.S_IFMT(mode), "not a regular file")
-    return f"a link to {file.resolve()}, {kind}" if file.is_symlink() else kind
-
-
-def check_regular_file(path: PathLike) -> None:
-    """An InputError for a path that is no regular file (:func:`not_a_file`), before anything opens it."""
-    what = not_a_file(path)
-    if what == "no such file":
-        raise InputError(f"{path}: no such file; check the path")
-    if what is not None and what.endswith("does not exist"):
-        raise InputError(f"{path}: {what}; fix the link or give the image file itself")
-    if what is not None:
-        # said as what it is, and never opened: a pipe would wait forever, a device never end
-        raise InputError(f"{path}: {what}, not an image file; give the image file itself")
 
 
 def _check_exists(file: Path) -> None:
@@ -289,16 +298,12 @@ def _read_raw(file: Path, *, mask: bool = False) -> Raw:
 
 
 def _to_channels(pixels: np.ndarray, name: str) -> np.ndarray:
-    """(H, W) or (H, W, C) -> (H, W, 1) or (H, W, 3); alpha was dropped by the readers."""
+    """(H, W) or (H, W, C) -> (H, W, C), C >= 1: every band kept; alpha was dropped by the readers."""
     if pixels.ndim == 2:
         return pixels[:, :, None]
-    channels = pixels.shape[2]
-    if channels in (1, 3):
-        return pixels
-    raise InputError(
-        f"{name}: an image of {channels} channels{' that are not grey + alpha' if channels == 2 else ''}; "
-        "pixelwise reads grey or RGB images (with or without alpha): save one channel or three"
-    )
+    if pixels.ndim != 3 or pixels.shape[2] < 1:
+        raise InputError(f"{name}: an image of shape {pixels.shape}; give an (H, W) or (H, W, C) image")
+    return pixels
 
 
 def _png_bytes(image: PILImage) -> bytes:
@@ -309,22 +314,8 @@ def _png_bytes(image: PILImage) -> bytes:
 
 
 def _to_unit_range(pixels: np.ndarray) -> np.ndarray:
-    """Stored values -> float32 in [0, 1]: uint8 / 255, every other type by its robust range."""
-    if pixels.dtype == np.uint8:
-        return np.ascontiguousarray(pixels, dtype=np.float32) / np.float32(255)
-    if pixels.dtype == np.bool_:
-        return pixels.astype(np.float32)
-    values = pixels.astype(np.float64)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros(pixels.shape, dtype=np.float32)
-    low, high = np.percentile(finite, [LOW_PERCENTILE, HIGH_PERCENTILE])
-    if high <= low:
-        low, high = finite.min(), finite.max()
-    if high <= low:
-        return np.zeros(pixels.shape, dtype=np.float32)
-    scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
-    return np.nan_to_num(scaled, nan=0.0).astype(np.float32)
+    """Stored values (H, W, C) -> float32 in [0, 1]: uint8 / 255, every other type by its robust range."""
+    return to_unit_range(pixels)
 
 
 # --- masks ---------------------------------------------------------------------------------------------

@@ -15,55 +15,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from pixelwise.data.image_info import Affine as Affine
+from pixelwise.data.image_info import Georeference as Georeference
+from pixelwise.data.image_info import ImageInfo
 from pixelwise.errors import PixelwiseError
-
-Affine = tuple[float, float, float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Georeference:
-    """Where an image lies on the map: ``crs`` (WKT or ``EPSG:N``) and the affine ``transform`` from pixel
-    (column, row) to map coordinates, in rasterio's order (a, b, c, d, e, f): x = a·col + b·row + c,
-    y = d·col + e·row + f."""
-
-    crs: str
-    transform: Affine
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """What is known of an image without reading its pixels.
-
-    ``height``, ``width``: of the full-resolution image (or of the level read, for a pyramid). ``bands``:
-    channels. ``dtype``: the stored type's name (``uint8``, ``uint16``, ``float32`` ...). ``levels``: (height,
-    width) of every pyramid level, the full resolution first (one entry for an image without a pyramid).
-    ``mpp``: microns per pixel, where the file says. ``georeference``: where the file says. ``band_names``:
-    where the file names its bands. ``nodata``: the stored value that means "no data", where the file says.
-    """
-
-    height: int
-    width: int
-    bands: int
-    dtype: str
-    levels: tuple[tuple[int, int], ...] = ()
-    mpp: float | None = None
-    georeference: Georeference | None = None
-    band_names: tuple[str, ...] = field(default=())
-    nodata: float | None = None
-
-    def __post_init__(self) -> None:
-        if not self.levels:
-            object.__setattr__(self, "levels", ((self.height, self.width),))
-
-    @property
-    def pixels(self) -> int:
-        return self.height * self.width
 
 
 @runtime_checkable
@@ -145,15 +106,29 @@ def _read_whole(path: Path) -> ImageSource:
     return ArraySource(read_image(path), name=str(path))
 
 
+def _is_raster(path: Path) -> bool:
+    from pixelwise.data.raster_files import is_raster
+
+    return is_raster(path)
+
+
+def _open_raster(path: Path) -> ImageSource:
+    from pixelwise.data.rasters import open_raster
+
+    return open_raster(path)
+
+
 # the fallback: any file data.io reads, decoded whole
 READ_WHOLE = ImageReader("whole", accepts=lambda path: True, open=_read_whole)
+# GeoTIFF and GDAL rasters by window, multi-band TIFF, .npy (data.rasters)
+RASTERS = ImageReader("raster", accepts=_is_raster, open=_open_raster)
 # first match wins; READ_WHOLE stays last
-IMAGE_READERS: list[ImageReader] = [READ_WHOLE]
+IMAGE_READERS: list[ImageReader] = [RASTERS, READ_WHOLE]
 
 
 def open_image(path: str | os.PathLike[str]) -> ImageSource:
     """The ``ImageSource`` of an image file, through the first reader of ``IMAGE_READERS`` that accepts it."""
-    from pixelwise.data.io import check_regular_file
+    from pixelwise.data.paths import check_regular_file
 
     file = Path(path)
     check_regular_file(file)  # before any reader peeks at its first bytes: a named pipe would block it

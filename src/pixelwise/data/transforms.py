@@ -20,12 +20,15 @@ Outputs are tensors: image (C, h, w) float32, standardised; mask (h, w) int64.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+
+from pixelwise.data.classes import IGNORE_INDEX
 
 
 def to_tv_tensors(image: np.ndarray, mask: np.ndarray | None) -> tuple[tv_tensors.Image, tv_tensors.Mask | None]:
@@ -68,7 +71,7 @@ def training_transform(
     crop_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     scale_range: tuple[float, float] = (0.75, 1.25),
     rotation: float = 10.0,
     horizontal_flip: bool = True,
@@ -108,7 +111,7 @@ def _training_steps(
     if color_jitter > 0:
         # first, so that contrast is judged on the image and not on the padding; saturation is a no-op on
         # grey images, so the same pipeline serves 1 and 3 channels
-        steps.append(v2.ColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
+        steps.append(BandColorJitter(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter))
     if rotation > 0 or scale_range != (1.0, 1.0):
         steps.append(v2.RandomAffine(degrees=rotation, scale=scale_range, fill=fill))
     steps.append(v2.RandomCrop(crop_size, pad_if_needed=True, fill=fill))
@@ -117,6 +120,27 @@ def _training_steps(
     if vertical_flip:
         steps.append(v2.RandomVerticalFlip())
     return steps
+
+
+class BandColorJitter(v2.ColorJitter):
+    """torchvision's ColorJitter for grey and RGB images (the same draws, the same result), and for images of
+    other band counts, which torchvision refuses, its brightness and contrast over all bands and its
+    saturation as the spread of the bands around their mean; no hue (a multispectral image has none)."""
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if not isinstance(inpt, tv_tensors.Image) or inpt.shape[-3] in (1, 3):
+            return super().transform(inpt, params)
+        image = inpt.as_subclass(Tensor)
+        for function in params["fn_idx"].tolist():
+            if function == 0 and params["brightness_factor"] is not None:
+                image = (image * params["brightness_factor"]).clamp(0, 1)
+            elif function == 1 and params["contrast_factor"] is not None:
+                mean = image.mean(dim=(-3, -2, -1), keepdim=True)
+                image = (mean + params["contrast_factor"] * (image - mean)).clamp(0, 1)
+            elif function == 2 and params["saturation_factor"] is not None:
+                grey = image.mean(dim=-3, keepdim=True)
+                image = (grey + params["saturation_factor"] * (image - grey)).clamp(0, 1)
+        return tv_tensors.wrap(image, like=inpt)
 
 
 def strong_augmentation() -> v2.Compose:
@@ -160,7 +184,7 @@ def weak_and_strong_transform(
     crop_size: int,
     mean: Sequence[float],
     std: Sequence[float],
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
     scale_range: tuple[float, float] = (0.75, 1.25),
     rotation: float = 10.0,
     horizontal_flip: bool = True,
@@ -187,6 +211,8 @@ def weak_and_strong_transform(
     return WeakStrongTransform(geometric, strong_augmentation(), v2.Normalize(mean=list(mean), std=list(std)))
 
 
-def evaluation_transform(*, mean: Sequence[float], std: Sequence[float], ignore_index: int = 255) -> PairedTransform:
+def evaluation_transform(
+    *, mean: Sequence[float], std: Sequence[float], ignore_index: int = IGNORE_INDEX
+) -> PairedTransform:
     """Standardisation only: evaluation sees the whole image at its own size."""
     return PairedTransform([v2.Normalize(mean=list(mean), std=list(std))], ignore_index=ignore_index)

@@ -303,7 +303,7 @@ class Predictor:
             )
         if info.bands == self.in_channels:
             return scale
-        if info.bands == 1:
+        if info.bands == 1 and self.in_channels == 3:  # data.channels' rule: grey and RGB convert, bands never
             warnings.warn(
                 f"the image is grey and the model expects {self.in_channels} channels: repeating the grey channel",
                 stacklevel=4,

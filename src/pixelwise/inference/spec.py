@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pixelwise.checkpoint import DEFAULT_TILE_SIZE
+from pixelwise.data.bands import InputBands
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 
@@ -28,9 +29,10 @@ class InferenceSpec:
 
     ``model``: the architecture's name (for the record). ``classes``: what each output channel means.
     ``mean`` / ``std``: per-channel standardisation of [0, 1] inputs, as in training. ``in_channels``: the
-    channels it reads (1 grey, 3 RGB). ``tile_size``: the size it was trained on, the predictor's default
-    tile. ``stride``: the network pads its input to a multiple of this; tiles that are a multiple need no
-    padding inside it.
+    channels it reads (1 grey, 3 RGB, or its bands). ``tile_size``: the size it was trained on, the predictor's
+    default tile. ``stride``: the network pads its input to a multiple of this; tiles that are a multiple need
+    no padding inside it. ``input_bands``: how its images are read from files (``data.bands``: the band
+    selection, the no-data value, the training set's per-band ranges); None: grey or RGB read as always.
 
     >>> spec = InferenceSpec(model="unet", classes=ClassSpec.default(2), mean=(0.5,), std=(0.25,), in_channels=1)
     >>> InferenceSpec.from_dict(spec.to_dict()) == spec
@@ -44,6 +46,7 @@ class InferenceSpec:
     in_channels: int
     tile_size: int = DEFAULT_TILE_SIZE
     stride: int = 1
+    input_bands: InputBands | None = None
 
     def __post_init__(self) -> None:
         # sequences from JSON or YAML arrive as lists; keep the frozen spec hashable and immutable
@@ -62,6 +65,15 @@ class InferenceSpec:
                 f"normalisation has {len(self.mean)} means and {len(self.std)} stds for {self.in_channels} "
                 "input channels; give one of each per channel"
             )
+        bands = self.input_bands
+        if bands is not None and not isinstance(bands, InputBands):
+            raise PixelwiseError(f"input_bands must be an InputBands, got {type(bands).__name__}")
+        for label, count in (
+            ("bands chosen", len(bands.selection) if bands is not None and bands.selection else None),
+            ("band ranges", len(bands.ranges.low) if bands is not None and bands.ranges is not None else None),
+        ):
+            if count is not None and count != self.in_channels:
+                raise PixelwiseError(f"{count} {label} for {self.in_channels} input channels; give one per channel")
         if not all(value > 0 for value in self.std):
             raise PixelwiseError(
                 f"normalisation std {list(self.std)} must be positive; fix the checkpoint or the values"
@@ -82,6 +94,8 @@ class InferenceSpec:
             "in_channels": self.in_channels,
             "tile_size": self.tile_size,
             "stride": self.stride,
+            # written only when set: a spec without it reads in an older pixelwise
+            **({"input_bands": self.input_bands.to_dict()} if self.input_bands is not None else {}),
         }
 
     @classmethod
@@ -105,11 +119,12 @@ class InferenceSpec:
                 in_channels=raw["in_channels"],
                 tile_size=raw["tile_size"],
                 stride=raw["stride"],
+                input_bands=InputBands.from_dict(raw["input_bands"]) if raw.get("input_bands") is not None else None,
             )
         except PixelwiseError as error:
             message = str(error)
             raise PixelwiseError(message if message.startswith(source) else f"{source}: {message}") from None
-        except (TypeError, ValueError, AttributeError) as error:
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
             raise PixelwiseError(
                 f"{source}: malformed inference spec ({error.__class__.__name__}: {error}); export the model again"
             ) from None
@@ -133,6 +148,7 @@ class InferenceSpec:
                 in_channels=loaded.in_channels,
                 tile_size=loaded.tile_size,
                 stride=stride_from_checkpoint(loaded),
+                input_bands=loaded.input_bands,
             )
 
 

@@ -76,13 +76,14 @@ def grow_into_boundary(labels: np.ndarray, boundary: np.ndarray) -> np.ndarray:
 def fold_boundary(labels: np.ndarray, classes: ClassSpec) -> tuple[np.ndarray, ClassSpec]:
     """A class mask (H, W) of a model trained with the boundary class, as a mask of the object classes:
     each boundary pixel takes the class of the nearest object pixel (the only object class when no object
-    pixel is left). Classes without the boundary class come back unchanged."""
-    from scipy import ndimage
-
+    pixel is left). Classes without the boundary class come back unchanged (and nothing is imported: the
+    deploy path without SciPy writes every mask through here)."""
     boundary = boundary_index(classes)
     if boundary is None:
         return labels, classes
-    folded_classes = ClassSpec(classes.names[:-1], classes.colors[:-1], classes.ignore_index)
+    from scipy import ndimage
+
+    folded_classes = without_boundary(classes)
     on_boundary = labels == boundary
     if not on_boundary.any():
         return labels, folded_classes
@@ -94,3 +95,27 @@ def fold_boundary(labels: np.ndarray, classes: ClassSpec) -> tuple[np.ndarray, C
     else:
         out[on_boundary] = 1 if boundary == 2 else 0
     return out, folded_classes
+
+
+def without_boundary(classes: ClassSpec) -> ClassSpec:
+    """``classes`` less the boundary class: the user's classes, which masks, overlays and tables name."""
+    if boundary_index(classes) is None:
+        return classes
+    return ClassSpec(classes.names[:-1], classes.colors[:-1], classes.ignore_index)
+
+
+def fold_boundary_probabilities(probabilities: np.ndarray, classes: ClassSpec) -> np.ndarray:
+    """(K, h, W) probabilities of a model trained with the boundary class as (K - 1, h, W) of the object
+    classes: the boundary's share goes to the object classes in proportion to their own at that pixel (all
+    of it to the one object class of a two-class task), so each pixel still sums to 1. Pixel by pixel, so a
+    band of rows folds alone. Classes without the boundary class come back unchanged."""
+    boundary = boundary_index(classes)
+    if boundary is None:
+        return probabilities
+    folded = np.array(probabilities[:boundary], dtype=np.float32)
+    objects = folded[1:]
+    total = objects.sum(axis=0, keepdims=True)
+    # where no object class has any probability the share is split evenly
+    share = np.divide(objects, total, out=np.full_like(objects, 1 / objects.shape[0]), where=total > 0)
+    objects += share * np.asarray(probabilities[boundary], dtype=np.float32)
+    return folded

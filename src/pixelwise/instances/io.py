@@ -4,33 +4,47 @@
   and scikit-image read it as labels. ``read_label_image`` reads TIFF and integer PNG label images.
 - ``instance_file(mask_path)``: the label image of a mask, ``instances/<stem>.*`` beside ``masks/`` (or beside
   the predicted masks).
-- ``ObjectsWriter(folder)``: each image's rows go into a part file of their own, written whole or not at all
-  (``objects.parts/<name>.objects.csv`` and ``<name>.counts.csv``); ``finish()`` joins every part, by name,
-  into ``objects.csv`` and ``objects_summary.csv`` (atomically) and removes the parts. A run that dies keeps
-  the parts of every image it finished: ``done()`` names them (a resumed run skips those) and ``finish()``
-  of the next run joins them with its own.
+- ``ObjectsWriter(folder)``: each image's rows go into part files of their own, written whole or not at all
+  (``.objects-parts/<name>.objects.csv``, ``<name>.counts.csv`` and, with COCO annotations,
+  ``<name>.coco.json``); ``finish()`` joins the parts, by name, into ``objects.csv``, ``objects_summary.csv``
+  (and ``objects.coco.json``), atomically, and removes the parts. A run that dies keeps the parts of every
+  image it finished: ``done()`` names them (a resumed run skips those) and ``finish()`` of the next run
+  joins them with its own. A job that runs again over the same folder keeps them (``keep_parts``) and
+  joins the images it names (``names``): its tables are always those of its finished images.
+
+The names of the sub-folders of a prediction folder that hold objects and probabilities are here, the
+lowest layer that reads them (``pixelwise.sinks`` writes them, ``instances.truth`` reads them).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pixelwise.errors import PixelwiseError
 from pixelwise.instances.measure import OBJECT_COLUMNS, SUMMARY_COLUMNS, ClassCount, ObjectTable
 
+if TYPE_CHECKING:
+    from pixelwise.instances.coco import CocoImage
+
 OBJECTS_FILE = "objects.csv"
 SUMMARY_FILE = "objects_summary.csv"
-PARTS_FOLDER = "objects.parts"
+COCO_FILE = "objects.coco.json"
+# hidden: the parts are bookkeeping, the tables are what a user opens
+PARTS_FOLDER = ".objects-parts"
+# the sub-folders of a prediction folder: label images (``--instances``), probabilities (``--save-probs``)
 INSTANCES_FOLDER = "instances"
-# an image's two part files; names such as "a.counts" cannot pass for another image's parts
-_ROWS_SUFFIX, _COUNTS_SUFFIX = ".objects.csv", ".counts.csv"
+PROBABILITY_FOLDER = "probabilities"
+# an image's part files; names such as "a.counts" cannot pass for another image's parts
+_ROWS_SUFFIX, _COUNTS_SUFFIX, _COCO_SUFFIX = ".objects.csv", ".counts.csv", ".coco.json"
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 
 
@@ -88,14 +102,19 @@ def read_label_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def instance_file(mask_path: str | os.PathLike[str]) -> Path | None:
-    """The label image of a mask, or None: ``FOLDER/instances/<stem>.tif`` (or .tiff, .png) for
-    ``FOLDER/masks/<stem>.*`` (a dataset), ``FOLDER/instances/<stem>.tif`` for ``FOLDER/<stem>.png`` (a
-    folder of predicted masks, where ``--instances`` writes them)."""
+    """The label image of a mask, or None: ``FOLDER/instances/<name>.tif`` (or .tiff, .png) for
+    ``FOLDER/masks/<name>.*`` (a dataset; ``<name>`` may hold sub-folders, ``batch/a``, as evaluate names
+    masks), ``FOLDER/instances/<stem>.tif`` for ``FOLDER/<stem>.png`` (a folder of predicted masks, where
+    ``--instances`` writes them)."""
     mask = Path(mask_path)
-    parent = mask.parent.parent if mask.parent.name == "masks" else mask.parent
-    folder = parent / INSTANCES_FOLDER
+    # the nearest folder named masks above the mask: its sibling instances/ holds the same sub-folders
+    masks = next((folder for folder in mask.parents if folder.name == "masks"), None)
+    if masks is not None:
+        named = masks.parent / INSTANCES_FOLDER / mask.relative_to(masks).parent / mask.stem
+    else:
+        named = mask.parent / INSTANCES_FOLDER / mask.stem
     for suffix in LABEL_SUFFIXES:
-        candidate = folder / f"{mask.stem}{suffix}"
+        candidate = named.with_name(named.name + suffix)
         if candidate.is_file():
             return candidate
     return None
@@ -128,34 +147,46 @@ class ObjectsWriter:
         counted = self.parts.rglob(f"*{_COUNTS_SUFFIX}")
         return {path.relative_to(self.parts).as_posix()[: -len(_COUNTS_SUFFIX)] for path in counted}
 
-    def add(self, table: ObjectTable, counts: Sequence[ClassCount]) -> None:
+    def add(self, table: ObjectTable, counts: Sequence[ClassCount], *, coco: CocoImage | None = None) -> None:
         """The rows of one image, written whole into its part files (the counts last: they mark the image
-        done). The image's name (``table.image``) may hold sub-folders, ``batch2/a``, as a job names images."""
+        done), and its COCO annotations when given. The image's name (``table.image``) may hold sub-folders,
+        ``batch2/a``, as a job names images."""
         from pixelwise.files import atomic_path
 
         name = table.image
         if not name or name.startswith("/") or ".." in Path(name).parts:
             raise ValueError(f"an image needs a relative name for its part files, got {name!r}")
-        for suffix, header, rows in (
-            (_ROWS_SUFFIX, table.header, table.rows()),
-            (_COUNTS_SUFFIX, SUMMARY_COLUMNS, (count.row() for count in counts)),
-        ):
+        texts = [] if coco is None else [(_COCO_SUFFIX, json.dumps(coco.to_dict(), separators=(",", ":")))]
+        texts.append((_ROWS_SUFFIX, _csv_text(table.header, table.rows())))
+        texts.append((_COUNTS_SUFFIX, _csv_text(SUMMARY_COLUMNS, (count.row() for count in counts))))
+        stale = self.parts / f"{name}{_COCO_SUFFIX}"
+        if coco is None and stale.is_file():
+            stale.unlink()  # an earlier run's annotations of this image are no longer its own
+        for suffix, text in texts:
             part = self.parts / f"{name}{suffix}"
             part.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(part) as tmp:
-                tmp.write_text(_csv_text(header, rows))
+                tmp.write_text(text)
 
-    def finish(self) -> tuple[int, int]:
-        """Join the parts (by image name) into the two files and remove them; (objects, images) written.
+    def forget(self, name: str) -> None:
+        """Remove the parts of image ``name`` (its counts first: it is no longer done)."""
+        for suffix in (_COUNTS_SUFFIX, _ROWS_SUFFIX, _COCO_SUFFIX):
+            (self.parts / f"{name}{suffix}").unlink(missing_ok=True)
 
-        Images measured with different bands give different intensity columns: the header is their union
-        in order of first appearance, and a value an image lacks is empty."""
+    def finish(self, names: Collection[str] | None = None, *, keep_parts: bool = False) -> tuple[int, int]:
+        """Join the parts (by image name) into the tables; (objects, images) written.
+
+        ``names``: the images to join (default every image done); one without parts is left out (``done``
+        says which have them). ``keep_parts``: leave the parts for a later ``finish`` (a job that may run
+        again); else they are removed. ``objects.coco.json`` is written when an image joined has COCO
+        annotations. Images measured with different bands give different intensity columns: the header is
+        their union in order of first appearance, and a value an image lacks is empty."""
         from pixelwise.files import atomic_path
 
-        names = sorted(self.done())
+        joined = sorted(self.done() if names is None else self.done() & set(names))
         header: list[str] = []
         tables: list[list[dict[str, str]]] = []
-        for name in names:
+        for name in joined:
             with open(self.parts / f"{name}{_ROWS_SUFFIX}", newline="") as part:
                 reader = csv.DictReader(part)
                 header += [column for column in reader.fieldnames or () if column not in header]
@@ -166,13 +197,21 @@ class ObjectsWriter:
                 _csv_text(header or OBJECT_COLUMNS, ([row.get(key, "") for key in header] for row in objects))
             )
         summary_rows: list[list[str]] = []
-        for name in names:
+        for name in joined:
             with open(self.parts / f"{name}{_COUNTS_SUFFIX}", newline="") as part:
                 summary_rows += list(csv.reader(part))[1:]
         with atomic_path(self.folder / SUMMARY_FILE) as tmp:
             tmp.write_text(_csv_text(SUMMARY_COLUMNS, summary_rows))
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return len(objects), len(names)
+        annotated = [name for name in joined if (self.parts / f"{name}{_COCO_SUFFIX}").is_file()]
+        if annotated:
+            from pixelwise.instances.coco import coco_document
+
+            images = [json.loads((self.parts / f"{name}{_COCO_SUFFIX}").read_text()) for name in annotated]
+            with atomic_path(self.folder / COCO_FILE) as tmp:
+                tmp.write_text(json.dumps(coco_document(images), separators=(",", ":")))
+        if not keep_parts:
+            shutil.rmtree(self.parts, ignore_errors=True)
+        return len(objects), len(joined)
 
 
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

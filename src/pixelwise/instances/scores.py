@@ -18,7 +18,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +76,50 @@ class InstanceScores:
         ready = _json_ready(asdict(self))
         assert isinstance(ready, dict)
         return ready
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> InstanceScores:
+        """``to_dict``'s content read back (None as NaN; a missing count 0)."""
+
+        def number(value: Any) -> float:
+            return math.nan if value is None else float(value)
+
+        per_class = {
+            str(name): ClassInstanceScores(
+                pq=number(item.get("pq")),
+                sq=number(item.get("sq")),
+                rq=number(item.get("rq")),
+                true_positives=int(item.get("true_positives") or 0),
+                false_positives=int(item.get("false_positives") or 0),
+                false_negatives=int(item.get("false_negatives") or 0),
+                count_true=int(item.get("count_true") or 0),
+                count_predicted=int(item.get("count_predicted") or 0),
+                count_error=number(item.get("count_error")),
+            )
+            for name, item in (raw.get("per_class") or {}).items()
+        }
+        per_image = tuple(
+            ImageInstanceScores(
+                str(item.get("name") or ""),
+                number(item.get("aji")),
+                int(item.get("count_true") or 0),
+                int(item.get("count_predicted") or 0),
+            )
+            for item in raw.get("per_image") or ()
+        )
+        return cls(
+            pq=number(raw.get("pq")),
+            sq=number(raw.get("sq")),
+            rq=number(raw.get("rq")),
+            f1=number(raw.get("f1")),
+            aji=number(raw.get("aji")),
+            count_error=number(raw.get("count_error")),
+            count_true=int(raw.get("count_true") or 0),
+            count_predicted=int(raw.get("count_predicted") or 0),
+            per_class=per_class,
+            per_image=per_image,
+            match_iou=number(raw.get("match_iou", MATCH_IOU)),
+        )
 
 
 @dataclass

@@ -16,11 +16,14 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
-from pixelwise.instances.io import INSTANCES_FOLDER, LABEL_SUFFIXES, instance_file, read_label_image
+from pixelwise.instances.io import (
+    INSTANCES_FOLDER,
+    LABEL_SUFFIXES,
+    PROBABILITY_FOLDER,
+    instance_file,
+    read_label_image,
+)
 from pixelwise.instances.labels import Instances, instance_labels
-
-# where ``predict --save-probs`` writes (K, H, W) probabilities beside the masks
-PROBABILITY_FOLDER = "probabilities"
 
 
 def instances_from_labels(labels: np.ndarray, mask: np.ndarray, classes: ClassSpec) -> Instances:

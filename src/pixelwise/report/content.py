@@ -184,6 +184,60 @@ def _class_iou(method: MethodResult, name: str) -> float:
     return math.nan if scores is None else scores.iou
 
 
+OBJECT_HEADER = ["method", "found / true", "count error", "PQ", "SQ", "RQ", "F1 at IoU 0.5", "AJI"]
+# the columns where higher is better (the HTML's bold); the count error is best nearest 0
+OBJECT_SCORE_COLUMNS = (3, 4, 5, 6, 7)
+
+
+def object_methods(results: ComparisonResults, methods: Sequence[MethodResult]) -> list[MethodResult]:
+    """The methods with object scores (the test truth has instances), in the given order; [] without."""
+    return [method for method in methods if method.instances is not None] if results.dataset.instances else []
+
+
+def object_rows(methods: Sequence[MethodResult]) -> list[list[Cell]]:
+    """The object table, one row per method: objects found and true, count error, PQ, SQ, RQ, F1, AJI."""
+    rows = []
+    for method in methods:
+        scores = method.instances
+        if scores is None:
+            continue
+        error = scores.count_error
+        rows.append(
+            [
+                text(table_name(method)),
+                Cell(f"{scores.count_predicted} / {scores.count_true}", scores.count_predicted),
+                Cell("–") if not math.isfinite(error) else Cell(f"{error:+.1%}", round(error, 3)),
+                cell(scores.pq),
+                cell(scores.sq),
+                cell(scores.rq),
+                cell(scores.f1),
+                cell(scores.aji),
+            ]
+        )
+    return rows
+
+
+def object_notes(results: ComparisonResults) -> list[str]:
+    """How the objects were found and scored, and where the truth's came from."""
+    dataset = results.dataset
+    tested = dataset.test_limit or dataset.splits.get("test", 0)
+    notes = [
+        "Objects are found the same way in every method's clean prediction: each class's connected components, "
+        "touching objects split by a watershed on the distance to the background, specks under 16 pixels "
+        "dropped (as pixelwise evaluate --instances finds them in masks). Objects match at IoU > 0.5 within "
+        "a class: PQ = SQ (mean IoU of the matches) × RQ (TP / (TP + FP/2 + FN/2)), averaged over the classes; "
+        "F1 is the same matching over all classes; AJI is Kumar et al.'s aggregated Jaccard index; count error "
+        "is (found − true) / true.",
+    ]
+    if tested and dataset.instances < tested:
+        notes.append(
+            f"{tested - dataset.instances} of the {tested} test images have no label image of their objects "
+            "(instances/ beside masks/): their true objects are the masks' connected components, where touching "
+            "objects count as one."
+        )
+    return notes
+
+
 def summary_sentences(results: ComparisonResults) -> list[str]:
     """What the numbers say, in a few sentences computed from them (nothing here is fixed text about a result)."""
     scored = [method for method in honest_methods(results) if not math.isnan(method.metrics.miou)]

@@ -6,9 +6,12 @@ import base64
 import html
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from pixelwise.report.content import (
     FAMILY_COLORS,
+    OBJECT_HEADER,
+    OBJECT_SCORE_COLUMNS,
     SCORE_HEADER,
     SUMMARY_METRICS,
     Cell,
@@ -18,6 +21,9 @@ from pixelwise.report.content import (
     honest_methods,
     measuring_notes,
     noise_rows,
+    object_methods,
+    object_notes,
+    object_rows,
     oracle_methods,
     per_class_rows,
     score_rows,
@@ -132,7 +138,7 @@ def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
     """``report.html``: one self-contained page (inline CSS, figures as base64 PNG, no scripts, no links out)."""
     honest, oracles = honest_methods(results), oracle_methods(results)
     title = f"pixelwise comparison: {results.dataset.name}"
-    score_columns = list(range(2, 2 + len(SUMMARY_METRICS) + 1))
+    footer = ", ".join(f"{name} {version}" for name, version in results.versions.items())
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -141,12 +147,30 @@ def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="summary">{_bold_markdown(" ".join(summary_sentences(results)))}</p>',
         '<ul class="facts">' + "".join(f"<li>{html.escape(line)}</li>" for line in dataset_lines(results)) + "</ul>",
+        *_score_section(results, figures, honest, oracles),
+        *_noise_section(results, figures, honest + oracles),
+        *_example_section(figures),
+        *_class_and_object_sections(results, honest, oracles),
+        "<h2>How this was measured</h2>",
+        "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in measuring_notes(results)) + "</ul>",
+        *_model_section(results),
+        f"<footer>{html.escape(results.created)} · {html.escape(footer)}</footer>",
+        "</main></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _score_section(
+    results: ComparisonResults, figures: dict[str, bytes], honest: list[Any], oracles: list[Any]
+) -> list[str]:
+    """The clean scores: the honest methods, the oracle bounds apart, the bar chart."""
+    parts = [
         "<h2>Scores on the clean test split</h2>",
         _html_table(
             SCORE_HEADER,
             score_rows(honest),
             numeric_from=2,
-            best_columns=score_columns,
+            best_columns=list(range(2, 2 + len(SUMMARY_METRICS) + 1)),
             first_column_html=[_method_cell(method) for method in honest],
             degenerate_rows=[bool(degenerate(method)) for method in honest],
         ),
@@ -173,27 +197,34 @@ def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
                 "Clean test-set scores, best honest method at the top; hatched bars are oracle upper bounds.",
             )
         )
-    if len(results.noise) > 1:
-        header, rows = noise_rows(results, honest + oracles)
-        parts += ["<h2>Robustness to noise</h2>"]
-        if "noise" in figures:
-            parts.append(
-                _html_figure(
-                    figures["noise"],
-                    "mIoU against noise level, one line per method",
-                    "mIoU on the test images with added noise (clean at 0); thick lines are CNNs (dashed: "
-                    "adversarial). Oracle bounds, if any, have their own row, each dotted in the colour of its "
-                    "classical method: they show the partition itself breaking up under noise.",
-                )
-            )
+    return parts
+
+
+def _noise_section(results: ComparisonResults, figures: dict[str, bytes], methods: list[Any]) -> list[str]:
+    """mIoU under each noise level, when there was noise."""
+    if len(results.noise) <= 1:
+        return []
+    header, rows = noise_rows(results, methods)
+    parts = ["<h2>Robustness to noise</h2>"]
+    if "noise" in figures:
         parts.append(
-            _html_table(
-                header,
-                rows,
-                numeric_from=1,
-                first_column_html=[_method_cell(method) for method in honest + oracles],
+            _html_figure(
+                figures["noise"],
+                "mIoU against noise level, one line per method",
+                "mIoU on the test images with added noise (clean at 0); thick lines are CNNs (dashed: "
+                "adversarial). Oracle bounds, if any, have their own row, each dotted in the colour of its "
+                "classical method: they show the partition itself breaking up under noise.",
             )
         )
+    parts.append(
+        _html_table(header, rows, numeric_from=1, first_column_html=[_method_cell(method) for method in methods])
+    )
+    return parts
+
+
+def _example_section(figures: dict[str, bytes]) -> list[str]:
+    """The grids of test images with the truth and each method's prediction (and the oracles')."""
+    parts: list[str] = []
     if "examples" in figures:
         parts += [
             "<h2>Examples</h2>",
@@ -214,26 +245,39 @@ def render_html(results: ComparisonResults, figures: dict[str, bytes]) -> str:
                 "follow the objects, not a prediction any method could make.",
             ),
         ]
+    return parts
+
+
+def _class_and_object_sections(results: ComparisonResults, honest: list[Any], oracles: list[Any]) -> list[str]:
+    """IoU per class, and the object scores when the truth has instances."""
     header, rows = per_class_rows(results, honest)
     classes = results.dataset.classes
     swatches = [_class_cell(name, color) for name, color in zip(classes.names, classes.colors, strict=True)]
-    parts += [
-        "<h2>IoU per class (clean)</h2>",
-        _html_table(header, rows, numeric_from=1, first_column_html=swatches),
-    ]
-    parts += [
-        "<h2>How this was measured</h2>",
-        "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in measuring_notes(results)) + "</ul>",
-    ]
-    checkpoints = trained_models(results)
-    if checkpoints:
+    parts = ["<h2>IoU per class (clean)</h2>", _html_table(header, rows, numeric_from=1, first_column_html=swatches)]
+    with_objects = object_methods(results, honest + oracles)
+    if with_objects:
         parts += [
-            "<h2>Trained models</h2>",
-            "<p>Kept beside this report; reuse one with <code>pixelwise predict CHECKPOINT IMAGES</code>:</p><ul>",
-            *(f"<li><code>{html.escape(str(m.checkpoint))}</code> ({html.escape(m.name)})</li>" for m in checkpoints),
-            "</ul>",
+            "<h2>Objects (clean)</h2>",
+            _html_table(
+                OBJECT_HEADER,
+                object_rows(with_objects),
+                numeric_from=1,
+                best_columns=OBJECT_SCORE_COLUMNS,
+                first_column_html=[_method_cell(method) for method in with_objects],
+            ),
+            "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in object_notes(results)) + "</ul>",
         ]
-    footer = ", ".join(f"{name} {version}" for name, version in results.versions.items())
-    parts += [f"<footer>{html.escape(results.created)} · {html.escape(footer)}</footer>"]
-    parts += ["</main></body></html>"]
-    return "\n".join(parts)
+    return parts
+
+
+def _model_section(results: ComparisonResults) -> list[str]:
+    """Where the trained networks are kept."""
+    checkpoints = trained_models(results)
+    if not checkpoints:
+        return []
+    return [
+        "<h2>Trained models</h2>",
+        "<p>Kept beside this report; reuse one with <code>pixelwise predict CHECKPOINT IMAGES</code>:</p><ul>",
+        *(f"<li><code>{html.escape(str(m.checkpoint))}</code> ({html.escape(m.name)})</li>" for m in checkpoints),
+        "</ul>",
+    ]

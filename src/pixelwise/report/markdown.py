@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pixelwise.report.content import (
+    OBJECT_HEADER,
     SCORE_HEADER,
     Cell,
     dataset_lines,
@@ -12,6 +13,9 @@ from pixelwise.report.content import (
     honest_methods,
     measuring_notes,
     noise_rows,
+    object_methods,
+    object_notes,
+    object_rows,
     oracle_methods,
     per_class_rows,
     score_rows,
@@ -59,6 +63,11 @@ def render_markdown(results: ComparisonResults, figures: dict[str, str]) -> str:
     parts += ["## IoU per class (clean)", ""]
     header, rows = per_class_rows(results, honest)
     parts += [_markdown_table(header, rows, numeric_from=1), ""]
+    with_objects = object_methods(results, honest + oracles)
+    if with_objects:
+        parts += ["## Objects (clean)", ""]
+        parts += [_markdown_table(OBJECT_HEADER, object_rows(with_objects), numeric_from=1), ""]
+        parts += [f"- {note}" for note in object_notes(results)] + [""]
     parts += ["## How this was measured", ""] + [f"- {note}" for note in measuring_notes(results)] + [""]
     checkpoints = trained_models(results)
     if checkpoints:

@@ -6,7 +6,9 @@ is written as null) and ``ComparisonResults.from_dict`` reads it back::
     format            "pixelwise-compare/1"
     created           ISO 8601 time of the run (UTC)
     dataset           {name, description, root, classes (ClassSpec.to_dict()), in_channels,
-                       splits {train, val, test: number of images}, test_limit}
+                       splits {train, val, test: number of images}, test_limit,
+                       instances: test images whose truth has a label image of its objects (instances/
+                       beside masks/); 0: no object scores}
     seed              seed of the noise (and of the split and the training)
     noise             [{key, name, kind: "gaussian" | "salt_pepper", amount}], "clean" first
     budget            the training options every CNN shared ({} without CNNs)
@@ -22,7 +24,9 @@ is written as null) and ``ComparisonResults.from_dict`` reads it back::
                         ms_per_image_mean,
                         train_seconds  time of fit (labeler fitting or network training),
                         train_images   training images fit used (0 for an oracle),
-                        checkpoint     path of the trained model relative to the report folder, or null}]
+                        checkpoint     path of the trained model relative to the report folder, or null,
+                        instances      InstanceScores.to_dict() of the objects found in the clean
+                                       predictions (PQ, SQ, RQ, F1, AJI, counts), or null}]
     examples          [{stem, index, noise (level key), noise_name, image, truth,
                         predictions {method name: PNG path}}]; paths relative to the report folder
 
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pixelwise.data.classes import ClassSpec
+from pixelwise.instances.scores import InstanceScores
 from pixelwise.metrics import Scores, from_json_number, json_number, json_ready
 from pixelwise.noise import NoiseLevel
 
@@ -88,6 +93,7 @@ class MethodResult:
     train_seconds: float = math.nan
     train_images: int | None = None  # None: the method did not say
     checkpoint: str | None = None
+    instances: InstanceScores | None = None  # None: the test truth has no objects
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +108,7 @@ class MethodResult:
             "train_seconds": json_number(self.train_seconds),
             "train_images": self.train_images,
             "checkpoint": self.checkpoint,
+            "instances": self.instances.to_dict() if self.instances is not None else None,
         }
 
     @classmethod
@@ -118,6 +125,7 @@ class MethodResult:
             train_seconds=from_json_number(raw.get("train_seconds")),
             train_images=None if raw.get("train_images") is None else int(raw["train_images"]),
             checkpoint=None if raw.get("checkpoint") is None else str(raw["checkpoint"]),
+            instances=InstanceScores.from_dict(raw["instances"]) if raw.get("instances") else None,
         )
 
 
@@ -170,6 +178,7 @@ class DatasetSummary:
     in_channels: int | None = None
     splits: Mapping[str, int] = field(default_factory=dict)
     test_limit: int | None = None
+    instances: int = 0  # test images whose truth has a label image of its objects
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +189,7 @@ class DatasetSummary:
             "in_channels": self.in_channels,
             "splits": dict(self.splits),
             "test_limit": self.test_limit,
+            "instances": self.instances,
         }
 
     @classmethod
@@ -192,6 +202,7 @@ class DatasetSummary:
             in_channels=None if raw.get("in_channels") is None else int(raw["in_channels"]),
             splits={str(split): int(count) for split, count in (raw.get("splits") or {}).items()},
             test_limit=None if raw.get("test_limit") is None else int(raw["test_limit"]),
+            instances=int(raw.get("instances") or 0),
         )
 
 

@@ -106,7 +106,12 @@ class GuardedH11Protocol(H11Protocol):
         """uvicorn's answer to bytes that are no HTTP request, in JSON like every other refusal."""
         message = f"not an HTTP/1.1 request ({msg.rstrip('.').lower()}); the connection is closed"
         body = json.dumps({"error": message}).encode()
-        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        # the length said: a client need not wait for the close to know the body is whole
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body)):
             self.transport.write(self.conn.send(event) or b"")
         self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")

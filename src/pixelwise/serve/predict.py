@@ -26,6 +26,7 @@ from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
+from pixelwise.data.bands import BandMismatch
 from pixelwise.data.decode import ImageTooLargeError, header_size
 from pixelwise.data.io import decode_image, encode_mask, encode_overlay
 from pixelwise.errors import PixelwiseError
@@ -196,9 +197,13 @@ def segment(
     job.check()  # a client gone while its request waited: no work at all
     started = time.perf_counter()
     try:
-        image = decode_image(data, name, max_pixels=max_pixels)
+        # a model of bands reads an upload as it read its training images (data.bands)
+        input_bands = getattr(getattr(predictor, "spec", None), "input_bands", None)
+        image = decode_image(data, name, max_pixels=max_pixels, input_bands=input_bands)
     except ImageTooLargeError as error:
         raise Refusal(413, str(error)) from None
+    except BandMismatch as error:  # an image, but without the bands the model reads
+        raise Refusal(422, str(error)) from None
     except PixelwiseError as error:
         raise Refusal(415, str(error)) from None
     decoded = time.perf_counter()

@@ -7,6 +7,10 @@
 - ``OverlaySink`` (``overlay``): ``OUT/overlays/<name>.png``, the classes painted over the image with a legend.
 - ``ProbabilitySink`` (``probabilities``): ``OUT/probabilities/<name>.npy``, float16 (K, H, W), written
   band by band into a memory-mapped file, so the probabilities never need to fit in memory.
+
+With a model trained with the boundary class, the mask and the overlay show the user's classes
+(``instances.fold_boundary``: each boundary pixel takes the class of the nearest object pixel) and the
+probabilities are K - 1 (``fold_boundary_probabilities``: the boundary's share goes to the object classes).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pixelwise.instances.io import PROBABILITY_FOLDER
 from pixelwise.sinks.base import AtomicFile, PredictionBand
 
 if TYPE_CHECKING:
@@ -23,7 +28,8 @@ if TYPE_CHECKING:
     from pixelwise.data.sources import ImageInfo
 
 OVERLAY_FOLDER = "overlays"
-PROBABILITY_FOLDER = "probabilities"
+# rows of an overlay painted at once
+OVERLAY_ROWS = 512
 
 
 class _WholeImage:
@@ -48,8 +54,9 @@ class _MaskWriter(_WholeImage):
 
     def commit(self) -> None:
         from pixelwise.data.io import write_mask
+        from pixelwise.instances.boundary import fold_boundary
 
-        write_mask(self.path, self.labels, self.classes)
+        write_mask(self.path, *fold_boundary(self.labels, self.classes))
 
 
 class IndexMaskSink:
@@ -96,29 +103,39 @@ class RegionSink:
 
 
 class _OverlayWriter(_WholeImage):
+    """The image's pixels gathered as RGB, then the classes painted over them at commit (after the boundary
+    class, if any, is folded back: that needs the whole mask)."""
+
     def __init__(self, path: Path, info: ImageInfo, classes: ClassSpec) -> None:
         super().__init__(path, info, np.uint8)
         self.classes = classes
         self.picture = np.zeros((info.height, info.width, 3), np.uint8)
 
     def write(self, band: PredictionBand) -> None:
-        from pixelwise.data.io import overlay
-
         super().write(band)
         if band.pixels is None:
             raise ValueError("an overlay needs the image's pixels")
-        pixels = band.pixels
-        image = pixels.astype(np.float32) / np.float32(255) if pixels.dtype == np.uint8 else pixels
-        self.picture[band.top : band.top + band.rows] = overlay(image, band.labels, self.classes)
+        from pixelwise.data.io import picture_bands
+
+        pixels = picture_bands(band.pixels)  # of a multispectral image, the model's first three bands
+        if pixels.dtype != np.uint8:
+            pixels = np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+        self.picture[band.top : band.top + band.rows] = pixels  # grey repeated into the three channels
 
     def commit(self) -> None:
         from PIL import Image
 
+        from pixelwise.data.io import overlay
         from pixelwise.files import atomic_path
+        from pixelwise.instances.boundary import fold_boundary
         from pixelwise.report.legend import with_legend
 
+        labels, classes = fold_boundary(self.labels, self.classes)
+        for top in range(0, labels.shape[0], OVERLAY_ROWS):  # painted in bands: float copies of a band only
+            rows = slice(top, top + OVERLAY_ROWS)
+            self.picture[rows] = overlay(self.picture[rows].astype(np.float32) / np.float32(255), labels[rows], classes)
         with atomic_path(self.path) as tmp:
-            Image.fromarray(with_legend(self.picture, self.labels, self.classes)).save(tmp, format="PNG")
+            Image.fromarray(with_legend(self.picture, labels, classes)).save(tmp, format="PNG")
 
 
 class OverlaySink:
@@ -139,14 +156,20 @@ class OverlaySink:
 
 class _ProbabilityWriter:
     def __init__(self, path: Path, info: ImageInfo, classes: ClassSpec) -> None:
+        from pixelwise.instances.boundary import without_boundary
+
         self.file = AtomicFile(path)
-        shape = (classes.num_classes, info.height, info.width)
+        self.classes = classes
+        shape = (without_boundary(classes).num_classes, info.height, info.width)
         self.values = np.lib.format.open_memmap(self.file.temporary, mode="w+", dtype=np.float16, shape=shape)
 
     def write(self, band: PredictionBand) -> None:
+        from pixelwise.instances.boundary import fold_boundary_probabilities
+
         if band.probabilities is None:
             raise ValueError("the probability sink needs the probabilities")
-        self.values[:, band.top : band.top + band.rows] = band.probabilities
+        folded = fold_boundary_probabilities(band.probabilities, self.classes)
+        self.values[:, band.top : band.top + band.rows] = folded
 
     def commit(self) -> None:
         self.values.flush()

@@ -3,8 +3,8 @@
 A ``last.pt`` is a ``pixelwise.checkpoint.Checkpoint`` (written and read there) whose ``extra`` holds these
 keys: ``optimizer``, ``scheduler``, ``scaler``, ``iteration`` (the segmenter's), ``discriminator`` (its
 weights, optimizer, scheduler, scaler and shape, when the run trained one), ``rng`` (every process's
-generator states, in rank order), ``history`` (one record per epoch) and ``early_stopping``. ``best.pt`` has
-none of them. Training code only: prediction never imports this module.
+generator states, in rank order), ``history`` (one record per epoch), ``early_stopping`` and, in a run with
+a time budget, ``budget`` (its plan and the seconds used). ``best.pt`` has none of them. Training code only: prediction never imports this module.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ResumeState:
     rng: list[dict[str, Any]] | dict[str, Any]  # per process; a single dict in files from before torchrun
     history: list[dict[str, Any]] = field(default_factory=list)
     early_stopping: dict[str, Any]
+    budget: dict[str, Any] | None = None  # with ``time``: the plan and the seconds used (``train.budget``)
 
     def to_payload(self) -> dict[str, Any]:
         """The keys this adds to a checkpoint file (``Checkpoint.extra``)."""
@@ -42,6 +43,8 @@ class ResumeState:
         if self.discriminator is not None:
             payload["discriminator"] = self.discriminator
         payload.update(rng=self.rng, history=self.history, early_stopping=self.early_stopping)
+        if self.budget is not None:
+            payload["budget"] = self.budget
         return payload
 
     @classmethod
@@ -63,4 +66,5 @@ class ResumeState:
             rng=extra["rng"],
             history=list(extra.get("history") or []),
             early_stopping=extra["early_stopping"],
+            budget=extra.get("budget"),
         )

@@ -24,11 +24,11 @@ import yaml
 
 from pixelwise.device import DEVICE_PATTERN
 from pixelwise.errors import PixelwiseError, did_you_mean
+from pixelwise.losses import LOSS_NAMES
 from pixelwise.settings import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Choices, Range, convert, no_such_option, problem
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("poly", "cosine", "constant")
-LOSSES = ("ce", "dice", "focal", "ce+dice")
 NORMALIZATIONS = ("auto", "dataset", "imagenet")
 SEMI_TRUST = ("discriminator", "softmax")
 
@@ -83,7 +83,12 @@ class TrainConfig:
         metavar="imagenet|FILE",
     )
     # schedule of the run
-    epochs: int = setting(30, "Epochs to train.", bounds=AT_LEAST_ONE)
+    epochs: int = setting(30, "Epochs to train (with --time: at most this many).", bounds=AT_LEAST_ONE)
+    time: str | None = setting(
+        None,
+        "Wall-time budget, e.g. 90s, 10m, 2h: the iterations are planned from the measured speed to end in it.",
+        metavar="DURATION",
+    )
     iterations_per_epoch: int = setting(
         0, "Batches per epoch, cycling a small set; 0: one pass over the labeled images.", bounds=NON_NEGATIVE
     )
@@ -103,7 +108,7 @@ class TrainConfig:
     poly_power: float = setting(0.9, "Exponent of the poly schedule.", bounds=POSITIVE)
     warmup_iterations: int = setting(0, "Linear ramp from lr/10 to lr over this many iterations.", bounds=NON_NEGATIVE)
     grad_clip: float = setting(0.0, "Max global gradient norm of the segmenter; 0: no clipping.", bounds=NON_NEGATIVE)
-    loss: str = setting("ce", "Loss of the segmenter.", choices=LOSSES)
+    loss: str = setting("ce", "Loss of the segmenter.", choices=LOSS_NAMES)
     boundary_class: bool = setting(
         False,
         "Learn a 2-pixel ring inside each truth object (from DATA/instances/, else each class's connected "
@@ -132,6 +137,11 @@ class TrainConfig:
         choices=NORMALIZATIONS,
     )
     # early stopping on the validation mIoU (the training loss when there is no validation set)
+    val_fraction: float = setting(
+        0.15,
+        "Without validation images, hold out this fraction of the training images (regions of one); 0: none.",
+        bounds=Range(0, 1, high_open=True),
+    )
     patience: int = setting(10, "Epochs without improvement before stopping; 0: never stop early.", bounds=NON_NEGATIVE)
     min_delta: float = setting(0.0, "The least gain that counts as an improvement.", bounds=NON_NEGATIVE)
     # reproducibility and speed

@@ -11,7 +11,8 @@ import itertools
 import logging
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset
 
-from pixelwise.data.channels import conform_channels
+from pixelwise.data.channels import check_channels, conform_channels
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.transforms import PairedTransform, WeakStrongTransform
 from pixelwise.errors import PixelwiseError
@@ -80,18 +81,31 @@ class UnlabeledCrops(Dataset[tuple[Tensor, ...]]):
     """
 
     def __init__(
-        self, items: Samples | Sequence[Any], transform: PairedTransform | WeakStrongTransform, *, channels: int
+        self,
+        items: Samples | Sequence[Any],
+        transform: PairedTransform | WeakStrongTransform,
+        *,
+        channels: int,
+        reader: Callable[[Path], np.ndarray] | None = None,
     ) -> None:
         self.items = items
         self.transform = transform
         self.channels = channels
+        self.reader = reader
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
-        image = conform_channels(load_image(self.items[index]), self.channels)
-        return self.transform(image, None)
+        item = self.items[index]
+        if self.reader is not None and isinstance(item, (str, os.PathLike)):
+            image = self.reader(Path(item))  # read by the labeled folder's band rule (data.folder_bands)
+        else:
+            image = load_image(item)
+        check_channels(
+            image.shape[2], self.channels, str(getattr(item, "image_path", item)), expected="the model takes"
+        )
+        return self.transform(conform_channels(image, self.channels), None)
 
 
 class SubsetView(Sequence[Any]):
@@ -106,6 +120,20 @@ class SubsetView(Sequence[Any]):
 
     def __getitem__(self, index: int) -> Any:  # type: ignore[override]
         return self.source[self.indices[index]]
+
+
+def same_size_batches(samples: Samples, batch_size: int) -> Iterator[list[Any]]:
+    """Consecutive samples of one image size, up to ``batch_size`` at a time: whole images go through the
+    network together (validation, the pseudo-label check) without padding one to another's size."""
+    batch: list[Any] = []
+    for index in range(len(samples)):
+        sample = samples[index]
+        if batch and (len(batch) == batch_size or batch[0].image.shape != sample.image.shape):
+            yield batch
+            batch = []
+        batch.append(sample)
+    if batch:
+        yield batch
 
 
 def load_image(item: Any) -> np.ndarray:
@@ -169,7 +197,8 @@ def channel_statistics(
     source: Samples, indices: Sequence[int], *, max_images: int = 512
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std over all pixels of up to ``max_images`` images, evenly spread over
-    ``indices``; a constant channel gets std 1 so standardising never divides by zero.
+    ``indices`` (no-data pixels left out, where the source says which: ``missing_pixels(index)``); a constant
+    channel gets std 1 so standardising never divides by zero.
 
     Accumulates in float64 (sums of squares of millions of pixels lose digits in float32).
     """
@@ -178,9 +207,12 @@ def channel_statistics(
     chosen = [indices[int(i)] for i in np.linspace(0, len(indices) - 1, min(max_images, len(indices)))]
     total = squares = None
     pixels = 0
+    # no-data pixels (read as 0, data.bands) are not part of the picture: the statistics leave them out
+    missing_pixels = getattr(source, "missing_pixels", None)
     for index in dict.fromkeys(chosen):
         image = np.asarray(source[index].image, dtype=np.float64)
-        flat = image.reshape(-1, image.shape[-1])
+        missing = missing_pixels(index) if missing_pixels is not None else None
+        flat = image.reshape(-1, image.shape[-1]) if missing is None else image[~missing]
         total = flat.sum(0) if total is None else total + flat.sum(0)
         squares = (flat**2).sum(0) if squares is None else squares + (flat**2).sum(0)
         pixels += flat.shape[0]
@@ -299,10 +331,13 @@ def unlabeled_dataset(
     counts = {"hidden labels": len(hidden)}
     if hidden:
         sources.append(UnlabeledCrops(SubsetView(train, hidden), transform, channels=in_channels))
+    # files are read as the labeled images are (their bands, no-data value and band ranges)
+    read_image = getattr(train, "read_image", None)
+    reader = (lambda path: read_image(path)[0]) if read_image is not None else None
     for name, items in (("given", unlabeled), ("unlabeled/", getattr(train, "unlabeled_paths", None))):
         if items:
             counts[name] = len(items)
-            sources.append(UnlabeledCrops(list(items), transform, channels=in_channels))
+            sources.append(UnlabeledCrops(list(items), transform, channels=in_channels, reader=reader))
     total = sum(counts.values())
     needing = [name for name in ("semi_weight", "fixmatch_weight") if getattr(config, name) > 0]
     if needing and not total:
@@ -316,3 +351,60 @@ def unlabeled_dataset(
         return None
     logger.info("unlabeled images: %s", ", ".join(f"{count} ({name})" for name, count in counts.items() if count))
     return sources[0] if len(sources) == 1 else ConcatDataset(sources)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The datasets of one run: labeled crops, unlabeled crops (None when no term learns from them), the
+    transform of whole images for validation, and the images with hidden labels that score the pseudo-labels."""
+
+    labeled: LabeledCrops
+    unlabeled: Dataset[tuple[Tensor, ...]] | None
+    evaluate: PairedTransform
+    checked: Samples | None
+
+
+def run_datasets(
+    config: TrainConfig,
+    train: LabeledSource,
+    statistics: dict[str, list[float]],
+    *,
+    labeled: list[int],
+    hidden: list[int],
+    unlabeled: Sequence[Any] | None,
+) -> RunData:
+    """``train``'s ``labeled`` images as augmented crops, the unlabeled ones (``hidden``, ``unlabeled`` and the
+    folder's own), standardised by ``statistics``."""
+    from pixelwise.data.transforms import evaluation_transform, training_transform, weak_and_strong_transform
+
+    classes, in_channels = train.classes, int(train.in_channels)
+    augmentation: dict[str, Any] = {
+        "crop_size": config.crop_size,
+        "mean": statistics["mean"],
+        "std": statistics["std"],
+        "ignore_index": classes.ignore_index,
+        "scale_range": config.scale_range,
+        "rotation": config.rotation,
+        "horizontal_flip": config.horizontal_flip,
+        "vertical_flip": config.vertical_flip,
+        "color_jitter": config.color_jitter,
+    }
+    augment = training_transform(**augmentation)
+    # FixMatch's crops come with a strong view of themselves
+    unlabeled_augment = weak_and_strong_transform(**augmentation) if config.fixmatch_weight > 0 else augment
+    unlabeled_data = (
+        unlabeled_dataset(config, train, hidden, unlabeled, unlabeled_augment, in_channels)
+        if config.uses_unlabeled
+        else None
+    )
+    # the images whose labels are hidden score the pseudo-labels each epoch (a bounded, fixed sample)
+    wanted = config.pseudo_label_check_images
+    checked = hidden[:: -(-len(hidden) // wanted)] if wanted and hidden else []
+    return RunData(
+        labeled=LabeledCrops(train, labeled, augment),
+        unlabeled=unlabeled_data,
+        evaluate=evaluation_transform(
+            mean=statistics["mean"], std=statistics["std"], ignore_index=classes.ignore_index
+        ),
+        checked=SubsetView(train, checked) if checked else None,
+    )

@@ -89,7 +89,7 @@ def is_main_process() -> bool:
 # --- joining the other processes -------------------------------------------------------------------------
 
 
-def choose_device(name: str) -> torch.device:
+def process_device(name: str) -> torch.device:
     """``pixelwise.device.choose_device``'s rule; under torchrun ``auto`` and ``cuda`` mean this process's
     GPU, ``cuda:LOCAL_RANK``."""
     device = pixelwise.device.choose_device(name)
@@ -117,7 +117,7 @@ def processes(device_name: str, *, timeout: float) -> Iterator[torch.device]:
     A collective that waits more than ``timeout`` seconds, or a neighbour that drops its connection, becomes
     one ``PixelwiseError`` on this process instead of a hang or a transport's traceback.
     """
-    device = choose_device(device_name)
+    device = process_device(device_name)
     if not launched() or _distributed():
         yield device
         return

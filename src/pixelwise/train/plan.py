@@ -10,15 +10,21 @@ not give (a flag, ``--set`` or ``--config``):
   is the median shape too, shrunk to fit the memory). ``batch_size`` follows it, so that a step costs what
   8 crops of 128² cost (the defaults'), but, as nnU-Net's planner has it, a batch covers at most 5 % of the
   training pixels (a small set gets more, smaller steps in the same time); at least 2 (nnU-Net's least) and
-  at most 32.
+  at most 32. Without validation images the pixels counted are those left after ``val_fraction`` is carved
+  out for validation (``train.holdout``, which cuts its regions no smaller than the planned crop).
 - ``loss``: ``ce+dice`` when a class is rare — below half the share it would have if the classes were
   balanced (1/K of the labelled pixels) — because cross-entropy alone lets a small class be outvoted
   (nnU-Net always trains Dice + CE); else ``ce``.
 - ``normalization``: which statistics standardise the inputs, per channel; ``imagenet`` (the encoder's own)
-  only for a pretrained encoder on 8-bit images, which look like its photographs; else ``dataset``, the
-  training set's mean and std per channel. 16-bit, float and Hounsfield-unit images are already made robust
-  when read (each scaled by its own 0.5th..99.5th percentiles, ``data.io``), as nnU-Net clips to those
-  percentiles. The plan names the statistic; computing it is ``train.data.normalization``'s.
+  only for a pretrained encoder on 8-bit grey or RGB images, which look like its photographs; else
+  ``dataset``, the training set's mean and std per channel (any band count). Values other than 8-bit are
+  already made robust when read, by ``data.bands``'s rule (a 0.5th..99.5th percentile range: each grey or RGB
+  image its own, or each band the training set's for multispectral, georeferenced or ``--bands`` images), as
+  nnU-Net clips to those percentiles; the plan reads the images by that rule and leaves it alone. The plan
+  names the statistic; computing it is ``train.data.normalization``'s.
+
+What each step computes is the plan's; how many steps is not: ``epochs`` stays the user's (or its default),
+and ``--time`` plans the iterations from the speed it measures with the planned crop and batch.
 
 The plan is printed before training and written to ``data_plan.json`` in the run folder with the fingerprint.
 """
@@ -46,8 +52,6 @@ STEP_PIXELS = 8 * 128 * 128  # what a step of the former defaults (8 crops of 12
 SMALLEST_BATCH, LARGEST_BATCH = 2, 32
 DATASET_SHARE = 0.05  # the most of the training pixels one batch may cover (nnU-Net's max_dataset_covered)
 RARE = 0.5  # a class below this fraction of its balanced share (1/K) is rare
-# Pillow's modes by the type of their stored values
-_PILLOW_TYPES = {"I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "int32", "F": "float32"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class DatasetFingerprint:
     pixels: int  # of all training images
     channels: int
     stored_types: tuple[str, ...]  # the sampled files' value types (uint8, uint16, int16, float32 ...)
+    band_ranges: bool  # values scaled to [0, 1] per band by the training set's range (data.bands), not per image
     sampled: int  # images decoded for what follows
     class_shares: dict[str, float]  # share of the labelled (not ignored) pixels, by class name
     intensity: tuple[ChannelIntensity, ...]
@@ -138,12 +143,15 @@ def fingerprint(train: Any, *, sampled: int = SAMPLED_IMAGES) -> DatasetFingerpr
     counts = np.zeros(classes.num_classes, dtype=np.int64)
     pixels: list[np.ndarray] = []
     sizes: list[tuple[int, int]] = []
+    rasters = not getattr(getattr(train, "bands", None), "plain", True)  # may hold no-data pixels
     for index in chosen:
         sample = train[index]
         image = np.asarray(sample.image)
         sizes.append((int(image.shape[0]), int(image.shape[1])))
         stride = max(1, math.ceil(math.sqrt(image.shape[0] * image.shape[1] / SAMPLED_PIXELS)))
-        pixels.append(image[::stride, ::stride].reshape(-1, image.shape[-1]))
+        kept = image[::stride, ::stride].reshape(-1, image.shape[-1])
+        missing = train.missing_pixels(index) if rasters else None
+        pixels.append(kept if missing is None else kept[~missing[::stride, ::stride].ravel()])
         if sample.mask is not None:
             labels = np.asarray(sample.mask).ravel()
             counts += np.bincount(labels[labels < classes.num_classes], minlength=classes.num_classes)
@@ -153,6 +161,9 @@ def fingerprint(train: Any, *, sampled: int = SAMPLED_IMAGES) -> DatasetFingerpr
         sizes = [image_size(path) for path in paths]
     heights, widths = np.array([size[0] for size in sizes]), np.array([size[1] for size in sizes])
     values = np.concatenate(pixels).astype(np.float64)
+    if not len(values):
+        raise PixelwiseError(f"the {len(chosen)} sampled training images hold no data; check --nodata")
+    input_bands = getattr(train, "input_bands", None)
     total = max(int(counts.sum()), 1)
     return DatasetFingerprint(
         images=count,
@@ -162,6 +173,7 @@ def fingerprint(train: Any, *, sampled: int = SAMPLED_IMAGES) -> DatasetFingerpr
         pixels=int((heights * widths).sum()) if paths is not None else int((heights * widths).mean() * count),
         channels=int(values.shape[1]),
         stored_types=tuple(sorted({_stored_type(paths[index]) for index in chosen})) if paths is not None else (),
+        band_ranges=input_bands is not None and input_bands.ranges is not None,
         sampled=len(chosen),
         class_shares={name: float(counts[label] / total) for label, name in enumerate(classes.names)},
         intensity=tuple(_intensity(values[:, channel]) for channel in range(values.shape[1])),
@@ -169,13 +181,19 @@ def fingerprint(train: Any, *, sampled: int = SAMPLED_IMAGES) -> DatasetFingerpr
 
 
 def plan_training(
-    fingerprint: DatasetFingerprint, config: TrainConfig, *, given: set[str] | frozenset[str] = frozenset()
+    fingerprint: DatasetFingerprint,
+    config: TrainConfig,
+    *,
+    given: set[str] | frozenset[str] = frozenset(),
+    carved: bool = False,
 ) -> TrainingPlan:
-    """The planned settings for ``fingerprint``; those in ``given`` (the user's) are marked and kept."""
+    """The planned settings for ``fingerprint``; those in ``given`` (the user's) are marked and kept.
+    ``carved``: the run has no validation images, so ``config.val_fraction`` of these is held out for it."""
     crop, crop_reason = _crop_size(fingerprint)
+    training_pixels = round(fingerprint.pixels * (1 - config.val_fraction)) if carved else fingerprint.pixels
     planned = [
         ("crop_size", crop, crop_reason),
-        ("batch_size", *_batch_size(config.crop_size if "crop_size" in given else crop, fingerprint.pixels)),
+        ("batch_size", *_batch_size(config.crop_size if "crop_size" in given else crop, training_pixels)),
         ("loss", *_loss(fingerprint)),
         ("normalization", *_normalization(fingerprint, config)),
     ]
@@ -220,12 +238,21 @@ def _loss(fingerprint: DatasetFingerprint) -> tuple[str, str]:
 def _normalization(fingerprint: DatasetFingerprint, config: TrainConfig) -> tuple[str, str]:
     stored = "/".join(fingerprint.stored_types) or "in-memory"
     eight_bit = fingerprint.stored_types == ("uint8",)
+    photographs = eight_bit and fingerprint.channels in (1, 3)
     statistics = ", ".join(f"{channel.mean:.3f}±{channel.std:.3f}" for channel in fingerprint.intensity)
-    if config.encoder_weights is not None and eight_bit:
+    if config.encoder_weights is not None and photographs:
         return "imagenet", f"{stored} images and a pretrained encoder: the statistics its weights were trained with"
-    robust = "" if eight_bit else "; each image scaled by its 0.5..99.5th percentiles when read"
-    pretrained = " (the pretrained encoder's are for 8-bit photographs)" if config.encoder_weights else ""
-    return "dataset", f"{stored} images: the training set's mean±std per channel, {statistics}{robust}{pretrained}"
+    if eight_bit:
+        robust = ""
+    elif fingerprint.band_ranges:
+        robust = "; each band scaled by the training set's 0.5..99.5th percentiles when read"
+    else:
+        robust = "; each image scaled by its 0.5..99.5th percentiles when read"
+    pretrained = " (the pretrained encoder's are for 8-bit grey or RGB photographs)" if config.encoder_weights else ""
+    return "dataset", (
+        f"{stored} images, {fingerprint.channels} band(s): the training set's mean±std per channel, "
+        f"{statistics}{robust}{pretrained}"
+    )
 
 
 def _intensity(values: np.ndarray) -> ChannelIntensity:
@@ -237,15 +264,9 @@ def _intensity(values: np.ndarray) -> ChannelIntensity:
 
 def _stored_type(path: Path) -> str:
     """The type of an image file's stored values, from its header (what decides how it is read)."""
+    from pixelwise.data.raster_files import raster_info
+
     try:
-        if Path(path).suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(path) as tiff:
-                return str(tiff.pages[0].dtype)
-        from PIL import Image
-
-        with Image.open(path) as image:
-            return _PILLOW_TYPES.get(image.mode, "uint8")
+        return raster_info(path).dtype
     except Exception:  # the header was read once already (the sizes); a type it does not say is unknown
         return "unknown"

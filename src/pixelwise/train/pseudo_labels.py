@@ -17,26 +17,23 @@ can be checked directly, each epoch, on a fixed bounded sample of whole images (
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from pixelwise.data.transforms import PairedTransform
-from pixelwise.train.data import Samples
-
-if TYPE_CHECKING:
-    from pixelwise.train.trainer import Trainer
+from pixelwise.train.data import Samples, same_size_batches
+from pixelwise.train.networks import Networks
 
 
 @torch.inference_mode()
-def pseudo_label_quality(trainer: Trainer, samples: Samples, transform: PairedTransform) -> dict[str, float]:
-    """The ``pseudo_*`` numbers above for ``samples`` (with their true masks) through ``transform``."""
+def pseudo_label_quality(networks: Networks, samples: Samples, transform: PairedTransform) -> dict[str, float]:
+    """The ``pseudo_*`` numbers above for ``samples`` (with their true masks) through ``transform``, judged by
+    ``networks`` (the raw ones: ``Trainer.networks(raw=True)``; S is put in eval mode)."""
     from sklearn.metrics import roc_auc_score
 
-    from pixelwise.train.trainer import _same_size_batches
-
-    config, discriminator = trainer.config, trainer.raw_discriminator
+    config, discriminator = networks.config, networks.discriminator
     trust_d = discriminator is not None and (
         (config.semi_weight > 0 and config.semi_trust == "discriminator")
         or (config.semi_weight == 0 and config.fixmatch_weight == 0)
@@ -44,23 +41,21 @@ def pseudo_label_quality(trainer: Trainer, samples: Samples, transform: PairedTr
     threshold = (
         config.fixmatch_threshold if config.semi_weight == 0 and config.fixmatch_weight > 0 else config.semi_threshold
     )
-    trainer.raw_model.eval()
+    networks.segmenter.eval()
     correct: list[np.ndarray] = []
     softmax: list[np.ndarray] = []
     judged: list[np.ndarray] = []
-    for batch in _same_size_batches(samples, config.batch_size):
+    for batch in same_size_batches(samples, config.batch_size):
         pairs = [transform(sample.image, sample.mask) for sample in batch]
-        images = trainer._to_device(torch.stack([image for image, _ in pairs]))
-        masks = torch.stack([mask for _, mask in pairs]).to(trainer.device)
-        valid = masks != trainer.classes.ignore_index
-        with trainer._autocast():
-            probabilities = trainer.raw_model(images).float().softmax(dim=1)
+        images = networks.to_device(torch.stack([image for image, _ in pairs]))
+        masks = torch.stack([mask for _, mask in pairs]).to(networks.device)
+        valid = masks != networks.ignore_index
+        probabilities = networks.segment(images).softmax(dim=1)
         correct.append((probabilities.argmax(dim=1) == masks)[valid].cpu().numpy())
         softmax.append(probabilities.amax(dim=1)[valid].cpu().numpy())
         if discriminator is not None:
-            with trainer._autocast():
-                d_logits = discriminator(trainer._shown_to_d(probabilities, valid), *trainer._image_condition(images))
-            judged.append(torch.sigmoid(d_logits.float()[:, 0])[valid].cpu().numpy())
+            d_logits = networks.judge(networks.shown_to_d(probabilities, valid), images)
+            judged.append(torch.sigmoid(d_logits[:, 0])[valid].cpu().numpy())
     right = np.concatenate(correct)
     scores = {"softmax": np.concatenate(softmax)}
     if judged:

@@ -8,6 +8,7 @@ last.pt           every epoch: what resuming needs (``state.resume_checkpoint``)
 best.pt           when the validation mIoU improved: what predicting needs
 metrics.jsonl     every epoch, whole: one JSON record per epoch, matching ``last.pt``
 curves.png        every epoch: losses, validation scores, the discriminator's and pseudo-labels' numbers
+plan.json         with a time budget (``time``): the plan, when made and when an epoch changes it
 ================  ====================================================================
 
 Every file is written atomically; only the main process writes (``distributed.is_main_process``).
@@ -31,6 +32,7 @@ LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+PLAN_FILE = "plan.json"
 
 
 def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
@@ -80,6 +82,12 @@ def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     """``metrics.jsonl``: one JSON object per epoch, rewritten whole so it always matches ``last.pt``."""
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(json_ready(record)) + "\n" for record in history))
+
+
+def write_plan(path: Path, plan: Any) -> None:
+    """``plan.json``: a time budget's plan (``budget.Plan``), indented for reading."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(json_ready(plan.to_dict()), indent=2) + "\n")
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
@@ -139,3 +147,41 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=100)
     plt.close(figure)
+
+
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The scalar validation metrics as ``val_<name>``, plus the per-class IoU."""
+    settings = {"boundary_tolerance", "ignore_index", "num_pixels"}
+    flat: dict[str, Any] = {
+        f"val_{key}": value for key, value in metrics.items() if isinstance(value, (int, float)) and key not in settings
+    }
+    per_class = metrics.get("per_class", {})
+    flat["val_iou"] = {name: scores["iou"] for name, scores in per_class.items()}
+    return flat
+
+
+def summary_line(record: dict[str, Any], epochs: int, improved: bool) -> str:
+    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record.get('train_loss', float('nan')):.4f}"]
+    if "val_miou" in record:
+        parts.append(f"val mIoU {record['val_miou']:.4f}")
+    if "train_discriminator_loss" in record:
+        parts.append(
+            f"D loss real/predicted {record['train_discriminator_loss_real']:.3f}/"
+            f"{record['train_discriminator_loss_fake']:.3f} "
+            f"(acc. {record['train_discriminator_accuracy_real']:.2f}/"
+            f"{record['train_discriminator_accuracy_fake']:.2f})"
+        )
+    for key, name in (("train_semi_fraction", "trusted"), ("train_fixmatch_fraction", "FixMatch trusted")):
+        if key in record:
+            parts.append(f"{name} {record[key]:.2f}")
+    if "pseudo_accuracy_trusted" in record:
+        parts.append(
+            f"pseudo-label acc. trusted/untrusted {record['pseudo_accuracy_trusted']:.2f}/"
+            f"{record['pseudo_accuracy_untrusted']:.2f}"
+        )
+        aurocs = [
+            f"{record[key]:.2f}" for key in ("pseudo_auroc_discriminator", "pseudo_auroc_softmax") if key in record
+        ]
+        parts.append(f"AUROC {'D/softmax' if len(aurocs) == 2 else 'softmax'} {'/'.join(aurocs)}")
+    parts.append(f"{record['seconds']:.1f} s")
+    return ", ".join(parts) + (" *" if improved else "")

@@ -1,7 +1,8 @@
 """What the segmenter learns from unlabeled images: Hung et al.'s terms, self-training, FixMatch.
 
-One function, ``unlabeled_loss``, called by the Trainer inside the segmenter's step (D frozen), with an
-unlabeled batch of weak crops and their validity maps (and, for FixMatch, strong views of the same crops):
+One function, ``unlabeled_loss``, called by the Trainer inside the segmenter's step (D frozen), with the
+run's ``train.networks.Networks`` (S and D as the step calls them) and an unlabeled batch of weak crops and
+their validity maps (and, for FixMatch, strong views of the same crops):
 
 - **Hung et al. 2018**: ``λ_adv,u · BCE(D(P_u), 1)`` and ``λ_semi · CE(S(X_u), argmax P_u)`` over the pixels
   whose confidence passes ``T_semi``. The confidence is D's ``σ(D(P_u))`` or, with ``semi_trust = softmax``,
@@ -18,7 +19,6 @@ It also returns the batch's prediction, detached, for D's step: unlabeled predic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -29,12 +29,9 @@ from pixelwise.adversarial.objectives import (
     confident_pixels,
     pseudo_label_loss,
     trusted_pixels,
-    zero_invalid,
 )
 from pixelwise.train.data import derived_seed
-
-if TYPE_CHECKING:
-    from pixelwise.train.trainer import Trainer
+from pixelwise.train.networks import Networks
 
 _CUTMIX = 0xC07  # the key of CutMix's random stream (with the seed and the iteration)
 
@@ -49,36 +46,39 @@ class Predicted:
     images: Tensor
 
 
+def wants_unlabeled(networks: Networks) -> bool:
+    """Some term of this step learns from the unlabeled batch: L_adv,u (with D), L_semi once on, FixMatch."""
+    config = networks.config
+    adversarial = networks.discriminator is not None and config.adversarial_weight_unlabeled > 0
+    return (adversarial and config.adversarial_weight > 0) or networks.semi_active or config.fixmatch_weight > 0
+
+
 def unlabeled_loss(
-    trainer: Trainer, batch: tuple[Tensor, ...]
+    networks: Networks, batch: tuple[Tensor, ...]
 ) -> tuple[Tensor, dict[str, Tensor | float], Predicted | None]:
     """The unlabeled terms of one segmenter step: (loss to backpropagate, stats, the fake for D or None).
 
     ``batch`` is (images, validity) or (weak images, validity, strong images), validity ``ignore_index`` on
     padding, which never counts and is never trusted.
     """
-    config, model, discriminator = trainer.config, trainer.model, trainer.discriminator
-    images, validity = trainer._to_device(batch[0]), batch[1].to(trainer.device)
-    valid = validity != trainer.classes.ignore_index
-    semi = trainer._semi_active()
+    config, discriminator = networks.config, networks.discriminator
+    images, validity = networks.to_device(batch[0]), batch[1].to(networks.device)
+    valid = validity != networks.ignore_index
+    semi = networks.semi_active
     adversarial = (
         discriminator is not None and config.adversarial_weight > 0 and config.adversarial_weight_unlabeled > 0
     )
     stats: dict[str, Tensor | float] = {}
     loss: Tensor | None = None
     if semi or adversarial:  # the weak view with a gradient
-        with trainer._autocast():
-            logits = model(images)
-        logits = logits.float()
+        logits = networks.segment(images)
     else:  # only FixMatch's pseudo-labels (and D's fakes) need it
-        with torch.no_grad(), trainer._autocast():
-            logits = model(images).float()
+        with torch.no_grad():
+            logits = networks.segment(images)
     probabilities = logits.softmax(dim=1)
     d_logits = None
     if discriminator is not None and (semi or adversarial):
-        shown = zero_invalid(probabilities, valid) if config.discriminator_masked_fakes else probabilities
-        with trainer._autocast():
-            d_logits = discriminator(shown, *trainer._image_condition(images)).float()
+        d_logits = networks.judge(networks.shown_to_d(probabilities, valid), images)
     trusted_any = True
     if semi:
         confidence = (
@@ -103,9 +103,9 @@ def unlabeled_loss(
             raise ValueError(
                 "fixmatch_weight > 0 needs unlabeled batches with a strong view (weak_and_strong_transform)"
             )
-        generator = torch.Generator().manual_seed(derived_seed(config.seed, _CUTMIX, trainer.iteration))
+        generator = torch.Generator().manual_seed(derived_seed(config.seed, _CUTMIX, networks.iteration))
         fixmatch, fraction = fixmatch_loss(
-            trainer, trainer._to_device(batch[2]), logits.detach(), valid, generator=generator
+            networks, networks.to_device(batch[2]), logits.detach(), valid, generator=generator
         )
         loss = config.fixmatch_weight * fixmatch + (0.0 if loss is None else loss)
         stats["fixmatch_loss"], stats["fixmatch_fraction"] = fixmatch.detach(), fraction
@@ -116,17 +116,16 @@ def unlabeled_loss(
 
 
 def fixmatch_loss(
-    trainer: Trainer, strong: Tensor, weak_logits: Tensor, valid: Tensor, *, generator: torch.Generator
+    networks: Networks, strong: Tensor, weak_logits: Tensor, valid: Tensor, *, generator: torch.Generator
 ) -> tuple[Tensor, float]:
     """``CE(S(CutMix(strong)), CutMix(argmax P_weak))`` over the pixels whose weak max softmax passes the
     threshold, divided by the count of valid pixels; also the trusted share of the valid pixels."""
     boxes = cutmix_boxes(strong.shape[0], strong.shape[-2:], generator=generator).to(strong.device)
     weak = weak_logits.softmax(dim=1)
     mixed_images, confidence, labels, valid = cutmix(boxes, strong, weak.amax(dim=1), weak.argmax(dim=1), valid)
-    trusted, fraction = confident_pixels(confidence, valid, threshold=trainer.config.fixmatch_threshold)
-    with trainer._autocast():
-        logits = trainer.model(mixed_images)
-    losses = F.cross_entropy(logits.float(), labels, reduction="none")
+    trusted, fraction = confident_pixels(confidence, valid, threshold=networks.config.fixmatch_threshold)
+    logits = networks.segment(mixed_images)
+    losses = F.cross_entropy(logits, labels, reduction="none")
     count = int(valid.sum())
     if count == 0:
         return logits.sum() * 0.0, fraction

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from pixelwise.checkpoint import Checkpoint, Normalization
+from pixelwise.data.bands import InputBands
 from pixelwise.data.classes import ClassSpec
 from pixelwise.errors import PixelwiseError
 from pixelwise.train.checkpoint import ResumeState
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # settings that may change between the sessions of one run; any other change is allowed but logged
 RESUMABLE_CHANGES = frozenset(
-    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout"}
+    {"epochs", "patience", "min_delta", "num_workers", "device", "deterministic", "process_timeout", "time"}
 )
 
 
@@ -101,8 +102,10 @@ def prediction_checkpoint(
     metrics: Mapping[str, Any],
     normalization: Mapping[str, Sequence[float]],
     in_channels: int,
+    input_bands: InputBands | None = None,
 ) -> Checkpoint:
-    """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them."""
+    """``best.pt``: the raw segmenter's spec and weights and what the predictor needs around them
+    (``input_bands``: how the training images were read, ``data.bands``)."""
     spec = trainer.model_spec()
     return Checkpoint(
         model=spec["name"],
@@ -111,6 +114,7 @@ def prediction_checkpoint(
         classes=trainer.classes,
         normalization=Normalization.from_dict(normalization),
         in_channels=in_channels,
+        input_bands=input_bands,
         tile_size=trainer.config.tile_size,
         stride=int(getattr(trainer.raw_model, "stride", 1)),
         config=trainer.config.to_dict(),
@@ -120,10 +124,20 @@ def prediction_checkpoint(
     )
 
 
-def resume_checkpoint(trainer: Trainer, run: RunState, *, rng: list[dict[str, Any]], **prediction: Any) -> Checkpoint:
+def resume_checkpoint(
+    trainer: Trainer,
+    run: RunState,
+    *,
+    rng: list[dict[str, Any]],
+    budget: dict[str, Any] | None = None,
+    **prediction: Any,
+) -> Checkpoint:
     """``last.pt``: ``prediction_checkpoint(trainer, **prediction)`` plus everything that moves during training
-    (a ``ResumeState`` in its ``extra``); ``rng``: the ``rng_state()`` of every process, in rank order."""
-    resume = ResumeState(**trainer.state(), rng=rng, history=run.history, early_stopping=run.early_stopping())
+    (a ``ResumeState`` in its ``extra``); ``rng``: the ``rng_state()`` of every process, in rank order;
+    ``budget``: a time budget's plan and seconds used."""
+    resume = ResumeState(
+        **trainer.state(), rng=rng, history=run.history, early_stopping=run.early_stopping(), budget=budget
+    )
     return replace(prediction_checkpoint(trainer, **prediction), extra=resume.to_payload())
 
 

@@ -17,13 +17,17 @@ Each network is held twice: ``model`` / ``discriminator`` is what the training s
 ``distributed.wrap_for_training``, e.g. in DistributedDataParallel), ``raw_model`` / ``raw_discriminator``
 the network itself (torchvision's ``model_without_ddp``), which validation, the model spec and the
 checkpoints use. In one process both names hold the same module.
+
+The terms that plug into a step (``train.semi``) or look at the networks each epoch (``train.pseudo_labels``)
+receive ``Trainer.networks()``, a ``train.networks.Networks`` record (S's and D's forward passes, the
+device, the precision, the config and the iteration), never the Trainer: they import nothing from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +41,11 @@ from pixelwise.errors import PixelwiseError
 from pixelwise.losses import LossFunction, make_loss
 from pixelwise.train.checkpoint import ResumeState
 from pixelwise.train.config import TrainConfig
-from pixelwise.train.data import Samples, derived_seed
-from pixelwise.train.distributed import choose_device, is_main_process, share_of, whole_set_result, wrap_for_training
+from pixelwise.train.data import Samples, derived_seed, same_size_batches
+from pixelwise.train.distributed import is_main_process, process_device, share_of, whole_set_result, wrap_for_training
+from pixelwise.train.networks import Networks
 from pixelwise.train.optimization import learning_rate_factor, make_optimizer
-from pixelwise.train.semi import Predicted, unlabeled_loss
+from pixelwise.train.semi import Predicted, unlabeled_loss, wants_unlabeled
 
 logger = logging.getLogger(__name__)
 
@@ -99,16 +104,16 @@ class Trainer:
         self, images: Tensor, masks: Tensor, unlabeled: tuple[Tensor, ...] | None = None
     ) -> tuple[Stats, list[Predicted]]:
         """Update S once with D frozen; returns the stats and the detached predictions D's step takes as fakes."""
-        config, discriminator = self.config, self.discriminator
+        config, discriminator, networks = self.config, self.discriminator, self.networks()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        images, masks = self._to_device(images), masks.to(self.device)
+        images, masks = networks.to_device(images), masks.to(self.device)
         valid = masks != self.classes.ignore_index
         stats: Stats = {}
         fakes: list[Predicted] = []
         # D's parameters require no gradient inside: S's losses flow *through* D into P, never into D
         with frozen_parameters(discriminator):
-            with self._autocast():
+            with networks.autocast():
                 logits = self.model(images)
                 supervised = self.loss_function(logits, masks)
             loss = supervised
@@ -119,15 +124,14 @@ class Trainer:
                 if config.adversarial_weight > 0:
                     from pixelwise.adversarial.objectives import adversarial_loss
 
-                    with self._autocast():
-                        fake = discriminator(self._shown_to_d(probabilities, valid), *self._image_condition(images))
-                    adversarial = adversarial_loss(fake.float(), valid)
+                    fake = networks.judge(networks.shown_to_d(probabilities, valid), images)
+                    adversarial = adversarial_loss(fake, valid)
                     loss = loss + config.adversarial_weight * adversarial
                     stats["adversarial_loss"] = adversarial.detach()
             self.scaler.scale(loss).backward()
             total = loss.detach()
-            if unlabeled is not None and self._wants_unlabeled():
-                unlabeled_term, unlabeled_stats, unlabeled_fake = unlabeled_loss(self, unlabeled)
+            if unlabeled is not None and wants_unlabeled(networks):
+                unlabeled_term, unlabeled_stats, unlabeled_fake = unlabeled_loss(networks, unlabeled)
                 self.scaler.scale(unlabeled_term).backward()
                 total = total + unlabeled_term.detach()
                 stats.update(unlabeled_stats)
@@ -156,9 +160,10 @@ class Trainer:
         )
 
         assert self.discriminator is not None and self.discriminator_optimizer is not None
+        networks = self.networks()
         self.discriminator.train()
         self.discriminator_optimizer.zero_grad(set_to_none=True)
-        real_images, real_masks = self._to_device(reals[0]), reals[1].to(self.device)
+        real_images, real_masks = networks.to_device(reals[0]), reals[1].to(self.device)
         real, real_valid = one_hot(real_masks, self.classes.num_classes, ignore_index=self.classes.ignore_index)
         if self.config.discriminator_real_smoothing > 0:
             # D must not win by spotting exact zeros and ones; the noise has its own stream, keyed by the iteration
@@ -169,11 +174,10 @@ class Trainer:
                 real, real_valid, amount=self.config.discriminator_real_smoothing, generator=generator
             )
         fake_valid = torch.cat([fake.valid for fake in fakes])
-        fake = self._shown_to_d(torch.cat([fake.probabilities for fake in fakes]), fake_valid)
+        fake = networks.shown_to_d(torch.cat([fake.probabilities for fake in fakes]), fake_valid)
         fake_images = torch.cat([fake.images for fake in fakes])
-        with self._autocast():
-            real_logits = self.discriminator(real, *self._image_condition(real_images)).float()
-            fake_logits = self.discriminator(fake, *self._image_condition(fake_images)).float()
+        real_logits = networks.judge(real, real_images)
+        fake_logits = networks.judge(fake, fake_images)
         real_loss, fake_loss = discriminator_losses(
             real_logits, fake_logits, real_valid, fake_valid=fake_valid, real_label=self.config.discriminator_real_label
         )
@@ -194,19 +198,26 @@ class Trainer:
             "discriminator_accuracy_fake": accuracy_fake,
         }
 
-    def _shown_to_d(self, probabilities: Tensor, valid: Tensor) -> Tensor:
-        """A prediction as D sees it: zero where the real maps are zero, unless the fix is switched off."""
-        from pixelwise.adversarial.objectives import zero_invalid
+    def networks(self, *, raw: bool = False) -> Networks:
+        """S and D as the terms that plug into a step call them: the wrapped networks the training step
+        calls, or with ``raw`` the networks themselves (validation, the pseudo-label check)."""
+        return Networks(
+            config=self.config,
+            segmenter=self.raw_model if raw else self.model,
+            discriminator=self.raw_discriminator if raw else self.discriminator,
+            device=self.device,
+            ignore_index=self.classes.ignore_index,
+            iteration=self.iteration,
+            amp_dtype=self.amp_dtype,
+        )
 
-        return zero_invalid(probabilities, valid) if self.config.discriminator_masked_fakes else probabilities
-
-    def _wants_unlabeled(self) -> bool:
-        config = self.config
-        adversarial = self.discriminator is not None and config.adversarial_weight_unlabeled > 0
-        return (adversarial and config.adversarial_weight > 0) or self._semi_active() or config.fixmatch_weight > 0
-
-    def _semi_active(self) -> bool:
-        return self.config.semi_weight > 0 and self.iteration >= self.config.semi_start
+    def set_schedule_length(self, total_iterations: int) -> None:
+        """Stretch the learning-rate schedules (S's, and D's without warm-up) to end after ``total_iterations``
+        (a time budget's plan); the next step already follows the new length."""
+        _stretch(self.scheduler, self.optimizer, learning_rate_factor(self.config, total_iterations))
+        if self.discriminator_scheduler is not None and self.discriminator_optimizer is not None:
+            factor = learning_rate_factor(self.config, total_iterations, warmup=0)
+            _stretch(self.discriminator_scheduler, self.discriminator_optimizer, factor)
 
     # evaluation ----------------------------------------------------------------------------------------
 
@@ -220,15 +231,15 @@ class Trainer:
         """
         from pixelwise.metrics import Evaluator
 
+        networks = self.networks(raw=True)
         self.raw_model.eval()
         evaluator = Evaluator(self.classes)
         losses: list[float] = []
-        for batch in _same_size_batches(share_of(dataset), self.config.batch_size):
+        for batch in same_size_batches(share_of(dataset), self.config.batch_size):
             pairs = [transform(sample.image, sample.mask) for sample in batch]
-            images = self._to_device(torch.stack([image for image, _ in pairs]))
+            images = networks.to_device(torch.stack([image for image, _ in pairs]))
             masks = torch.stack([mask for _, mask in pairs]).to(self.device)
-            with self._autocast():
-                logits = self.raw_model(images).float()
+            logits = networks.segment(images)
             for index, sample in enumerate(batch):
                 losses.append(self.loss_function(logits[index : index + 1], masks[index : index + 1]).item())
                 prediction = logits[index].argmax(dim=0).to(torch.uint8).cpu().numpy()
@@ -297,19 +308,15 @@ class Trainer:
             if saved.get("scaler"):
                 self.discriminator_scaler.load_state_dict(saved["scaler"])
 
-    # helpers -------------------------------------------------------------------------------------------
 
-    def _to_device(self, images: Tensor) -> Tensor:
-        images = images.to(self.device, non_blocking=True)
-        return images.contiguous(memory_format=torch.channels_last) if self.config.channels_last else images
-
-    def _image_condition(self, images: Tensor) -> tuple[Tensor, ...]:
-        return (images,) if self.config.discriminator_image else ()
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+def _stretch(
+    scheduler: torch.optim.lr_scheduler.LRScheduler, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]
+) -> None:
+    """``scheduler`` (a LambdaLR) follows ``factor`` from now on, the learning rate of the next step included."""
+    scheduler.lr_lambdas = [factor] * len(optimizer.param_groups)  # type: ignore[attr-defined]
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what get_last_lr() says
 
 
 @contextlib.contextmanager
@@ -322,18 +329,6 @@ def frozen_parameters(module: nn.Module | None) -> Iterator[None]:
 
     with frozen(module):
         yield
-
-
-def _same_size_batches(dataset: Samples, batch_size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for index in range(len(dataset)):
-        sample = dataset[index]
-        if batch and (len(batch) == batch_size or batch[0].image.shape != sample.image.shape):
-            yield batch
-            batch = []
-        batch.append(sample)
-    if batch:
-        yield batch
 
 
 # --- building one ----------------------------------------------------------------------------------------
@@ -356,7 +351,7 @@ def build_trainer(
     from pixelwise.hardware import autocast_dtype
     from pixelwise.models.registry import create_model
 
-    device = device or choose_device(config.device)
+    device = device or process_device(config.device)
     raw_model = create_model(
         config.model,
         **model_arguments(config),

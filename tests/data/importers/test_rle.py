@@ -41,3 +41,21 @@ def test_counts_of_a_compressed_string_are_pycocotools_runs(seed: int) -> None:
 def test_malformed_strings_are_refused(counts: str, message: str) -> None:
     with pytest.raises(PixelwiseError, match=message):
         check_rle({"size": [2, 3], "counts": counts}, (2, 3), where="x")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_patch_encodes_as_its_whole_image_mask(seed: int) -> None:
+    from pixelwise.data.importers.base import Patch
+    from pixelwise.data.importers.rle import encode_patch
+
+    rng = np.random.default_rng(seed)
+    height, width = (int(side) for side in rng.integers(1, 40, 2))
+    top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+    box = rng.random((int(rng.integers(1, height - top + 1)), int(rng.integers(1, width - left + 1)))) < 0.6
+    if seed == 0:
+        box[-1, -1] = True  # an object on the image's last pixel: no trailing run
+    whole = np.zeros((height, width), bool)
+    whole[top : top + box.shape[0], left : left + box.shape[1]] = box
+    assert encode_patch(Patch(box, top, left), (height, width)) == encode(whole)
+    with pytest.raises(ValueError, match="outside"):
+        encode_patch(Patch(box, height, 0), (height, width))

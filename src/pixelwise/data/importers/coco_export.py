@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from pixelwise.data.classes import ClassSpec
 from pixelwise.data.importers import rle
-from pixelwise.data.importers.base import BACKGROUND_NAMES
+from pixelwise.data.importers.base import BACKGROUND_NAMES, Patch
 from pixelwise.errors import PixelwiseError
 
 
@@ -66,10 +67,7 @@ def export_coco(
     folder = SegmentationFolder(root, split)
     classes = folder.classes
     _check_file_names(folder.image_paths)
-    categories = [
-        {"id": index + 1, "name": name, "supercategory": "", "color": list(color)}
-        for index, (name, color) in enumerate(zip(classes.names, classes.colors, strict=True))
-    ]
+    categories = coco_categories(classes)
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     with_ignored: list[str] = []
@@ -84,7 +82,8 @@ def export_coco(
                 if value == classes.ignore_index:
                     with_ignored.append(image_path.name)
                 elif value != 0:
-                    annotations.append(_annotation(len(annotations) + 1, image_id, value, labels == value))
+                    patch = _patch(labels == value)
+                    annotations.append(coco_annotation(len(annotations) + 1, image_id, value + 1, patch, labels.shape))
             bar.update(1)
     _notes(with_ignored, classes.names[0], classes.ignore_index)
     document = {
@@ -99,19 +98,44 @@ def export_coco(
     return ExportReport(target, len(images), len(annotations), len(categories))
 
 
-def _annotation(annotation_id: int, image_id: int, value: int, binary: np.ndarray) -> dict[str, Any]:
-    rows = np.flatnonzero(binary.any(axis=1))
-    columns = np.flatnonzero(binary.any(axis=0))
-    box = [int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1)]
+def coco_categories(classes: ClassSpec) -> list[dict[str, Any]]:
+    """COCO's categories of ``classes``: id ``class index + 1``, the name, the colour (as panoptic files do)."""
+    return [
+        {"id": index + 1, "name": name, "supercategory": "", "color": list(color)}
+        for index, (name, color) in enumerate(zip(classes.names, classes.colors, strict=True))
+    ]
+
+
+def coco_annotation(
+    annotation_id: int, image_id: int, category_id: int, patch: Patch, size: tuple[int, int]
+) -> dict[str, Any]:
+    """One annotation: the pixels of ``patch`` (not empty) on an image of ``size`` (H, W) as a compressed RLE,
+    with their area and box ([x, y, width, height] of the pixels, COCO's order), not a crowd."""
+    rows = np.flatnonzero(patch.mask.any(axis=1))
+    columns = np.flatnonzero(patch.mask.any(axis=0))
+    box = [
+        patch.left + int(columns[0]),
+        patch.top + int(rows[0]),
+        int(columns[-1] - columns[0] + 1),
+        int(rows[-1] - rows[0] + 1),
+    ]
     return {
         "id": annotation_id,
         "image_id": image_id,
-        "category_id": value + 1,
-        "segmentation": rle.encode(binary),
-        "area": int(np.count_nonzero(binary)),
+        "category_id": category_id,
+        "segmentation": rle.encode_patch(patch, size),
+        "area": int(np.count_nonzero(patch.mask)),
         "bbox": box,
         "iscrowd": 0,
     }
+
+
+def _patch(binary: np.ndarray) -> Patch:
+    """The box of the pixels of ``binary`` (H, W) bool, not empty."""
+    rows = np.flatnonzero(binary.any(axis=1))
+    columns = np.flatnonzero(binary.any(axis=0))
+    box = slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+    return Patch(binary[box], int(rows[0]), int(columns[0]))
 
 
 def _check_file_names(paths: list[Path]) -> None:

@@ -162,6 +162,31 @@ def encode(binary: np.ndarray) -> dict[str, Any]:
     return {"size": [int(value) for value in encoded["size"]], "counts": encoded["counts"].decode("ascii")}
 
 
+def encode_patch(patch: Patch, size: tuple[int, int]) -> dict[str, Any]:
+    """The compressed RLE of a ``patch`` on an image of ``size`` (H, W): ``encode`` of the whole-image mask,
+    from the patch's pixels alone (an object of a large image costs its box, not the image)."""
+    mask = mask_api("writing COCO RLE masks")
+    height, width = size
+    bottom, right = patch.top + patch.mask.shape[0], patch.left + patch.mask.shape[1]
+    if min(patch.top, patch.left) < 0 or bottom > height or right > width:
+        raise ValueError(f"a patch at ({patch.top}, {patch.left}) of {patch.mask.shape} is outside {size}")
+    # the pixels' positions in the whole image's column-major order: COCO's runs go down the columns
+    across, down = np.nonzero(patch.mask.T)
+    positions = (patch.left + across).astype(np.int64) * height + patch.top + down
+    starts = np.flatnonzero(np.diff(positions, prepend=-2) != 1)  # where a run of object pixels begins
+    ends = np.append(starts[1:], positions.size)
+    first, length = positions[starts], ends - starts
+    runs = np.empty(2 * starts.size + 1, np.int64)
+    runs[0:-1:2] = first - np.concatenate([[0], first[:-1] + length[:-1]])  # background before each run
+    runs[1::2] = length
+    runs[-1] = height * width - (first[-1] + length[-1] if starts.size else 0)
+    if runs.size > 1 and runs[-1] == 0:
+        runs = runs[:-1]  # pycocotools ends on the object's run when the object holds the last pixel
+    height, width = int(height), int(width)
+    encoded = mask.frPyObjects({"size": [height, width], "counts": runs.tolist()}, height, width)
+    return {"size": [height, width], "counts": encoded["counts"].decode("ascii")}
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
