@@ -170,12 +170,22 @@ def test_a_file_written_here_reads_as_older_code_reads_it(tmp_path: Path) -> Non
 
 
 def test_keys_of_a_newer_version_pass_through(tmp_path: Path) -> None:
-    """A key this version does not know (issue 20's mpp, say) is kept in ``extra`` and written back."""
-    write_payload(tmp_path / "newer.pt", {**payload().to_payload(), "mpp": 0.5})
+    """A key this version does not know (issue 21's band statistics, say) is kept in ``extra`` and written back."""
+    write_payload(tmp_path / "newer.pt", {**payload().to_payload(), "band_statistics": [0.5]})
     loaded = load_checkpoint(tmp_path / "newer.pt")
-    assert loaded.extra == {"mpp": 0.5}
+    assert loaded.extra == {"band_statistics": [0.5]}
     again = load_checkpoint(save_checkpoint(tmp_path / "again.pt", loaded))
-    assert again.extra == {"mpp": 0.5}
+    assert again.extra == {"band_statistics": [0.5]}
+
+
+def test_the_training_resolution_is_an_optional_field(tmp_path: Path) -> None:
+    """``mpp`` (issue 20): written only when known, read back; files without it load with None."""
+    assert (
+        "mpp" not in payload().to_payload()
+        and load_checkpoint(save_checkpoint(tmp_path / "a.pt", payload())).mpp is None
+    )
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "b.pt", replace(payload(), mpp=0.5)))
+    assert loaded.mpp == 0.5 and loaded.extra == {}
 
 
 def test_a_failed_save_leaves_the_previous_file_and_no_partial_one(

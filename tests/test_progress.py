@@ -32,9 +32,9 @@ def test_a_line_every_interval_and_a_last_one() -> None:
     lines = stream.getvalue().splitlines()
     # at 6 s (3 tiles), 12 s (6), 18 s (9), then the end at 20 s
     assert lines == [
-        "predict: 3/10 tiles (30%), 6 s, about 14 s left (big.tif)",
-        "predict: 6/10 tiles (60%), 12 s, about 8 s left (big.tif)",
-        "predict: 9/10 tiles (90%), 18 s, about 2 s left (big.tif)",
+        "predict: 3/10 tiles (30%), 6 s, 0.5 tiles/s, about 14 s left (big.tif)",
+        "predict: 6/10 tiles (60%), 12 s, 0.5 tiles/s, about 8 s left (big.tif)",
+        "predict: 9/10 tiles (90%), 18 s, 0.5 tiles/s, about 2 s left (big.tif)",
         "predict: 10/10 tiles (100%), 20 s (big.tif)",
     ]
 

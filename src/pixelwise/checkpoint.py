@@ -23,6 +23,8 @@ input_bands               optional: ``InputBands.to_dict()`` (``data.bands``): t
                           as before bands existed, the key absent)
 config                    ``TrainConfig.to_dict()``
 metrics                   the validation metrics of this checkpoint's epoch (JSON-ready)
+mpp                       float, optional: microns per pixel of the training images, where the
+                          dataset says it (prediction picks the pyramid level nearest it)
 versions                  ``versions.library_versions()``
 epoch                     epochs completed
 digest                    ``"sha256:<hex>"`` of every other value (``payload_digest``), written at
@@ -71,7 +73,7 @@ _GIVE = "give a best.pt or last.pt written by 'pixelwise train'"
 # the payload keys the record's fields are written to; any other key is ``extra``
 _FIELD_KEYS = frozenset(
     {"format", "model", "state_dict", "classes", "normalization", "in_channels", "tile_size", "stride", "input_bands"}
-    | {"config", "metrics", "versions", "epoch", "digest", "path"}
+    | {"config", "metrics", "versions", "epoch", "digest", "path", "mpp"}
 )
 
 
@@ -116,6 +118,7 @@ class Checkpoint:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
     epoch: int = 0
+    mpp: float | None = None
     digest: str | None = None
     path: Path | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -143,6 +146,8 @@ class Checkpoint:
         payload.update(
             config=dict(self.config), metrics=dict(self.metrics), versions=dict(self.versions), epoch=self.epoch
         )
+        if self.mpp is not None:
+            payload["mpp"] = self.mpp
         payload.update({key: value for key, value in self.extra.items() if key not in _FIELD_KEYS})
         return payload
 
@@ -167,6 +172,7 @@ class Checkpoint:
                 metrics=dict(raw.get("metrics") or {}),
                 versions=dict(raw.get("versions") or {}),
                 epoch=int(raw.get("epoch") or 0),
+                mpp=None if raw.get("mpp") is None else float(raw["mpp"]),
                 digest=raw.get("digest"),
                 path=None if path is None else Path(path),
                 extra={key: value for key, value in raw.items() if key not in _FIELD_KEYS},

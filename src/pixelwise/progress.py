@@ -44,7 +44,8 @@ def tracked(items: Iterable[T], *, total: int, desc: str, unit: str, quiet: bool
 
 
 class LineProgress:
-    """``predict: 120/480 tiles (25%), 12 s, about 36 s left (big.tif)``, one line per ``interval`` seconds."""
+    """``predict: 120/480 tiles (25%), 12 s, 10 tiles/s, about 36 s left (big.tif)``, one line per ``interval``
+    seconds."""
 
     def __init__(
         self,
@@ -95,6 +96,8 @@ class LineProgress:
         if self.total:
             text += f" ({100 * self.count / self.total:.0f}%)"
         text += f", {elapsed:.0f} s"
+        if 0 < self.count < self.total and elapsed > 0:
+            text += f", {self.count / elapsed:.3g} {self.unit}s/s"  # hours of slide: the rate tells more than a bar
         if 0 < self.count < self.total:
             text += f", about {elapsed * (self.total - self.count) / self.count:.0f} s left"
         if self.postfix:

@@ -8,8 +8,13 @@ GeoTIFF with the input's CRS and transform, for every image when an input is geo
 ``DIR/overlays/<name>.png`` (the image with the classes painted over it),
 ``DIR/probabilities/<name>.npy`` (float16 (K, H, W) class probabilities) and, with ``--instances``, the
 objects in ``DIR/instances/`` (``sinks.objects``); ``<name>`` is an image's path
-within the folder given (``batch2/a``), or its stem. The work is a ``jobs.Job`` (one loop with
-``classical``): every file written atomically; a bad image said in one line while the others go on; a
+within the folder given (``batch2/a``), or its stem. Slides, tiled and pyramidal TIFFs and images over
+100 megapixels get ``DIR/<name>.tif`` instead, a tiled pyramidal TIFF mask, and ``.ome.zarr`` probabilities
+(``inference.file_prediction``: the format per image, the pyramid level, the background skipped, resuming);
+a georeferenced input keeps the GeoTIFF, tiled and written band by band whatever its size. With
+``--cluster`` / ``--workers`` whole images are the workers' tasks: an image that gets a tiled pyramidal TIFF,
+or ``--level`` / ``--mpp`` / ``--foreground-mask``, is refused there (its bands are not split over workers).
+The work is a ``jobs.Job`` (one loop with ``classical``): every file written atomically; a bad image said in one line while the others go on; a
 rerun of the same command finishes what is missing; files of other runs replaced only with
 ``--overwrite``; inputs never written, whatever the flags. One ``predict`` at a time writes into a folder.
 
@@ -50,11 +55,13 @@ from pixelwise.cli.options import (
     threads_option,
     workers_option,
 )
+from pixelwise.errors import PixelwiseError
 from pixelwise.inference.backends import BACKENDS, runtime_help
 
 if TYPE_CHECKING:
     from pixelwise.data.bands import Band
     from pixelwise.data.sources import ImageSource
+    from pixelwise.inference.file_prediction import OutputOptions, RunStats
     from pixelwise.inference.spec import InferenceSpec
     from pixelwise.jobs import Item, JobReport
     from pixelwise.sinks import MaskSink, PredictionBand
@@ -75,7 +82,8 @@ PRECISION_HELP = (
   pixelwise predict runs/cells images/ -o masks/ --tta --device cuda
   pixelwise predict runs/cells slides/ -o out/cells --instances
   pixelwise predict model.onnx scans/ -o masks/ --cluster tcp://head:8786
-  pixelwise predict runs/s2 scenes/ -o masks/ --nodata 0"""
+  pixelwise predict runs/s2 scenes/ -o masks/ --nodata 0
+  pixelwise predict runs/tissue slide.svs -o masks/ --mpp 1  # a tiled TIFF"""
 )
 def predict(
     model: Path = typer.Argument(
@@ -95,7 +103,36 @@ def predict(
         False, "--overlay", help="Also write overlays/<stem>.png: the classes over the image, with a legend."
     ),
     save_probabilities: bool = typer.Option(
-        False, "--save-probs", help="Also write probabilities/<stem>.npy, float16 (K, H, W)."
+        False,
+        "--save-probs",
+        help="Also write probabilities/<stem>.npy, float16 (K, H, W); beside a TIFF mask <stem>.ome.zarr (OME-Zarr).",
+    ),
+    mask_format: str = typer.Option(
+        "auto",
+        "--mask-format",
+        metavar="auto|png|tiff",
+        help="png: palette PNG; tiff: tiled pyramidal TIFF (QuPath, OpenSlide, tifffile read it). auto: tiff for "
+        "slides, tiled or pyramidal TIFFs and images over 100 megapixels, else png.",
+        case_sensitive=False,
+    ),
+    level: int | None = typer.Option(
+        None,
+        "--level",
+        metavar="N",
+        help="Predict on pyramid level N of a slide or pyramidal TIFF (0: full resolution).",
+    ),
+    mpp: float | None = typer.Option(
+        None,
+        "--mpp",
+        metavar="X",
+        help="Predict on the pyramid level nearest X microns per pixel.  [default: the model's, where it says]",
+    ),
+    foreground: bool | None = typer.Option(
+        None,
+        "--foreground-mask/--no-foreground-mask",
+        help="Skip tiles of empty background (Otsu on a low level; their pixels get class 0).  [default: on for "
+        "slides and microscope pyramids, off otherwise]",
+        show_default=False,
     ),
     instances: bool = instances_option(),
     no_split: bool = no_split_option(),
@@ -132,38 +169,43 @@ def predict(
     Tiled, the tiles blended with Gaussian weights; <stem>.png in --out for every image.
     """
     from pixelwise.data.bands import parse_bands
-    from pixelwise.data.io import image_size
-    from pixelwise.data.raster_files import georeferenced
+    from pixelwise.inference import file_prediction as files
     from pixelwise.inference.predictor import Predictor
     from pixelwise.jobs import Job, check_job, collect_items, run_job
-    from pixelwise.sinks import make_sink
 
     if cluster is not None or workers is not None:  # the workers write and read from other folders
         out, inputs = out.absolute(), [path.absolute() for path in inputs]
     items = collect_items(inputs)
     chosen = parse_bands(bands) if bands is not None else ()
+    options = files.OutputOptions(
+        mask_format.lower(), save_probabilities, save_overlay, level=level, mpp=mpp, foreground=foreground
+    )
+    formats = files.mask_formats(items, options)  # from the headers, before any work
+    if cluster is not None or workers is not None:
+        _check_cluster(formats, options)
     # the network's probabilities part touching objects better (docs/results.md: PQ +0.06-0.08)
     objects = instance_sink(
         instances=instances, no_split=no_split, min_size=min_size, coco=coco, out=out, items=items, probabilities=True
     )
-    # the objects first: their commit does the most work, and a failure there leaves no file of the image
-    sinks: list[MaskSink] = [objects] if objects is not None else []
-    # a georeferenced input makes every mask of the run a GeoTIFF: one sink list, one kind of file per run
-    sinks += [make_sink("geotiff" if any(georeferenced(item.path) for item in items) else "mask")]
-    sinks += [make_sink("overlay")] if save_overlay else []
-    sinks += [make_sink("probabilities")] if save_probabilities else []
     settings = {
         "command": "predict",
-        "model": _identity(model),
+        "model": files.file_identity(model),
         "tile": tile,
         "overlap": overlap,
         "tta": tta,
         "precision": precision.lower(),
+        "reading": {"level": level, "mpp": mpp, "foreground": foreground},
         **({"bands": list(chosen)} if chosen else {}),
         **({"nodata": nodata} if nodata is not None else {}),
     }
     if objects is not None:
         settings["instances"] = objects.settings()
+    names = ["mask", *(["overlay"] if save_overlay else []), *(["probabilities"] if save_probabilities else [])]
+    # the objects first: their commit does the most work, and a failure there leaves no file of the image
+    sinks: list[MaskSink] = [objects] if objects is not None else []
+    sinks += files.prediction_sinks(
+        formats, options, key=files.job_key({**settings, "outputs": names}), resume=not overwrite
+    )
     job = Job(
         items,
         out,
@@ -175,7 +217,7 @@ def predict(
         input_files=[item.path for item in items],
     )
     check_job(job)  # before loading the model: a refused --out costs nothing
-    options: dict[str, Any] = {  # Predictor.load's, here and on a cluster's workers
+    load: dict[str, Any] = {  # Predictor.load's, here and on a cluster's workers
         "tile_size": tile,
         "overlap": overlap,
         "batch_size": batch_size,
@@ -184,40 +226,37 @@ def predict(
         "device": device,
         "precision": precision.lower(),
     }
+    stats = files.RunStats()
     with executor_for(cluster, workers, threads=threads, quiet=quiet) as executor:
         # an .onnx runs without PyTorch: only a checkpoint's torch gets the thread count
         set_threads(threads, torch=model.suffix.lower() != ".onnx" and _has_torch())
         with _notes(lambda message: None if quiet else print(f"note: {message}", file=sys.stderr)):
-            predictor = Predictor.load(model, **options, threads=threads)
+            predictor = Predictor.load(model, **load, threads=threads)
         job = replace(job, classes=predictor.classes)
+        opener = files.level_opener(options, predictor.spec.mpp, _opener(predictor.spec, bands=chosen, nodata=nodata))
+        # in this process the bands of an image stream from the row its files resume at, skipping background;
+        # a worker runs whole images (the refusals above keep the rest here)
+        task = (
+            files.prediction_task(predictor, options, sinks, out, stats)
+            if executor is None
+            else PredictionTask(model, load, predictor)
+        )
         report = run_job(
             job,
-            PredictionTask(model, options, predictor),
-            units=lambda item: predictor.tiles(*image_size(item.path)),
+            task,
+            units=files.tiles_at_level(predictor, options, opener),
             desc="predict",
             unit="tile",
             quiet=quiet,
             executor=executor,
-            open_source=_opener(predictor.spec, bands=chosen, nodata=nodata),
+            open_source=opener,
         )
     runtime = getattr(predictor.backend, "description", type(predictor.backend).__name__)
-    print(_summary(report, out, runtime))
+    print(_summary(report, out, runtime, stats))
     if objects is not None:
         print(objects_line(objects, out))
     if report.failed:
         raise report.failure(len(items))
-
-
-def _identity(model: Path) -> dict[str, Any]:
-    """What tells this model file from another for a job's record: where it is, its size and its time (a
-    model trained again into the same place is another model)."""
-    file = model.resolve()
-    status = file.stat() if file.exists() else None
-    return {
-        "path": str(file),
-        "size": status.st_size if status else None,
-        "modified": status.st_mtime_ns if status else None,
-    }
 
 
 class PredictionTask:
@@ -257,12 +296,30 @@ class PredictionTask:
             yield PredictionBand(band.top, labels, probabilities=band.values)
 
     def _without_data(self, source: ImageSource, top: int, labels: np.ndarray) -> np.ndarray:
-        """Pixels without data (a raster's no-data value) get the ignore label."""
-        if not getattr(source, "may_miss", False):
-            return labels
-        missing = source.missing(top, 0, labels.shape[0], labels.shape[1])  # type: ignore[attr-defined]
-        ignore = np.uint8(self.predictor.classes.ignore_index)
-        return labels if missing is None else np.where(missing, ignore, labels)
+        from pixelwise.inference.file_prediction import without_data
+
+        return without_data(source, top, labels, self.predictor.classes.ignore_index)
+
+
+def _check_cluster(formats: dict[str, str], options: OutputOptions) -> None:
+    """``--cluster`` / ``--workers`` run whole images as the workers' tasks: what reads or writes an image in
+    bands here (a tiled pyramidal TIFF, a pyramid level, the background skip) is refused in one line."""
+    tiled = [name for name, chosen in formats.items() if chosen == "tiff"]
+    asked = [
+        flag
+        for flag, given in (
+            ("--level", options.level is not None),
+            ("--mpp", options.mpp is not None),
+            ("--foreground-mask", bool(options.foreground)),
+        )
+        if given
+    ]
+    if tiled or asked:
+        what = f"{', '.join(asked)}" if asked else f"{tiled[0]} gets a tiled pyramidal TIFF mask"
+        raise PixelwiseError(
+            f"--cluster / --workers run whole images on workers, and {what} (streamed in bands in this process): "
+            "run those images without --cluster or --workers"
+        )
 
 
 def _opener(spec: InferenceSpec, *, bands: tuple[Band, ...], nodata: float | None) -> Callable[[Item], ImageSource]:
@@ -294,8 +351,9 @@ def _opener(spec: InferenceSpec, *, bands: tuple[Band, ...], nodata: float | Non
     return open_source
 
 
-def _summary(report: JobReport, out: Path, runtime: str) -> str:
-    """``wrote 12 masks to out/ (torch, cpu, fp32); 3 were complete from an earlier run``."""
+def _summary(report: JobReport, out: Path, runtime: str, stats: RunStats) -> str:
+    """``wrote 12 masks to out/ (torch, cpu, fp32); 3 were complete from an earlier run``, with the background
+    tiles skipped and the images resumed."""
 
     def masks(count: int) -> str:
         return f"{count} {'mask' if count == 1 else 'masks'}"
@@ -306,7 +364,9 @@ def _summary(report: JobReport, out: Path, runtime: str) -> str:
             "to do (--overwrite does them again)"
         )
     complete = f"; {len(report.complete)} were complete from an earlier run" if report.complete else ""
-    return f"wrote {masks(len(report.written))} to {out} ({runtime}){complete}"
+    skipped = f"; {stats.skipped:,} of {stats.tiles:,} tiles skipped as background" if stats.skipped else ""
+    resumed = f"; {len(stats.resumed)} resumed where an earlier run stopped" if stats.resumed else ""
+    return f"wrote {masks(len(report.written))} to {out} ({runtime}){complete}{skipped}{resumed}"
 
 
 def _has_torch() -> bool:

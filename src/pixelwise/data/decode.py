@@ -172,6 +172,10 @@ def _tiff_header(tiff: Any, name: str, *, mask: bool, max_pixels: int | None) ->
     little memory refuse the file."""
     pages = len(tiff.pages)
     if pages > 1:
+        # the reduced-resolution pages of a pyramid (NewSubfileType 1) are the image again, smaller: level 0
+        # is read, as every pyramid reader does; full-size pages beside the first are a stack
+        pages = sum(1 for page in tiff.pages if not getattr(page, "is_reduced", False))
+    if pages > 1:
         raise InputError(
             f"{name}: a TIFF of {pages} pages (a stack, a time series or channels stored as pages); pixelwise "
             "reads one 2D image per file, not its first page: save each page, or one RGB page, as its own file"

@@ -62,7 +62,11 @@ from pixelwise.data.paths import not_a_file as not_a_file
 from pixelwise.errors import InputError, PixelwiseError
 from pixelwise.files import atomic_path
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".jp2"})
+# the vendors' whole-slide files are images to list and predict on (data.slides reads them by region)
+SLIDE_SUFFIXES: frozenset[str] = frozenset({".svs", ".ndpi", ".scn", ".bif"})
+IMAGE_SUFFIXES: frozenset[str] = (
+    frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy", ".jp2"}) | SLIDE_SUFFIXES
+)
 LOSSY_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg"})
 # files that operating systems drop into folders; never the user's data, so never an error
 _IGNORED_NAMES: frozenset[str] = frozenset({"thumbs.db", "desktop.ini"})

@@ -13,11 +13,12 @@ file whole with ``data.io.read_image``.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -106,6 +107,16 @@ def _read_whole(path: Path) -> ImageSource:
     return ArraySource(read_image(path), name=str(path))
 
 
+def _lazy(module: str, function: str) -> Callable[[Path], Any]:
+    """``module.function(path)``, the module imported at the first call: reading formats costs nothing until
+    an image is opened."""
+
+    def call(path: Path) -> Any:
+        return getattr(importlib.import_module(module), function)(path)
+
+    return call
+
+
 def _is_raster(path: Path) -> bool:
     from pixelwise.data.raster_files import is_raster
 
@@ -120,10 +131,19 @@ def _open_raster(path: Path) -> ImageSource:
 
 # the fallback: any file data.io reads, decoded whole
 READ_WHOLE = ImageReader("whole", accepts=lambda path: True, open=_read_whole)
-# GeoTIFF and GDAL rasters by window, multi-band TIFF, .npy (data.rasters)
+# GeoTIFF and GDAL rasters by window, multi-band and no-data TIFFs, .npy (data.rasters); first, so that a
+# georeferenced file keeps its georeference (and a GDAL window read) however large or tiled it is
 RASTERS = ImageReader("raster", accepts=_is_raster, open=_open_raster)
+# vendor whole-slide formats through tiffslide (the [wsi] extra): data/slides.py
+READ_SLIDE = ImageReader(
+    "slide", accepts=_lazy("pixelwise.data.slides", "accepts"), open=_lazy("pixelwise.data.slides", "open_slide")
+)
+# tiled, pyramidal and very large grey or RGB TIFFs by region, through tifffile: data/tiled.py
+READ_TILED = ImageReader(
+    "tiled-tiff", accepts=_lazy("pixelwise.data.tiled", "accepts"), open=_lazy("pixelwise.data.tiled", "open_tiled")
+)
 # first match wins; READ_WHOLE stays last
-IMAGE_READERS: list[ImageReader] = [RASTERS, READ_WHOLE]
+IMAGE_READERS: list[ImageReader] = [RASTERS, READ_SLIDE, READ_TILED, READ_WHOLE]
 
 
 def open_image(path: str | os.PathLike[str]) -> ImageSource:

@@ -18,10 +18,12 @@ a ``TorchBackend``, torch on the model's device, so that a GPU blends its own ti
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
 
 Output = Literal["labels", "probabilities", "logits"]
 Progress = Callable[[int], Any]
+# (top, left, height, width) of a tile -> whether to run it (e.g. inference.foreground.Foreground.wants)
+TileFilter = Callable[[int, int, int, int], bool]
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ class Predictor:
         self.overlap = float(overlap)
         self.batch_size = batch_size
         self.tta = tta
+        # what identifies this model in a job's record (predict_file): its file when loaded from one, else
+        # this object alone (a later process cannot resume its rows, nor take its files for its own)
+        self.model_path: Path | None = None
+        self._instance = secrets.token_hex(8)
 
     @classmethod
     def load(
@@ -128,7 +136,9 @@ class Predictor:
         ``threads``: see ``load_backend``. A missing, corrupt or foreign file is a PixelwiseError naming it.
         """
         runner, spec = load_backend(path, backend=backend, device=device, precision=precision, threads=threads)
-        return cls(runner, spec, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta)
+        predictor = cls(runner, spec, tile_size=tile_size, overlap=overlap, batch_size=batch_size, tta=tta)
+        predictor.model_path = Path(path)
+        return predictor
 
     @property
     def classes(self) -> ClassSpec:
@@ -165,6 +175,7 @@ class Predictor:
         output: Output = "labels",
         progress: Progress | None = None,
         start_row: int = 0,
+        tile_filter: TileFilter | None = None,
     ) -> Iterator[Band]:
         """The prediction of ``image`` in row bands, top to bottom, each as soon as no later tile touches it.
 
@@ -173,18 +184,29 @@ class Predictor:
         height; the values are those of the whole canvas, bit for bit (the same tiles, weights and sums in
         the same order). ``start_row``: begin there (resuming): the rows above are not given, the rows
         from it on are exactly those of a whole run.
+
+        ``tile_filter(top, left, height, width)``: run only the tiles it accepts (the others are neither read
+        nor run, and count as done for ``progress``). A tile that runs is blended exactly as in a whole run;
+        a pixel that only skipped tiles cover gets class 0 (the background): label 0, probability 1 for class
+        0, logits 0. Pixels that skipped and run tiles both cover get the blend of the run ones.
         """
-        for top, values in self._host_bands(as_source(image), output, progress, start_row):
+        source = as_source(image)
+        for top, values in self._host_bands(source, output, progress, start_row, tile_filter):
             # a band on the host may be a view of the band buffer, which the next band overwrites
             yield Band(top, values if output == "labels" else values.copy())
 
     def _host_bands(
-        self, source: ImageSource, output: Output, progress: Progress | None, start_row: int
+        self,
+        source: ImageSource,
+        output: Output,
+        progress: Progress | None,
+        start_row: int,
+        tile_filter: TileFilter | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """(top, values on the host) of every band from ``start_row``; the values are valid until the next."""
         if output == "labels" and self.num_classes > 256:
             raise PixelwiseError(f"{self.num_classes} classes do not fit uint8 labels; use predict() and argmax")
-        for top, arrays, summed, weight in self._blend(source, progress, start_row):
+        for top, arrays, summed, weight in self._blend(source, progress, start_row, tile_filter):
             skip = max(0, start_row - top)
             if skip >= summed.shape[1]:
                 continue
@@ -193,9 +215,16 @@ class Predictor:
                 # every class of a pixel is divided by the same positive weight: the argmax needs no division
                 yield top + skip, arrays.labels(summed)
                 continue
+            # pixels no run tile covered (only with a tile filter): logits 0, class 0 certain
+            uncovered = (weight == 0) if tile_filter is not None else None
+            if uncovered is not None:
+                weight[uncovered] = 1
             summed /= weight
             if output == "probabilities":
                 arrays.softmax_(summed)
+                if uncovered is not None:
+                    summed[:, uncovered] = 0
+                    summed[0, uncovered] = 1
             yield top + skip, arrays.to_host(summed)
 
     def _assemble(self, image: np.ndarray | ImageSource, output: Output, progress: Progress | None) -> np.ndarray:
@@ -209,11 +238,11 @@ class Predictor:
         return result
 
     def _blend(
-        self, source: ImageSource, progress: Progress | None, start_row: int
+        self, source: ImageSource, progress: Progress | None, start_row: int, tile_filter: TileFilter | None = None
     ) -> Iterator[tuple[int, Arrays, Array, Array]]:
         """(top, arrays, (K, h, W) sum of Gaussian-weighted tile logits, (h, W) sum of the weights) for every
         band of rows that is final, top to bottom; the two sums are views of buffers reused for the next band,
-        to be consumed before asking for it."""
+        to be consumed before asking for it. Tiles ``tile_filter`` refuses are left out (not read, not run)."""
         info = source.info
         height, width = info.height, info.width
         scale = self._check_source(source)
@@ -224,14 +253,19 @@ class Predictor:
         # the tile rows whose tiles reach start_row or below
         tops = [top for top in tops if top + tile_height > start_row] or tops[-1:]
         positions = [(top, left) for top in tops for left in lefts]
+        if tile_filter is not None:
+            positions = [(top, left) for top, left in positions if tile_filter(top, left, tile_height, tile_width)]
+            skipped = {top: len(lefts) - sum(1 for kept, _ in positions if kept == top) for top in tops}
+            if progress is not None and skipped[tops[0]]:
+                progress(skipped[tops[0]])
         # the band buffers and one band of the image, all float32 at most
         arrays = self._arrays(4 * tile_height * width * (self.num_classes + 1 + max(info.bands, self.in_channels)))
         mean, std = arrays.constant(self.mean[:, None, None]), arrays.constant(self.std[:, None, None])
         importance = arrays.constant(gaussian_importance_map(tile_height, tile_width))
         summed = arrays.zeros((self.num_classes, tile_height, width))
         weight = arrays.zeros((tile_height, width))
-        batch = arrays.zeros((min(self.batch_size, len(positions)), self.in_channels, tile_height, tile_width))
-        band_top, pixels_top = tops[0], -1
+        batch = arrays.zeros((max(1, min(self.batch_size, len(positions))), self.in_channels, tile_height, tile_width))
+        row, pixels_top = 0, -1  # row: the index in tops of the band's top
         pixels: Array = None
         for first in range(0, len(positions), self.batch_size):
             chunk = positions[first : first + self.batch_size]
@@ -247,20 +281,75 @@ class Predictor:
                     f"the model and the class list ({self.num_classes} classes) do not belong together"
                 )
             for index, (top, left) in enumerate(chunk):
-                if top != band_top:
-                    # no tile of this row or below reaches the rows above its top: they are final
-                    done = top - band_top
-                    yield band_top, arrays, summed[:, :done], weight[:done]
-                    arrays.shift_rows(summed, done)
-                    arrays.shift_rows(weight, done)
-                    band_top = top
-                row = top - band_top
+                while tops[row] != top:
+                    # no tile of the next row or below reaches the rows above its top: they are final
+                    yield from self._finish_rows(arrays, summed, weight, tops, row)
+                    row += 1
+                    if tile_filter is not None and progress is not None and skipped[tops[row]]:
+                        progress(skipped[tops[row]])
                 logits[index] *= importance
-                summed[:, row : row + tile_height, left : left + tile_width] += logits[index]
-                weight[row : row + tile_height, left : left + tile_width] += importance
+                summed[:, 0:tile_height, left : left + tile_width] += logits[index]
+                weight[0:tile_height, left : left + tile_width] += importance
             if progress is not None:
                 progress(len(chunk))
-        yield band_top, arrays, summed, weight
+        for later in range(row, len(tops) - 1):  # tile rows after the last tile run (all skipped)
+            yield from self._finish_rows(arrays, summed, weight, tops, later)
+            if tile_filter is not None and progress is not None and skipped[tops[later + 1]]:
+                progress(skipped[tops[later + 1]])
+        yield tops[-1], arrays, summed, weight
+
+    @staticmethod
+    def _finish_rows(
+        arrays: Arrays, summed: Array, weight: Array, tops: list[int], row: int
+    ) -> Iterator[tuple[int, Arrays, Array, Array]]:
+        """The band of rows [tops[row], tops[row + 1]) (final once the tiles of row + 1 begin), then the
+        buffers moved up so that they start at tops[row + 1]."""
+        done = tops[row + 1] - tops[row]
+        yield tops[row], arrays, summed[:, :done], weight[:done]
+        arrays.shift_rows(summed, done)
+        arrays.shift_rows(weight, done)
+
+    def predict_file(
+        self,
+        image: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        mask_format: str = "auto",
+        probabilities: bool = False,
+        level: int | None = None,
+        mpp: float | None = None,
+        foreground: bool | None = None,
+        overwrite: bool = False,
+        quiet: bool = True,
+    ) -> Path:
+        """Predict an image file of any size into the folder ``out``, as ``pixelwise predict`` does, and return
+        the mask's path.
+
+        Any file an image reader takes (``data.sources.open_image``: PNG, JPEG, TIFF; tiled and pyramidal TIFF,
+        OME-TIFF and whole slides by region); ``level`` / ``mpp`` pick a pyramid level; ``foreground``
+        skips background tiles (None: for slides and microscope pyramids). ``mask_format``: ``auto`` (a PNG,
+        or a tiled pyramidal TIFF for an image read by region or too large for a PNG), ``png``, ``tiff``;
+        ``probabilities``: also ``probabilities/<stem>.npy`` (or ``.ome.zarr`` beside a TIFF). Files appear
+        whole or not at all; for a predictor loaded from a file, a run killed midway resumes at its last
+        finished block of rows when called again. A bad image is a PixelwiseError naming it.
+        """
+        from pixelwise.inference.file_prediction import OutputOptions, file_identity, predict_to_folder
+
+        options = OutputOptions(mask_format, probabilities, False, level, mpp, foreground)
+        model = file_identity(self.model_path) if self.model_path is not None else {"instance": self._instance}
+        settings = {
+            "command": "predict",
+            "model": model,
+            "tile": self.tile_size,
+            "overlap": self.overlap,
+            "tta": self.tta,
+        }
+        run = predict_to_folder(
+            self, [Path(image)], Path(out), options, settings=settings, overwrite=overwrite, quiet=quiet
+        )
+        if run.report.failed:
+            raise run.report.failure(1)
+        return next(iter(run.masks.values()))
 
     def tiles(self, height: int, width: int) -> int:
         """How many tiles an image of ``height`` × ``width`` takes (for progress bars)."""

@@ -31,8 +31,10 @@ class InferenceSpec:
     ``mean`` / ``std``: per-channel standardisation of [0, 1] inputs, as in training. ``in_channels``: the
     channels it reads (1 grey, 3 RGB, or its bands). ``tile_size``: the size it was trained on, the predictor's
     default tile. ``stride``: the network pads its input to a multiple of this; tiles that are a multiple need
-    no padding inside it. ``input_bands``: how its images are read from files (``data.bands``: the band
-    selection, the no-data value, the training set's per-band ranges); None: grey or RGB read as always.
+    no padding inside it. ``mpp``: the resolution (microns per pixel) of the training images, where known:
+    prediction reads the pyramid level nearest it (``data.pyramid``). ``input_bands``: how its images are read
+    from files (``data.bands``: the band selection, the no-data value, the training set's per-band ranges);
+    None: grey or RGB read as always.
 
     >>> spec = InferenceSpec(model="unet", classes=ClassSpec.default(2), mean=(0.5,), std=(0.25,), in_channels=1)
     >>> InferenceSpec.from_dict(spec.to_dict()) == spec
@@ -46,6 +48,7 @@ class InferenceSpec:
     in_channels: int
     tile_size: int = DEFAULT_TILE_SIZE
     stride: int = 1
+    mpp: float | None = None
     input_bands: InputBands | None = None
 
     def __post_init__(self) -> None:
@@ -94,7 +97,8 @@ class InferenceSpec:
             "in_channels": self.in_channels,
             "tile_size": self.tile_size,
             "stride": self.stride,
-            # written only when set: a spec without it reads in an older pixelwise
+            # written only when set: a spec without them reads in an older pixelwise
+            **({"mpp": self.mpp} if self.mpp is not None else {}),
             **({"input_bands": self.input_bands.to_dict()} if self.input_bands is not None else {}),
         }
 
@@ -119,6 +123,7 @@ class InferenceSpec:
                 in_channels=raw["in_channels"],
                 tile_size=raw["tile_size"],
                 stride=raw["stride"],
+                mpp=float(raw["mpp"]) if raw.get("mpp") is not None else None,
                 input_bands=InputBands.from_dict(raw["input_bands"]) if raw.get("input_bands") is not None else None,
             )
         except PixelwiseError as error:
@@ -148,6 +153,7 @@ class InferenceSpec:
                 in_channels=loaded.in_channels,
                 tile_size=loaded.tile_size,
                 stride=stride_from_checkpoint(loaded),
+                mpp=loaded.mpp,
                 input_bands=loaded.input_bands,
             )
 

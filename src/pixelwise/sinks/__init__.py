@@ -22,7 +22,7 @@ from typing import Any
 
 from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.instances.io import INSTANCES_FOLDER, PROBABILITY_FOLDER
-from pixelwise.sinks import geotiff, images, objects
+from pixelwise.sinks import geotiff, images, objects, ome_zarr, tiled_tiff
 from pixelwise.sinks.base import AtomicFile, MaskSink, PredictionBand, SinkWriter
 
 # name -> factory(**options)
@@ -31,6 +31,8 @@ SINKS: dict[str, Callable[..., MaskSink]] = {
     "regions": images.RegionSink,
     "overlay": images.OverlaySink,
     "probabilities": images.ProbabilitySink,
+    "tiled-mask": tiled_tiff.TiledMaskSink,
+    "probabilities-zarr": ome_zarr.OmeZarrProbabilitySink,
     "geotiff": geotiff.GeoTiffMaskSink,
     "instances": objects.InstanceSink,
 }
