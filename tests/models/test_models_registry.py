@@ -97,13 +97,76 @@ def test_incompatible_encoder_is_a_user_error() -> None:
         create_model("unetplusplus", num_classes=2, encoder="mit_b0")
 
 
-def test_weights_that_need_a_download_fail_fast_naming_the_offline_options(tmp_path: Path) -> None:
-    with pytest.raises(PixelwiseError, match=r"would need a download; offline choices: .*efficientnet-lite0"):
+def test_weights_that_need_a_download_fail_fast_naming_the_offline_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(PixelwiseError, match=r"not in the Hugging Face cache .*no download here.*efficientnet-lite0"):
         create_model("unet", num_classes=2, encoder="resnet18", encoder_weights="imagenet")
-    with pytest.raises(PixelwiseError, match="would need a download"):
+    with pytest.raises(PixelwiseError, match=r"smp-hub/resnet18\.ssl: not in the Hugging Face cache"):
         create_model("unet", num_classes=2, encoder="resnet18", encoder_weights="ssl")
     with pytest.raises(PixelwiseError, match="no such file"):
         create_model("unet", num_classes=2, encoder_weights=tmp_path / "missing.pth")
+
+
+class _Samples(list):  # type: ignore[type-arg]
+    """Training samples with what ``fit`` reads besides them."""
+
+    def __init__(self, samples: list[object], classes: object, in_channels: int) -> None:
+        super().__init__(samples)
+        self.classes = classes
+        self.in_channels = in_channels
+        self.unlabeled_paths: list[Path] = []
+
+
+def test_a_checkpoint_loads_in_plain_smp_as_the_readme_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's few lines rebuild a trained pixelwise model in smp alone, with equal logits."""
+    import re
+    from typing import NamedTuple
+
+    import numpy as np
+    import torch
+
+    import pixelwise as pw
+    from pixelwise.checkpoint import model_from_checkpoint
+    from pixelwise.data.classes import ClassSpec
+
+    class Sample(NamedTuple):
+        image: np.ndarray
+        mask: np.ndarray
+        stem: str
+        image_path: Path
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for index in range(2):
+        mask = (rng.random((32, 32)) > 0.7).astype(np.uint8) * 2
+        image = np.repeat((mask[..., None] / 2 + rng.normal(0, 0.1, (32, 32, 1))).astype(np.float32), 3, axis=2)
+        samples.append(Sample(image.clip(0, 1), mask, f"s{index}", Path(f"s{index}.png")))
+    train = _Samples(samples, ClassSpec.default(3), 3)
+    config = pw.TrainConfig(
+        model="fpn",
+        encoder="efficientnet-lite0",
+        model_options={"decoder_dropout": 0.0},
+        epochs=1,
+        crop_size=32,
+        batch_size=2,
+        device="cpu",
+    )
+    pw.fit(config, train, train, out_dir=tmp_path / "runs" / "lite", progress=False)
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = re.search(r"```python\n(import segmentation_models_pytorch as smp.*?)```", readme, re.S)
+    assert code is not None, "the README lost its example of loading a checkpoint in smp"
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), names)
+    smp_model = names["model"]
+    assert type(smp_model).__module__.startswith("segmentation_models_pytorch")
+    ours = model_from_checkpoint(tmp_path / "runs" / "lite" / "best.pt").eval()
+    images = torch.rand(2, 3, 64, 96)
+    with torch.inference_mode():
+        torch.testing.assert_close(smp_model.eval()(images), ours(images), rtol=0, atol=0)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("name", list_models())

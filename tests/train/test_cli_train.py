@@ -169,3 +169,25 @@ def test_bad_settings_are_one_line_too(
     assert (code, err.count("\n")) == (2, 1)
     assert message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_settings_not_given_are_planned_from_the_data_printed_and_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shapes at 48²: crop 48 → 64 and batch 32 from the sizes, ce+dice for its small shapes; --batch-size
+    given stays, and the plan says so."""
+    out = tmp_path / "run"
+    args = ["shapes", "--data-option", "count=8", "--data-option", "size=48", "--out", str(out), "--epochs", "1"]
+    code, _, err = run([*args, "--batch-size", "4"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "plan from the data (" in err
+    assert "crop_size 64" in err and "median image 48×48" in err
+    assert "batch_size 4" in err and "given (the data says" in err
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    plan = json.loads((out / "data_plan.json").read_text())
+    assert (saved["crop_size"], saved["batch_size"], saved["normalization"]) == (64, 4, "dataset")
+    assert saved["loss"] == plan["settings"]["loss"]
+    assert plan["given"] == ["batch_size"] and plan["fingerprint"]["median_size"] == [48, 48]
+    # resuming keeps the run's own settings: nothing is planned again
+    code, _, err = run([*args[:-1], "2", "--resume"], monkeypatch, capsys)
+    assert code == 0 and "plan from the data" not in err

@@ -88,11 +88,14 @@ def test_torchrun_trains_resumes_exactly_and_its_checkpoint_predicts(tmp_path: P
     first = launch(*common, "--out", tmp_path / "run", "--epochs", "1", *settings)
     assert first.returncode == 0, first.stderr[-3000:]
     log = [line for line in first.stderr.splitlines() if line.strip() and not line.startswith(("*", "Setting OMP"))]
-    assert log[0] == "torchrun: training on 2 processes (world size 2, gloo)"
+    # the plan from the data comes first (every process plans alike; the main one prints it), then torchrun's line
+    assert log[0].startswith("plan from the data (") and sum("plan from the data" in line for line in log) == 1
+    assert "torchrun: training on 2 processes (world size 2, gloo)" in log
     assert sum("training unet-small on" in line for line in log) == 1  # one process speaks
     assert first.stdout.count("best epoch 1") == 1
     run = tmp_path / "run"
-    assert {path.name for path in run.iterdir()} == {"config.yaml", "last.pt", "best.pt", "metrics.jsonl", "curves.png"}
+    expected = {"config.yaml", "last.pt", "best.pt", "metrics.jsonl", "curves.png", "data_plan.json"}
+    assert {path.name for path in run.iterdir()} == expected
     last = load_checkpoint(run / "last.pt")
     assert len(last.extra["rng"]) == 2  # each process's random streams, for an exact resume
     assert not any(key.startswith("module.") for key in last.state_dict)

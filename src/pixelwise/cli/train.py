@@ -45,6 +45,7 @@ from pixelwise.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from pixelwise.data.bands import InputBands
+    from pixelwise.train.plan import TrainingPlan
 
 SETTINGS_SECTION = "Settings (TrainConfig; also --config FILE, --set KEY=VALUE)"
 
@@ -285,19 +286,25 @@ def train(
     main = is_main_process()
     extra = list_images(unlabeled) if unlabeled is not None else None
 
-    logger = logging.getLogger("pixelwise.train")
-    if not quiet and not logger.handlers:
-        handler = _TqdmHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO if main else logging.WARNING)
-        logger.propagate = False
+    logger = _training_logger(quiet=quiet, main=main)
+    # settings the user did not give come from the data (a new run only: a resumed one has its config.yaml)
+    plan = None
+    if not resume:
+        given = given_settings(config_file, settings, model_options, flags)
+        plan = _plan(config, train_data, given, carved=val_data is None)
+        config = plan.apply(config)
+        if not quiet:
+            logger.info("%s", "\n".join(plan.lines()))
     from pixelwise.files import output_lock
 
     # only the main process writes, so only it locks
     lock = output_lock(out) if main else contextlib.nullcontext()
     with lock:
         done = _epochs_done(out) if resume else 0
+        if plan is not None and main:
+            from pixelwise.train.run_files import prepare_out_dir
+
+            prepare_out_dir(out, resume=False, overwrite=overwrite)  # the folder is this run's: the plan may go in
         try:
             result = fit(
                 config,
@@ -314,16 +321,52 @@ def train(
             if main:
                 _say_how_to_resume(out, data=data, data_options=data_options, unlabeled=unlabeled, epochs=config.epochs)
             raise
-    if resume and len(result.history) == done and main:
+        finally:
+            from pixelwise.train.run_files import CONFIG_FILE
+
+            # beside the run's config.yaml once the run began (also after Ctrl-C); a run refused before it
+            # began leaves no plan behind to make the folder look used
+            if plan is not None and main and (out / CONFIG_FILE).is_file():
+                from pixelwise.train.plan import PLAN_FILE
+
+                plan.save(out / PLAN_FILE)
+    if main:
+        _say_outcome(result, out=out, config=config, finished_before=done if resume else None)
+
+
+def _plan(config: TrainConfig, train_data: Any, given: dict[str, Any], *, carved: bool) -> TrainingPlan:
+    """The plan from the training data (``train.plan``) for the settings not in ``given``; ``carved``: fit will
+    hold out the validation images from ``train_data``."""
+    from pixelwise.train.plan import fingerprint, plan_training
+
+    return plan_training(fingerprint(train_data), config, given=set(given), carved=carved)
+
+
+def _training_logger(*, quiet: bool, main: bool) -> logging.Logger:
+    """The training log, printed above the progress bar unless ``quiet``; only the main process speaks."""
+    logger = logging.getLogger("pixelwise.train")
+    if not quiet and not logger.handlers:
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if main else logging.WARNING)
+        logger.propagate = False
+    return logger
+
+
+def _say_outcome(result: Any, *, out: Path, config: TrainConfig, finished_before: int | None) -> None:
+    """The run's last lines: a resumed run that had nothing left to do says why; then the best epoch."""
+    if finished_before is not None and len(result.history) == finished_before:
         why = (
-            f"it stopped early after epoch {done} (no improvement for {config.patience} epochs); raise --patience"
+            f"it stopped early after epoch {finished_before} (no improvement for {config.patience} epochs); "
+            "raise --patience"
             if result.stopped_early
             else f"its time ({config.time}) is spent; raise --time"
             if config.time
             else f"all {config.epochs} epochs are done; raise --epochs"
         )
         typer.echo(f"{out}: the run is complete: {why} to train longer")
-    if result.history and main:
+    if result.history:
         best = result.history[result.best_epoch - 1] if result.best_epoch else result.history[-1]
         score = f"val mIoU {best['val_miou']:.4f}" if "val_miou" in best else f"train loss {best['train_loss']:.4f}"
         typer.echo(f"best epoch {result.best_epoch} ({score}): {result.best_checkpoint}")

