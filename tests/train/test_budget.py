@@ -48,3 +48,25 @@ def test_a_budgeted_run_ends_within_its_time_and_its_schedule_with_it(
     assert result.history[-1]["lr"] < 0.25 * config.lr
     saved = load_checkpoint(tmp_path / "run" / "last.pt").extra["budget"]
     assert saved["plan"]["epochs"] == plan["epochs"] and 0 < saved["used"] <= 1.1 * seconds
+
+
+def test_a_machine_that_slows_down_mid_epoch_still_ends_the_run_within_its_time(
+    tmp_path: Path, tiny_train: TinyData, tiny_val: TinyData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two long epochs planned at the warm-up's pace; then every step takes 0.3 s more (another job took the
+    cores): the first epoch ends where the time is spent, not after the iterations planned for it."""
+    from pixelwise.train.trainer import Trainer
+
+    seconds = 8.0
+    started = time.perf_counter()
+    original = Trainer.train_step
+
+    def slowed(self: Trainer, *args: object, **kwargs: object) -> object:
+        if time.perf_counter() - started > 0.3 * seconds:
+            time.sleep(0.3)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Trainer, "train_step", slowed)
+    config = TrainConfig(batch_size=4, crop_size=16, patience=0, epochs=2, time=f"{seconds:g}s")
+    fit(config, tiny_train, tiny_val, out_dir=tmp_path / "run", progress=False)
+    assert time.perf_counter() - started <= 1.1 * seconds

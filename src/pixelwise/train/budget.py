@@ -12,7 +12,8 @@ the budget), then one validation on a few images (scaled to the whole set) and t
 The learning-rate schedule is then stretched to end at the plan's last iteration (``Trainer.set_schedule_length``),
 so poly and cosine reach their end at the budget. After each epoch the rest of the run is planned again from
 that epoch's own timings (the same epochs or fewer); halfway through the last epoch its iterations are set
-once more from its own pace, and it ends early if the time left only pays for its validation and writes.
+once more from its own pace; and any epoch ends early once the time left only pays for its validation and
+writes (then the plan after it ends the run).
 So a slow start, a slower validation or a machine that got busier (or quieter) move the end by a few
 iterations, not past the budget. The warm-up steps are ordinary training steps of the first epoch.
 

@@ -103,7 +103,9 @@ def planner(session: Session, epoch: int, val: Samples | None) -> Callable[[int,
     def after_step(done: int, iterations: int) -> int:
         if budget.plan is not None:
             if epoch + 1 < session.epochs:
-                return iterations  # the plan made again after this epoch corrects it
+                # the plan made again after this epoch corrects it, unless the machine slowed so much that
+                # the time is spent before the epoch ends: then it ends here and the plan after it ends the run
+                return broadcast_from_main(done if out_of_time(session) else iterations)
             return broadcast_from_main(last_steps(session, done, iterations, begun=begun, pace=pace))
         wait_for(session.device)
         timed = broadcast_from_main(budget.measured(done))
@@ -149,14 +151,12 @@ def last_steps(session: Session, done: int, iterations: int, *, begun: int, pace
     this epoch's own pace (and the schedule's length with them), so the run ends at the budget whether the
     machine got slower or faster than the warm-up said; and at any step, ``done`` when the time left only
     pays for a step, the validation and the writes (with ``SAFETY``'s room)."""
-    budget, timings = session.budget, session.timings
+    budget = session.budget
     assert budget is not None and budget.plan is not None
-    plan = budget.plan
-    measured = timings.get("validation", 0.0) + timings.get("write", 0.0)
-    overhead = max(measured, plan.seconds_per_validation + plan.seconds_per_write)
-    remaining = budget.remaining()
-    if remaining < plan.seconds_per_iteration + SAFETY * overhead:
+    if out_of_time(session):
         return done
+    overhead = epoch_overhead(session)
+    remaining = budget.remaining()
     paced = done - int(pace.get("start", 0))
     if pace["corrected"] or paced < MIN_MEASURED_STEPS or done < iterations // 2:
         return iterations
@@ -167,6 +167,21 @@ def last_steps(session: Session, done: int, iterations: int, *, begun: int, pace
     session.steps = planned
     session.trainer.set_schedule_length(begun + planned)
     return planned
+
+
+def epoch_overhead(session: Session) -> float:
+    """Seconds an epoch's validation and writes take: the larger of the plan's and the last epoch's."""
+    budget, timings = session.budget, session.timings
+    assert budget is not None and budget.plan is not None
+    measured = timings.get("validation", 0.0) + timings.get("write", 0.0)
+    return max(measured, budget.plan.seconds_per_validation + budget.plan.seconds_per_write)
+
+
+def out_of_time(session: Session) -> bool:
+    """Whether the time left pays only for one more step, the validation and the writes (with ``SAFETY``'s room)."""
+    budget = session.budget
+    assert budget is not None and budget.plan is not None
+    return budget.remaining() < budget.plan.seconds_per_iteration + SAFETY * epoch_overhead(session)
 
 
 def replan(session: Session, epochs_done: int) -> None:
