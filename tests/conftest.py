@@ -117,6 +117,13 @@ def geodata() -> Any:
     return _test_module("geodata")
 
 
+@pytest.fixture(scope="session")
+def pyramids() -> Any:
+    """``pyramids.py``: synthetic slides (tissue on glass), pyramidal TIFFs and fake SVS files written as the
+    formats' tools write them, and a numpy "network" whose logits depend on where a tile was cut."""
+    return _test_module("pyramids")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def strict_numpy_scalars() -> Iterator[None]:
     """The whole suite under NumPy 2.5's rule for Python integers (see ``strict_numpy.py``), which the

@@ -1,5 +1,5 @@
 """Helpers of the gigapixel tests: small tiled, pyramidal and slide-like TIFFs (a few hundred pixels a side)
-and a numpy 'network' whose logits depend on where a tile was cut. Load with ``load_helpers()``."""
+and a numpy "network" whose logits depend on where a tile was cut: the ``pyramids`` fixture of conftest.py."""
 
 from __future__ import annotations
 

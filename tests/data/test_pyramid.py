@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,11 @@ from pixelwise.data.pyramid import at_level, level_mpps
 from pixelwise.data.sources import ArraySource, open_image
 from pixelwise.errors import InputError, PixelwiseError
 
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", Path(__file__).parents[1] / "pyramids.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
 IMAGE = np.random.default_rng(0).integers(0, 256, (256, 256, 3)).astype(np.uint8)
 
 
 @pytest.fixture
-def pyramid(tmp_path: Path) -> Path:
+def pyramid(pyramids: Any, tmp_path: Path) -> Path:
     return pyramids.write_pyramid(tmp_path / "p.tif", IMAGE, levels=3, mpp=0.25)
 
 

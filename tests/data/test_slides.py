@@ -3,7 +3,6 @@ pixels, and one line naming the extra when tiffslide is missing."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,10 @@ from pixelwise.data.slides import SlideSource
 from pixelwise.data.sources import open_image
 from pixelwise.errors import InputError, PixelwiseError
 
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", Path(__file__).parents[1] / "pyramids.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
 IMAGE = np.random.default_rng(0).integers(0, 256, (256, 320, 3)).astype(np.uint8)
 
 
-def test_a_slide_reads_its_levels_regions_and_resolution(tmp_path: Path) -> None:
+def test_a_slide_reads_its_levels_regions_and_resolution(pyramids: Any, tmp_path: Path) -> None:
     path = pyramids.write_fake_svs(tmp_path / "slide.svs", IMAGE, mpp=0.499)
     with open_image(path) as source:
         assert isinstance(source, SlideSource)
@@ -41,7 +30,7 @@ def test_a_slide_reads_its_levels_regions_and_resolution(tmp_path: Path) -> None
             np.testing.assert_array_equal(small.read(0, 0, 64, 80), IMAGE[::4, ::4])
 
 
-def test_a_level_the_slide_lacks_is_refused(tmp_path: Path) -> None:
+def test_a_level_the_slide_lacks_is_refused(pyramids: Any, tmp_path: Path) -> None:
     path = pyramids.write_fake_svs(tmp_path / "slide.svs", IMAGE)
     with pytest.raises(
         InputError, match=r"slide.svs: there is no level 2; the slide has 2 \(level 0: 320 × 256, 1: 80 × 64\)"
@@ -50,7 +39,7 @@ def test_a_level_the_slide_lacks_is_refused(tmp_path: Path) -> None:
 
 
 def test_without_tiffslide_a_slide_is_one_line_naming_the_extra(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pyramids: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = pyramids.write_fake_svs(tmp_path / "slide.svs", IMAGE)
     monkeypatch.setitem(sys.modules, "tiffslide", None)  # import tiffslide raises ImportError

@@ -3,7 +3,6 @@ the levels of a pyramid, values scaled without the whole image, and one line for
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,6 @@ from pixelwise.data.sources import ArraySource, open_image
 from pixelwise.data.tiled import TiledTiffSource
 from pixelwise.errors import InputError
 
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", Path(__file__).parents[1] / "pyramids.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
 IMAGE = np.random.default_rng(0).integers(0, 256, (300, 410, 3)).astype(np.uint8)
 
 
@@ -70,7 +59,9 @@ def test_only_the_tiles_a_region_touches_are_read(tmp_path: Path, monkeypatch: p
 
 
 @pytest.mark.parametrize("layout", ["planar", "strips", "ome-channels", "subifds"])
-def test_every_layout_reads_the_same_pixels(tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_layout_reads_the_same_pixels(
+    pyramids: Any, tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / f"{layout}.tif"
     if layout == "planar":
         tifffile.imwrite(path, IMAGE.transpose(2, 0, 1), tile=(64, 64), photometric="rgb", planarconfig="separate")
@@ -94,7 +85,7 @@ def test_every_layout_reads_the_same_pixels(tmp_path: Path, layout: str, monkeyp
         np.testing.assert_array_equal(source.read(100, 33, 77, 300), IMAGE[100:177, 33:333])
 
 
-def test_a_pyramid_has_its_levels_with_their_resolution(tmp_path: Path) -> None:
+def test_a_pyramid_has_its_levels_with_their_resolution(pyramids: Any, tmp_path: Path) -> None:
     path = pyramids.write_pyramid(tmp_path / "pyramid.tif", IMAGE, levels=3, mpp=0.25)
     with open_image(path) as source:
         info = source.info
@@ -119,7 +110,7 @@ def test_a_small_16_bit_image_gets_exactly_the_values_of_the_whole_read(tmp_path
 
 @pytest.mark.parametrize("pyramid", [True, False])
 def test_a_large_16_bit_image_is_scaled_from_a_small_level_or_spread_windows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pyramid: bool
+    pyramids: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pyramid: bool
 ) -> None:
     monkeypatch.setattr(tiled, "EXACT_RANGE_PIXELS", 10_000)
     monkeypatch.setattr(tiled, "SAMPLE_PIXELS", 2_000)
@@ -154,19 +145,19 @@ def test_a_damaged_tile_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert str(path) in message and "row 1" in message and "damaged" in message and "\n" not in message
 
 
-def test_a_level_that_does_not_exist_is_refused_naming_the_levels(tmp_path: Path) -> None:
+def test_a_level_that_does_not_exist_is_refused_naming_the_levels(pyramids: Any, tmp_path: Path) -> None:
     path = pyramids.write_pyramid(tmp_path / "pyramid.tif", IMAGE, levels=2)
     with pytest.raises(InputError, match=r"no level 5; the image has 2 \(level 0: 410 × 300, 1: 205 × 150\)"):
         TiledTiffSource(path, level=5)
 
 
-def test_read_mask_reads_a_pyramidal_palette_mask(tmp_path: Path) -> None:
+def test_read_mask_reads_a_pyramidal_palette_mask(pyramids: Any, tmp_path: Path) -> None:
     labels = np.random.default_rng(3).integers(0, 3, (200, 260)).astype(np.uint8)
     path = pyramids.write_pyramid(tmp_path / "mask.tif", labels, levels=2)
     np.testing.assert_array_equal(read_mask(path), labels)
 
 
-def test_an_uploaded_pyramid_is_read_as_its_full_resolution(tmp_path: Path) -> None:
+def test_an_uploaded_pyramid_is_read_as_its_full_resolution(pyramids: Any, tmp_path: Path) -> None:
     """What ``pixelwise serve`` decodes: the bytes of a pyramidal TIFF give its level 0, not a refusal."""
     from pixelwise.data.io import decode_image
 

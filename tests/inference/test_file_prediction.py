@@ -4,7 +4,6 @@ midway resumed at its last finished block."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -24,19 +23,6 @@ from pixelwise.inference import file_prediction
 from pixelwise.sinks import tiled_tiff
 from pixelwise.sinks.spill import spill_path
 
-HELPERS = Path(__file__).parents[1] / "pyramids.py"
-
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", HELPERS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
-
 
 @pytest.fixture(autouse=True)
 def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,12 +30,14 @@ def small_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def slide(tmp_path: Path) -> Path:
+def slide(pyramids: Any, tmp_path: Path) -> Path:
     """A 400 × 300 pyramidal RGB TIFF at 0.5 µm/px, 30 % of it tissue on glass."""
     return pyramids.write_pyramid(tmp_path / "slide.tif", pyramids.tissue_image(400, 300), levels=3, mpp=0.5)
 
 
-def test_a_tiled_tiff_becomes_a_tiled_mask_equal_to_the_in_memory_prediction(slide: Path, tmp_path: Path) -> None:
+def test_a_tiled_tiff_becomes_a_tiled_mask_equal_to_the_in_memory_prediction(
+    pyramids: Any, slide: Path, tmp_path: Path
+) -> None:
     predictor = pyramids.mixing_predictor(tile_size=48, batch_size=3)
     mask = predictor.predict_file(slide, tmp_path / "out", foreground=False, probabilities=True)
     assert mask == tmp_path / "out" / "slide.tif"
@@ -60,7 +48,7 @@ def test_a_tiled_tiff_becomes_a_tiled_mask_equal_to_the_in_memory_prediction(sli
 
 
 def test_background_tiles_of_a_microscope_pyramid_are_skipped_by_default(
-    slide: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pyramids: Any, slide: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     predictor = pyramids.mixing_predictor(tile_size=48, batch_size=3)
     mask = read_mask(predictor.predict_file(slide, tmp_path / "out", quiet=False))
@@ -82,7 +70,7 @@ def test_background_tiles_of_a_microscope_pyramid_are_skipped_by_default(
     assert everything.backend.tiles == everything.tiles(400, 300)
 
 
-def test_a_level_is_predicted_at_its_size_and_a_missing_one_refused(slide: Path, tmp_path: Path) -> None:
+def test_a_level_is_predicted_at_its_size_and_a_missing_one_refused(pyramids: Any, slide: Path, tmp_path: Path) -> None:
     predictor = pyramids.mixing_predictor(tile_size=48)
     mask = predictor.predict_file(slide, tmp_path / "out", level=1, foreground=False)
     assert read_mask(mask).shape == (200, 150)
@@ -92,7 +80,9 @@ def test_a_level_is_predicted_at_its_size_and_a_missing_one_refused(slide: Path,
         predictor.predict_file(slide, tmp_path / "other", level=3)
 
 
-def test_a_png_too_large_is_refused_naming_the_tiled_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_png_too_large_is_refused_naming_the_tiled_format(
+    pyramids: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from PIL import Image
 
     monkeypatch.setattr(file_prediction, "WHOLE_IMAGE_MAX_PIXELS", 10_000)
@@ -132,14 +122,14 @@ KILLED_RUN = """
 
 
 def test_a_killed_run_resumes_at_its_last_finished_block(
-    slide: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pyramids: Any, slide: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model, out = tmp_path / "model.bin", tmp_path / "out"
     model.write_bytes(b"weights")  # what identifies the model for resuming
     predictor = pyramids.mixing_predictor(tile_size=48, batch_size=2)
     total = predictor.tiles(400, 300)
     code = textwrap.dedent(KILLED_RUN).format(
-        helpers=str(HELPERS), model=str(model), calls=40, image=str(slide), out=str(out)
+        helpers=str(Path(pyramids.__file__)), model=str(model), calls=40, image=str(slide), out=str(out)
     )
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert killed.returncode == -9, killed.stderr
@@ -155,7 +145,7 @@ def test_a_killed_run_resumes_at_its_last_finished_block(
 
 
 def test_a_slide_predicts_on_the_install_without_pytorch(
-    exported: tuple[Path, Path], tmp_path: Path, deploy_blocker: str
+    pyramids: Any, exported: tuple[Path, Path], tmp_path: Path, deploy_blocker: str
 ) -> None:
     """Regions, the background skip (on for a microscope pyramid) and the tiled mask need nothing beyond the
     README's install without PyTorch: no torch, SciPy, scikit-image, tiffslide or zarr."""

@@ -3,7 +3,6 @@ where there is none to skip."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,7 @@ from pixelwise.inference import foreground
 from pixelwise.inference.foreground import find_foreground
 
 
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", Path(__file__).parents[1] / "pyramids.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
-
-
-def test_tissue_on_glass_is_found_from_a_low_level(tmp_path: Path, monkeypatch: Any) -> None:
+def test_tissue_on_glass_is_found_from_a_low_level(pyramids: Any, tmp_path: Path, monkeypatch: Any) -> None:
     image = pyramids.tissue_image(800, 1000, share=0.3)
     path = pyramids.write_pyramid(tmp_path / "slide.tif", image, levels=3, mpp=0.5)
     opened: list[int] = []
@@ -68,7 +56,7 @@ def test_grey_images_take_the_border_as_background() -> None:
     assert find_foreground(ArraySource(halves)) is None
 
 
-def test_an_image_without_a_pyramid_is_thinned_band_by_band() -> None:
+def test_an_image_without_a_pyramid_is_thinned_band_by_band(pyramids: Any) -> None:
     image = pyramids.tissue_image(600, 500)
     picture = foreground.thumbnail(ArraySource(image), side=100)
     np.testing.assert_array_equal(picture, image[::6, ::6])

@@ -3,8 +3,6 @@ run, pixels no run tile covers are class 0."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,16 +10,6 @@ import numpy as np
 from pixelwise.data.sources import ArraySource
 from pixelwise.inference.tiling import tile_starts
 
-
-def _helpers() -> Any:
-    spec = importlib.util.spec_from_file_location("pyramids", Path(__file__).parents[1] / "pyramids.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pyramids = _helpers()
 IMAGE = np.random.default_rng(0).integers(0, 256, (200, 150, 3)).astype(np.uint8)
 
 
@@ -29,14 +17,14 @@ def _logits(predictor: Any, image: Any, **options: Any) -> np.ndarray:
     return np.concatenate([band.values for band in predictor.stream(image, output="logits", **options)], axis=1)
 
 
-def test_a_filter_that_takes_every_tile_changes_nothing() -> None:
+def test_a_filter_that_takes_every_tile_changes_nothing(pyramids: Any) -> None:
     predictor = pyramids.mixing_predictor(tile_size=32, batch_size=3)
     np.testing.assert_array_equal(
         _logits(predictor, IMAGE, tile_filter=lambda *tile: True), predictor.predict_logits(IMAGE)
     )
 
 
-def test_skipped_tiles_are_not_run_or_read_and_their_pixels_are_background() -> None:
+def test_skipped_tiles_are_not_run_or_read_and_their_pixels_are_background(pyramids: Any) -> None:
     predictor = pyramids.mixing_predictor(tile_size=32, batch_size=3)
     whole = predictor.predict_logits(IMAGE)
     predictor.backend.tiles = 0
@@ -73,7 +61,7 @@ def test_skipped_tiles_are_not_run_or_read_and_their_pixels_are_background() -> 
     np.testing.assert_array_equal(probabilities[1:, uncovered:], 0.0)
 
 
-def test_a_resumed_filtered_run_gives_the_rows_of_a_whole_filtered_run() -> None:
+def test_a_resumed_filtered_run_gives_the_rows_of_a_whole_filtered_run(pyramids: Any) -> None:
     predictor = pyramids.mixing_predictor(tile_size=32, batch_size=2)
 
     def wanted(top: int, left: int, height: int, width: int) -> bool:
