@@ -110,10 +110,12 @@ def test_weights_of_another_encoder_or_a_corrupt_file_are_refused(tmp_path: Path
         PixelwiseError, match=r"resnet\.pth for efficientnet-lite0 do not fit: \d+ missing .* unexpected"
     ):
         create_model("unet", num_classes=2, encoder="efficientnet-lite0", encoder_weights=other)
-    corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(b"not a pickle at all")
-    with pytest.raises(PixelwiseError, match=r"corrupt\.pth: not a readable PyTorch weights file"):
-        create_model("unet", num_classes=2, encoder_weights=corrupt)
+    # two kinds of junk: torch's weights-only unpickler fails on them with different exception types
+    for junk in (b"not a pickle at all", b"junk\n"):
+        corrupt = tmp_path / "corrupt.pth"
+        corrupt.write_bytes(junk)
+        with pytest.raises(PixelwiseError, match=r"corrupt\.pth: not a readable PyTorch weights file"):
+            create_model("unet", num_classes=2, encoder_weights=corrupt)
 
 
 def test_unknown_names_in_the_lite0_layout_are_reported() -> None:
