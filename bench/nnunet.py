@@ -14,9 +14,9 @@ the confusion matrix over all test pixels). One JSON line per side is appended t
   (``splits_final.json``: train / val), its model ``checkpoint_final.pth``, predicted by its stock predictor
   (Gaussian sliding window, mirroring). Planning, preprocessing and prediction are outside the budget.
 - **pixelwise**: ``pixelwise train DATA`` as a user runs it (the plan from the data applies), with ``--time``
-  when this pixelwise has it, else ``--epochs`` and ``--iterations-per-epoch`` sized from its step and its
-  validation timed just before (``size_to_budget``); ``best.pt`` predicted by ``Predictor`` (its default
-  tiling), outside the budget.
+  and ``--patience 0`` (the whole budget, as nnU-Net takes it) when this pixelwise has ``--time``, else
+  ``--epochs`` and ``--iterations-per-epoch`` sized from its step and its validation timed just before
+  (``size_to_budget``); ``best.pt`` predicted by ``Predictor`` (its default tiling), outside the budget.
 
 Both sides run one after the other in this process's environment, pixelwise first: on a shared machine the
 load moves its time away from the budget it was sized for, so nnU-Net then gets exactly the time pixelwise's
@@ -371,8 +371,10 @@ def run_pixelwise(
     shutil.rmtree(out, ignore_errors=True)
     record: dict[str, Any] = {}
     if has_time_budget():
-        arguments = ["--time", f"{int(budget)}s"]
-        record["budget_by"] = "--time"
+        # the whole budget, as nnU-Net (which never stops early) gets it: early stopping on a noisy validation
+        # would end the run while its learning rate, stretched to the budget, is still high
+        arguments = ["--time", f"{int(budget)}s", "--patience", "0"]
+        record.update(budget_by="--time", patience=0)
     else:
         epochs, iterations, timing = size_to_budget(root, budget)
         arguments = ["--epochs", str(epochs), "--iterations-per-epoch", str(iterations)]
