@@ -118,6 +118,48 @@ def geodata() -> Any:
 
 
 @pytest.fixture(scope="session")
+def small_unet_checkpoint() -> Callable[..., Path]:
+    """``write(path, classes=..., in_channels=1, tile_size=32, mpp=None, adjust=None)``: a checkpoint of an
+    untrained ``unet-small`` of width 4 and depth 2 (seeded), as ``pixelwise train`` saves one; ``adjust(model)``
+    may change its weights first. Normalised by mean 0.5 and std 0.25 in every band."""
+
+    def write(
+        path: Path,
+        *,
+        classes: Any,
+        in_channels: int = 1,
+        tile_size: int = 32,
+        mpp: float | None = None,
+        adjust: Callable[[Any], None] | None = None,
+    ) -> Path:
+        import torch
+
+        from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
+        from pixelwise.models.registry import create_model
+
+        torch.manual_seed(0)
+        model = create_model("unet-small", num_classes=classes.num_classes, in_channels=in_channels, width=4, depth=2)
+        if adjust is not None:
+            adjust(model)
+        save_checkpoint(
+            path,
+            Checkpoint(
+                model="unet-small",
+                model_options={"width": 4, "depth": 2},
+                state_dict=model.state_dict(),
+                classes=classes,
+                normalization=Normalization((0.5,) * in_channels, (0.25,) * in_channels),
+                in_channels=in_channels,
+                tile_size=tile_size,
+                mpp=mpp,
+            ),
+        )
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
 def pyramids() -> Any:
     """``pyramids.py``: synthetic slides (tissue on glass), pyramidal TIFFs and fake SVS files written as the
     formats' tools write them, and a numpy "network" whose logits depend on where a tile was cut."""

@@ -207,28 +207,9 @@ def test_a_rerun_after_the_client_was_killed_does_only_the_rest(executor: DaskEx
 
 @pytest.mark.slow
 def test_predict_and_evaluate_on_the_cluster_equal_one_process(
-    executor: DaskExecutor, cli: Any, tmp_path: Path
+    executor: DaskExecutor, cli: Any, tmp_path: Path, small_unet_checkpoint: Any
 ) -> None:
-    import torch
-
-    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
-    from pixelwise.models.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
-    checkpoint = tmp_path / "run" / "best.pt"
-    save_checkpoint(
-        checkpoint,
-        Checkpoint(
-            model="unet-small",
-            model_options={"width": 4, "depth": 2},
-            state_dict=model.state_dict(),
-            classes=ClassSpec.default(3),
-            normalization=Normalization((0.5,), (0.25,)),
-            in_channels=1,
-            tile_size=32,
-        ),
-    )
+    checkpoint = small_unet_checkpoint(tmp_path / "run" / "best.pt", classes=ClassSpec.default(3))
     source = images(tmp_path / "in", 4, size=40)
     # the objects' sink too: its parts written by the workers, its tables joined by the client
     flags = ("--backend", "torch", "--instances")

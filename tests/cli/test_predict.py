@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pixelwise.data.classes import ClassSpec
@@ -16,26 +15,8 @@ from pixelwise.files import JOB_MANIFEST
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
-    from pixelwise.models.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("unet-small", num_classes=3, in_channels=1, width=4, depth=2)
-    path = tmp_path / "run" / "best.pt"
-    save_checkpoint(
-        path,
-        Checkpoint(
-            model="unet-small",
-            model_options={"width": 4, "depth": 2},
-            state_dict=model.state_dict(),
-            classes=ClassSpec.default(3),
-            normalization=Normalization((0.5,), (0.25,)),
-            in_channels=1,
-            tile_size=32,
-        ),
-    )
-    return path
+def checkpoint(tmp_path: Path, small_unet_checkpoint: Any) -> Path:
+    return small_unet_checkpoint(tmp_path / "run" / "best.pt", classes=ClassSpec.default(3))
 
 
 @pytest.fixture

@@ -18,31 +18,17 @@ from pixelwise.instances.io import read_label_image
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
+def checkpoint(tmp_path: Path, small_unet_checkpoint: Any) -> Path:
     """An untrained 2-class unet-small, its output bias set so that about half the pixels are class 1 (in
     blobs: the network's receptive field smooths its noise)."""
-    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
-    from pixelwise.models.registry import create_model
 
-    torch.manual_seed(0)
-    model = create_model("unet-small", num_classes=2, in_channels=1, width=4, depth=2)
-    with torch.no_grad():
-        logits = model((torch.rand(1, 1, 40, 52) - 0.5) / 0.25)[0]
-        model.network.classifier.bias[1] -= (logits[1] - logits[0]).median()
-    path = tmp_path / "run" / "best.pt"
-    save_checkpoint(
-        path,
-        Checkpoint(
-            model="unet-small",
-            model_options={"width": 4, "depth": 2},
-            state_dict=model.state_dict(),
-            classes=ClassSpec(("background", "cell"), ((0, 0, 0), (255, 0, 0))),
-            normalization=Normalization((0.5,), (0.25,)),
-            in_channels=1,
-            tile_size=32,
-        ),
-    )
-    return path
+    def half_cells(model: Any) -> None:
+        with torch.no_grad():
+            logits = model((torch.rand(1, 1, 40, 52) - 0.5) / 0.25)[0]
+            model.network.classifier.bias[1] -= (logits[1] - logits[0]).median()
+
+    classes = ClassSpec(("background", "cell"), ((0, 0, 0), (255, 0, 0)))
+    return small_unet_checkpoint(tmp_path / "run" / "best.pt", classes=classes, adjust=half_cells)
 
 
 @pytest.fixture

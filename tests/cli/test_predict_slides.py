@@ -10,34 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
-import torch
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.data.io import read_mask
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    from pixelwise.checkpoint import Checkpoint, Normalization, save_checkpoint
-    from pixelwise.models.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("unet-small", num_classes=2, in_channels=3, width=4, depth=2)
-    path = tmp_path / "run" / "best.pt"
-    save_checkpoint(
-        path,
-        Checkpoint(
-            model="unet-small",
-            model_options={"width": 4, "depth": 2},
-            state_dict=model.state_dict(),
-            classes=ClassSpec.default(2),
-            normalization=Normalization((0.5,) * 3, (0.25,) * 3),
-            in_channels=3,
-            tile_size=64,
-            mpp=1.0,  # trained at 1 µm/px: the level of that resolution is read
-        ),
+def checkpoint(tmp_path: Path, small_unet_checkpoint: Any) -> Path:
+    # trained at 1 µm/px: the level of that resolution is read
+    return small_unet_checkpoint(
+        tmp_path / "run" / "best.pt", classes=ClassSpec.default(2), in_channels=3, tile_size=64, mpp=1.0
     )
-    return path
 
 
 @pytest.fixture
