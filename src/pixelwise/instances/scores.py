@@ -26,6 +26,7 @@ import numpy as np
 
 from pixelwise.data.classes import ClassSpec
 from pixelwise.instances.labels import Instances
+from pixelwise.metrics import from_json_number
 
 MATCH_IOU = 0.5
 
@@ -80,45 +81,41 @@ class InstanceScores:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> InstanceScores:
         """``to_dict``'s content read back (None as NaN; a missing count 0)."""
-
-        def number(value: Any) -> float:
-            return math.nan if value is None else float(value)
-
         per_class = {
             str(name): ClassInstanceScores(
-                pq=number(item.get("pq")),
-                sq=number(item.get("sq")),
-                rq=number(item.get("rq")),
+                pq=from_json_number(item.get("pq")),
+                sq=from_json_number(item.get("sq")),
+                rq=from_json_number(item.get("rq")),
                 true_positives=int(item.get("true_positives") or 0),
                 false_positives=int(item.get("false_positives") or 0),
                 false_negatives=int(item.get("false_negatives") or 0),
                 count_true=int(item.get("count_true") or 0),
                 count_predicted=int(item.get("count_predicted") or 0),
-                count_error=number(item.get("count_error")),
+                count_error=from_json_number(item.get("count_error")),
             )
             for name, item in (raw.get("per_class") or {}).items()
         }
         per_image = tuple(
             ImageInstanceScores(
                 str(item.get("name") or ""),
-                number(item.get("aji")),
+                from_json_number(item.get("aji")),
                 int(item.get("count_true") or 0),
                 int(item.get("count_predicted") or 0),
             )
             for item in raw.get("per_image") or ()
         )
         return cls(
-            pq=number(raw.get("pq")),
-            sq=number(raw.get("sq")),
-            rq=number(raw.get("rq")),
-            f1=number(raw.get("f1")),
-            aji=number(raw.get("aji")),
-            count_error=number(raw.get("count_error")),
+            pq=from_json_number(raw.get("pq")),
+            sq=from_json_number(raw.get("sq")),
+            rq=from_json_number(raw.get("rq")),
+            f1=from_json_number(raw.get("f1")),
+            aji=from_json_number(raw.get("aji")),
+            count_error=from_json_number(raw.get("count_error")),
             count_true=int(raw.get("count_true") or 0),
             count_predicted=int(raw.get("count_predicted") or 0),
             per_class=per_class,
             per_image=per_image,
-            match_iou=number(raw.get("match_iou", MATCH_IOU)),
+            match_iou=from_json_number(raw.get("match_iou", MATCH_IOU)),
         )
 
 
